@@ -1,0 +1,105 @@
+# sockit - thin wrapper over CMake. The real build is CMakeLists.txt.
+#
+#   make            check dependencies, configure build/ (RelWithDebInfo), build
+#   make run        build, then run `build/sockit serve` with its defaults
+#   make test       unit + end-to-end tests on build/ and on build-asan/ (ASan+UBSan)
+#   make test-unit  unit tests (build/ only)
+#   make test-e2e   end-to-end tests (build/ only)
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make deps | clean | format | format-check | examples
+
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BUILD_TYPE ?= RelWithDebInfo
+BUILD      := build
+ASAN_BUILD := build-asan
+PYTHON     ?= /usr/bin/python3
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE      ?= cmake
+CTEST      ?= ctest
+CLANG_FORMAT ?= clang-format
+# Extra -D options for both trees, e.g. make CMAKE_ARGS=-DCMAKE_C_COMPILER=clang
+CMAKE_ARGS ?=
+
+MAKEFLAGS += --no-print-directory
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+FORMAT_DIRS := $(wildcard src cli include tests/unit examples fuzz bench)
+
+.PHONY: all build deps configure build-asan configure-asan run test test-unit \
+        test-e2e test-asan install clean format format-check examples help
+
+all: build
+
+help:
+	@sed -n '3,9p' $(ROOT)/Makefile | sed 's/^# *//'
+
+deps:
+	@$(ROOT)/scripts/deps.sh
+
+# Configuring again each time is cheap and picks up PREFIX/CMAKE_ARGS changes.
+configure: deps
+	@$(CMAKE) -S $(ROOT) -B $(BUILD) --log-level=NOTICE \
+	  -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS)
+
+build: configure
+	@$(CMAKE) --build $(BUILD) -j$(JOBS)
+
+configure-asan: deps
+	@$(CMAKE) -S $(ROOT) -B $(ASAN_BUILD) --log-level=NOTICE \
+	  -DCMAKE_BUILD_TYPE=Debug -DSOCKIT_SANITIZE=ON $(CMAKE_ARGS)
+
+build-asan: configure-asan
+	@$(CMAKE) --build $(ASAN_BUILD) -j$(JOBS)
+
+run: build
+	exec $(BUILD)/sockit serve
+
+# Runs all four stages even when one fails, then reports each and fails if any did.
+test: build build-asan
+	@rc=0; st1=ok; st2=ok; st3=ok; st4=ok; \
+	echo "== unit tests: $(BUILD)"; \
+	(cd $(BUILD) && $(CTEST) --output-on-failure -j$(JOBS)) || { rc=1; st1=FAILED; }; \
+	echo "== unit tests: $(ASAN_BUILD) (ASan+UBSan)"; \
+	(cd $(ASAN_BUILD) && $(ASAN_ENV) $(CTEST) --output-on-failure -j$(JOBS)) || { rc=1; st2=FAILED; }; \
+	echo "== end-to-end tests: $(BUILD)/sockit"; \
+	PYTHON=$(PYTHON) $(ROOT)/scripts/e2e.sh $(abspath $(BUILD))/sockit || { rc=1; st3=FAILED; }; \
+	echo "== end-to-end tests: $(ASAN_BUILD)/sockit (ASan+UBSan)"; \
+	PYTHON=$(PYTHON) $(ASAN_ENV) $(ROOT)/scripts/e2e.sh $(abspath $(ASAN_BUILD))/sockit || { rc=1; st4=FAILED; }; \
+	echo "== summary: unit $$st1, unit-asan $$st2, e2e $$st3, e2e-asan $$st4"; \
+	exit $$rc
+
+test-unit: build
+	cd $(BUILD) && $(CTEST) --output-on-failure -j$(JOBS)
+
+test-e2e: build
+	PYTHON=$(PYTHON) $(ROOT)/scripts/e2e.sh $(abspath $(BUILD))/sockit
+
+test-asan: build-asan
+	cd $(ASAN_BUILD) && $(ASAN_ENV) $(CTEST) --output-on-failure -j$(JOBS)
+	PYTHON=$(PYTHON) $(ASAN_ENV) $(ROOT)/scripts/e2e.sh $(abspath $(ASAN_BUILD))/sockit
+
+install: build
+	DESTDIR=$(DESTDIR) $(CMAKE) --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
+
+format:
+	@files=$$(find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null); \
+	if [ -n "$$files" ]; then $(CLANG_FORMAT) -i $$files; fi
+
+format-check:
+	@files=$$(find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null); \
+	if [ -n "$$files" ]; then $(CLANG_FORMAT) --dry-run -Werror $$files; fi
+
+examples: build
+	@if [ -f $(ROOT)/examples/CMakeLists.txt ]; then \
+	  $(CMAKE) --build $(BUILD) --target examples -j$(JOBS); \
+	else \
+	  echo "no examples yet"; \
+	fi

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# scripts/deps.sh - check (and, as root, install) what building and testing
+# sockit needs. Called by `make deps` (and so by `make`, `make test`, ...).
+#
+# Every dependency comes from Debian. All present: prints "deps: ok" and
+# exits 0. Something missing:
+#   root      -> apt-get install -y --no-install-recommends <the missing
+#                packages>, with one `apt-get update` only if the install
+#                fails without it; then checks again.
+#   not root  -> prints the exact `sudo apt-get install ...` line, exits 1.
+#
+# Environment:
+#   SOCKIT_DEPS_NO_INSTALL=1  never install, only report (exit 1 if missing)
+#   PKG_CONFIG                pkg-config program to use (default pkg-config)
+#   PYTHON                    python for the e2e tests (default /usr/bin/python3)
+set -euo pipefail
+
+PKG_CONFIG=${PKG_CONFIG:-pkg-config}
+PYTHON=${PYTHON:-/usr/bin/python3}
+CC_PROG=${CC:-cc}
+
+missing=()     # Debian package names, in a stable order, no duplicates
+why=()         # what each one is for, for the message
+
+need() {       # need PACKAGE REASON
+  local p
+  for p in "${missing[@]+"${missing[@]}"}"; do
+    [[ $p == "$1" ]] && return 0
+  done
+  missing+=("$1")
+  why+=("$1 ($2)")
+}
+
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+
+# A C compiler that can build and link a program against libc.
+cc_works() {
+  local cc=$1 tmp rc
+  have_cmd "$cc" || return 1
+  tmp=$(mktemp -d)
+  printf '#include <stdio.h>\nint main(void){puts("x");return 0;}\n' >"$tmp/t.c"
+  "$cc" "$tmp/t.c" -o "$tmp/t" >/dev/null 2>&1 && rc=0 || rc=1
+  rm -rf "$tmp"
+  return $rc
+}
+
+# Debian package installed? Used for libraries while pkg-config itself is missing.
+dpkg_has() {
+  have_cmd dpkg-query || return 1
+  [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]
+}
+
+check_all() {
+  missing=()
+  why=()
+  have_cmd make || need make "make"
+  have_cmd cmake || need cmake "cmake"
+  if ! cc_works "$CC_PROG"; then
+    local before=${#missing[@]}
+    have_cmd "$CC_PROG" || need gcc "C compiler"
+    dpkg_has libc6-dev || need libc6-dev "C library headers"   # gcc only Recommends it
+    ((${#missing[@]} > before)) || need gcc "a C compiler that works ($CC_PROG fails on hello world)"
+  fi
+  local have_pc=1
+  have_cmd "$PKG_CONFIG" || { have_pc=0; need pkg-config "pkg-config"; }
+  local mod pkg
+  # pkg-config module  Debian package
+  for pair in "libuv:libuv1-dev" "libcrypto:libssl-dev" "jansson:libjansson-dev" \
+              "check:check" "libxxhash:libxxhash-dev"; do
+    mod=${pair%%:*}
+    pkg=${pair#*:}
+    if ((have_pc)); then
+      "$PKG_CONFIG" --exists "$mod" 2>/dev/null || need "$pkg" "pkg-config module $mod"
+    else
+      dpkg_has "$pkg" || need "$pkg" "pkg-config module $mod"
+    fi
+  done
+  if [[ ! -x $PYTHON ]] || ! "$PYTHON" -c 'import pytest' >/dev/null 2>&1; then
+    need python3-pytest "$PYTHON -m pytest"
+  fi
+}
+
+check_all
+if ((${#missing[@]} == 0)); then
+  echo "deps: ok"
+  exit 0
+fi
+
+echo "deps: missing: ${why[*]}" >&2
+cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+
+if [[ ${SOCKIT_DEPS_NO_INSTALL:-0} == 1 ]]; then
+  echo "deps: install them with: sudo $cmd" >&2
+  exit 1
+fi
+if [[ $(id -u) != 0 ]]; then
+  echo "deps: not root, so not installing. Run:" >&2
+  echo "  sudo $cmd" >&2
+  echo "then run make again." >&2
+  exit 1
+fi
+if ! have_cmd apt-get; then
+  echo "deps: no apt-get here; install the equivalents of: ${missing[*]}" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "deps: $cmd" >&2
+if ! apt-get install -y --no-install-recommends "${missing[@]}" >&2; then
+  echo "deps: install failed; running apt-get update and trying again" >&2
+  apt-get update >&2
+  apt-get install -y --no-install-recommends "${missing[@]}" >&2
+fi
+
+check_all
+if ((${#missing[@]} != 0)); then
+  echo "deps: still missing after install: ${why[*]}" >&2
+  exit 1
+fi
+echo "deps: ok"
