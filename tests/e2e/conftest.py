@@ -1,0 +1,342 @@
+"""Fixtures for the sockit end-to-end suite: the binary, an isolated
+environment (HOME, XDG dirs), key files, and servers started on port 0 whose
+real addresses are read from their `sockit: listening on ADDR` lines."""
+
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import sockit_proto as sp  # noqa: E402
+
+SOCKIT_BIN = os.environ.get("SOCKIT_BIN", "/work/main/build/sockit")
+READY_DEADLINE = 10.0
+LISTEN_RE = re.compile(r"^sockit: listening on (\S+)\s*$")
+
+
+def have_binary():
+    return os.path.isfile(SOCKIT_BIN) and os.access(SOCKIT_BIN, os.X_OK)
+
+
+def have_ipv6():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def free_port():
+    """A loopback port that nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_key(path, mode=0o600, secret_hex=None):
+    secret_hex = secret_hex or os.urandom(32).hex()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret_hex + "\n")
+    os.chmod(path, mode)
+    return secret_hex.encode("ascii")
+
+
+class Env:
+    """An isolated HOME / XDG_CONFIG_HOME / XDG_DATA_HOME under a tmp dir."""
+
+    def __init__(self, base):
+        self.base = str(base)
+        self.home = os.path.join(self.base, "home")
+        self.config = os.path.join(self.base, "config")
+        self.data = os.path.join(self.base, "data")
+        for d in (self.home, self.config, self.data):
+            os.makedirs(d, exist_ok=True)
+        env = dict(os.environ)
+        for k in ("SOCKIT_KEY_FILE", "SOCKIT_ADDR"):
+            env.pop(k, None)
+        env["HOME"] = self.home
+        env["XDG_CONFIG_HOME"] = self.config
+        env["XDG_DATA_HOME"] = self.data
+        self.vars = env
+
+    def make(self, **extra):
+        env = dict(self.vars)
+        for k, v in extra.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
+        return env
+
+
+class Server:
+    """One running `sockit serve`."""
+
+    def __init__(self, args, env, nlisteners):
+        self.args = [SOCKIT_BIN, "serve"] + list(args)
+        self.stderr_lines = []
+        self._q = queue.Queue()
+        self.proc = subprocess.Popen(
+            self.args, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, start_new_session=True)
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        self.addrs = []
+        deadline = time.monotonic() + READY_DEADLINE
+        while len(self.addrs) < nlisteners:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                raise RuntimeError("server not ready within %.0fs: %r\nstderr:\n%s" % (
+                    READY_DEADLINE, self.args, self.stderr_text()))
+            try:
+                line = self._q.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                self.proc.wait(timeout=5)
+                raise RuntimeError("server exited with %s before ready: %r\nstderr:\n%s" % (
+                    self.proc.returncode, self.args, self.stderr_text()))
+            m = LISTEN_RE.match(line)
+            if m:
+                self.addrs.append(m.group(1))
+
+    def _read_stderr(self):
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.stderr_lines.append(line)
+            self._q.put(line)
+        self._q.put(None)
+
+    def stderr_text(self):
+        return "\n".join(self.stderr_lines)
+
+    # addresses --------------------------------------------------------------
+
+    @property
+    def addr(self):
+        """The first listener's address (ADDR text as printed)."""
+        return self.addrs[0]
+
+    def addr_of(self, kind):
+        for a in self.addrs:
+            if kind == "unix" and a.startswith("unix:"):
+                return a
+            if kind == "ipv6" and a.startswith("["):
+                return a
+            if kind == "ipv4" and not a.startswith(("unix:", "[")):
+                return a
+        raise KeyError(kind)
+
+    @property
+    def port(self):
+        return sp.parse_addr(self.addr_of("ipv4"))[1][1]
+
+    def connect(self, addr=None, timeout=sp.DEFAULT_TIMEOUT):
+        return sp.Client.connect(addr or self.addr, timeout)
+
+    # life cycle ---------------------------------------------------------------
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def terminate(self, sig=signal.SIGTERM, timeout=5.0):
+        """Send sig and wait; returns the exit status or None if still running."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    def stop(self):
+        if self.terminate(signal.SIGTERM, 5.0) is None:
+            self.kill()
+        self._reader.join(timeout=2)
+
+
+@pytest.fixture(scope="session")
+def sockit_bin():
+    if not have_binary():
+        pytest.skip("sockit binary not found at %s (set SOCKIT_BIN)" % SOCKIT_BIN)
+    return SOCKIT_BIN
+
+
+@pytest.fixture
+def env(tmp_path):
+    return Env(tmp_path)
+
+
+@pytest.fixture
+def key_file(tmp_path):
+    path = str(tmp_path / "key")
+    write_key(path)
+    return path
+
+
+@pytest.fixture
+def secret(key_file):
+    return sp.load_secret(key_file)
+
+
+@pytest.fixture
+def short_dir():
+    """A short directory for Unix socket paths (sun_path is ~108 bytes)."""
+    d = tempfile.mkdtemp(prefix="sk-", dir="/tmp")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def start_server(sockit_bin, env):
+    """start_server(*args, listen=["127.0.0.1:0"], env_extra={}) -> Server.
+    Every server is stopped (SIGTERM, then SIGKILL after 5 s) at teardown."""
+    started = []
+
+    def start(*args, listen=("127.0.0.1:0",), env_extra=None):
+        argv = []
+        for a in listen:
+            argv += ["-l", a]
+        argv += list(args)
+        srv = Server(argv, env.make(**(env_extra or {})), len(listen))
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def server(start_server, key_file):
+    """A default authenticated server on 127.0.0.1:0."""
+    return start_server("--key-file", key_file)
+
+
+@pytest.fixture
+def run_cli(sockit_bin, env):
+    """run_cli(*args, env_extra={}, input=None, timeout=10) -> CompletedProcess
+    (text mode)."""
+
+    def run(*args, env_extra=None, input=None, timeout=10):
+        return subprocess.run(
+            [sockit_bin] + [str(a) for a in args], env=env.make(**(env_extra or {})),
+            input=input, capture_output=True, text=True, timeout=timeout)
+
+    return run
+
+
+# ---------------------------------------------------------------------------
+# A tiny reference server written from the spec, used to check the oracle
+# itself and to play a server with a wrong mac against the real client.
+
+
+class FakeServer:
+    """Serves SPEC 4.3 hello/auth and echo/ping on 127.0.0.1:0, one thread per
+    connection. With bad_server_mac the auth_ok carries a wrong mac."""
+
+    def __init__(self, secret, bad_server_mac=False):
+        self.secret = secret
+        self.bad_server_mac = bad_server_mac
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.lsock.settimeout(0.2)
+        self.port = self.lsock.getsockname()[1]
+        self.addr = "127.0.0.1:%d" % self.port
+        self.stopping = False
+        self.threads = []
+        self.errors = []
+        self.t = threading.Thread(target=self._accept_loop, daemon=True)
+        self.t.start()
+
+    def _accept_loop(self):
+        while not self.stopping:
+            try:
+                s, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(s,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _serve(self, s):
+        c = sp.Client(s, timeout=5)
+        try:
+            sn = sp.new_nonce()
+            c.send({"type": "hello", "proto": "sockit/1", "server": "fake 0",
+                    "auth": "hmac-sha256", "nonce": sn, "services": ["echo", "time"]})
+            head, _ = c.recv_frame()
+            if head["type"] != "auth":
+                c.send({"type": "error", "code": "auth_required"})
+                return
+            cn = head["nonce"]
+            if not sp.hmac.compare_digest(head.get("mac", ""), sp.client_mac(self.secret, sn, cn)):
+                c.send({"type": "error", "code": "auth_failed"})
+                return
+            mac = sp.server_mac(self.secret, sn, cn)
+            if self.bad_server_mac:
+                mac = sp.server_mac(self.secret, sn, sp.new_nonce())
+            c.send({"type": "auth_ok", "mac": mac})
+            while True:
+                head, body = c.recv_frame(timeout=10)
+                rid = {"id": head["id"]} if "id" in head else {}
+                if head["type"] == "echo":
+                    c.send(dict({"type": "echo", "size": len(body)}, **rid), body)
+                elif head["type"] == "ping":
+                    c.send(dict({"type": "pong"}, **rid))
+                elif head["type"] == "bye":
+                    return
+                else:
+                    c.send(dict({"type": "error", "code": "unknown_type"}, **rid))
+        except sp.Closed:
+            pass
+        except Exception as e:  # recorded for the self-test
+            self.errors.append(e)
+        finally:
+            c.close()
+
+    def stop(self):
+        self.stopping = True
+        self.lsock.close()
+        self.t.join(timeout=2)
+
+
+@pytest.fixture
+def fake_server():
+    made = []
+
+    def make(secret, **kw):
+        fs = FakeServer(secret, **kw)
+        made.append(fs)
+        return fs
+
+    yield make
+    for fs in made:
+        fs.stop()
