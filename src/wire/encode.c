@@ -1,0 +1,50 @@
+/* encode.c - write a head as [u32 BE head_len][compact JSON] (SPEC 4.1).
+ * The body is never copied here: callers send it as a separate buffer. */
+#include "sockit/error.h"
+#include "sockit/frame.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+
+static void put_be32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+/* One json_dumpb straight into buf+4: it writes only what fits and always
+ * returns the full length, so a short buffer costs no extra pass. */
+ssize_t sk_head_encode(const sk_head *h, void *buf, size_t cap) {
+  uint8_t *p = buf;
+  size_t room = cap > SK_PREFIX_LEN ? cap - SK_PREFIX_LEN : 0;
+  size_t n =
+      json_dumpb((const json_t *)h, room ? (char *)p + SK_PREFIX_LEN : NULL, room, JSON_COMPACT);
+  if (n == 0)
+    return -EINVAL; /* not an object, or nested too deep to encode */
+  if (n > SK_HEAD_MAX)
+    return SK_ETOOLARGE;
+  if (n <= room)
+    put_be32(p, (uint32_t)n);
+  return (ssize_t)(n + SK_PREFIX_LEN);
+}
+
+/* Measure, allocate exactly once, then encode into the buffer. */
+ssize_t sk_head_encode_alloc(const sk_head *h, uint8_t **out) {
+  ssize_t need = sk_head_encode(h, NULL, 0);
+  ssize_t n;
+  uint8_t *b;
+  if (need < 0)
+    return need;
+  b = malloc((size_t)need);
+  if (b == NULL)
+    return -ENOMEM;
+  n = sk_head_encode(h, b, (size_t)need);
+  if (n != need) {
+    free(b);
+    return n < 0 ? n : SK_EINTERNAL;
+  }
+  *out = b;
+  return n;
+}
