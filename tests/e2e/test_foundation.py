@@ -519,6 +519,8 @@ def test_sigterm_exits_0(start_server, key_file, secret):
 
 def test_sigint_exits_0(start_server, key_file):
     srv = start_server("--key-file", key_file)
+    with srv.connect() as c:
+        c.hello()  # the server is up and serving
     assert srv.terminate(signal.SIGINT, timeout=12) == 0, srv.stderr_text()
 
 
