@@ -1,0 +1,108 @@
+/* echo.c - `sockit echo [ADDR] [TEXT...]`: the tutorial's first client. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char echo_help[] =
+    "usage: sockit echo [ADDR] [TEXT...]\n"
+    "Send TEXT (words joined by spaces, then a newline is printed) or, without\n"
+    "TEXT, all of stdin; print what the server echoes back.\n\n" CLI_CLIENT_HELP;
+
+#define ECHO_STDIN_MAX (16u << 20) /* the server's default --max-message */
+
+static int join_args(int argc, char **argv, char **out, size_t *n) {
+  size_t len = 0;
+  for (int i = 0; i < argc; i++)
+    len += strlen(argv[i]) + 1;
+  char *s = malloc(len + 1), *p = s;
+  if (s == NULL)
+    return -ENOMEM;
+  for (int i = 0; i < argc; i++)
+    p += sprintf(p, "%s%s", i ? " " : "", argv[i]);
+  *out = s;
+  *n = (size_t)(p - s);
+  return 0;
+}
+
+static int read_stdin(char **out, size_t *n) {
+  size_t cap = 65536, len = 0;
+  char *buf = malloc(cap);
+  ssize_t r;
+  while (buf != NULL && (r = read(STDIN_FILENO, buf + len, cap - len)) != 0) {
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      free(buf);
+      return -errno;
+    }
+    len += (size_t)r;
+    if (len == cap) {
+      if (cap >= ECHO_STDIN_MAX) {
+        free(buf);
+        return SK_ETOOLARGE;
+      }
+      char *bigger = realloc(buf, cap * 2);
+      if (bigger == NULL)
+        free(buf);
+      buf = bigger;
+      cap *= 2;
+    }
+  }
+  if (buf == NULL)
+    return -ENOMEM;
+  *out = buf;
+  *n = len;
+  return 0;
+}
+
+int cmd_echo(int argc, char **argv) {
+  static const struct option opts[] = {CLI_CLIENT_LONGOPTS, {0}};
+  cli_client cc = {0};
+  sk_client *c = NULL;
+  sk_head *req = NULL, *resp = NULL;
+  uint8_t *body = NULL;
+  char *text = NULL;
+  size_t n = 0, got = 0;
+  int opt, argi, rc, code;
+
+  while ((opt = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
+    if (opt == 'h') {
+      fputs(echo_help, stdout);
+      return EXIT_OK;
+    }
+    if (!cli_client_opt(&cc, opt, optarg))
+      return cli_usage_error("echo", "unknown option");
+  }
+  argi = optind;
+  cli_take_addr(&cc, argc, argv, &argi);
+  int from_args = argi < argc;
+  rc = from_args ? join_args(argc - argi, argv + argi, &text, &n) : read_stdin(&text, &n);
+  if (rc < 0) {
+    cli_error("echo", "cannot read the text to send: %s", sk_strerror(rc));
+    return EXIT_FAIL;
+  }
+  if ((code = cli_connect("echo", &cc, &c)) != EXIT_OK)
+    goto out;
+  req = sk_head_new("echo");
+  sk_head_set_int(req, "size", (int64_t)n);
+  rc = req ? sk_client_request(c, req, text, n, &resp, &body, &got) : -ENOMEM;
+  if (rc < 0) {
+    code = cli_request_failed("echo", rc, resp);
+    goto out;
+  }
+  fwrite(body, 1, got, stdout);
+  if (from_args)
+    fputc('\n', stdout);
+  code = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+out:
+  sk_head_free(req);
+  sk_head_free(resp);
+  free(body);
+  free(text);
+  sk_client_close(c);
+  return code;
+}

@@ -1,0 +1,42 @@
+/* main.c - `sockit COMMAND ...`: one table, one file per command. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+} commands[] = {
+    {"serve", cmd_serve, "run the server (echo, time, chat, files, exec, ...)"},
+    {"keygen", cmd_keygen, "make a new key file (64 hex chars, mode 0600)"},
+    {"echo", cmd_echo, "send text (or stdin) and print the echo"},
+    {"time", cmd_time, "ask the time service, once or --every N seconds"},
+};
+
+static int usage(FILE *out) {
+  fprintf(out, "usage: sockit COMMAND [ARGS...]   (sockit COMMAND --help for more)\n\n");
+  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+  fprintf(out, "\nAddresses: HOST:PORT, [IPv6]:PORT, :PORT, unix:/path "
+               "(default 127.0.0.1:8080, or $SOCKIT_ADDR)\n");
+  return out == stdout ? EXIT_OK : EXIT_USAGE;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2)
+    return usage(stderr);
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+      strcmp(argv[1], "help") == 0)
+    return usage(stdout);
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("sockit %s\n", sk_version());
+    return EXIT_OK;
+  }
+  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    if (strcmp(argv[1], commands[i].name) == 0)
+      return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "sockit: unknown command '%s' (see: sockit --help)\n", argv[1]);
+  return EXIT_USAGE;
+}

@@ -1,0 +1,107 @@
+/* serve.c - `sockit serve`: every flag goes to sk_server_set by its name. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char serve_help[] =
+    "usage: sockit serve [OPTIONS]\n"
+    "Serve echo, time, chat and files (and exec with --allow-exec) on framed,\n"
+    "authenticated connections.\n\n"
+    "  -l, --listen ADDR      listen on ADDR (repeatable; default 127.0.0.1:8080):\n"
+    "                         HOST:PORT, [IPv6]:PORT, :PORT, PORT or unix:/path\n"
+    "      --udp ADDR         also answer datagrams on ADDR (echo, time, chat)\n"
+    "      --services LIST    services to offer (default echo,time,chat,files)\n"
+    "      --root DIR         file root (default $XDG_DATA_HOME/sockit/files)\n"
+    "      --key-file F       key file (default ~/.config/sockit/key, created if missing)\n"
+    "      --no-auth          accept clients without a key (exec stays refused)\n"
+    "      --allow-exec       offer remote command execution (needs authentication)\n"
+    "      --exec-timeout S   kill programs after S seconds (default 300)\n"
+    "      --exec-user NAME   run programs as NAME (when started as root)\n"
+    "      --max-execs N      programs running at once (default 64)\n"
+    "      --wire native|seed with --service NAME: the next -l speaks the classic\n"
+    "      --service NAME     tutorial format NAME (time, exec, put, auth, chat)\n"
+    "      --wire-seed-public allow seed listeners on non-loopback addresses\n"
+    "      --max-conns N      connections at once (default 100000)\n"
+    "      --idle-timeout S   close idle connections after S seconds (default 300)\n"
+    "      --max-message B    echo body limit (default 16M)\n"
+    "      --max-file B       upload size limit (default none)\n"
+    "      --chat-history N   messages kept per room (default 100)\n"
+    "      --log FILE         connection log (- for stderr)\n"
+    "      --log-format F     text (default) or json\n"
+    "      --threads N        event loops (default: number of CPUs)\n"
+    "      --allow CIDR       serve only these peers (repeatable)\n"
+    "      --deny CIDR        never serve these peers (repeatable)\n"
+    "      --daytime ADDR     RFC 867 daytime on TCP and UDP ADDR\n"
+    "      --rfc868 ADDR      RFC 868 time on TCP and UDP ADDR\n"
+    "  -h, --help             this help\n\n"
+    "SIGINT/SIGTERM stop accepting, let transfers finish for up to 10 s, exit 0.\n";
+
+/* Long options map 1:1 to sk_server_set names; -l is "listen". */
+static const struct option serve_opts[] = {
+    {"listen", required_argument, NULL, 'l'},
+    {"udp", required_argument, NULL, 0},
+    {"services", required_argument, NULL, 0},
+    {"root", required_argument, NULL, 0},
+    {"key-file", required_argument, NULL, 0},
+    {"no-auth", no_argument, NULL, 0},
+    {"allow-exec", no_argument, NULL, 0},
+    {"exec-timeout", required_argument, NULL, 0},
+    {"exec-user", required_argument, NULL, 0},
+    {"max-execs", required_argument, NULL, 0},
+    {"wire", required_argument, NULL, 0},
+    {"service", required_argument, NULL, 0},
+    {"wire-seed-public", no_argument, NULL, 0},
+    {"max-conns", required_argument, NULL, 0},
+    {"idle-timeout", required_argument, NULL, 0},
+    {"max-message", required_argument, NULL, 0},
+    {"max-file", required_argument, NULL, 0},
+    {"chat-history", required_argument, NULL, 0},
+    {"log", required_argument, NULL, 0},
+    {"log-format", required_argument, NULL, 0},
+    {"threads", required_argument, NULL, 0},
+    {"allow", required_argument, NULL, 0},
+    {"deny", required_argument, NULL, 0},
+    {"daytime", required_argument, NULL, 0},
+    {"rfc868", required_argument, NULL, 0},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+
+int cmd_serve(int argc, char **argv) {
+  sk_server *srv;
+  const char *why = NULL;
+  int opt, idx, rc;
+
+  if (sk_server_new(&srv) < 0) {
+    cli_error("serve", "out of memory");
+    return EXIT_FAIL;
+  }
+  while ((opt = getopt_long(argc, argv, "l:h", serve_opts, &idx)) != -1) {
+    const char *name;
+    if (opt == 'h') {
+      fputs(serve_help, stdout);
+      sk_server_free(srv);
+      return EXIT_OK;
+    }
+    if (opt == '?') {
+      sk_server_free(srv);
+      return cli_usage_error("serve", "unknown or incomplete option");
+    }
+    name = opt == 'l' ? "listen" : serve_opts[idx].name;
+    if (sk_server_set(srv, name, optarg, &why) < 0) {
+      sk_server_free(srv);
+      return cli_usage_error("serve", "--%s %s: %s", name, optarg ? optarg : "",
+                             why ? why : "bad value");
+    }
+  }
+  if (optind < argc) {
+    sk_server_free(srv);
+    return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+  }
+  rc = sk_server_run(srv, 1, &why);
+  if (rc < 0)
+    cli_error("serve", "%s", why ? why : sk_strerror(rc));
+  sk_server_free(srv);
+  return rc < 0 ? EXIT_FAIL : EXIT_OK;
+}

@@ -1,0 +1,88 @@
+/* sockit/client.h - a blocking client for scripts, tools and the commands.
+ *
+ * One sk_client is one connection, used from one thread at a time. Every
+ * call blocks for at most the client's timeout (default 30 s; 0 = forever)
+ * and returns 0 / a count, or a negative code from sockit/error.h.
+ */
+#ifndef SOCKIT_CLIENT_H
+#define SOCKIT_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sockit/frame.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sk_client sk_client;
+
+typedef struct sk_client_opts {
+  const char *key_file; /* NULL: the default key file (see sk_key_default_path) */
+  int no_auth;          /* do not authenticate (the server must allow it) */
+  int timeout_ms;       /* per call; 0: the 30 s default; -1: forever */
+} sk_client_opts;
+
+/* The default address: $SOCKIT_ADDR, else "127.0.0.1:8080". */
+const char *sk_client_default_addr(void);
+
+/* Connect to addr (SPEC 2 syntax), read the hello and authenticate,
+ * verifying the server's own mac. On failure *out is NULL and the return is
+ * e.g. -ECONNREFUSED, SK_EAUTHFAIL, SK_ERATELIMIT, SK_EBADMAC, SK_EBADKEY.
+ * opts may be NULL. */
+int sk_client_connect(sk_client **out, const char *addr, const sk_client_opts *opts);
+
+/* The server's hello (borrowed; lives as long as the client). */
+const sk_head *sk_client_hello(const sk_client *c);
+
+/* Does the server offer this service / this hash algorithm? */
+int sk_client_has_service(const sk_client *c, const char *name);
+int sk_client_has_hash(const sk_client *c, const char *name);
+
+/* Send one frame: head (borrowed; "size" is set to n) then n body bytes. */
+int sk_client_send(sk_client *c, sk_head *head, const void *body, size_t n);
+
+/* Send a head announcing size bytes, then the body in pieces with
+ * sk_client_write (the caller writes exactly size bytes). */
+int sk_client_send_head(sk_client *c, sk_head *head, uint64_t size);
+int sk_client_write(sk_client *c, const void *data, size_t n);
+
+/* Receive one frame whole: *head owned by the caller, *body malloc'd (NULL
+ * when empty; NUL-terminated for convenience), body larger than max_body
+ * gives SK_ETOOLARGE. An error frame is returned as a frame like any other. */
+int sk_client_recv(sk_client *c, sk_head **head, uint8_t **body, size_t *n,
+                   size_t max_body);
+
+/* Receive a head only; the body (sk_head_size bytes) is then read with
+ * sk_client_read_body, until it returns 0. */
+int sk_client_recv_head(sk_client *c, sk_head **head);
+ssize_t sk_client_read_body(sk_client *c, void *buf, size_t cap);
+
+/* Send a request and receive its one response. An error response becomes
+ * its SK_E* code (the frame is still returned in *resp when resp is not
+ * NULL, so the caller can show its "message"). */
+int sk_client_request(sk_client *c, sk_head *req, const void *body, size_t n,
+                      sk_head **resp, uint8_t **resp_body, size_t *resp_n);
+
+/* The descriptor, for poll(); and whether buffered input is waiting (poll
+ * will not see it). */
+int sk_client_fd(const sk_client *c);
+int sk_client_pending(const sk_client *c);
+
+/* Change the per-call timeout (ms; -1 forever). */
+void sk_client_set_timeout(sk_client *c, int timeout_ms);
+
+/* Shut down the write side (after the last request). */
+int sk_client_shutdown_write(sk_client *c);
+
+void sk_client_close(sk_client *c);
+
+/* The "message" of an error frame, or NULL. Borrowed from head. */
+const char *sk_error_message(const sk_head *head);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,202 @@
+/* sockit/server.h - the server framework: socketserver's idea, done for C.
+ *
+ * A service is a table of handlers (setup when a connection first uses it,
+ * one handle function per request type, finish when the connection closes).
+ * The core owns sockets, buffers, timers, authentication and limits; a
+ * service sees a connection only through sk_conn_* calls.
+ *
+ * Threads: a server runs --threads event loops. A connection lives on one
+ * loop for its whole life, and every callback for it runs on that loop's
+ * thread. sk_conn_* functions must be called from that thread, except
+ * sk_conn_ref/unref, which are atomic.
+ */
+#ifndef SOCKIT_SERVER_H
+#define SOCKIT_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sockit/frame.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sk_server sk_server;
+typedef struct sk_conn sk_conn;
+typedef struct sk_buf sk_buf;
+
+/* One decoded request as a handler sees it. Everything is borrowed for the
+ * duration of the call; use sk_head_dup to keep the head longer. */
+typedef struct sk_request {
+  const sk_head *head;
+  const char *type;
+  uint64_t size;       /* body length from the head */
+  const uint8_t *body; /* the whole body, for gathered handlers; else NULL */
+  void *state;         /* the service's per-connection state (from setup) */
+} sk_request;
+
+/* A handler returns:
+ *   0          the request is complete (its responses are queued)
+ *   SK_ASYNC   it continues; the service calls sk_conn_done() when its last
+ *              frame is queued. Until then only frames of SK_H_FOLLOW types
+ *              of the same service are dispatched; any other request waits
+ *              in the buffer (responses keep request order).
+ *   < 0        an SK_E* code: the core sends the error frame (repeating the
+ *              request's id) and, for fatal codes, closes. For a streamed
+ *              body, an error before the body makes the core discard it. */
+typedef int (*sk_handle_fn)(sk_conn *c, const sk_request *req);
+
+/* Streamed bodies (SK_H_STREAM): called with each piece as it arrives,
+ * after handle() returned SK_ASYNC. Returns the bytes taken (0..n): taking
+ * fewer pauses the connection until sk_conn_resume(); the rest is offered
+ * again then. Called once more with data NULL, n 0 when the body is
+ * complete. A negative return is an error as for handle(); the rest of the
+ * body is then discarded. */
+typedef ssize_t (*sk_body_fn)(sk_conn *c, void *state, const uint8_t *data, size_t n);
+
+enum {
+  SK_H_STREAM = 1 << 0,  /* body delivered piecewise to .body, not gathered */
+  SK_H_FOLLOW = 1 << 1,  /* may run while a request of this service is active */
+  SK_H_NOAUTH = 1 << 2,  /* (reserved for the core's auth frame) */
+};
+
+typedef struct sk_handler {
+  const char *type;
+  sk_handle_fn handle;
+  sk_body_fn body;     /* for SK_H_STREAM */
+  unsigned flags;
+  uint64_t max_body;   /* body limit; 0 means 64 KiB (SPEC 4.2) */
+  /* Optional: a limit that depends on the server's options (echo's
+   * --max-message, put's --max-file); overrides max_body. */
+  uint64_t (*limit)(const sk_server *srv);
+} sk_handler;
+
+typedef struct sk_service {
+  const char *name;             /* as listed in hello "services" */
+  const sk_handler *handlers;   /* terminated by an entry with type NULL */
+  /* Runs on the connection's first request for this service; *state is
+   * handed to every later call. Returns 0 or an SK_E* code. Optional. */
+  int (*setup)(sk_conn *c, void **state);
+  /* Runs once when the connection closes (also when a request is still
+   * active: the service must then cancel its work). Optional. */
+  void (*finish)(sk_conn *c, void *state);
+  /* Runs when the connection's unsent output falls below the low-water mark
+   * after having passed the high-water mark (see sk_conn_queued). */
+  void (*drained)(sk_conn *c, void *state);
+  /* Add members to the hello frame (e.g. "hashes"). Optional. */
+  void (*hello)(const sk_server *srv, sk_head *hello);
+  /* Runs once per server when it starts and stops (shared state). */
+  int (*start)(sk_server *srv);
+  void (*stop)(sk_server *srv);
+} sk_service;
+
+/* ---- the server --------------------------------------------------------- */
+
+/* A server with every option at its SPEC 3 default and no listener yet. */
+int sk_server_new(sk_server **out);
+
+/* Set an option by its command-line name and a string value, exactly as
+ * `sockit serve --NAME VALUE` would ("max-conns", "100"). Flags without a
+ * value ("no-auth", "allow-exec") take NULL or "1". Repeated options
+ * (listen, udp, allow, deny, daytime, rfc868) add. Returns 0, -EINVAL
+ * (bad value: *why says why) or -ENOENT (no such option). */
+int sk_server_set(sk_server *srv, const char *name, const char *value, const char **why);
+
+/* Register a service (the table must outlive the server). Built-in services
+ * are registered by sk_server_new; user services are added here and are
+ * enabled at once. Returns 0, -EEXIST (a type is taken) or -ENOMEM. */
+int sk_server_add_service(sk_server *srv, const sk_service *svc);
+
+/* Bind every listener, start the loops and run until sk_server_stop (or
+ * SIGINT/SIGTERM when handle_signals is set). Returns 0 after a clean stop
+ * or an error code if start-up failed (*why then says what to do). */
+int sk_server_run(sk_server *srv, int handle_signals, const char **why);
+
+/* Ask a running server to stop gracefully (any thread, signal-safe). */
+void sk_server_stop(sk_server *srv);
+
+void sk_server_free(sk_server *srv);
+
+/* Read-only views of options, for services. */
+const char *sk_server_root(const sk_server *srv);
+int sk_server_root_fd(const sk_server *srv);        /* O_PATH/dir fd of --root */
+int sk_server_auth_enabled(const sk_server *srv);
+int64_t sk_server_opt_int(const sk_server *srv, const char *name); /* -1: unknown */
+
+/* ---- connections, as services see them ---------------------------------- */
+
+/* Queue a response frame for the current request: the core adds the
+ * request's "id" and sets "size" to n. body is copied (n may be 0).
+ * head stays the caller's. Returns 0 or -ENOMEM / -EPIPE (closing). */
+int sk_conn_send(sk_conn *c, sk_head *head, const void *body, size_t n);
+
+/* Same, but the body is sent by reference: the core holds a reference on b
+ * until the bytes are written. Use for large bodies and shared frames. */
+int sk_conn_send_buf(sk_conn *c, sk_head *head, sk_buf *b, size_t off, size_t n);
+
+/* A push outside request order (chat msg/presence): no "id" is added. */
+int sk_conn_push(sk_conn *c, sk_head *head, const void *body, size_t n);
+
+/* Push a whole pre-encoded frame (prefix+head+body) shared between
+ * connections; the core takes its own reference. */
+int sk_conn_push_frame(sk_conn *c, sk_buf *frame);
+
+/* Send an error frame {"type":"error","code":..,"message":msg} for the
+ * current request (msg may be NULL for the table's text). Fatal codes
+ * (SPEC 4.2) also close the connection after the frame is written. */
+int sk_conn_error(sk_conn *c, int err, const char *msg);
+
+/* The active SK_ASYNC request is finished: decoding of the next request
+ * resumes. Safe to call from any callback on the connection's loop. */
+void sk_conn_done(sk_conn *c);
+
+/* Resume a body sink that took fewer bytes than offered. */
+void sk_conn_resume(sk_conn *c);
+
+/* Close after the queued output is written (err 0) or after an error frame
+ * (err < 0). finish() runs later, from the core, never inside this call. */
+void sk_conn_close(sk_conn *c, int err);
+
+/* Unsent output in bytes, and whether it is above the high-water mark
+ * (when a service producing output should stop and wait for .drained). */
+size_t sk_conn_queued(const sk_conn *c);
+int sk_conn_congested(const sk_conn *c);
+
+/* Keep a connection's memory alive across asynchronous work. Atomic. */
+void sk_conn_ref(sk_conn *c);
+void sk_conn_unref(sk_conn *c);
+int sk_conn_is_closing(const sk_conn *c);
+
+/* Who is on the other end: "127.0.0.1:5555", "[::1]:5555" or "unix". */
+const char *sk_conn_peer(const sk_conn *c);
+int sk_conn_authenticated(const sk_conn *c); /* 1 only after a real auth_ok */
+sk_server *sk_conn_server(const sk_conn *c);
+
+/* One line in the connection log: event name plus key=value fields. The
+ * field list is `const char *key, int kind, value` triples closed by NULL,
+ * kind being 's' (const char *), 'i' (int64_t) or 'f' (double). */
+void sk_conn_log(sk_conn *c, const char *event, ...);
+
+/* ---- shared, reference-counted buffers ---------------------------------- */
+
+/* A buffer of cap bytes (len 0); NULL when out of memory. refcount 1. */
+sk_buf *sk_buf_new(size_t cap);
+/* Wrap memory the caller allocated; free_fn(ctx, data) runs at the last unref. */
+sk_buf *sk_buf_wrap(void *data, size_t len, void (*free_fn)(void *ctx, void *data),
+                    void *ctx);
+uint8_t *sk_buf_data(sk_buf *b);
+size_t sk_buf_len(const sk_buf *b);
+size_t sk_buf_cap(const sk_buf *b);
+void sk_buf_set_len(sk_buf *b, size_t len);
+sk_buf *sk_buf_ref(sk_buf *b);
+void sk_buf_unref(sk_buf *b);
+
+/* Encode a whole frame (prefix, head with "size" = n, body) into a new
+ * shared buffer, for fan-out with sk_conn_push_frame. */
+sk_buf *sk_frame_encode(sk_head *head, const void *body, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

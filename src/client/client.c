@@ -1,0 +1,378 @@
+/* client.c - the blocking client (sockit/client.h): connect with a timeout,
+ * the SPEC 4.3 handshake with the server's mac verified, frames in and out.
+ * Reads go through one buffer and the same decoder the server uses. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/addr.h"
+#include "sockit/auth.h"
+#include "sockit/client.h"
+#include "sockit/error.h"
+
+#define CLIENT_RBUF (256u * 1024)
+#define CLIENT_TIMEOUT_MS 30000
+
+struct sk_client {
+  int fd;
+  int timeout_ms;
+  uint8_t *rbuf;
+  size_t rpos, rlen;
+  sk_decoder dec;
+  sk_head *hello;
+};
+
+const char *sk_client_default_addr(void) {
+  const char *a = getenv("SOCKIT_ADDR");
+  return a != NULL && a[0] != '\0' ? a : "127.0.0.1:8080";
+}
+
+/* Wait for fd to be ready for events; -ETIMEDOUT when the time runs out. */
+static int wait_fd(int fd, short events, int timeout_ms) {
+  struct pollfd p = {fd, events, 0};
+  for (;;) {
+    int rc = poll(&p, 1, timeout_ms);
+    if (rc > 0)
+      return 0;
+    if (rc == 0)
+      return -ETIMEDOUT;
+    if (errno != EINTR)
+      return -errno;
+  }
+}
+
+static int connect_one(const sk_addr *a, int timeout_ms) {
+  int fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), rc, one = 1;
+  socklen_t len = sizeof(rc);
+  if (fd < 0)
+    return -errno;
+  if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0) {
+    if (errno != EINPROGRESS && errno != EAGAIN) {
+      rc = -errno;
+      goto fail;
+    }
+    if ((rc = wait_fd(fd, POLLOUT, timeout_ms)) < 0)
+      goto fail;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &rc, &len) < 0 || rc != 0) {
+      rc = rc ? -rc : -errno;
+      goto fail;
+    }
+  }
+  if (a->family != AF_UNIX)
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return fd;
+fail:
+  close(fd);
+  return rc;
+}
+
+int sk_client_write(sk_client *c, const void *data, size_t n) {
+  const uint8_t *p = data;
+  while (n > 0) {
+    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        return -errno;
+      int rc = wait_fd(c->fd, POLLOUT, c->timeout_ms);
+      if (rc < 0)
+        return rc;
+      continue;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Read more bytes into the buffer; 0 on EOF is SK_ECLOSED. */
+static int fill(sk_client *c) {
+  if (c->rpos == c->rlen)
+    c->rpos = c->rlen = 0;
+  else if (c->rlen == CLIENT_RBUF) {
+    memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+    c->rlen -= c->rpos;
+    c->rpos = 0;
+  }
+  for (;;) {
+    ssize_t r = recv(c->fd, c->rbuf + c->rlen, CLIENT_RBUF - c->rlen, 0);
+    if (r > 0) {
+      c->rlen += (size_t)r;
+      return 0;
+    }
+    if (r == 0)
+      return SK_ECLOSED;
+    if (errno == EINTR)
+      continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+      return errno == ECONNRESET ? SK_ECLOSED : -errno;
+    int rc = wait_fd(c->fd, POLLIN, c->timeout_ms);
+    if (rc < 0)
+      return rc;
+  }
+}
+
+int sk_client_recv_head(sk_client *c, sk_head **head) {
+  if (c->dec.in_body)
+    return -EINVAL; /* the caller has not read the last body */
+  for (;;) {
+    ssize_t used = sk_decode_head(&c->dec, c->rbuf + c->rpos, c->rlen - c->rpos, head);
+    if (used < 0)
+      return (int)used;
+    if (used > 0) {
+      c->rpos += (size_t)used;
+      return 0;
+    }
+    int rc = fill(c);
+    if (rc < 0)
+      return rc;
+  }
+}
+
+ssize_t sk_client_read_body(sk_client *c, void *buf, size_t cap) {
+  size_t n;
+  if (!c->dec.in_body)
+    return 0;
+  if (c->rpos == c->rlen) {
+    int rc = fill(c);
+    if (rc < 0)
+      return rc;
+  }
+  n = sk_decoder_body_avail(&c->dec, c->rlen - c->rpos);
+  if (n > cap)
+    n = cap;
+  memcpy(buf, c->rbuf + c->rpos, n);
+  c->rpos += n;
+  sk_decoder_body_consume(&c->dec, n);
+  return (ssize_t)n;
+}
+
+int sk_client_recv(sk_client *c, sk_head **head, uint8_t **body, size_t *n, size_t max_body) {
+  uint64_t size;
+  uint8_t *b;
+  size_t got = 0;
+  int rc = sk_client_recv_head(c, head);
+  if (rc < 0)
+    return rc;
+  size = sk_head_size(*head);
+  if (size > max_body) {
+    sk_head_free(*head);
+    *head = NULL;
+    return SK_ETOOLARGE;
+  }
+  b = malloc((size_t)size + 1);
+  if (b == NULL) {
+    sk_head_free(*head);
+    return -ENOMEM;
+  }
+  while (got < size) {
+    ssize_t r = sk_client_read_body(c, b + got, (size_t)size - got);
+    if (r <= 0) {
+      free(b);
+      sk_head_free(*head);
+      *head = NULL;
+      return r < 0 ? (int)r : SK_ECLOSED;
+    }
+    got += (size_t)r;
+  }
+  b[size] = '\0';
+  if (body != NULL)
+    *body = size > 0 ? b : (free(b), NULL);
+  else
+    free(b);
+  if (n != NULL)
+    *n = (size_t)size;
+  return 0;
+}
+
+int sk_client_send_head(sk_client *c, sk_head *head, uint64_t size) {
+  uint8_t stack[4096], *buf = stack;
+  ssize_t need;
+  int rc;
+  if ((size > 0 || sk_head_has(head, "size")) && sk_head_set_int(head, "size", (int64_t)size) < 0)
+    return -ENOMEM;
+  need = sk_head_encode(head, stack, sizeof(stack));
+  if (need < 0)
+    return (int)need;
+  if ((size_t)need > sizeof(stack) && (need = sk_head_encode_alloc(head, &buf)) < 0)
+    return (int)need;
+  rc = sk_client_write(c, buf, (size_t)need);
+  if (buf != stack)
+    free(buf);
+  return rc;
+}
+
+int sk_client_send(sk_client *c, sk_head *head, const void *body, size_t n) {
+  int rc = sk_client_send_head(c, head, n);
+  return rc < 0 || n == 0 ? rc : sk_client_write(c, body, n);
+}
+
+const char *sk_error_message(const sk_head *head) {
+  return head != NULL ? sk_head_str(head, "message") : NULL;
+}
+
+/* An error frame as a code; 0 for any other frame. */
+static int frame_error(const sk_head *h) {
+  const char *code;
+  if (strcmp(sk_head_type(h), "error") != 0)
+    return 0;
+  code = sk_head_str(h, "code");
+  return code != NULL ? sk_err_from_wire(code) : SK_EREMOTE;
+}
+
+int sk_client_request(sk_client *c, sk_head *req, const void *body, size_t n, sk_head **resp,
+                      uint8_t **resp_body, size_t *resp_n) {
+  sk_head *h = NULL;
+  int rc = sk_client_send(c, req, body, n);
+  if (rc == 0)
+    rc = sk_client_recv(c, &h, resp_body, resp_n, SIZE_MAX);
+  if (rc < 0)
+    return rc;
+  rc = frame_error(h);
+  if (resp != NULL)
+    *resp = h;
+  else
+    sk_head_free(h);
+  return rc;
+}
+
+/* ---- the handshake ------------------------------------------------------ */
+
+static int load_key(const sk_client_opts *o, sk_key *key) {
+  char path[4096];
+  const char *why;
+  int rc;
+  if (o != NULL && o->key_file != NULL)
+    return sk_key_load(o->key_file, key, &why);
+  rc = sk_key_default_path(path, sizeof(path));
+  return rc < 0 ? rc : sk_key_load(path, key, &why);
+}
+
+static int authenticate(sk_client *c, const sk_client_opts *o) {
+  const char *sn = sk_head_str(c->hello, "nonce");
+  char cn[SK_NONCE_HEX + 1], mac[SK_MAC_HEX + 1], expect[SK_MAC_HEX + 1];
+  sk_key key = {0};
+  sk_head *req = NULL, *resp = NULL;
+  const char *smac;
+  int rc;
+
+  if (sn == NULL || !sk_auth_is_hex64(sn))
+    return SK_EPROTO;
+  if ((rc = load_key(o, &key)) < 0)
+    return rc == -ENOENT || rc == -EPERM ? SK_EBADKEY : rc;
+  rc = -ENOMEM;
+  if (sk_auth_nonce(cn) < 0 || sk_auth_client_mac(&key, sn, cn, mac) < 0 ||
+      sk_auth_server_mac(&key, sn, cn, expect) < 0 || (req = sk_head_new("auth")) == NULL)
+    goto out;
+  sk_head_set_str(req, "nonce", cn);
+  sk_head_set_str(req, "mac", mac);
+  rc = sk_client_request(c, req, NULL, 0, &resp, NULL, NULL);
+  if (rc == 0 && strcmp(sk_head_type(resp), "auth_ok") != 0)
+    rc = SK_EPROTO;
+  /* mutual authentication: a server that cannot prove the key is not ours */
+  if (rc == 0 && ((smac = sk_head_str(resp, "mac")) == NULL || !sk_auth_mac_equal(smac, expect)))
+    rc = SK_EBADMAC;
+out:
+  sk_head_free(req);
+  sk_head_free(resp);
+  sk_key_clear(&key);
+  return rc == SK_ECLOSED ? SK_EAUTHFAIL : rc;
+}
+
+static int handshake(sk_client *c, const sk_client_opts *o) {
+  const char *auth;
+  int rc = sk_client_recv(c, &c->hello, NULL, NULL, 0);
+  if (rc < 0)
+    return rc;
+  if ((rc = frame_error(c->hello)) < 0)
+    return rc; /* e.g. rate_limited or busy in place of the hello */
+  if (strcmp(sk_head_type(c->hello), "hello") != 0)
+    return SK_EPROTO;
+  auth = sk_head_str(c->hello, "auth");
+  if (auth != NULL && strcmp(auth, "none") == 0)
+    return 0;
+  if (o != NULL && o->no_auth)
+    return SK_EAUTHREQ; /* the server wants a key and we were told not to use one */
+  if (auth == NULL || strcmp(auth, "hmac-sha256") != 0)
+    return SK_EPROTO;
+  return authenticate(c, o);
+}
+
+int sk_client_connect(sk_client **out, const char *addr, const sk_client_opts *opts) {
+  sk_addr addrs[SK_ADDR_MAX];
+  sk_client *c;
+  int n, rc = -ECONNREFUSED;
+
+  *out = NULL;
+  n = sk__addr_resolve(addr, 0, addrs, SK_ADDR_MAX, NULL);
+  if (n < 0)
+    return n;
+  c = calloc(1, sizeof(*c));
+  if (c == NULL || (c->rbuf = malloc(CLIENT_RBUF)) == NULL) {
+    free(c);
+    return -ENOMEM;
+  }
+  c->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : CLIENT_TIMEOUT_MS;
+  sk_decoder_init(&c->dec, 0);
+  c->fd = -1;
+  for (int i = 0; i < n && c->fd < 0; i++) {
+    int fd = connect_one(&addrs[i], c->timeout_ms);
+    if (fd >= 0)
+      c->fd = fd;
+    else
+      rc = fd;
+  }
+  if (c->fd >= 0 && (rc = handshake(c, opts)) == 0) {
+    *out = c;
+    return 0;
+  }
+  sk_client_close(c);
+  return rc;
+}
+
+const sk_head *sk_client_hello(const sk_client *c) { return c->hello; }
+
+static int hello_lists(const sk_client *c, const char *key, const char *name) {
+  size_t n = sk_head_arr_len(c->hello, key);
+  for (size_t i = 0; i < n; i++) {
+    const char *s = sk_head_arr_str(c->hello, key, i);
+    if (s != NULL && strcmp(s, name) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+int sk_client_has_service(const sk_client *c, const char *name) {
+  return hello_lists(c, "services", name);
+}
+
+int sk_client_has_hash(const sk_client *c, const char *name) {
+  return strcmp(name, "sha256") == 0 || hello_lists(c, "hashes", name);
+}
+
+int sk_client_fd(const sk_client *c) { return c->fd; }
+int sk_client_pending(const sk_client *c) { return c->rpos < c->rlen; }
+void sk_client_set_timeout(sk_client *c, int timeout_ms) { c->timeout_ms = timeout_ms; }
+
+int sk_client_shutdown_write(sk_client *c) {
+  return shutdown(c->fd, SHUT_WR) < 0 ? -errno : 0;
+}
+
+void sk_client_close(sk_client *c) {
+  if (c == NULL)
+    return;
+  if (c->fd >= 0)
+    close(c->fd);
+  sk_head_free(c->hello);
+  free(c->rbuf);
+  free(c);
+}

@@ -1,0 +1,277 @@
+/* config.c - server options by their command-line names (sk_server_set).
+ *
+ * One table maps every `sockit serve` flag to a field, so the command line,
+ * the library and the defaults cannot drift apart. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net/core.h"
+#include "sockit/error.h"
+
+enum opt_kind { OPT_INT, OPT_STR, OPT_FLAG, OPT_LISTEN, OPT_CIDR, OPT_SIZE };
+
+typedef struct opt {
+  const char *name;
+  enum opt_kind kind;
+  size_t off;     /* offset in sk_config */
+  size_t cap;     /* string capacity, or for OPT_LISTEN the listen kind */
+  int64_t min, max;
+  int deny;       /* OPT_CIDR: the deny list */
+} opt;
+
+#define F(field) offsetof(sk_config, field)
+#define STR(name, field) {name, OPT_STR, F(field), sizeof(((sk_config *)0)->field), 0, 0, 0}
+#define INT(name, field, lo, hi) {name, OPT_INT, F(field), 0, lo, hi, 0}
+#define SIZE(name, field, lo, hi) {name, OPT_SIZE, F(field), 0, lo, hi, 0}
+#define FLAG(name, field) {name, OPT_FLAG, F(field), 0, 0, 1, 0}
+
+static const opt options[] = {
+    {"listen", OPT_LISTEN, 0, SK_LISTEN_STREAM, 0, 0, 0},
+    {"udp", OPT_LISTEN, 0, SK_LISTEN_UDP, 0, 0, 0},
+    {"daytime", OPT_LISTEN, 0, SK_LISTEN_DAYTIME, 0, 0, 0},
+    {"rfc868", OPT_LISTEN, 0, SK_LISTEN_RFC868, 0, 0, 0},
+    {"allow", OPT_CIDR, 0, 0, 0, 0, 0},
+    {"deny", OPT_CIDR, 0, 0, 0, 0, 1},
+    STR("services", services),
+    STR("root", root),
+    STR("key-file", key_file),
+    STR("log", log_file),
+    STR("log-format", log_format),
+    STR("wire", wire),
+    STR("service", service),
+    STR("exec-user", exec_user),
+    FLAG("no-auth", no_auth),
+    FLAG("allow-exec", allow_exec),
+    FLAG("wire-seed-public", wire_seed_public),
+    INT("exec-timeout", exec_timeout, 1, 86400 * 365),
+    INT("max-conns", max_conns, 1, 10000000),
+    INT("idle-timeout", idle_timeout, 1, 86400 * 365),
+    INT("threads", threads, 1, SK_MAX_LOOPS),
+    SIZE("max-message", max_message, 0, (int64_t)SK_SIZE_MAX),
+    SIZE("max-file", max_file, 0, (int64_t)SK_SIZE_MAX),
+    INT("chat-history", chat_history, 0, 100000),
+    INT("max-execs", max_execs, 1, 100000),
+};
+
+void sk__config_defaults(sk_config *cfg) {
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  memset(cfg, 0, sizeof(*cfg));
+  snprintf(cfg->services, sizeof(cfg->services), "%s", SK_DEFAULT_SERVICES);
+  snprintf(cfg->log_format, sizeof(cfg->log_format), "text");
+  snprintf(cfg->wire, sizeof(cfg->wire), "native");
+  cfg->exec_timeout = 300;
+  cfg->max_conns = 100000;
+  cfg->idle_timeout = 300;
+  cfg->threads = ncpu < 1 ? 1 : (ncpu > SK_MAX_LOOPS ? SK_MAX_LOOPS : ncpu);
+  cfg->max_message = 16 << 20;
+  cfg->max_file = (int64_t)SK_SIZE_MAX;
+  cfg->chat_history = 100;
+  cfg->max_execs = 64;
+}
+
+static const opt *find_opt(const char *name) {
+  for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+    if (strcmp(options[i].name, name) == 0)
+      return &options[i];
+  return NULL;
+}
+
+/* "16M", "1G", "4096": sizes take binary suffixes. */
+static int parse_int(const char *v, int size, int64_t *out) {
+  char *end;
+  long long n;
+  if (v == NULL || *v == '\0')
+    return -EINVAL;
+  errno = 0;
+  n = strtoll(v, &end, 10);
+  if (errno != 0 || end == v)
+    return -EINVAL;
+  if (size && *end != '\0') {
+    int shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20
+              : *end == 'G' || *end == 'g' ? 30 : *end == 'T' || *end == 't' ? 40 : -1;
+    if (shift < 0 || end[1] != '\0' || n > (INT64_MAX >> shift))
+      return -EINVAL;
+    n <<= shift;
+    end++;
+  }
+  if (*end != '\0')
+    return -EINVAL;
+  *out = n;
+  return 0;
+}
+
+static int parse_cidr(const char *v, sk_cidr *c) {
+  char ip[64];
+  const char *slash = strchr(v, '/');
+  size_t n = slash ? (size_t)(slash - v) : strlen(v);
+  long bits;
+  if (n >= sizeof(ip))
+    return -EINVAL;
+  memcpy(ip, v, n);
+  ip[n] = '\0';
+  memset(c, 0, sizeof(*c));
+  if (inet_pton(AF_INET, ip, c->addr) == 1)
+    c->family = AF_INET;
+  else if (inet_pton(AF_INET6, ip, c->addr) == 1)
+    c->family = AF_INET6;
+  else
+    return -EINVAL;
+  bits = c->family == AF_INET ? 32 : 128;
+  if (slash != NULL) {
+    char *end;
+    long b = strtol(slash + 1, &end, 10);
+    if (*end != '\0' || slash[1] == '\0' || b < 0 || b > bits)
+      return -EINVAL;
+    bits = b;
+  }
+  c->bits = (unsigned)bits;
+  return 0;
+}
+
+static int add_listen(sk_config *cfg, const char *v, enum sk_listen_kind kind, const char **why) {
+  sk_listen_spec *ls;
+  if (cfg->nlisten >= SK_MAX_LISTENERS) {
+    *why = "too many listeners";
+    return -EINVAL;
+  }
+  ls = &cfg->listen[cfg->nlisten];
+  memset(ls, 0, sizeof(*ls));
+  if (sk__addr_resolve(v, SK_ADDR_BARE_PORT | SK_ADDR_PASSIVE, &ls->addr, 1, why) < 0)
+    return -EINVAL;
+  if (kind != SK_LISTEN_STREAM && ls->addr.family == AF_UNIX) {
+    *why = "UDP and time-protocol listeners need an IP address, not unix:";
+    return -EINVAL;
+  }
+  snprintf(ls->text, sizeof(ls->text), "%s", v);
+  ls->kind = kind;
+  ls->fd = -1;
+  if (kind == SK_LISTEN_STREAM) {
+    snprintf(ls->wire, sizeof(ls->wire), "%s", cfg->wire);
+    snprintf(ls->service, sizeof(ls->service), "%s", cfg->service);
+    ls->wire_explicit = strcmp(cfg->wire, "native") != 0;
+    cfg->wire_pending = 0;
+  } else {
+    snprintf(ls->wire, sizeof(ls->wire), "native");
+  }
+  cfg->nlisten++;
+  return 0;
+}
+
+int sk_server_set(sk_server *srv, const char *name, const char *value, const char **why) {
+  const char *dummy;
+  const opt *o = find_opt(name);
+  sk_config *cfg = &srv->cfg;
+  char *field;
+  int64_t n;
+
+  if (why == NULL)
+    why = &dummy;
+  *why = NULL;
+  if (o == NULL) {
+    *why = "no such option";
+    return -ENOENT;
+  }
+  field = (char *)cfg + o->off;
+  switch (o->kind) {
+  case OPT_FLAG:
+    *(int *)field = value == NULL || strcmp(value, "0") != 0;
+    return 0;
+  case OPT_STR:
+    if (value == NULL || strlen(value) >= o->cap) {
+      *why = value ? "value too long" : "a value is required";
+      return -EINVAL;
+    }
+    snprintf(field, o->cap, "%s", value);
+    if (strcmp(name, "wire") == 0 || strcmp(name, "service") == 0)
+      cfg->wire_pending = 1;
+    return 0;
+  case OPT_INT:
+  case OPT_SIZE:
+    if (parse_int(value, o->kind == OPT_SIZE, &n) < 0 || n < o->min || n > o->max) {
+      *why = "expected a number in range";
+      return -EINVAL;
+    }
+    *(int64_t *)field = n;
+    return 0;
+  case OPT_LISTEN:
+    if (value == NULL) {
+      *why = "an address is required";
+      return -EINVAL;
+    }
+    return add_listen(cfg, value, (enum sk_listen_kind)o->cap, why);
+  case OPT_CIDR: {
+    sk_cidr *list = o->deny ? cfg->deny : cfg->allow;
+    int *count = o->deny ? &cfg->ndeny : &cfg->nallow;
+    if (value == NULL || *count >= SK_MAX_CIDRS || parse_cidr(value, &list[*count]) < 0) {
+      *why = "expected an address or CIDR like 10.0.0.0/8 or ::1/128";
+      return -EINVAL;
+    }
+    (*count)++;
+    return 0;
+  }
+  }
+  return -EINVAL;
+}
+
+int64_t sk_server_opt_int(const sk_server *srv, const char *name) {
+  const opt *o = find_opt(name);
+  const char *field;
+  if (o == NULL)
+    return -1;
+  field = (const char *)&srv->cfg + o->off;
+  if (o->kind == OPT_INT || o->kind == OPT_SIZE)
+    return *(const int64_t *)field;
+  if (o->kind == OPT_FLAG)
+    return *(const int *)field;
+  return -1;
+}
+
+static int cidr_has(const sk_cidr *c, const uint8_t *addr) {
+  unsigned full = c->bits / 8, rest = c->bits % 8;
+  if (memcmp(c->addr, addr, full) != 0)
+    return 0;
+  if (rest == 0)
+    return 1;
+  uint8_t mask = (uint8_t)(0xff << (8 - rest));
+  return (c->addr[full] & mask) == (addr[full] & mask);
+}
+
+int sk__cidr_match(const sk_cidr *list, int n, const struct sockaddr *sa) {
+  uint8_t v4[4], v6[16];
+  const uint8_t *mapped = NULL;
+  if (sa->sa_family == AF_INET) {
+    memcpy(v4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+  } else if (sa->sa_family == AF_INET6) {
+    memcpy(v6, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+    /* ::ffff:a.b.c.d also matches IPv4 rules */
+    static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(v6, prefix, 12) == 0)
+      mapped = v6 + 12;
+  } else {
+    return 0;
+  }
+  for (int i = 0; i < n; i++) {
+    if (list[i].family == AF_INET && sa->sa_family == AF_INET && cidr_has(&list[i], v4))
+      return 1;
+    if (list[i].family == AF_INET && mapped != NULL && cidr_has(&list[i], mapped))
+      return 1;
+    if (list[i].family == AF_INET6 && sa->sa_family == AF_INET6 && cidr_has(&list[i], v6))
+      return 1;
+  }
+  return 0;
+}
+
+/* --deny wins over --allow; with any --allow, everything else is denied.
+ * Unix peers are local by definition and always allowed. */
+int sk__peer_allowed(const sk_server *srv, const struct sockaddr *sa) {
+  if (sa->sa_family == AF_UNIX)
+    return 1;
+  if (sk__cidr_match(srv->cfg.deny, srv->cfg.ndeny, sa))
+    return 0;
+  return srv->cfg.nallow == 0 || sk__cidr_match(srv->cfg.allow, srv->cfg.nallow, sa);
+}

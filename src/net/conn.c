@@ -1,0 +1,1003 @@
+/* conn.c - a native-wire connection: read, decode, authenticate, dispatch,
+ * and the write queue.
+ *
+ * The way a request travels: bytes land in a lazily allocated read buffer;
+ * sk_decode_head() cuts heads out of it; until auth_ok only an auth frame is
+ * accepted; then the head goes to the handler that registered its type, with
+ * the body gathered whole (small bodies, within their limit) or streamed to
+ * the handler's sink. Responses are encoded straight into the write queue and
+ * flushed once per loop iteration as one scatter-gather write.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/core.h"
+#include "sockit/error.h"
+#include "sockit/version.h"
+
+typedef struct wq_item {
+  sk_buf *buf;
+  size_t off, len;
+  int chunk; /* a coalescing chunk we own: more bytes may be appended */
+} wq_item;
+
+enum body_mode { BODY_NONE, BODY_GATHER, BODY_SINK, BODY_DISCARD };
+
+struct sk_conn {
+  union {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_handle_t handle;
+    uv_stream_t stream;
+  } h;
+  uv_timer_t timer;
+  uv_shutdown_t shutdown_req;
+  uv_write_t wreq;
+  sk_loop *loop;
+  sk_server *srv;
+  atomic_int refs;
+  int handles_open;
+
+  unsigned authed : 1, closing : 1, hard_closing : 1, lingering : 1, reading : 1;
+  unsigned in_process : 1, rerun : 1, dirty : 1, sink_paused : 1, congested : 1;
+  unsigned stop_when_idle : 1, counted : 1, eof : 1;
+
+  /* read side */
+  uint8_t *rbuf;
+  size_t rpos, rlen;
+  sk_decoder dec;
+
+  /* the frame whose body is being read */
+  sk_head *fhead;
+  const sk_handler_ref *fref;
+  enum body_mode bmode;
+  uint8_t *gather;
+  size_t gathered;
+
+  /* a head that waits for the active request to finish */
+  sk_head *pending;
+
+  /* the active (SK_ASYNC) request */
+  int active, active_svc;
+  sk_head *req_head;
+  const sk_head *cur_head; /* set during a handler call: whose id to repeat */
+
+  /* write side */
+  wq_item *wq;
+  int wq_first, wq_n, wq_cap, winflight;
+  size_t queued;
+  uv_buf_t iov[SK_IOV_MAX];
+
+  void **svc_state;
+  uint32_t svc_setup;
+
+  char nonce[SK_NONCE_HEX + 1];
+  uint64_t bytes_in, bytes_out, t_start, last_active;
+  char peer[SK_ADDR_TEXT];
+  sk_conn *prev, *next, *next_dirty;
+};
+
+static void process(sk_conn *c);
+static void flush(sk_conn *c);
+static void hard_close(sk_conn *c);
+static void update_reading(sk_conn *c);
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static uint64_t now_ms(sk_conn *c) { return uv_now(&c->loop->uv); }
+
+sk_loop *sk__conn_loop(const sk_conn *c) { return c->loop; }
+sk_server *sk_conn_server(const sk_conn *c) { return c->srv; }
+const char *sk_conn_peer(const sk_conn *c) { return c->peer; }
+int sk_conn_authenticated(const sk_conn *c) { return c->authed && c->srv->auth; }
+int sk_conn_is_closing(const sk_conn *c) { return c->closing; }
+size_t sk_conn_queued(const sk_conn *c) { return c->queued; }
+int sk_conn_congested(const sk_conn *c) { return c->queued > SK_WQ_PAUSE; }
+int sk__conn_active(const sk_conn *c) {
+  return c->active || c->bmode != BODY_NONE || c->pending != NULL;
+}
+
+void sk_conn_ref(sk_conn *c) { atomic_fetch_add(&c->refs, 1); }
+
+static void conn_free(sk_conn *c) {
+  for (int i = c->wq_first; i < c->wq_n; i++)
+    sk_buf_unref(c->wq[i].buf);
+  free(c->wq);
+  free(c->gather);
+  free(c->svc_state);
+  sk_head_free(c->fhead);
+  sk_head_free(c->pending);
+  sk_head_free(c->req_head);
+  if (c->rbuf != NULL)
+    sk__rbuf_put(c->loop, c->rbuf);
+  free(c);
+}
+
+void sk_conn_unref(sk_conn *c) {
+  if (atomic_fetch_sub(&c->refs, 1) == 1)
+    conn_free(c);
+}
+
+void sk_conn_log(sk_conn *c, const char *event, ...) {
+  va_list ap;
+  va_start(ap, event);
+  sk__log_eventv(c->srv->log, c->peer, event, ap);
+  va_end(ap);
+}
+
+static void mark_dirty(sk_conn *c) {
+  if (c->dirty || c->hard_closing)
+    return;
+  c->dirty = 1;
+  sk_conn_ref(c); /* the dirty list's reference */
+  c->next_dirty = c->loop->dirty;
+  c->loop->dirty = c;
+}
+
+/* ---- write queue -------------------------------------------------------- */
+
+static int wq_reserve(sk_conn *c) {
+  if (c->wq_n < c->wq_cap)
+    return 0;
+  if (c->wq_first > 0 && c->winflight == 0) { /* compact once per batch */
+    memmove(c->wq, c->wq + c->wq_first, (size_t)(c->wq_n - c->wq_first) * sizeof(*c->wq));
+    c->wq_n -= c->wq_first;
+    c->wq_first = 0;
+    if (c->wq_n < c->wq_cap)
+      return 0;
+  }
+  int cap = c->wq_cap ? c->wq_cap * 2 : 8;
+  wq_item *wq = realloc(c->wq, (size_t)cap * sizeof(*wq));
+  if (wq == NULL)
+    return -ENOMEM;
+  c->wq = wq;
+  c->wq_cap = cap;
+  return 0;
+}
+
+/* Append a reference (taken over from the caller) to the queue. */
+static int wq_push(sk_conn *c, sk_buf *b, size_t off, size_t len, int chunk) {
+  if (wq_reserve(c) < 0) {
+    sk_buf_unref(b);
+    return -ENOMEM;
+  }
+  c->wq[c->wq_n++] = (wq_item){b, off, len, chunk};
+  c->queued += len;
+  mark_dirty(c);
+  return 0;
+}
+
+/* Room at the end of the tail chunk, if it can still grow (not in flight). */
+static uint8_t *wq_tail_room(sk_conn *c, size_t *room) {
+  wq_item *t;
+  if (c->wq_n == c->wq_first || c->wq_n - 1 < c->wq_first + c->winflight)
+    return NULL;
+  t = &c->wq[c->wq_n - 1];
+  if (!t->chunk)
+    return NULL;
+  *room = sk_buf_cap(t->buf) - sk_buf_len(t->buf);
+  return sk_buf_data(t->buf) + sk_buf_len(t->buf);
+}
+
+static void wq_tail_grow(sk_conn *c, size_t n) {
+  wq_item *t = &c->wq[c->wq_n - 1];
+  sk_buf_set_len(t->buf, sk_buf_len(t->buf) + n);
+  t->len += n;
+  c->queued += n;
+  mark_dirty(c);
+}
+
+/* Space for n bytes at the tail, in the current chunk or a new one. */
+static uint8_t *wq_space(sk_conn *c, size_t n) {
+  size_t room = 0;
+  uint8_t *p = wq_tail_room(c, &room);
+  if (p != NULL && room >= n)
+    return p;
+  sk_buf *b = sk_buf_new(n > SK_WCHUNK ? n : SK_WCHUNK);
+  if (b == NULL || wq_push(c, b, 0, 0, 1) < 0)
+    return NULL;
+  return sk_buf_data(b);
+}
+
+static int wq_copy(sk_conn *c, const void *data, size_t n) {
+  if (n == 0)
+    return 0;
+  if (n > SK_WCHUNK) { /* big bodies get a buffer of their own */
+    sk_buf *b = sk_buf_new(n);
+    if (b == NULL)
+      return -ENOMEM;
+    memcpy(sk_buf_data(b), data, n);
+    sk_buf_set_len(b, n);
+    return wq_push(c, b, 0, n, 0);
+  }
+  uint8_t *p = wq_space(c, n);
+  if (p == NULL)
+    return -ENOMEM;
+  memcpy(p, data, n);
+  wq_tail_grow(c, n);
+  return 0;
+}
+
+static int wq_head(sk_conn *c, const sk_head *h) {
+  size_t room = 0;
+  uint8_t *p = wq_tail_room(c, &room);
+  ssize_t need = p ? sk_head_encode(h, p, room) : -1;
+  if (need > 0 && (size_t)need <= room) {
+    wq_tail_grow(c, (size_t)need);
+    return 0;
+  }
+  if (need < 0 && need != -1)
+    return (int)need;
+  need = sk_head_encode(h, NULL, 0);
+  if (need < 0)
+    return (int)need;
+  p = wq_space(c, (size_t)need);
+  if (p == NULL)
+    return -ENOMEM;
+  sk_head_encode(h, p, (size_t)need);
+  wq_tail_grow(c, (size_t)need);
+  return 0;
+}
+
+/* Drop n written bytes from the front of the queue. */
+static void wq_consume(sk_conn *c, size_t n) {
+  c->bytes_out += n;
+  c->queued -= n;
+  while (n > 0 && c->wq_first < c->wq_n) {
+    wq_item *it = &c->wq[c->wq_first];
+    size_t k = n < it->len ? n : it->len;
+    it->off += k;
+    it->len -= k;
+    n -= k;
+    if (it->len > 0)
+      break;
+    /* an emptied chunk that is the tail may still take appends: keep it */
+    if (it->chunk && c->wq_first == c->wq_n - 1 &&
+        it->off == sk_buf_len(it->buf) && sk_buf_len(it->buf) < sk_buf_cap(it->buf))
+      break;
+    sk_buf_unref(it->buf);
+    c->wq_first++;
+  }
+  if (c->wq_first == c->wq_n - 1 && c->wq[c->wq_first].len == 0) {
+    sk_buf_unref(c->wq[c->wq_first].buf); /* idle: give the chunk back */
+    c->wq_first++;
+  }
+  if (c->wq_first == c->wq_n)
+    c->wq_first = c->wq_n = 0;
+}
+
+static int build_iov(sk_conn *c) {
+  int n = 0;
+  for (int i = c->wq_first; i < c->wq_n && n < SK_IOV_MAX; i++) {
+    if (c->wq[i].len == 0)
+      continue;
+    c->iov[n].base = (char *)sk_buf_data(c->wq[i].buf) + c->wq[i].off;
+    c->iov[n].len = c->wq[i].len;
+    n++;
+  }
+  return n;
+}
+
+static void after_drain(sk_conn *c);
+
+static void on_write(uv_write_t *req, int status) {
+  sk_conn *c = req->data;
+  size_t n = 0;
+  for (int i = 0; i < c->winflight; i++)
+    n += c->iov[i].len;
+  c->winflight = 0;
+  if (status < 0) {
+    hard_close(c);
+  } else {
+    wq_consume(c, n);
+    flush(c);
+    after_drain(c);
+  }
+  sk_conn_unref(c);
+}
+
+static void flush(sk_conn *c) {
+  int n;
+  if (c->winflight || c->hard_closing)
+    return;
+  while (c->queued > 0) {
+    n = build_iov(c);
+    int w = uv_try_write(&c->h.stream, c->iov, (unsigned)n);
+    if (w == UV_EAGAIN || w == UV_ENOSYS)
+      break;
+    if (w < 0) {
+      hard_close(c);
+      return;
+    }
+    wq_consume(c, (size_t)w);
+    size_t want = 0;
+    for (int i = 0; i < n; i++)
+      want += c->iov[i].len;
+    if ((size_t)w < want)
+      break; /* the socket is full: wait for it below */
+  }
+  if (c->queued == 0)
+    return;
+  /* uv_write keeps the iovs' memory referenced by the queue items; the items
+   * stay put (only appended after) until on_write consumes them. */
+  n = build_iov(c);
+  c->wreq.data = c;
+  if (uv_write(&c->wreq, &c->h.stream, c->iov, (unsigned)n, on_write) < 0) {
+    hard_close(c);
+    return;
+  }
+  c->winflight = n;
+  sk_conn_ref(c);
+}
+
+void sk__conn_flush_dirty(sk_loop *l) {
+  sk_conn *c;
+  while ((c = l->dirty) != NULL) {
+    l->dirty = c->next_dirty;
+    c->dirty = 0;
+    flush(c);
+    after_drain(c);
+    sk_conn_unref(c); /* the dirty list holds a reference */
+  }
+}
+
+/* ---- sending frames ----------------------------------------------------- */
+
+static const sk_head *id_source(sk_conn *c) { return c->cur_head ? c->cur_head : c->req_head; }
+
+static int send_frame(sk_conn *c, sk_head *head, const sk_head *id_src, uint64_t n) {
+  if (c->closing)
+    return -EPIPE;
+  if (id_src != NULL && sk_head_copy_member(head, id_src, "id") < 0)
+    return -ENOMEM;
+  if ((n > 0 || sk_head_has(head, "size")) && sk_head_set_int(head, "size", (int64_t)n) < 0)
+    return -ENOMEM;
+  return wq_head(c, head);
+}
+
+int sk_conn_send(sk_conn *c, sk_head *head, const void *body, size_t n) {
+  int rc = send_frame(c, head, id_source(c), n);
+  return rc < 0 ? rc : wq_copy(c, body, n);
+}
+
+int sk_conn_send_buf(sk_conn *c, sk_head *head, sk_buf *b, size_t off, size_t n) {
+  int rc = send_frame(c, head, id_source(c), n);
+  if (rc < 0 || n == 0)
+    return rc;
+  return wq_push(c, sk_buf_ref(b), off, n, 0);
+}
+
+int sk_conn_push(sk_conn *c, sk_head *head, const void *body, size_t n) {
+  int rc = send_frame(c, head, NULL, n);
+  return rc < 0 ? rc : wq_copy(c, body, n);
+}
+
+int sk_conn_push_frame(sk_conn *c, sk_buf *frame) {
+  if (c->closing)
+    return -EPIPE;
+  return wq_push(c, sk_buf_ref(frame), 0, sk_buf_len(frame), 0);
+}
+
+static int send_error(sk_conn *c, const sk_head *id_src, int err, const char *msg) {
+  sk_head *h = sk_head_new("error");
+  int rc;
+  if (h == NULL)
+    return -ENOMEM;
+  sk_head_set_str(h, "code", sk_err_wire_name(err));
+  sk_head_set_str(h, "message", msg ? msg : sk_strerror(err));
+  rc = send_frame(c, h, id_src, 0);
+  sk_head_free(h);
+  return rc;
+}
+
+int sk_conn_error(sk_conn *c, int err, const char *msg) {
+  int rc = send_error(c, id_source(c), err, msg);
+  if (sk_err_is_fatal(err))
+    sk_conn_close(c, 0);
+  return rc;
+}
+
+/* ---- closing ------------------------------------------------------------ */
+
+static void on_close(uv_handle_t *handle) {
+  sk_conn *c = handle->data;
+  if (--c->handles_open > 0)
+    return;
+  for (int i = 0; i < c->srv->nservices; i++)
+    if (c->svc_setup & (1u << i) && c->srv->services[i]->finish)
+      c->srv->services[i]->finish(c, c->svc_state[i]);
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    c->loop->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  if (c->counted)
+    atomic_fetch_sub(&c->srv->nconns, 1);
+  sk_conn_log(c, "close", "bytes_in", 'i', (int64_t)c->bytes_in, "bytes_out", 'i',
+              (int64_t)c->bytes_out, "duration", 'f',
+              (double)(uv_hrtime() - c->t_start) / 1e9, NULL);
+  sk_conn_unref(c);
+}
+
+static void hard_close(sk_conn *c) {
+  if (c->hard_closing)
+    return;
+  c->hard_closing = c->closing = 1;
+  uv_close(&c->h.handle, on_close);
+  uv_close((uv_handle_t *)&c->timer, on_close);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  sk_conn *c = req->data;
+  if (status < 0 || c->eof)
+    hard_close(c);
+  sk_conn_unref(c);
+}
+
+/* Everything owed is written: half-close, then drain what the peer still
+ * sends for a moment so that our last frame is not lost to a reset. */
+static void finish_close(sk_conn *c) {
+  if (c->hard_closing || c->lingering)
+    return;
+  c->lingering = 1;
+  uv_timer_start(&c->timer, (uv_timer_cb)hard_close, SK_LINGER_MS, 0);
+  c->shutdown_req.data = c;
+  if (uv_shutdown(&c->shutdown_req, &c->h.stream, on_shutdown) < 0) {
+    hard_close(c);
+    return;
+  }
+  sk_conn_ref(c);
+  update_reading(c);
+}
+
+void sk_conn_close(sk_conn *c, int err) {
+  if (c->closing)
+    return;
+  if (err < 0)
+    send_error(c, id_source(c), err, NULL);
+  c->closing = 1;
+  update_reading(c);
+  if (c->queued == 0)
+    finish_close(c);
+  else
+    mark_dirty(c);
+}
+
+static void after_drain(sk_conn *c) {
+  if (c->hard_closing)
+    return;
+  if (c->closing) {
+    if (c->queued == 0)
+      finish_close(c);
+    return;
+  }
+  if (c->congested && c->queued < SK_WQ_LOW) {
+    c->congested = 0;
+    for (int i = 0; i < c->srv->nservices; i++)
+      if (c->svc_setup & (1u << i) && c->srv->services[i]->drained)
+        c->srv->services[i]->drained(c, c->svc_state[i]);
+    process(c);
+  }
+}
+
+void sk__conn_stop_all(sk_loop *l) {
+  for (sk_conn *c = l->conns, *next; c != NULL; c = next) {
+    next = c->next;
+    c->stop_when_idle = 1;
+    if (!sk__conn_active(c))
+      sk_conn_close(c, 0);
+  }
+}
+
+void sk__conn_close_all(sk_loop *l) {
+  for (sk_conn *c = l->conns, *next; c != NULL; c = next) {
+    next = c->next;
+    hard_close(c);
+  }
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+static uint64_t body_limit(const sk_server *srv, const sk_handler *h) {
+  if (h->limit != NULL)
+    return h->limit(srv);
+  return h->max_body ? h->max_body : SK_DEFAULT_BODY;
+}
+
+static int ensure_state(sk_conn *c, int svc) {
+  const sk_service *s = c->srv->services[svc];
+  if (c->svc_setup & (1u << svc))
+    return 0;
+  if (c->svc_state == NULL) {
+    c->svc_state = calloc((size_t)c->srv->nservices, sizeof(void *));
+    if (c->svc_state == NULL)
+      return -ENOMEM;
+  }
+  if (s->setup != NULL) {
+    int rc = s->setup(c, &c->svc_state[svc]);
+    if (rc < 0)
+      return rc;
+  }
+  c->svc_setup |= 1u << svc;
+  return 0;
+}
+
+/* Skip a body we will not use: read and drop it if it is small enough,
+ * otherwise close (SPEC 4.2). */
+static void skip_body(sk_conn *c, uint64_t size) {
+  if (size == 0)
+    return;
+  if (size > SK_DISCARD_MAX) {
+    sk_conn_close(c, 0);
+    return;
+  }
+  c->bmode = BODY_DISCARD;
+}
+
+static void frame_done(sk_conn *c) {
+  c->bmode = BODY_NONE;
+  free(c->gather);
+  c->gather = NULL;
+  c->gathered = 0;
+  if (c->fhead != c->req_head)
+    sk_head_free(c->fhead);
+  c->fhead = NULL;
+  c->fref = NULL;
+}
+
+static int call_handler(sk_conn *c, sk_head *h, const sk_handler_ref *ref, const uint8_t *body) {
+  sk_request req = {h, sk_head_type(h), sk_head_size(h), body, c->svc_state[ref->svc]};
+  const sk_head *saved = c->cur_head;
+  int follow = c->active;
+  int rc;
+
+  c->cur_head = h;
+  rc = ref->h->handle(c, &req);
+  if (rc < 0)
+    send_error(c, h, rc, NULL);
+  c->cur_head = saved;
+  if (rc == SK_ASYNC && !follow) {
+    c->active = 1;
+    c->active_svc = ref->svc;
+    c->req_head = h;
+  }
+  if (rc < 0 && sk_err_is_fatal(rc))
+    sk_conn_close(c, 0);
+  return rc;
+}
+
+static void start_frame(sk_conn *c, sk_head *h, const sk_handler_ref *ref) {
+  uint64_t size = sk_head_size(h);
+  int rc = ensure_state(c, ref->svc);
+
+  c->fhead = h;
+  c->fref = ref;
+  if (rc < 0) {
+    send_error(c, h, rc, NULL);
+    skip_body(c, size);
+  } else if (size == 0) {
+    call_handler(c, h, ref, NULL);
+  } else if (ref->h->flags & SK_H_STREAM) {
+    rc = call_handler(c, h, ref, NULL);
+    if (rc == SK_ASYNC && ref->h->body != NULL)
+      c->bmode = BODY_SINK;
+    else
+      skip_body(c, size);
+  } else if (c->rlen - c->rpos >= size) {
+    /* the whole body is already here: hand it on without a copy */
+    call_handler(c, h, ref, c->rbuf + c->rpos);
+    c->rpos += size;
+    sk_decoder_body_consume(&c->dec, size);
+  } else {
+    c->gather = malloc(size); /* size was checked against the limit */
+    if (c->gather == NULL) {
+      send_error(c, h, -ENOMEM, NULL);
+      skip_body(c, size);
+    } else {
+      c->bmode = BODY_GATHER;
+    }
+  }
+  if (c->bmode == BODY_NONE)
+    frame_done(c);
+}
+
+static void dispatch(sk_conn *c, sk_head *h) {
+  const char *type = sk_head_type(h);
+  uint64_t size = sk_head_size(h);
+  const sk_handler_ref *ref = sk__find_handler(c->srv, type);
+
+  if (c->active && (ref == NULL || ref->svc != c->active_svc || !(ref->h->flags & SK_H_FOLLOW))) {
+    c->pending = h; /* responses keep request order: wait for the active one */
+    return;
+  }
+  if (ref == NULL || !c->srv->enabled[ref->svc]) {
+    send_error(c, h, SK_EUNKNOWNTYPE, NULL);
+    skip_body(c, size);
+  } else if (size > body_limit(c->srv, ref->h)) {
+    send_error(c, h, SK_ETOOLARGE, NULL);
+    skip_body(c, size);
+  } else {
+    start_frame(c, h, ref);
+    return;
+  }
+  c->fhead = h;
+  if (c->bmode == BODY_NONE)
+    frame_done(c);
+}
+
+/* ---- authentication ----------------------------------------------------- */
+
+static void auth_frame(sk_conn *c, sk_head *h) {
+  const char *cn = sk_head_str(h, "nonce"), *mac = sk_head_str(h, "mac");
+  char ip[64], expect[SK_MAC_HEX + 1], reply[SK_MAC_HEX + 1];
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  sk_head *ok;
+
+  ip[0] = '\0';
+  if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0 &&
+      c->h.handle.type == UV_TCP)
+    sk__addr_ip((struct sockaddr *)&ss, ip, sizeof(ip));
+  c->cur_head = h;
+  if (ip[0] && sk__ratelimit_blocked(c->srv->rl, ip, sk__now_wall())) {
+    sk_conn_close(c, SK_ERATELIMIT);
+  } else if (cn == NULL || mac == NULL || !sk_auth_is_hex64(cn) ||
+             sk_auth_client_mac(&c->srv->key, c->nonce, cn, expect) < 0 ||
+             !sk_auth_mac_equal(mac, expect)) {
+    if (ip[0])
+      sk__ratelimit_fail(c->srv->rl, ip, sk__now_wall());
+    sk_conn_log(c, "auth_fail", NULL);
+    sk_conn_close(c, SK_EAUTHFAIL);
+  } else if (sk_auth_server_mac(&c->srv->key, c->nonce, cn, reply) == 0 &&
+             (ok = sk_head_new("auth_ok")) != NULL) {
+    c->authed = 1;
+    sk_decoder_init(&c->dec, 0);
+    sk_head_set_str(ok, "mac", reply);
+    send_frame(c, ok, h, 0);
+    sk_head_free(ok);
+    sk_conn_log(c, "auth_ok", NULL);
+  } else {
+    sk_conn_close(c, SK_EINTERNAL);
+  }
+  c->cur_head = NULL;
+  sk_head_free(h);
+}
+
+static void on_head(sk_conn *c, sk_head *h) {
+  c->last_active = now_ms(c);
+  if (c->authed) {
+    if (strcmp(sk_head_type(h), "auth") == 0 && !c->active) {
+      /* a client that authenticates against a --no-auth server is fine */
+      sk_head *ok = sk_head_new(c->srv->auth ? "error" : "auth_ok");
+      if (c->srv->auth) {
+        sk_head_free(ok);
+        send_error(c, h, SK_EBADREQ, "already authenticated");
+      } else if (ok != NULL) {
+        send_frame(c, ok, h, 0);
+        sk_head_free(ok);
+      }
+      skip_body(c, sk_head_size(h));
+      c->fhead = h;
+      if (c->bmode == BODY_NONE)
+        frame_done(c);
+      return;
+    }
+    dispatch(c, h);
+  } else if (strcmp(sk_head_type(h), "auth") == 0 && sk_head_size(h) == 0) {
+    auth_frame(c, h);
+  } else {
+    c->cur_head = h;
+    sk_conn_close(c, SK_EAUTHREQ);
+    c->cur_head = NULL;
+    sk_head_free(h);
+  }
+}
+
+/* ---- the read loop ------------------------------------------------------ */
+
+/* Move body bytes to where they go. Returns 0 when it cannot go on (needs
+ * input, or the sink paused), 1 to keep going. */
+static int step_body(sk_conn *c) {
+  size_t n = sk_decoder_body_avail(&c->dec, c->rlen - c->rpos);
+  const uint8_t *p = c->rbuf + c->rpos;
+  ssize_t took = (ssize_t)n;
+
+  if (n == 0)
+    return 0;
+  if (c->bmode == BODY_GATHER) {
+    memcpy(c->gather + c->gathered, p, n);
+    c->gathered += n;
+  } else if (c->bmode == BODY_SINK) {
+    took = c->fref->h->body(c, c->svc_state[c->fref->svc], p, n);
+    if (took < 0) {
+      send_error(c, c->fhead, (int)took, NULL);
+      c->bmode = BODY_DISCARD;
+      sk_conn_done(c);
+      return 1;
+    }
+    if ((size_t)took < n)
+      c->sink_paused = 1;
+  }
+  c->rpos += (size_t)took;
+  sk_decoder_body_consume(&c->dec, (size_t)took);
+  if (c->dec.in_body)
+    return !c->sink_paused;
+  if (c->bmode == BODY_GATHER) {
+    call_handler(c, c->fhead, c->fref, c->gather);
+  } else if (c->bmode == BODY_SINK) {
+    ssize_t rc = c->fref->h->body(c, c->svc_state[c->fref->svc], NULL, 0);
+    if (rc < 0) {
+      send_error(c, c->fhead, (int)rc, NULL);
+      sk_conn_done(c);
+    }
+  }
+  frame_done(c);
+  return 1;
+}
+
+static int blocked(const sk_conn *c) {
+  return c->closing || c->sink_paused || (c->pending && c->active);
+}
+
+static void process(sk_conn *c) {
+  if (c->in_process) {
+    c->rerun = 1;
+    return;
+  }
+  c->in_process = 1;
+  sk_conn_ref(c);
+  do {
+    c->rerun = 0;
+    while (!blocked(c)) {
+      if (c->dec.in_body) {
+        if (!step_body(c))
+          break;
+        continue;
+      }
+      if (c->pending != NULL) {
+        sk_head *h = c->pending;
+        c->pending = NULL;
+        dispatch(c, h);
+        continue;
+      }
+      if (c->queued > SK_WQ_PAUSE) {
+        c->congested = 1; /* the peer is not reading: stop taking requests */
+        break;
+      }
+      sk_head *h = NULL;
+      ssize_t used = sk_decode_head(&c->dec, c->rbuf + c->rpos, c->rlen - c->rpos, &h);
+      if (used == 0)
+        break;
+      if (used < 0) {
+        sk_conn_close(c, SK_EBADFRAME);
+        break;
+      }
+      c->rpos += (size_t)used;
+      on_head(c, h);
+    }
+  } while (c->rerun && !c->closing);
+  c->in_process = 0;
+  if (c->rbuf != NULL && c->rpos == c->rlen) {
+    sk__rbuf_put(c->loop, c->rbuf); /* idle connections hold no buffer */
+    c->rbuf = NULL;
+    c->rpos = c->rlen = 0;
+  }
+  if (c->stop_when_idle && !sk__conn_active(c))
+    sk_conn_close(c, 0);
+  update_reading(c);
+  sk_conn_unref(c);
+}
+
+static void on_alloc(uv_handle_t *handle, size_t hint, uv_buf_t *buf) {
+  sk_conn *c = handle->data;
+  if (c->rbuf == NULL) {
+    c->rbuf = sk__rbuf_get(c->loop);
+    c->rpos = c->rlen = 0;
+    if (c->rbuf == NULL) {
+      buf->base = NULL;
+      buf->len = 0;
+      return;
+    }
+  }
+  if (c->rpos > 0 && SK_RBUF_SIZE - c->rlen < SK_PREFIX_LEN + SK_HEAD_MAX) {
+    memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos); /* once per batch */
+    c->rlen -= c->rpos;
+    c->rpos = 0;
+  }
+  buf->base = (char *)c->rbuf + c->rlen;
+  buf->len = SK_RBUF_SIZE - c->rlen;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  sk_conn *c = stream->data;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    c->eof = 1;
+    if (c->lingering || nread != UV_EOF || !c->closing)
+      hard_close(c);
+    return;
+  }
+  c->bytes_in += (uint64_t)nread;
+  if (c->closing) { /* lingering: drop what arrives */
+    c->rlen = c->rpos = 0;
+    return;
+  }
+  c->rlen += (size_t)nread;
+  process(c);
+}
+
+static void update_reading(sk_conn *c) {
+  int want = !c->hard_closing && (c->lingering || !blocked(c)) && !c->congested &&
+             (c->rbuf == NULL || c->rlen < SK_RBUF_SIZE || c->rpos > 0);
+  if (want && !c->reading)
+    c->reading = uv_read_start(&c->h.stream, on_alloc, on_read) == 0;
+  else if (!want && c->reading) {
+    uv_read_stop(&c->h.stream);
+    c->reading = 0;
+  }
+}
+
+void sk_conn_done(sk_conn *c) {
+  if (!c->active)
+    return;
+  c->active = 0;
+  if (c->fhead == c->req_head)
+    c->fhead = NULL; /* the body's frame ends with it */
+  sk_head_free(c->req_head);
+  c->req_head = NULL;
+  if (c->bmode == BODY_SINK)
+    c->bmode = BODY_DISCARD;
+  if (!c->hard_closing)
+    process(c);
+}
+
+void sk_conn_resume(sk_conn *c) {
+  if (!c->sink_paused)
+    return;
+  c->sink_paused = 0;
+  if (!c->hard_closing)
+    process(c);
+}
+
+/* ---- timers ------------------------------------------------------------- */
+
+static void on_timer(uv_timer_t *t) {
+  sk_conn *c = t->data;
+  uint64_t idle = (uint64_t)c->srv->cfg.idle_timeout * 1000, now = now_ms(c);
+  if (c->closing) {
+    hard_close(c);
+  } else if (!c->authed) {
+    sk_conn_log(c, "auth_timeout", NULL);
+    sk_conn_close(c, SK_ETIMEOUT);
+  } else if (sk__conn_active(c) || now - c->last_active < idle) {
+    uint64_t left = sk__conn_active(c) ? idle : idle - (now - c->last_active);
+    uv_timer_start(&c->timer, on_timer, left, 0);
+  } else {
+    sk_conn_log(c, "idle_timeout", NULL);
+    sk_conn_close(c, SK_ETIMEOUT);
+  }
+}
+
+/* ---- accepting ---------------------------------------------------------- */
+
+static int send_hello(sk_conn *c) {
+  sk_server *srv = c->srv;
+  sk_head *h = sk_head_new("hello");
+  int rc = -ENOMEM;
+  const char *names[SK_MAX_SERVICES];
+  size_t n = 0;
+
+  if (h == NULL)
+    return rc;
+  for (int i = 0; i < srv->nservices; i++)
+    if (srv->enabled[i] && srv->services[i]->name[0] != '\0')
+      names[n++] = srv->services[i]->name;
+  sk_head_set_str(h, "proto", "sockit/1");
+  sk_head_set_str(h, "server", "sockit " SK_VERSION);
+  sk_head_set_str(h, "auth", srv->auth ? "hmac-sha256" : "none");
+  if (srv->auth) {
+    if (sk_auth_nonce(c->nonce) < 0)
+      goto out;
+    sk_head_set_str(h, "nonce", c->nonce);
+  }
+  sk_head_set_strv(h, "services", names, n);
+  for (int i = 0; i < srv->nservices; i++)
+    if (srv->enabled[i] && srv->services[i]->hello)
+      srv->services[i]->hello(srv, h);
+  rc = send_frame(c, h, NULL, 0);
+out:
+  sk_head_free(h);
+  return rc;
+}
+
+/* Decide whether to serve this peer at all; returns 0 or the error to send. */
+static int admit(sk_conn *c, const struct sockaddr *sa) {
+  sk_server *srv = c->srv;
+  char ip[64];
+  if (!sk__peer_allowed(srv, sa))
+    return -EACCES;
+  if (atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_conns) {
+    atomic_fetch_sub(&srv->nconns, 1);
+    return SK_EBUSY;
+  }
+  c->counted = 1;
+  if (sa->sa_family != AF_UNIX &&
+      sk__ratelimit_blocked(srv->rl, sk__addr_ip(sa, ip, sizeof(ip)), sk__now_wall()))
+    return SK_ERATELIMIT;
+  return 0;
+}
+
+static sk_conn *conn_new(sk_listener *l) {
+  sk_conn *c = calloc(1, sizeof(*c));
+  int rc;
+  if (c == NULL)
+    return NULL;
+  c->loop = l->loop;
+  c->srv = l->loop->srv;
+  atomic_init(&c->refs, 1);
+  rc = l->h.handle.type == UV_TCP ? uv_tcp_init(&l->loop->uv, &c->h.tcp)
+                                  : uv_pipe_init(&l->loop->uv, &c->h.pipe, 0);
+  if (rc < 0) {
+    free(c);
+    return NULL;
+  }
+  c->h.handle.data = c;
+  uv_timer_init(&l->loop->uv, &c->timer);
+  c->timer.data = c;
+  c->handles_open = 2;
+  c->t_start = uv_hrtime();
+  c->last_active = now_ms(c);
+  c->next = l->loop->conns;
+  if (c->next)
+    c->next->prev = c;
+  l->loop->conns = c;
+  return c;
+}
+
+void sk__conn_accept(sk_listener *l) {
+  sk_conn *c = conn_new(l);
+  struct sockaddr_storage ss;
+  int len = sizeof(ss), rc;
+
+  if (c == NULL)
+    return; /* libuv keeps the connection in the backlog; try next time */
+  if (uv_accept(&l->h.stream, &c->h.stream) < 0) {
+    hard_close(c);
+    return;
+  }
+  memset(&ss, 0, sizeof(ss));
+  if (c->h.handle.type == UV_TCP) {
+    uv_tcp_nodelay(&c->h.tcp, 1);
+    uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len);
+    sk__addr_format((struct sockaddr *)&ss, (socklen_t)len, c->peer, sizeof(c->peer));
+  } else {
+    ss.ss_family = AF_UNIX;
+    snprintf(c->peer, sizeof(c->peer), "unix");
+  }
+  sk_decoder_init(&c->dec, SK_PREAUTH_HEAD);
+  rc = admit(c, (struct sockaddr *)&ss);
+  if (rc == -EACCES) {
+    hard_close(c); /* denied peers get nothing, not even a hello */
+    return;
+  }
+  sk_conn_log(c, "accept", NULL);
+  if (rc < 0) {
+    sk_conn_close(c, rc);
+    return;
+  }
+  c->authed = !c->srv->auth;
+  if (send_hello(c) < 0) {
+    hard_close(c);
+    return;
+  }
+  uv_timer_start(&c->timer, on_timer,
+                 c->authed ? (uint64_t)c->srv->cfg.idle_timeout * 1000 : SK_AUTH_DEADLINE_MS, 0);
+  update_reading(c);
+}
+
+const sk_wire sk__wire_native = {.name = "native", .accept = sk__conn_accept};

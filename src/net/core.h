@@ -1,0 +1,203 @@
+/* core.h - the server core's internal structures (src/net).
+ *
+ * Ownership in one paragraph: the server owns its loops; a loop owns its
+ * listeners, connections, timers and read-buffer pool; a connection owns its
+ * handle, timer, read buffer, write queue, request heads and per-service
+ * states, and is freed only when its close callback has run and the last
+ * sk_conn_ref holder has let go.
+ */
+#ifndef SOCKIT_NET_CORE_H
+#define SOCKIT_NET_CORE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "auth/ratelimit.h"
+#include "common/addr.h"
+#include "net/log.h"
+#include "sockit/auth.h"
+#include "sockit/server.h"
+
+#define SK_MAX_SERVICES 32
+#define SK_MAX_HANDLERS 128
+#define SK_MAX_LISTENERS 32
+#define SK_MAX_CIDRS 64
+#define SK_MAX_LOOPS 64
+
+#define SK_RBUF_SIZE (256u * 1024)     /* read buffer: > one max head + prefix */
+#define SK_RBUF_POOL 32                /* idle read buffers kept per loop */
+#define SK_WCHUNK (16u * 1024)         /* write coalescing buffer size */
+#define SK_WQ_PAUSE (1u << 20)         /* stop reading above this much unsent */
+#define SK_WQ_LOW (256u * 1024)        /* resume below this */
+#define SK_DISCARD_MAX (16u << 20)     /* over-limit bodies up to this are skipped */
+#define SK_PREAUTH_HEAD 4096u          /* head limit until auth_ok */
+#define SK_DEFAULT_BODY (64u * 1024)   /* SPEC 4.2 default body limit */
+#define SK_IOV_MAX 64                  /* iovecs per write */
+#define SK_LINGER_MS 2000              /* drain input this long after an error close */
+#define SK_AUTH_DEADLINE_MS 10000
+#define SK_DEFAULT_SERVICES "echo,time,chat,files"
+
+typedef struct sk_loop sk_loop;
+typedef struct sk_listener sk_listener;
+struct sk_listen_spec;
+
+/* A wire is how a listener's connections speak: native frames, or one of the
+ * seed (tutorial) formats, or a classic time protocol. */
+typedef struct sk_wire {
+  const char *name;
+  /* A connection is waiting on l: allocate the wire's own object, init its
+   * handle on l->loop and uv_accept() it. The wire owns it from then on. */
+  void (*accept)(sk_listener *l);
+  /* Optional start-up check of a listener using this wire (e.g. the seed
+   * wire's loopback-only rule). 0 or an error with *why set. */
+  int (*check)(sk_server *srv, const struct sk_listen_spec *ls, const char **why);
+} sk_wire;
+
+struct sk_listener {
+  union {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_udp_t udp;
+    uv_handle_t handle;
+    uv_stream_t stream;
+  } h;
+  sk_loop *loop;
+  const struct sk_listen_spec *spec;
+  const sk_wire *wire;
+  int open;
+};
+
+enum sk_listen_kind { SK_LISTEN_STREAM, SK_LISTEN_UDP, SK_LISTEN_DAYTIME, SK_LISTEN_RFC868 };
+
+typedef struct sk_listen_spec {
+  char text[SK_ADDR_TEXT];   /* as given */
+  char bound[SK_ADDR_TEXT];  /* after bind, with the real port */
+  enum sk_listen_kind kind;
+  char wire[16];             /* "native" or "seed" */
+  char service[32];          /* for seed listeners */
+  int wire_explicit;
+  sk_addr addr;
+  int fd;                    /* the first bound socket (to learn port 0) */
+} sk_listen_spec;
+
+typedef struct sk_cidr {
+  int family;
+  uint8_t addr[16];
+  unsigned bits;
+} sk_cidr;
+
+/* Options: every `sockit serve` flag lands here (config.c). */
+typedef struct sk_config {
+  sk_listen_spec listen[SK_MAX_LISTENERS];
+  int nlisten;
+  char services[256];
+  char root[4096];
+  char key_file[4096];
+  char log_file[4096];
+  char log_format[8];
+  char wire[16], service[32]; /* current --wire/--service for the next -l */
+  int wire_pending;           /* set after the last -l: applies to it */
+  char exec_user[64];
+  int no_auth, allow_exec, wire_seed_public;
+  int64_t exec_timeout, max_conns, idle_timeout, threads, max_message, max_file;
+  int64_t chat_history, max_execs;
+  sk_cidr allow[SK_MAX_CIDRS], deny[SK_MAX_CIDRS];
+  int nallow, ndeny;
+} sk_config;
+
+typedef struct sk_handler_ref {
+  const sk_handler *h;
+  int svc; /* index into sk_server.services */
+} sk_handler_ref;
+
+struct sk_server {
+  sk_config cfg;
+  const sk_service *services[SK_MAX_SERVICES];
+  int enabled[SK_MAX_SERVICES];
+  int nservices;
+  sk_handler_ref handlers[SK_MAX_HANDLERS];
+  int nhandlers;
+  sk_key key;
+  int auth;           /* 1: hmac-sha256 */
+  int root_fd;
+  sk__ratelimit *rl;
+  sk__log *log;
+  atomic_int nconns;
+  atomic_int stopping;
+  sk_loop *loops;
+  int nloops;
+  uv_mutex_t lock;    /* guards what services share (see services) */
+  void *svc_shared[SK_MAX_SERVICES]; /* per-service server-wide state */
+  char hello_services[512];          /* cached JSON array text */
+};
+
+/* A task handed to another loop's thread. */
+typedef struct sk_task {
+  struct sk_task *next;
+  void (*fn)(void *arg);
+  void *arg;
+} sk_task;
+
+struct sk_loop {
+  uv_loop_t uv;
+  sk_server *srv;
+  int index;
+  uv_thread_t thread;
+  uv_async_t wake;      /* tasks posted and stop requests */
+  uv_prepare_t prepare; /* flushes dirty write queues before blocking */
+  uv_check_t check;     /* ... and right after I/O callbacks */
+  uv_timer_t drain;     /* graceful stop: polls until connections are gone */
+  uv_signal_t sigint, sigterm; /* loop 0 only */
+  uv_mutex_t qlock;
+  sk_task *qhead, *qtail;
+  sk_listener *listeners[SK_MAX_LISTENERS * 2];
+  int nlisteners;
+  void *rbuf_pool[SK_RBUF_POOL];
+  int nrbuf;
+  sk_conn *conns;       /* every open connection on this loop */
+  sk_conn *dirty;       /* connections with unflushed output */
+  int stopping;
+  uint64_t stop_deadline;
+};
+
+/* ---- loops (loop.c) ---- */
+int sk__loop_init(sk_loop *l, sk_server *srv, int index);
+void sk__loop_handle_signals(sk_loop *l);
+void sk__loop_run(sk_loop *l);
+int sk__loop_post(sk_loop *l, void (*fn)(void *arg), void *arg);
+void *sk__rbuf_get(sk_loop *l);
+void sk__rbuf_put(sk_loop *l, void *buf);
+double sk__now_wall(void); /* unix seconds with fractions */
+sk_loop *sk__conn_loop(const sk_conn *c);
+
+/* ---- connections (conn.c) ---- */
+void sk__conn_accept(sk_listener *l);
+void sk__conn_flush_dirty(sk_loop *l);
+void sk__conn_stop_all(sk_loop *l);  /* graceful stop: close each when idle */
+void sk__conn_close_all(sk_loop *l); /* the stop deadline has passed */
+int sk__conn_active(const sk_conn *c);
+
+/* ---- config.c ---- */
+void sk__config_defaults(sk_config *cfg);
+int sk__cidr_match(const sk_cidr *list, int n, const struct sockaddr *sa);
+int sk__peer_allowed(const sk_server *srv, const struct sockaddr *sa);
+
+/* ---- listeners other than native streams (udp.c, timeproto.c) ----
+ * Each binds its sockets on the loops it wants; 0 or an error (*why set). */
+typedef int (*sk_listen_open_fn)(sk_server *srv, sk_listen_spec *ls, const char **why);
+int sk__udp_open(sk_server *srv, sk_listen_spec *ls, const char **why);
+int sk__daytime_open(sk_server *srv, sk_listen_spec *ls, const char **why);
+int sk__rfc868_open(sk_server *srv, sk_listen_spec *ls, const char **why);
+int sk__server_create(sk_server **out);
+int sk__server_add(sk_server *srv, const sk_service *svc, int builtin);
+
+/* ---- the native wire ---- */
+extern const sk_wire sk__wire_native;
+/* Other wires register by name (seed services, classic time protocols). */
+const sk_wire *sk__wire_find(const char *wire, const char *service);
+
+/* The service table and index that own a request type, or NULL. */
+const sk_handler_ref *sk__find_handler(const sk_server *srv, const char *type);
+
+#endif

@@ -1,0 +1,163 @@
+/* loop.c - event loops: one per --threads, each running on its own thread
+ * with its own listeners (SO_REUSEPORT), connections and buffers, so that
+ * the hot path takes no lock. Cross-loop work goes through sk__loop_post. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "net/core.h"
+
+double sk__now_wall(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void *sk__rbuf_get(sk_loop *l) {
+  if (l->nrbuf > 0)
+    return l->rbuf_pool[--l->nrbuf];
+  return malloc(SK_RBUF_SIZE);
+}
+
+void sk__rbuf_put(sk_loop *l, void *buf) {
+  if (l->nrbuf < SK_RBUF_POOL)
+    l->rbuf_pool[l->nrbuf++] = buf;
+  else
+    free(buf);
+}
+
+int sk__loop_post(sk_loop *l, void (*fn)(void *arg), void *arg) {
+  sk_task *t = malloc(sizeof(*t));
+  if (t == NULL)
+    return -ENOMEM;
+  t->fn = fn;
+  t->arg = arg;
+  t->next = NULL;
+  uv_mutex_lock(&l->qlock);
+  if (l->qtail)
+    l->qtail->next = t;
+  else
+    l->qhead = t;
+  l->qtail = t;
+  uv_mutex_unlock(&l->qlock);
+  uv_async_send(&l->wake);
+  return 0;
+}
+
+static void run_tasks(sk_loop *l) {
+  sk_task *t;
+  uv_mutex_lock(&l->qlock);
+  t = l->qhead;
+  l->qhead = l->qtail = NULL;
+  uv_mutex_unlock(&l->qlock);
+  while (t != NULL) {
+    sk_task *next = t->next;
+    t->fn(t->arg);
+    free(t);
+    t = next;
+  }
+}
+
+static void on_flush_prepare(uv_prepare_t *p) { sk__conn_flush_dirty(p->data); }
+static void on_flush_check(uv_check_t *p) { sk__conn_flush_dirty(p->data); }
+
+static void close_internal(sk_loop *l) {
+  uv_close((uv_handle_t *)&l->wake, NULL);
+  uv_close((uv_handle_t *)&l->prepare, NULL);
+  uv_close((uv_handle_t *)&l->check, NULL);
+  uv_close((uv_handle_t *)&l->drain, NULL);
+  if (l->index == 0) {
+    uv_close((uv_handle_t *)&l->sigint, NULL);
+    uv_close((uv_handle_t *)&l->sigterm, NULL);
+  }
+}
+
+static void on_drain(uv_timer_t *t) {
+  sk_loop *l = t->data;
+  if (l->conns != NULL && uv_now(&l->uv) < l->stop_deadline)
+    return;
+  sk__conn_close_all(l);
+  uv_timer_stop(t);
+  /* the connections' close callbacks run before the loop can end */
+  if (l->conns == NULL)
+    close_internal(l);
+  else
+    uv_timer_start(t, on_drain, 100, 100);
+}
+
+static void on_listener_closed(uv_handle_t *h) { free(h->data); }
+
+static void begin_stop(sk_loop *l) {
+  if (l->stopping)
+    return;
+  l->stopping = 1;
+  for (int i = 0; i < l->nlisteners; i++)
+    uv_close(&l->listeners[i]->h.handle, on_listener_closed);
+  l->nlisteners = 0;
+  sk__conn_stop_all(l);
+  l->stop_deadline = uv_now(&l->uv) + 10000;
+  uv_timer_start(&l->drain, on_drain, 0, 100);
+}
+
+static void on_wake(uv_async_t *a) {
+  sk_loop *l = a->data;
+  run_tasks(l);
+  if (atomic_load(&l->srv->stopping))
+    begin_stop(l);
+}
+
+static void on_signal(uv_signal_t *s, int signum) { sk_server_stop(s->data); }
+
+int sk__loop_init(sk_loop *l, sk_server *srv, int index) {
+  int rc;
+  memset(l, 0, sizeof(*l));
+  l->srv = srv;
+  l->index = index;
+  if ((rc = uv_loop_init(&l->uv)) < 0)
+    return rc;
+  l->uv.data = l;
+  uv_mutex_init(&l->qlock);
+  uv_async_init(&l->uv, &l->wake, on_wake);
+  l->wake.data = l;
+  uv_prepare_init(&l->uv, &l->prepare);
+  uv_prepare_start(&l->prepare, on_flush_prepare);
+  l->prepare.data = l;
+  uv_check_init(&l->uv, &l->check);
+  uv_check_start(&l->check, on_flush_check);
+  l->check.data = l;
+  uv_timer_init(&l->uv, &l->drain);
+  l->drain.data = l;
+  if (index == 0) {
+    uv_signal_init(&l->uv, &l->sigint);
+    uv_signal_init(&l->uv, &l->sigterm);
+    l->sigint.data = l->sigterm.data = srv;
+  }
+  return 0;
+}
+
+void sk__loop_handle_signals(sk_loop *l) {
+  uv_signal_start(&l->sigint, on_signal, SIGINT);
+  uv_signal_start(&l->sigterm, on_signal, SIGTERM);
+}
+
+static void close_walk(uv_handle_t *h, void *arg) {
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+void sk__loop_run(sk_loop *l) {
+  uv_run(&l->uv, UV_RUN_DEFAULT);
+  if (uv_loop_close(&l->uv) == UV_EBUSY) {
+    uv_walk(&l->uv, close_walk, NULL);
+    uv_run(&l->uv, UV_RUN_DEFAULT);
+    uv_loop_close(&l->uv);
+  }
+  while (l->nrbuf > 0)
+    free(l->rbuf_pool[--l->nrbuf]);
+  for (sk_task *t = l->qhead, *next; t != NULL; t = next) { /* posted too late */
+    next = t->next;
+    free(t);
+  }
+  uv_mutex_destroy(&l->qlock);
+}

@@ -1,0 +1,418 @@
+/* server.c - a server's life: options checked, key and root prepared,
+ * listeners bound on every loop, loops run on their threads, then a
+ * graceful stop (SPEC 3). */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "net/core.h"
+#include "sockit/error.h"
+
+int sk__server_create(sk_server **out) {
+  sk_server *srv = calloc(1, sizeof(*srv));
+  if (srv == NULL)
+    return -ENOMEM;
+  sk__config_defaults(&srv->cfg);
+  srv->root_fd = -1;
+  uv_mutex_init(&srv->lock);
+  *out = srv;
+  return 0;
+}
+
+int sk__server_add(sk_server *srv, const sk_service *svc, int builtin) {
+  if (srv->nservices >= SK_MAX_SERVICES)
+    return -ENOMEM;
+  for (const sk_handler *h = svc->handlers; h && h->type; h++)
+    if (sk__find_handler(srv, h->type) != NULL)
+      return -EEXIST;
+  for (const sk_handler *h = svc->handlers; h && h->type; h++) {
+    if (srv->nhandlers >= SK_MAX_HANDLERS)
+      return -ENOMEM;
+    srv->handlers[srv->nhandlers++] = (sk_handler_ref){h, srv->nservices};
+  }
+  srv->enabled[srv->nservices] = builtin ? -1 : 1; /* -1: decided by --services at run */
+  srv->services[srv->nservices++] = svc;
+  return 0;
+}
+
+int sk_server_add_service(sk_server *srv, const sk_service *svc) {
+  return sk__server_add(srv, svc, 0);
+}
+
+const sk_handler_ref *sk__find_handler(const sk_server *srv, const char *type) {
+  for (int i = 0; i < srv->nhandlers; i++)
+    if (strcmp(srv->handlers[i].h->type, type) == 0)
+      return &srv->handlers[i];
+  return NULL;
+}
+
+const char *sk_server_root(const sk_server *srv) { return srv->cfg.root; }
+int sk_server_root_fd(const sk_server *srv) { return srv->root_fd; }
+int sk_server_auth_enabled(const sk_server *srv) { return srv->auth; }
+
+void sk_server_stop(sk_server *srv) {
+  atomic_store(&srv->stopping, 1);
+  for (int i = 0; i < srv->nloops; i++)
+    uv_async_send(&srv->loops[i].wake);
+}
+
+/* ---- start-up checks ---------------------------------------------------- */
+
+static int in_list(const char *list, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = list; *p;) {
+    const char *comma = strchr(p, ',');
+    size_t len = comma ? (size_t)(comma - p) : strlen(p);
+    if (len == n && strncmp(p, name, n) == 0)
+      return 1;
+    p += len + (comma != NULL);
+  }
+  return 0;
+}
+
+static int enable_services(sk_server *srv, const char **why) {
+  static char msg[160];
+  const char *list = srv->cfg.services;
+  /* every name the user gave must be known (the default list may name
+   * services a trimmed-down library was built without) */
+  for (const char *p = strcmp(list, SK_DEFAULT_SERVICES) == 0 ? "" : list; *p;) {
+    const char *comma = strchr(p, ',');
+    size_t len = comma ? (size_t)(comma - p) : strlen(p);
+    int found = len == 0;
+    for (int i = 0; i < srv->nservices && !found; i++)
+      found = strlen(srv->services[i]->name) == len &&
+              strncmp(srv->services[i]->name, p, len) == 0;
+    if (!found) {
+      snprintf(msg, sizeof(msg), "unknown service '%.*s' in --services", (int)len, p);
+      *why = msg;
+      return -EINVAL;
+    }
+    p += len + (comma != NULL);
+  }
+  for (int i = 0; i < srv->nservices; i++) {
+    const char *name = srv->services[i]->name;
+    if (srv->enabled[i] != -1)
+      continue;
+    if (name[0] == '\0')
+      srv->enabled[i] = 1; /* the core's own types (ping, bye) */
+    else if (strcmp(name, "exec") == 0)
+      srv->enabled[i] = srv->cfg.allow_exec;
+    else
+      srv->enabled[i] = in_list(list, name);
+  }
+  return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode) {
+  char buf[4096];
+  size_t n = strlen(path);
+  if (n == 0 || n >= sizeof(buf))
+    return -ENAMETOOLONG;
+  memcpy(buf, path, n + 1);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(buf, mode) < 0 && errno != EEXIST)
+      return -errno;
+    *p = '/';
+  }
+  if (mkdir(buf, mode) < 0 && errno != EEXIST)
+    return -errno;
+  return 0;
+}
+
+static int prepare_key(sk_server *srv, const char **why) {
+  static char msg[4200];
+  char path[4096];
+  int rc, explicit_file = srv->cfg.key_file[0] != '\0';
+
+  srv->auth = !srv->cfg.no_auth;
+  if (!srv->auth)
+    return 0;
+  if (explicit_file) {
+    snprintf(path, sizeof(path), "%s", srv->cfg.key_file);
+  } else if ((rc = sk_key_default_path(path, sizeof(path))) < 0) {
+    *why = "no key file: set HOME, or pass --key-file F (or --no-auth)";
+    return rc;
+  }
+  if (!explicit_file && access(path, F_OK) < 0 && errno == ENOENT) {
+    rc = sk_key_generate(path);
+    if (rc < 0 && rc != -EEXIST) {
+      snprintf(msg, sizeof(msg), "cannot create key file %s: %s", path, sk_strerror(rc));
+      *why = msg;
+      return rc;
+    }
+    if (rc == 0)
+      fprintf(stderr, "sockit: created key file %s (mode 0600); clients of this user use it "
+                      "by default, copy it to other users or machines\n", path);
+  }
+  rc = sk_key_load(path, &srv->key, why);
+  if (rc < 0) {
+    snprintf(msg, sizeof(msg), "key file %s: %s", path, *why ? *why : sk_strerror(rc));
+    *why = msg;
+  }
+  return rc;
+}
+
+static int prepare_root(sk_server *srv, const char **why) {
+  static char msg[4200];
+  sk_config *cfg = &srv->cfg;
+  int rc;
+  if (cfg->root[0] == '\0') {
+    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    if (xdg != NULL && xdg[0] != '\0')
+      snprintf(cfg->root, sizeof(cfg->root), "%s/sockit/files", xdg);
+    else if (home != NULL && home[0] != '\0')
+      snprintf(cfg->root, sizeof(cfg->root), "%s/.local/share/sockit/files", home);
+    else {
+      *why = "no file root: set HOME or pass --root DIR";
+      return -ENOENT;
+    }
+  }
+  rc = mkdir_p(cfg->root, 0700);
+  if (rc == 0) {
+    srv->root_fd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    rc = srv->root_fd < 0 ? -errno : 0;
+  }
+  if (rc < 0) {
+    snprintf(msg, sizeof(msg), "file root %s: %s", cfg->root, sk_strerror(rc));
+    *why = msg;
+  }
+  return rc;
+}
+
+/* ---- listeners ---------------------------------------------------------- */
+
+static const sk_listen_open_fn other_openers[] = {
+    [SK_LISTEN_UDP] = sk__udp_open,
+    [SK_LISTEN_DAYTIME] = sk__daytime_open,
+    [SK_LISTEN_RFC868] = sk__rfc868_open,
+};
+
+static int stream_socket(sk_listen_spec *ls, int reuseport) {
+  int fd = socket(ls->addr.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1, rc;
+  if (fd < 0)
+    return -errno;
+  if (ls->addr.family != AF_UNIX) {
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuseport)
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (ls->addr.family == AF_INET6)
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  }
+  if (bind(fd, (struct sockaddr *)&ls->addr.ss, ls->addr.len) < 0) {
+    rc = -errno;
+    close(fd);
+    return rc;
+  }
+  if (ls->fd < 0) { /* learn the real port once, so the other loops share it */
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &len);
+    if (ls->addr.family != AF_UNIX)
+      memcpy(&ls->addr.ss, &ss, len);
+    sk__addr_format((struct sockaddr *)&ls->addr.ss, ls->addr.len, ls->bound, sizeof(ls->bound));
+    ls->fd = fd;
+  }
+  return fd;
+}
+
+/* A stale socket file from a crashed server is removed; a live one is not. */
+static int clear_stale_unix(const sk_listen_spec *ls) {
+  const char *path = ((const struct sockaddr_un *)&ls->addr.ss)->sun_path;
+  struct stat st;
+  int fd, rc;
+  if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+    return 0;
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  rc = connect(fd, (const struct sockaddr *)&ls->addr.ss, ls->addr.len);
+  close(fd);
+  if (rc == 0)
+    return -EADDRINUSE;
+  unlink(path);
+  return 0;
+}
+
+static void on_connection(uv_stream_t *s, int status) {
+  sk_listener *l = s->data;
+  if (status < 0)
+    return; /* EMFILE: libuv already shed the connection with its spare fd */
+  l->wire->accept(l);
+}
+
+static int open_stream(sk_loop *loop, sk_listen_spec *ls, const sk_wire *wire) {
+  sk_listener *l = calloc(1, sizeof(*l));
+  int fd, rc;
+  if (l == NULL)
+    return -ENOMEM;
+  l->loop = loop;
+  l->spec = ls;
+  l->wire = wire;
+  fd = stream_socket(ls, loop->srv->nloops > 1);
+  if (fd < 0) {
+    free(l);
+    return fd;
+  }
+  rc = ls->addr.family == AF_UNIX ? uv_pipe_init(&loop->uv, &l->h.pipe, 0)
+                                  : uv_tcp_init(&loop->uv, &l->h.tcp);
+  if (rc == 0)
+    rc = ls->addr.family == AF_UNIX ? uv_pipe_open(&l->h.pipe, fd) : uv_tcp_open(&l->h.tcp, fd);
+  l->h.handle.data = l;
+  loop->listeners[loop->nlisteners++] = l;
+  if (rc == 0)
+    rc = uv_listen(&l->h.stream, 4096, on_connection);
+  return rc;
+}
+
+static int open_listener(sk_server *srv, sk_listen_spec *ls, const char **why) {
+  static char msg[400];
+  int rc = 0;
+  if (ls->kind == SK_LISTEN_STREAM) {
+    const sk_wire *wire = sk__wire_find(ls->wire, ls->service);
+    if (wire == NULL) {
+      snprintf(msg, sizeof(msg), "unknown --wire %s --service %s", ls->wire, ls->service);
+      *why = msg;
+      return -EINVAL;
+    }
+    if (wire->check != NULL && (rc = wire->check(srv, ls, why)) < 0)
+      return rc;
+    if (ls->addr.family == AF_UNIX && (rc = clear_stale_unix(ls)) < 0)
+      goto fail;
+    /* TCP: one SO_REUSEPORT socket per loop; Unix: accepted on loop 0 */
+    int n = ls->addr.family == AF_UNIX ? 1 : srv->nloops;
+    for (int i = 0; i < n && rc == 0; i++)
+      rc = open_stream(&srv->loops[i], ls, wire);
+  } else {
+    rc = other_openers[ls->kind](srv, ls, why);
+    if (rc < 0 && *why != NULL)
+      return rc;
+  }
+  if (rc == 0)
+    return 0;
+fail:
+  snprintf(msg, sizeof(msg), "cannot listen on %s: %s", ls->text, sk_strerror(rc));
+  *why = msg;
+  return rc;
+}
+
+static int open_listeners(sk_server *srv, const char **why) {
+  sk_config *cfg = &srv->cfg;
+  int rc;
+  if (cfg->nlisten == 0 && (rc = sk_server_set(srv, "listen", "127.0.0.1:8080", why)) < 0)
+    return rc;
+  if (cfg->wire_pending) { /* `-l ADDR --wire seed --service NAME` names the -l before */
+    for (int i = cfg->nlisten - 1; i >= 0; i--) {
+      sk_listen_spec *ls = &cfg->listen[i];
+      if (ls->kind != SK_LISTEN_STREAM)
+        continue;
+      if (!ls->wire_explicit) {
+        snprintf(ls->wire, sizeof(ls->wire), "%s", cfg->wire);
+        snprintf(ls->service, sizeof(ls->service), "%s", cfg->service);
+      }
+      break;
+    }
+  }
+  for (int i = 0; i < cfg->nlisten; i++)
+    if ((rc = open_listener(srv, &cfg->listen[i], why)) < 0)
+      return rc;
+  for (int i = 0; i < cfg->nlisten; i++)
+    fprintf(stderr, "sockit: listening on %s%s%s\n", cfg->listen[i].bound,
+            cfg->listen[i].kind == SK_LISTEN_UDP ? " (udp)" : "",
+            strcmp(cfg->listen[i].wire, "native") != 0 ? " (seed wire)" : "");
+  return 0;
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+static void loop_thread(void *arg) { sk__loop_run(arg); }
+
+static int prepare(sk_server *srv, const char **why) {
+  int rc;
+  if ((rc = enable_services(srv, why)) < 0 || (rc = prepare_key(srv, why)) < 0 ||
+      (rc = prepare_root(srv, why)) < 0)
+    return rc;
+  if (srv->cfg.log_file[0] != '\0' &&
+      (rc = sk__log_open(&srv->log, srv->cfg.log_file,
+                         strcmp(srv->cfg.log_format, "json") == 0)) < 0) {
+    *why = "cannot open the --log file";
+    return rc;
+  }
+  if (strcmp(srv->cfg.log_format, "json") != 0 && strcmp(srv->cfg.log_format, "text") != 0) {
+    *why = "--log-format must be text or json";
+    return -EINVAL;
+  }
+  srv->rl = sk__ratelimit_new(5, 60.0, 60.0);
+  if (srv->rl == NULL)
+    return -ENOMEM;
+  srv->nloops = (int)srv->cfg.threads;
+  srv->loops = calloc((size_t)srv->nloops, sizeof(*srv->loops));
+  if (srv->loops == NULL)
+    return -ENOMEM;
+  for (int i = 0; i < srv->nloops; i++)
+    if ((rc = sk__loop_init(&srv->loops[i], srv, i)) < 0)
+      return rc;
+  for (int i = 0; i < srv->nservices; i++)
+    if (srv->enabled[i] && srv->services[i]->start && (rc = srv->services[i]->start(srv)) < 0) {
+      *why = "a service failed to start";
+      return rc;
+    }
+  return open_listeners(srv, why);
+}
+
+int sk_server_run(sk_server *srv, int handle_signals, const char **why) {
+  const char *dummy;
+  int rc;
+  if (why == NULL)
+    why = &dummy;
+  *why = NULL;
+  signal(SIGPIPE, SIG_IGN);
+  rc = prepare(srv, why);
+  if (rc < 0) {
+    for (int i = 0; i < srv->nloops; i++)
+      srv->loops[i].stopping = 0;
+    sk_server_stop(srv);
+    for (int i = 0; i < srv->nloops; i++)
+      sk__loop_run(&srv->loops[i]);
+    return rc;
+  }
+  if (handle_signals)
+    sk__loop_handle_signals(&srv->loops[0]);
+  for (int i = 1; i < srv->nloops; i++)
+    uv_thread_create(&srv->loops[i].thread, loop_thread, &srv->loops[i]);
+  sk__loop_run(&srv->loops[0]);
+  for (int i = 1; i < srv->nloops; i++)
+    uv_thread_join(&srv->loops[i].thread);
+  for (int i = 0; i < srv->nservices; i++)
+    if (srv->enabled[i] == 1 && srv->services[i]->stop)
+      srv->services[i]->stop(srv);
+  return 0;
+}
+
+void sk_server_free(sk_server *srv) {
+  if (srv == NULL)
+    return;
+  for (int i = 0; i < srv->cfg.nlisten; i++) {
+    sk_listen_spec *ls = &srv->cfg.listen[i];
+    if (ls->addr.family == AF_UNIX && ls->fd >= 0)
+      unlink(((struct sockaddr_un *)&ls->addr.ss)->sun_path);
+  }
+  sk_key_clear(&srv->key);
+  if (srv->root_fd >= 0)
+    close(srv->root_fd);
+  sk__log_close(srv->log);
+  if (srv->rl)
+    sk__ratelimit_free(srv->rl);
+  free(srv->loops);
+  uv_mutex_destroy(&srv->lock);
+  free(srv);
+}

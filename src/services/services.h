@@ -1,0 +1,16 @@
+/* services.h - the built-in services, each one table (src/services). */
+#ifndef SOCKIT_SERVICES_H
+#define SOCKIT_SERVICES_H
+
+#include "sockit/server.h"
+
+extern const sk_service sk__svc_core; /* ping, bye */
+extern const sk_service sk__svc_echo;
+extern const sk_service sk__svc_time;
+
+/* Format unix time ts in zone tz ("local", "UTC", "+HH:MM", "-HH:MM") with a
+ * strftime format into out. Returns the length, or SK_EBADREQ for a bad
+ * zone, format or time. */
+int sk__time_format(int64_t ts, const char *tz, const char *fmt, char *out, size_t cap);
+
+#endif
