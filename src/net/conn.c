@@ -81,6 +81,7 @@ struct sk_conn {
 };
 
 static void process(sk_conn *c);
+static void on_timer(uv_timer_t *t);
 static void flush(sk_conn *c);
 static void hard_close(sk_conn *c);
 static void update_reading(sk_conn *c);
@@ -431,6 +432,8 @@ static void hard_close(sk_conn *c) {
   uv_close((uv_handle_t *)&c->timer, on_close);
 }
 
+static void on_linger_timeout(uv_timer_t *t) { hard_close(t->data); }
+
 static void on_shutdown(uv_shutdown_t *req, int status) {
   sk_conn *c = req->data;
   if (status < 0 || c->eof)
@@ -444,7 +447,7 @@ static void finish_close(sk_conn *c) {
   if (c->hard_closing || c->lingering)
     return;
   c->lingering = 1;
-  uv_timer_start(&c->timer, (uv_timer_cb)hard_close, SK_LINGER_MS, 0);
+  uv_timer_start(&c->timer, on_linger_timeout, SK_LINGER_MS, 0);
   c->shutdown_req.data = c;
   if (uv_shutdown(&c->shutdown_req, &c->h.stream, on_shutdown) < 0) {
     hard_close(c);
@@ -660,6 +663,7 @@ static void auth_frame(sk_conn *c, sk_head *h) {
     send_frame(c, ok, h, 0);
     sk_head_free(ok);
     sk_conn_log(c, "auth_ok", NULL);
+    uv_timer_start(&c->timer, on_timer, (uint64_t)c->srv->cfg.idle_timeout * 1000, 0);
   } else {
     sk_conn_close(c, SK_EINTERNAL);
   }
