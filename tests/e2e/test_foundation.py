@@ -95,12 +95,20 @@ def test_hello_fields(server):
         assert h["auth"] == "hmac-sha256"
         assert isinstance(h["nonce"], str) and HEX64.fullmatch(h["nonce"]), h
         assert isinstance(h["server"], str) and h["server"].startswith("sockit "), h
-        assert isinstance(h["services"], list)
-        for s in ("echo", "time", "chat", "files"):
-            assert s in h["services"], h
+        assert isinstance(h["services"], list) and "echo" in h["services"] \
+            and "time" in h["services"], h
         assert "exec" not in h["services"], h
         h2 = c2.hello()
         assert h2["nonce"] != h["nonce"]
+
+
+def test_hello_default_services(server):
+    # SPEC 3: default services echo,time,chat,files; exec only with --allow-exec
+    with server.connect() as c:
+        services = c.hello()["services"]
+        for s in ("echo", "time", "chat", "files"):
+            assert s in services, services
+        assert "exec" not in services, services
 
 
 def test_handshake_ok(server, secret):
