@@ -159,9 +159,10 @@ void sk_conn_resume(sk_conn *c);
 void sk_conn_close(sk_conn *c, int err);
 
 /* Unsent output in bytes, and whether it is above the high-water mark
- * (when a service producing output should stop and wait for .drained). */
+ * (1 MiB). A service producing output stops when congested and waits: its
+ * .drained callback runs once the queue falls below 256 KiB. */
 size_t sk_conn_queued(const sk_conn *c);
-int sk_conn_congested(const sk_conn *c);
+int sk_conn_congested(sk_conn *c);
 
 /* Keep a connection's memory alive across asynchronous work. Atomic. */
 void sk_conn_ref(sk_conn *c);

@@ -96,7 +96,12 @@ const char *sk_conn_peer(const sk_conn *c) { return c->peer; }
 int sk_conn_authenticated(const sk_conn *c) { return c->authed && c->srv->auth; }
 int sk_conn_is_closing(const sk_conn *c) { return c->closing; }
 size_t sk_conn_queued(const sk_conn *c) { return c->queued; }
-int sk_conn_congested(const sk_conn *c) { return c->queued > SK_WQ_PAUSE; }
+int sk_conn_congested(sk_conn *c) {
+  if (c->queued <= SK_WQ_PAUSE)
+    return 0;
+  c->congested = 1; /* so that .drained runs once the peer catches up */
+  return 1;
+}
 int sk__conn_active(const sk_conn *c) {
   return c->active || c->bmode != BODY_NONE || c->pending != NULL;
 }
