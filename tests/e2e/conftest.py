@@ -29,6 +29,15 @@ def have_binary():
     return os.path.isfile(SOCKIT_BIN) and os.access(SOCKIT_BIN, os.X_OK)
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer")
+
+
+def sanitizer_report(text):
+    """True when a sanitizer (ASan, LSan, UBSan, TSan) reported something."""
+    return any(m in text for m in SANITIZER_MARKS)
+
+
 def have_ipv6():
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
@@ -227,8 +236,13 @@ def start_server(sockit_bin, env):
         return srv
 
     yield start
+    reports = []
     for srv in started:
         srv.stop()
+        if sanitizer_report(srv.stderr_text()):
+            reports.append("%r:\n%s" % (srv.args, srv.stderr_text()[-4000:]))
+    if reports:
+        pytest.fail("sanitizer report from the server:\n" + "\n".join(reports))
 
 
 @pytest.fixture
@@ -243,9 +257,11 @@ def run_cli(sockit_bin, env):
     (text mode)."""
 
     def run(*args, env_extra=None, input=None, timeout=10):
-        return subprocess.run(
+        r = subprocess.run(
             [sockit_bin] + [str(a) for a in args], env=env.make(**(env_extra or {})),
             input=input, capture_output=True, text=True, timeout=timeout)
+        assert not sanitizer_report(r.stderr), r.stderr
+        return r
 
     return run
 

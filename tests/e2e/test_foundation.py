@@ -252,6 +252,86 @@ def test_pipelined_1000_in_one_write(server, secret):
         assert not err
 
 
+def test_pipelined_large_bodies_backpressure(server, secret):
+    # 48 x 512 KiB pipelined while we read nothing for a moment: whatever the
+    # server does to limit its output queue, no byte may be lost or reordered.
+    bodies = [os.urandom(512 * 1024) for _ in range(48)]
+    blob = b"".join(sp.frame({"type": "echo", "id": i}, b) for i, b in enumerate(bodies))
+    with authed(server, secret) as c:
+        c.timeout = 20
+        err = []
+
+        def writer():
+            try:
+                c.send_raw(blob)
+            except Exception as e:
+                err.append(e)
+
+        t = threading.Thread(target=writer)
+        t.start()
+        time.sleep(0.5)
+        for i, b in enumerate(bodies):
+            head, body = c.recv_frame(timeout=20)
+            assert head == {"type": "echo", "size": len(b), "id": i}, head
+            assert body == b, i
+        t.join(10)
+        assert not err
+        assert c.ping()["type"] == "pong"
+
+
+def test_pipelined_mixed_types_in_order(server, secret):
+    reqs = [
+        sp.frame({"type": "ping", "id": 1}),
+        sp.frame({"type": "time", "id": 2, "ts": 0, "tz": "UTC"}),
+        sp.frame({"type": "nope", "id": 3}, b"skip me"),
+        sp.frame({"type": "echo", "id": 4}, b"four"),
+        sp.frame({"type": "time", "id": 5, "tz": "+99:00"}),
+        sp.frame({"type": "ping", "id": 6}),
+    ]
+    with authed(server, secret) as c:
+        c.send_raw(b"".join(reqs))
+        got = [c.recv_frame() for _ in range(6)]
+        assert [h.get("id") for h, _ in got] == [1, 2, 3, 4, 5, 6], got
+        assert got[0][0]["type"] == "pong"
+        assert got[1][0]["type"] == "time" and got[1][0]["text"] == "1970-01-01 00:00:00"
+        assert (got[2][0]["type"], got[2][0].get("code")) == ("error", "unknown_type")
+        assert got[3] == ({"type": "echo", "size": 4, "id": 4}, b"four")
+        assert (got[4][0]["type"], got[4][0].get("code")) == ("error", "bad_request")
+        assert got[5][0]["type"] == "pong"
+
+
+def test_concurrent_clients(server, secret):
+    errors = []
+
+    def worker(k):
+        try:
+            with authed(server, secret) as c:
+                for i in range(30):
+                    data = os.urandom((k * 31 + i) % 3000)
+                    assert c.echo(data, id="%d-%d" % (k, i)) == data
+        except Exception as e:  # reported below
+            errors.append((k, repr(e)))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert not errors, errors[:3]
+
+
+def test_abrupt_client_reset_mid_frame(server, secret):
+    with authed(server, secret) as c:
+        c.send_raw(sp.frame({"type": "echo"}, b"x" * 1000)[:500])
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with server.connect() as c:  # reset before the hello was even read
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    time.sleep(0.2)
+    assert server.alive()
+    with authed(server, secret) as c:
+        assert c.echo(b"survived") == b"survived"
+
+
 def test_frame_one_byte_at_a_time(server, secret):
     body = b"split \x00\xff everywhere"
     with authed(server, secret) as c:
