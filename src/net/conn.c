@@ -67,9 +67,11 @@ struct sk_conn {
 
   /* write side */
   wq_item *wq;
-  int wq_first, wq_n, wq_cap, winflight;
+  int wq_first, wq_n, wq_cap;
+  int winflight; /* queue items covered by the write in flight (0: none) */
   size_t queued;
   uv_buf_t iov[SK_IOV_MAX];
+  int wiov; /* iovecs in the write in flight */
 
   void **svc_state;
   uint32_t svc_setup;
@@ -77,6 +79,7 @@ struct sk_conn {
   char nonce[SK_NONCE_HEX + 1];
   uint64_t bytes_in, bytes_out, t_start, last_active;
   char peer[SK_ADDR_TEXT];
+  char ip[48]; /* "" for Unix peers: never rate limited */
   sk_conn *prev, *next, *next_dirty;
 };
 
@@ -260,30 +263,25 @@ static void wq_consume(sk_conn *c, size_t n) {
     n -= k;
     if (it->len > 0)
       break;
-    /* an emptied chunk that is the tail may still take appends: keep it */
-    if (it->chunk && c->wq_first == c->wq_n - 1 &&
-        it->off == sk_buf_len(it->buf) && sk_buf_len(it->buf) < sk_buf_cap(it->buf))
-      break;
     sk_buf_unref(it->buf);
-    c->wq_first++;
-  }
-  if (c->wq_first == c->wq_n - 1 && c->wq[c->wq_first].len == 0) {
-    sk_buf_unref(c->wq[c->wq_first].buf); /* idle: give the chunk back */
     c->wq_first++;
   }
   if (c->wq_first == c->wq_n)
     c->wq_first = c->wq_n = 0;
 }
 
-static int build_iov(sk_conn *c) {
-  int n = 0;
-  for (int i = c->wq_first; i < c->wq_n && n < SK_IOV_MAX; i++) {
+/* Point c->iov at the first queued items; returns the iovec count and sets
+ * *items to how many queue items they cover. */
+static int build_iov(sk_conn *c, int *items) {
+  int n = 0, i;
+  for (i = c->wq_first; i < c->wq_n && n < SK_IOV_MAX; i++) {
     if (c->wq[i].len == 0)
       continue;
     c->iov[n].base = (char *)sk_buf_data(c->wq[i].buf) + c->wq[i].off;
     c->iov[n].len = c->wq[i].len;
     n++;
   }
+  *items = i - c->wq_first;
   return n;
 }
 
@@ -292,9 +290,9 @@ static void after_drain(sk_conn *c);
 static void on_write(uv_write_t *req, int status) {
   sk_conn *c = req->data;
   size_t n = 0;
-  for (int i = 0; i < c->winflight; i++)
+  for (int i = 0; i < c->wiov; i++)
     n += c->iov[i].len;
-  c->winflight = 0;
+  c->winflight = c->wiov = 0;
   if (status < 0) {
     hard_close(c);
   } else {
@@ -306,11 +304,11 @@ static void on_write(uv_write_t *req, int status) {
 }
 
 static void flush(sk_conn *c) {
-  int n;
+  int n, items;
   if (c->winflight || c->hard_closing)
     return;
   while (c->queued > 0) {
-    n = build_iov(c);
+    n = build_iov(c, &items);
     int w = uv_try_write(&c->h.stream, c->iov, (unsigned)n);
     if (w == UV_EAGAIN || w == UV_ENOSYS)
       break;
@@ -329,13 +327,14 @@ static void flush(sk_conn *c) {
     return;
   /* uv_write keeps the iovs' memory referenced by the queue items; the items
    * stay put (only appended after) until on_write consumes them. */
-  n = build_iov(c);
+  n = build_iov(c, &items);
   c->wreq.data = c;
   if (uv_write(&c->wreq, &c->h.stream, c->iov, (unsigned)n, on_write) < 0) {
     hard_close(c);
     return;
   }
-  c->winflight = n;
+  c->winflight = items;
+  c->wiov = n;
   sk_conn_ref(c);
 }
 
@@ -469,10 +468,13 @@ void sk_conn_close(sk_conn *c, int err) {
     send_error(c, id_source(c), err, NULL);
   c->closing = 1;
   update_reading(c);
-  if (c->queued == 0)
+  if (c->queued == 0) {
     finish_close(c);
-  else
+  } else {
     mark_dirty(c);
+    /* a peer that does not read its last frames does not hold us long */
+    uv_timer_start(&c->timer, on_timer, SK_CLOSE_GRACE_MS, 0);
+  }
 }
 
 static void after_drain(sk_conn *c) {
@@ -641,15 +643,10 @@ static void dispatch(sk_conn *c, sk_head *h) {
 
 static void auth_frame(sk_conn *c, sk_head *h) {
   const char *cn = sk_head_str(h, "nonce"), *mac = sk_head_str(h, "mac");
-  char ip[64], expect[SK_MAC_HEX + 1], reply[SK_MAC_HEX + 1];
-  struct sockaddr_storage ss;
-  int len = sizeof(ss);
+  const char *ip = c->ip;
+  char expect[SK_MAC_HEX + 1], reply[SK_MAC_HEX + 1];
   sk_head *ok;
 
-  ip[0] = '\0';
-  if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0 &&
-      c->h.handle.type == UV_TCP)
-    sk__addr_ip((struct sockaddr *)&ss, ip, sizeof(ip));
   c->cur_head = h;
   if (ip[0] && sk__ratelimit_blocked(c->srv->rl, ip, sk__now_wall())) {
     sk_conn_close(c, SK_ERATELIMIT);
@@ -827,8 +824,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     return;
   if (nread < 0) {
     c->eof = 1;
-    if (c->lingering || nread != UV_EOF || !c->closing)
+    /* A half-close after complete requests still gets its answers; a peer
+     * gone in the middle of a request (or any error) ends it at once. */
+    if (c->lingering || nread != UV_EOF || sk__conn_active(c))
       hard_close(c);
+    else
+      sk_conn_close(c, 0);
     return;
   }
   c->bytes_in += (uint64_t)nread;
@@ -841,7 +842,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
 }
 
 static void update_reading(sk_conn *c) {
-  int want = !c->hard_closing && (c->lingering || !blocked(c)) && !c->congested &&
+  int want = !c->hard_closing && !c->eof && (c->lingering || !blocked(c)) && !c->congested &&
              (c->rbuf == NULL || c->rlen < SK_RBUF_SIZE || c->rpos > 0);
   if (want && !c->reading)
     c->reading = uv_read_start(&c->h.stream, on_alloc, on_read) == 0;
@@ -927,7 +928,6 @@ out:
 /* Decide whether to serve this peer at all; returns 0 or the error to send. */
 static int admit(sk_conn *c, const struct sockaddr *sa) {
   sk_server *srv = c->srv;
-  char ip[64];
   if (!sk__peer_allowed(srv, sa))
     return -EACCES;
   if (atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_conns) {
@@ -935,8 +935,8 @@ static int admit(sk_conn *c, const struct sockaddr *sa) {
     return SK_EBUSY;
   }
   c->counted = 1;
-  if (sa->sa_family != AF_UNIX &&
-      sk__ratelimit_blocked(srv->rl, sk__addr_ip(sa, ip, sizeof(ip)), sk__now_wall()))
+  sk__addr_ip(sa, c->ip, sizeof(c->ip));
+  if (c->ip[0] && sk__ratelimit_blocked(srv->rl, c->ip, sk__now_wall()))
     return SK_ERATELIMIT;
   return 0;
 }

@@ -36,11 +36,22 @@
 #define SK_IOV_MAX 64                  /* iovecs per write */
 #define SK_LINGER_MS 2000              /* drain input this long after an error close */
 #define SK_AUTH_DEADLINE_MS 10000
+#define SK_CLOSE_GRACE_MS 5000         /* longest wait to flush a closing conn */
 #define SK_DEFAULT_SERVICES "echo,time,chat,files"
 
 typedef struct sk_loop sk_loop;
 typedef struct sk_listener sk_listener;
 struct sk_listen_spec;
+
+/* A connection of a wire other than native (the seed wire): the loop asks it
+ * to close on a graceful stop and does not end until it has untracked itself
+ * (sk__loop_untrack, from its last close callback). */
+typedef struct sk_wire_conn {
+  struct sk_wire_conn *next, *prev;
+  /* now == 0: the server is stopping, close when idle; now == 1: the stop
+   * deadline passed, close at once. May be called more than once. */
+  void (*stop)(struct sk_wire_conn *wc, int now);
+} sk_wire_conn;
 
 /* A wire is how a listener's connections speak: native frames, or one of the
  * seed (tutorial) formats, or a classic time protocol. */
@@ -157,6 +168,7 @@ struct sk_loop {
   int nrbuf;
   sk_conn *conns;       /* every open connection on this loop */
   sk_conn *dirty;       /* connections with unflushed output */
+  sk_wire_conn *wire_conns; /* connections of other wires (seed) */
   int stopping;
   uint64_t stop_deadline;
 };
@@ -170,6 +182,9 @@ void *sk__rbuf_get(sk_loop *l);
 void sk__rbuf_put(sk_loop *l, void *buf);
 double sk__now_wall(void); /* unix seconds with fractions */
 sk_loop *sk__conn_loop(const sk_conn *c);
+/* Link / unlink a non-native connection (loop thread only). */
+void sk__loop_track(sk_loop *l, sk_wire_conn *wc);
+void sk__loop_untrack(sk_loop *l, sk_wire_conn *wc);
 
 /* ---- connections (conn.c) ---- */
 void sk__conn_accept(sk_listener *l);
