@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "sockit/frame.h"
@@ -81,6 +82,22 @@ void sk_client_close(sk_client *c);
 
 /* The "message" of an error frame, or NULL. Borrowed from head. */
 const char *sk_error_message(const sk_head *head);
+
+/* ---- addresses, for programs that open their own sockets ----------------
+ * (sockit listen / connect, or any plain byte pipe built on libsockit) */
+#define SK_RESOLVE_BARE_PORT 1 /* "8080" alone means 127.0.0.1:8080 */
+#define SK_RESOLVE_PASSIVE 2   /* for bind(): an empty host is the wildcard */
+
+/* Resolve addr (SPEC 2: HOST:PORT, [IPv6]:PORT, :PORT, unix:/path) into up
+ * to max socket addresses, in getaddrinfo's order (one for unix:). Returns
+ * the count (>= 1), or SK_EBADADDR with *why (when why is not NULL) saying
+ * what is wrong; *why is static text. */
+int sk_resolve(const char *addr, int flags, struct sockaddr_storage *ss, socklen_t *len,
+               int max, const char **why);
+
+/* The SPEC 2 text of a socket address ("127.0.0.1:8080", "[::1]:8080",
+ * "unix:/path"), NUL-terminated in buf. Returns buf. */
+char *sk_addr_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }
