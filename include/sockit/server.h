@@ -135,6 +135,14 @@ int sk_conn_send(sk_conn *c, sk_head *head, const void *body, size_t n);
  * until the bytes are written. Use for large bodies and shared frames. */
 int sk_conn_send_buf(sk_conn *c, sk_head *head, sk_buf *b, size_t off, size_t n);
 
+/* A response whose body is too large to hold (a file download): the head
+ * announces size bytes, which the service then queues in pieces with
+ * sk_conn_send_more (by reference, as sk_conn_send_buf), exactly size bytes
+ * in all. Nothing else may be sent or pushed on the connection until the
+ * last piece is queued. */
+int sk_conn_send_head(sk_conn *c, sk_head *head, uint64_t size);
+int sk_conn_send_more(sk_conn *c, sk_buf *b, size_t off, size_t n);
+
 /* A push outside request order (chat msg/presence): no "id" is added. */
 int sk_conn_push(sk_conn *c, sk_head *head, const void *body, size_t n);
 

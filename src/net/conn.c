@@ -375,6 +375,16 @@ int sk_conn_send_buf(sk_conn *c, sk_head *head, sk_buf *b, size_t off, size_t n)
   return wq_push(c, sk_buf_ref(b), off, n, 0);
 }
 
+int sk_conn_send_head(sk_conn *c, sk_head *head, uint64_t size) {
+  return send_frame(c, head, id_source(c), size);
+}
+
+int sk_conn_send_more(sk_conn *c, sk_buf *b, size_t off, size_t n) {
+  if (c->closing)
+    return -EPIPE;
+  return n == 0 ? 0 : wq_push(c, sk_buf_ref(b), off, n, 0);
+}
+
 int sk_conn_push(sk_conn *c, sk_head *head, const void *body, size_t n) {
   int rc = send_frame(c, head, NULL, n);
   return rc < 0 ? rc : wq_copy(c, body, n);
