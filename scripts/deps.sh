@@ -78,6 +78,13 @@ check_all() {
   if [[ ! -x $PYTHON ]] || ! "$PYTHON" -c 'import pytest' >/dev/null 2>&1; then
     need python3-pytest "$PYTHON -m pytest"
   fi
+  # the e2e suite runs its tests in parallel and bounds each one
+  if ! "$PYTHON" -c 'import xdist' >/dev/null 2>&1; then
+    need python3-pytest-xdist "pytest -n (parallel e2e tests)"
+  fi
+  if ! "$PYTHON" -c 'import pytest_timeout' >/dev/null 2>&1; then
+    need python3-pytest-timeout "pytest --timeout (per-test bound)"
+  fi
 }
 
 check_all

@@ -36,8 +36,8 @@ echo "e2e: SOCKIT_BIN=$bin"
 cd "$root"
 rc=0
 SOCKIT_BIN=$bin timeout -k 10 "$overall" \
-  "$python" -m pytest -q -o "faulthandler_timeout=$per_test" \
-  -p no:cacheprovider tests/e2e "$@" || rc=$?
+  "$python" -m pytest -q -o "faulthandler_timeout=$per_test" --timeout "$per_test" \
+  -n "${SOCKIT_E2E_JOBS:-4}" -p no:cacheprovider tests/e2e "$@" || rc=$?
 case $rc in
   0) ;;
   5) echo "e2e: no tests collected in tests/e2e (not a failure)"; rc=0 ;;
