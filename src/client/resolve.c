@@ -8,8 +8,8 @@
 #include "sockit/client.h"
 #include "sockit/error.h"
 
-int sk_resolve(const char *addr, int flags, struct sockaddr_storage *ss, socklen_t *len,
-               int max, const char **why) {
+int sk_resolve(const char *addr, int flags, struct sockaddr_storage *ss, socklen_t *len, int max,
+               const char **why) {
   sk_addr found[SK_ADDR_MAX];
   int n, inner = ((flags & SK_RESOLVE_BARE_PORT) ? SK_ADDR_BARE_PORT : 0) |
                  ((flags & SK_RESOLVE_PASSIVE) ? SK_ADDR_PASSIVE : 0);

@@ -1,14 +1,250 @@
-/* timeproto.c - RFC 867 daytime and RFC 868 time (SPEC 7). Not built yet. */
+/* timeproto.c - RFC 867 daytime and RFC 868 time (SPEC 7), each on TCP and
+ * UDP at one address, on loop 0.
+ *
+ * Every handle lives in a tp_listener (first member: sk_listener) that is
+ * put in loop->listeners[] as soon as its handle exists, so the loop's
+ * graceful stop closes and frees it like any other listener. A TCP peer gets
+ * its answer, then a FIN; we keep reading (and dropping) what it sends until
+ * its EOF or TP_LINGER_MS, so that a chatty client's unread bytes cannot turn
+ * our close into a reset that destroys the answer in flight. No auth: these
+ * protocols have none, and they are off unless asked for.
+ *
+ * SOCKIT_FAKE_TIME=<unix seconds>, read when a listener opens, replaces the
+ * clock. It exists for the end-to-end tests only (RFC 868's 2036 wrap). */
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "net/core.h"
+#include "sockit/error.h"
+
+#define TP_LINGER_MS 2000
+#define TP_ANSWER_MAX 64
+#define RFC868_EPOCH_OFFSET 2208988800u /* seconds from 1900-01-01 to 1970-01-01 */
+
+typedef struct tp_listener {
+  sk_listener l;    /* first: the loop frees the whole through l.h.handle.data */
+  int64_t fake_now; /* SOCKIT_FAKE_TIME, or -1 for the real clock */
+  char drop[512];   /* UDP requests are read here and ignored */
+} tp_listener;
+
+/* One accepted TCP peer: freed when both of its handles have closed. */
+typedef struct tp_conn {
+  uv_tcp_t tcp;
+  uv_timer_t linger;
+  uv_write_t wr;
+  uv_shutdown_t sd;
+  char out[TP_ANSWER_MAX];
+  char drop[512];
+  int open_handles;
+} tp_conn;
+
+static void accept_peer(sk_listener *l);
+static const sk_wire wire_daytime = {.name = "daytime", .accept = accept_peer};
+static const sk_wire wire_rfc868 = {.name = "rfc868", .accept = accept_peer};
+
+/* ---- the answers ----------------------------------------------------------- */
+
+static int64_t fake_time_from_env(void) {
+  const char *v = getenv("SOCKIT_FAKE_TIME");
+  char *end;
+  long long t;
+  if (v == NULL || v[0] == '\0')
+    return -1;
+  errno = 0;
+  t = strtoll(v, &end, 10);
+  return errno == 0 && *end == '\0' && t >= 0 ? (int64_t)t : -1;
+}
+
+static int64_t now(const tp_listener *tl) {
+  return tl->fake_now >= 0 ? tl->fake_now : (int64_t)time(NULL);
+}
+
+/* asctime's layout ("Thu Nov  6 01:10:00 2026") in local time, then CRLF.
+ * Returns the length. */
+static size_t daytime_answer(int64_t t, char *out) {
+  time_t tt = (time_t)t;
+  struct tm tm;
+  size_t n;
+  if (localtime_r(&tt, &tm) == NULL)
+    gmtime_r(&tt, &tm);
+  n = strftime(out, TP_ANSWER_MAX - 2, "%a %b %e %H:%M:%S %Y", &tm);
+  memcpy(out + n, "\r\n", 2);
+  return n + 2;
+}
+
+/* Seconds since 1900 modulo 2^32, big-endian: unsigned arithmetic wraps in
+ * 2036 exactly as RFC 868 clients expect. Returns the length (4). */
+static size_t rfc868_answer(int64_t t, char *out) {
+  uint32_t v = (uint32_t)t + RFC868_EPOCH_OFFSET;
+  out[0] = (char)(v >> 24);
+  out[1] = (char)(v >> 16);
+  out[2] = (char)(v >> 8);
+  out[3] = (char)v;
+  return 4;
+}
+
+static size_t answer(const sk_listener *l, char *out) {
+  const tp_listener *tl = (const tp_listener *)l;
+  return l->wire == &wire_daytime ? daytime_answer(now(tl), out) : rfc868_answer(now(tl), out);
+}
+
+/* ---- TCP peers ------------------------------------------------------------- */
+
+static void on_conn_closed(uv_handle_t *h) {
+  tp_conn *c = h->data;
+  if (--c->open_handles == 0)
+    free(c);
+}
+
+static void conn_close(tp_conn *c) {
+  if (!uv_is_closing((uv_handle_t *)&c->tcp))
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+  if (!uv_is_closing((uv_handle_t *)&c->linger))
+    uv_close((uv_handle_t *)&c->linger, on_conn_closed);
+}
+
+static void on_linger(uv_timer_t *t) {
+  conn_close(t->data);
+}
+
+static void on_drop_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  tp_conn *c = h->data;
+  *buf = uv_buf_init(c->drop, sizeof(c->drop));
+}
+
+/* Whatever the peer sends is ignored; its EOF (or an error) ends the peer. */
+static void on_drop_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  if (n < 0)
+    conn_close(s->data);
+}
+
+/* Answer, then FIN: libuv runs the shutdown after the write. */
+static int conn_start(sk_listener *l, tp_conn *c) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss), rc;
+  uv_buf_t b;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0 ||
+      !sk__peer_allowed(l->loop->srv, (struct sockaddr *)&ss))
+    return -EACCES;
+  b = uv_buf_init(c->out, (unsigned)answer(l, c->out));
+  if ((rc = uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, NULL)) < 0 ||
+      (rc = uv_shutdown(&c->sd, (uv_stream_t *)&c->tcp, NULL)) < 0 ||
+      (rc = uv_read_start((uv_stream_t *)&c->tcp, on_drop_alloc, on_drop_read)) < 0)
+    return rc;
+  return uv_timer_start(&c->linger, on_linger, TP_LINGER_MS, 0);
+}
+
+static void accept_peer(sk_listener *l) {
+  tp_conn *c = calloc(1, sizeof(*c));
+  if (c == NULL)
+    return; /* the peer stays in the backlog until memory returns */
+  uv_tcp_init(&l->loop->uv, &c->tcp);
+  uv_timer_init(&l->loop->uv, &c->linger);
+  c->tcp.data = c->linger.data = c;
+  c->open_handles = 2;
+  if (uv_accept(&l->h.stream, (uv_stream_t *)&c->tcp) < 0 || conn_start(l, c) < 0)
+    conn_close(c);
+}
+
+static void on_connection(uv_stream_t *s, int status) {
+  sk_listener *l = s->data;
+  if (status == 0)
+    l->wire->accept(l);
+}
+
+/* ---- UDP ------------------------------------------------------------------- */
+
+static void on_udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  tp_listener *tl = h->data;
+  *buf = uv_buf_init(tl->drop, sizeof(tl->drop));
+}
+
+/* Any datagram, empty ones included (RFC 868 clients send those), gets the
+ * answer. A full socket buffer drops it, as UDP may. */
+static void on_udp_recv(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
+                        unsigned flags) {
+  sk_listener *l = u->data;
+  char out[TP_ANSWER_MAX];
+  uv_buf_t b;
+  if (n < 0 || from == NULL || !sk__peer_allowed(l->loop->srv, from))
+    return;
+  b = uv_buf_init(out, (unsigned)answer(l, out));
+  uv_udp_try_send(u, &b, 1, from);
+}
+
+/* ---- opening ----------------------------------------------------------------- */
+
+/* A listener on loop 0, already owned by the loop when this returns it. */
+static tp_listener *add_listener(sk_server *srv, sk_listen_spec *ls, const sk_wire *wire) {
+  sk_loop *loop = &srv->loops[0];
+  tp_listener *tl;
+  if (loop->nlisteners >= (int)(sizeof(loop->listeners) / sizeof(loop->listeners[0])))
+    return NULL;
+  if ((tl = calloc(1, sizeof(*tl))) == NULL)
+    return NULL;
+  tl->l.loop = loop;
+  tl->l.spec = ls;
+  tl->l.wire = wire;
+  tl->fake_now = fake_time_from_env();
+  return tl;
+}
+
+static void own(sk_loop *loop, tp_listener *tl) {
+  tl->l.h.handle.data = tl;
+  loop->listeners[loop->nlisteners++] = &tl->l;
+}
+
+static int open_tcp(sk_server *srv, sk_listen_spec *ls, const sk_wire *wire) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss), rc;
+  tp_listener *tl = add_listener(srv, ls, wire);
+  if (tl == NULL)
+    return -ENOMEM;
+  uv_tcp_init_ex(&srv->loops[0].uv, &tl->l.h.tcp, (unsigned)ls->addr.family);
+  own(&srv->loops[0], tl);
+  if ((rc = uv_tcp_bind(&tl->l.h.tcp, (struct sockaddr *)&ls->addr.ss,
+                        ls->addr.family == AF_INET6 ? UV_TCP_IPV6ONLY : 0)) < 0 ||
+      (rc = uv_listen(&tl->l.h.stream, 128, on_connection)) < 0 ||
+      (rc = uv_tcp_getsockname(&tl->l.h.tcp, (struct sockaddr *)&ss, &len)) < 0)
+    return rc;
+  /* the UDP side binds the same port, also when port 0 was asked for */
+  memcpy(&ls->addr.ss, &ss, (size_t)len);
+  sk__addr_format((struct sockaddr *)&ls->addr.ss, ls->addr.len, ls->bound, sizeof(ls->bound));
+  uv_fileno(&tl->l.h.handle, &ls->fd);
+  return 0;
+}
+
+static int open_udp(sk_server *srv, sk_listen_spec *ls, const sk_wire *wire) {
+  tp_listener *tl = add_listener(srv, ls, wire);
+  int rc;
+  if (tl == NULL)
+    return -ENOMEM;
+  uv_udp_init_ex(&srv->loops[0].uv, &tl->l.h.udp, (unsigned)ls->addr.family);
+  own(&srv->loops[0], tl);
+  if ((rc = uv_udp_bind(&tl->l.h.udp, (struct sockaddr *)&ls->addr.ss,
+                        ls->addr.family == AF_INET6 ? UV_UDP_IPV6ONLY : 0)) < 0)
+    return rc;
+  return uv_udp_recv_start(&tl->l.h.udp, on_udp_alloc, on_udp_recv);
+}
+
+/* On failure the handles opened so far stay in loop 0's listeners and close
+ * with it; the caller words the error ("cannot listen on ADDR: ..."). */
+static int open_both(sk_server *srv, sk_listen_spec *ls, const sk_wire *wire, const char **why) {
+  int rc = open_tcp(srv, ls, wire);
+  if (rc == 0)
+    rc = open_udp(srv, ls, wire);
+  return rc;
+}
 
 int sk__daytime_open(sk_server *srv, sk_listen_spec *ls, const char **why) {
-  *why = "--daytime is not available yet";
-  return -ENOTSUP;
+  return open_both(srv, ls, &wire_daytime, why);
 }
 
 int sk__rfc868_open(sk_server *srv, sk_listen_spec *ls, const char **why) {
-  *why = "--rfc868 is not available yet";
-  return -ENOTSUP;
+  return open_both(srv, ls, &wire_rfc868, why);
 }
