@@ -60,7 +60,7 @@ run: build
 	exec $(BUILD)/sockit serve
 
 # Runs all four stages even when one fails, then reports each and fails if any did.
-test: build build-asan
+test: build build-asan examples
 	@rc=0; st1=ok; st2=ok; st3=ok; st4=ok; \
 	echo "== unit tests: $(BUILD)"; \
 	(cd $(BUILD) && $(CTEST) --output-on-failure -j$(JOBS)) || { rc=1; st1=FAILED; }; \

@@ -1,0 +1,255 @@
+"""Every program in examples/ (issue 10), run against `sockit serve` or
+against the example server itself, with concrete output checked.
+
+The binaries come from $SOCKIT_EXAMPLES_DIR, else the `examples` folder
+beside $SOCKIT_BIN, else build/examples of this tree (`make examples` builds
+them; `make test` does so first). A missing binary fails its test."""
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+import sockit_proto as sp
+from conftest import SOCKIT_BIN, sanitizer_report, write_key
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SOURCES = sorted(f[:-2] for f in os.listdir(os.path.join(ROOT, "examples")) if f.endswith(".c"))
+LISTEN_RE = re.compile(r"^sockit: listening on (\S+)\s*$")
+TIME_RE = re.compile(r"^(\d+) -> (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$")
+
+
+def examples_dir():
+    """$SOCKIT_EXAMPLES_DIR; else beside the binary under test when they were
+    built there (CMake makes the folder either way); else build/examples."""
+    if os.environ.get("SOCKIT_EXAMPLES_DIR"):
+        return os.environ["SOCKIT_EXAMPLES_DIR"]
+    beside = os.path.join(os.path.dirname(os.path.abspath(SOCKIT_BIN)), "examples")
+    if any(os.access(os.path.join(beside, n), os.X_OK) for n in SOURCES):
+        return beside
+    return os.path.join(ROOT, "build", "examples")
+
+
+EXAMPLES = examples_dir()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built():
+    if not os.path.isdir(EXAMPLES):
+        pytest.skip("no examples built in %s (make examples)" % EXAMPLES)
+
+
+def example(name):
+    path = os.path.join(EXAMPLES, name)
+    assert os.access(path, os.X_OK), "%s not built (make examples)" % path
+    return path
+
+
+def test_every_example_is_built():
+    missing = [n for n in SOURCES if not os.access(os.path.join(EXAMPLES, n), os.X_OK)]
+    assert missing == [], "examples/*.c without a binary in %s" % EXAMPLES
+
+
+class ExampleServer:
+    """An example server program started on 127.0.0.1:0; its address is read
+    from the framework's `sockit: listening on ADDR` line on stderr."""
+
+    def __init__(self, argv, env):
+        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        self.out, self.err, self._q = [], [], queue.Queue()
+        for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+            threading.Thread(target=self._pump, args=(stream, sink), daemon=True).start()
+        self.addr = self._wait_listening(argv)
+
+    def _pump(self, stream, sink):
+        for raw in stream:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            sink.append(line)
+            self._q.put(line)
+        self._q.put(None)
+
+    def _wait_listening(self, argv):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                line = self._q.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            m = LISTEN_RE.match(line or "")
+            if m:
+                return m.group(1)
+        self.stop()
+        raise RuntimeError("%r never listened:\n%s" % (argv, "\n".join(self.err)))
+
+    def wait_stdout(self, line, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while line not in self.out and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return line in self.out
+
+    def stop(self):
+        """SIGTERM (a graceful stop, exit 0) and the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            return self.proc.wait(timeout=5)
+
+
+@pytest.fixture
+def start_example(env):
+    started = []
+
+    def start(name, *args):
+        srv = ExampleServer([example(name), "127.0.0.1:0"] + list(args), env.make())
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        rc = srv.stop()
+        text = "\n".join(srv.err)
+        assert not sanitizer_report(text), text
+        assert rc == 0, "example server exited %s:\n%s" % (rc, text)
+
+
+@pytest.fixture
+def run_example(env):
+    """run_example(name, *args, key=None, input=None) -> CompletedProcess."""
+
+    def run(name, *args, key=None, input=None, timeout=20):
+        r = subprocess.run([example(name)] + [str(a) for a in args],
+                           env=env.make(SOCKIT_KEY_FILE=key), input=input,
+                           capture_output=True, text=True, timeout=timeout)
+        assert not sanitizer_report(r.stderr), r.stderr
+        return r
+
+    return run
+
+
+# ---- echo: server and client ------------------------------------------------
+
+
+def test_echo_client_against_echo_server(start_example, run_example):
+    srv = start_example("echo_server")
+    r = run_example("echo_client", srv.addr)
+    assert (r.returncode, r.stdout) == (0, "很高兴认识你\n"), r.stderr
+    r = run_example("echo_client", srv.addr, "hello aike")
+    assert (r.returncode, r.stdout) == (0, "hello aike\n"), r.stderr
+
+
+def test_echo_server_with_a_key(start_example, run_example, key_file, tmp_path):
+    srv = start_example("echo_server", key_file)
+    with sp.Client.connect(srv.addr) as c:
+        assert c.hello()["auth"] == "hmac-sha256"
+        assert c.hello_head["services"] == ["echo"]
+    r = run_example("echo_client", srv.addr, "with key", key=key_file)
+    assert (r.returncode, r.stdout) == (0, "with key\n"), r.stderr
+    other = str(tmp_path / "other")
+    write_key(other)
+    r = run_example("echo_client", srv.addr, key=other)
+    assert r.returncode == 1 and r.stdout == ""
+    assert "authentication failed" in r.stderr
+
+
+def test_echo_client_against_sockit_serve(server, run_example, key_file):
+    r = run_example("echo_client", server.addr, "über 𝄞", key=key_file)
+    assert (r.returncode, r.stdout) == (0, "über 𝄞\n"), r.stderr
+
+
+def test_echo_client_connection_refused(run_example):
+    from conftest import free_port
+    r = run_example("echo_client", "127.0.0.1:%d" % free_port())
+    assert r.returncode == 1
+    assert "refused" in r.stderr.lower()
+
+
+# ---- the time client ----------------------------------------------------------
+
+
+def test_time_client_every_second(server, run_example, key_file):
+    t0 = time.time()
+    r = run_example("time_client", server.addr, 1, 3, key=key_file)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 3, r.stdout
+    stamps = []
+    for line in lines:
+        m = TIME_RE.match(line)
+        assert m, line
+        ts = int(m.group(1))
+        assert m.group(2) == time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+        stamps.append(ts)
+    assert stamps == sorted(stamps) and stamps[-1] - stamps[0] >= 1
+    assert time.time() - t0 >= 2.0  # it really waited between requests
+
+
+# ---- the HMAC-authenticated client ---------------------------------------------
+
+
+def test_auth_client(server, run_example, key_file, tmp_path):
+    r = run_example("auth_client", server.addr, key_file)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("验证成功 (authenticated): sockit ")
+    assert r.stdout.rstrip().endswith("auth hmac-sha256")
+    wrong = str(tmp_path / "wrong")
+    write_key(wrong)
+    r = run_example("auth_client", server.addr, wrong)
+    assert r.returncode == 1
+    assert r.stdout.startswith("验证失败 (authentication failed):")
+
+
+def test_auth_client_usage(run_example):
+    r = run_example("auth_client")
+    assert r.returncode == 2 and "usage: auth_client ADDR KEY_FILE" in r.stderr
+
+
+# ---- the raw codec ----------------------------------------------------------------
+
+
+def test_raw_codec_glued_frames(start_server, run_example):
+    srv = start_server("--no-auth")
+    r = run_example("raw_codec", srv.addr)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert re.fullmatch(r"hello from sockit \S+, auth none", lines[0]), lines
+    assert lines[1:] == ["echo 5 bytes: hello", "echo 4 bytes: aike"]
+
+
+# ---- a service of your own: the key-value store -------------------------------
+
+
+def kv(c, head, body=b""):
+    c.send(head, body)
+    return c.recv_frame()
+
+
+def test_kv_server(start_example):
+    srv = start_example("kv_server")
+    with sp.Client.connect(srv.addr) as c:
+        hello = c.hello()
+        assert hello["auth"] == "none" and hello["services"] == ["kv"]
+        assert kv(c, {"type": "set", "key": "name"}, "柚柚".encode()) == ({"type": "set_ok"}, b"")
+        assert kv(c, {"type": "get", "key": "name", "id": 7}) == (
+            {"type": "value", "size": 6, "id": 7}, "柚柚".encode())
+        assert kv(c, {"type": "get", "key": "nope"})[0]["code"] == "not_found"
+        assert kv(c, {"type": "get"})[0]["code"] == "bad_request"
+        assert kv(c, {"type": "set", "key": "big"}, b"x" * 1025)[0]["code"] == "too_large"
+        assert kv(c, {"type": "set", "key": "empty"}) == ({"type": "set_ok"}, b"")
+        assert kv(c, {"type": "get", "key": "empty"})[0]["type"] == "value"
+        assert kv(c, {"type": "echo"}, b"x")[0]["code"] == "unknown_type"  # no built-ins
+    with sp.Client.connect(srv.addr) as c:  # the store outlives connections
+        c.hello()
+        assert kv(c, {"type": "get", "key": "name"})[1] == "柚柚".encode()
+        port = c.local_port
+    assert srv.wait_stdout("disconnected: 127.0.0.1:%d" % port)
+    assert any(line.startswith("connected: 127.0.0.1:") for line in srv.out)
