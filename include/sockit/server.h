@@ -89,6 +89,10 @@ typedef struct sk_service {
   /* Runs once per server when it starts and stops (shared state). */
   int (*start)(sk_server *srv);
   void (*stop)(sk_server *srv);
+  /* When the service is off on this server, its request types are answered
+   * `forbidden` with this text (say how to turn it on) instead of
+   * `unknown_type`. Optional; exec uses it (SPEC 4.6). */
+  const char *off_message;
 } sk_service;
 
 /* ---- the server --------------------------------------------------------- */

@@ -635,7 +635,8 @@ static void dispatch(sk_conn *c, sk_head *h) {
     return;
   }
   if (ref == NULL || !c->srv->enabled[ref->svc]) {
-    send_error(c, h, SK_EUNKNOWNTYPE, NULL);
+    const char *off = ref ? c->srv->services[ref->svc]->off_message : NULL;
+    send_error(c, h, off ? SK_EFORBIDDEN : SK_EUNKNOWNTYPE, off);
     skip_body(c, size);
   } else if (size > body_limit(c->srv, ref->h)) {
     send_error(c, h, SK_ETOOLARGE, NULL);

@@ -7,6 +7,7 @@ static const sk_service *const builtins[] = {
     &sk__svc_core,
     &sk__svc_echo,
     &sk__svc_time,
+    &sk__svc_exec,
 };
 
 int sk_server_new(sk_server **out) {

@@ -7,6 +7,7 @@
 extern const sk_service sk__svc_core; /* ping, bye */
 extern const sk_service sk__svc_echo;
 extern const sk_service sk__svc_time;
+extern const sk_service sk__svc_exec; /* exec, stdin, signal (SPEC 4.6) */
 
 /* Format unix time ts in zone tz ("local", "UTC", "+HH:MM", "-HH:MM") with a
  * strftime format into out. Returns the length, or SK_EBADREQ for a bad

@@ -1,0 +1,326 @@
+/* exec.c - `sockit exec`: run a program on the server, the way `ssh host
+ * cmd` does. Its stdout and stderr arrive on ours as they are produced; we
+ * exit with its code (or 128+signal); Ctrl-C sends it INT, a second Ctrl-C
+ * KILL; --stdin streams our stdin to it.
+ *
+ * One poll() loop over the socket and stdin. Writes to the socket never
+ * block: while output arrives we must keep reading it, or the server stops
+ * reading the program's output, the program stops reading its stdin, and the
+ * stdin we are blocked on sending would never drain. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char exec_help[] =
+    "usage: sockit exec [ADDR] [--stdin] [--timeout S] -- PROGRAM [ARG...]\n"
+    "       sockit exec [ADDR] [--stdin] [--timeout S] --shell 'COMMAND LINE'\n"
+    "Run a program on the server (started with --allow-exec) in its file root.\n"
+    "Its stdout and stderr come out on ours; the exit status is the program's, or\n"
+    "128+N when signal N ended it. Ctrl-C sends it INT, a second Ctrl-C KILL.\n\n"
+    "      --shell LINE   run LINE with /bin/sh -c\n"
+    "      --stdin        send our stdin to the program (tar c d | sockit exec --stdin -- tar x)\n"
+    "      --timeout S    kill the program after S seconds (the server's --exec-timeout\n"
+    "                     is the default and the ceiling)\n" CLI_CLIENT_HELP;
+
+#define STDIN_CHUNK (64u * 1024)              /* SPEC: stdin in 64 KiB frames */
+#define OUT_CAP (STDIN_CHUNK + 16u * 1024)    /* one stdin frame plus a few heads */
+#define BODY_CHUNK (64u * 1024)
+
+static volatile sig_atomic_t interrupts;
+static void on_sigint(int sig) { interrupts++; }
+
+typedef struct xc {
+  sk_client *c;
+  int fd;
+  int forward_stdin; /* our stdin is still being sent */
+  uint8_t out[OUT_CAP];
+  size_t olen, opos; /* bytes queued for the socket, and how many went */
+  int sigs_sent;
+  uint64_t left; /* body bytes of the current frame still to read */
+  int to_fd;     /* where they go: 1, 2, or -1 to drop */
+  int done, code;
+} xc;
+
+typedef struct exec_opts {
+  const char *shell;
+  int want_stdin;
+  double timeout;
+} exec_opts;
+
+/* ---- the socket's outgoing side ----------------------------------------- */
+
+/* Queue a frame (head + body) for the socket. 0, or -ENOBUFS when the
+ * buffer has no room (callers only add when it does). */
+static int queue_frame(xc *x, sk_head *h, const void *body, size_t n) {
+  ssize_t need;
+  if (x->opos == x->olen)
+    x->opos = x->olen = 0;
+  need = sk_head_encode(h, x->out + x->olen, OUT_CAP - x->olen);
+  if (need < 0)
+    return (int)need;
+  if ((size_t)need + n > OUT_CAP - x->olen)
+    return -ENOBUFS;
+  x->olen += (size_t)need;
+  memcpy(x->out + x->olen, body, n);
+  x->olen += n;
+  return 0;
+}
+
+static int flush_out(xc *x) {
+  while (x->opos < x->olen) {
+    ssize_t w = send(x->fd, x->out + x->opos, x->olen - x->opos, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0)
+      return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+    x->opos += (size_t)w;
+  }
+  return 0;
+}
+
+static void queue_signal(xc *x) {
+  sk_head *h = sk_head_new("signal");
+  if (h == NULL)
+    return;
+  sk_head_set_str(h, "signal", x->sigs_sent == 0 ? "INT" : "KILL");
+  if (queue_frame(x, h, NULL, 0) == 0)
+    x->sigs_sent++;
+  sk_head_free(h);
+}
+
+/* Read one chunk of stdin into a stdin frame; EOF sends the eof frame. */
+static int pump_stdin(xc *x) {
+  uint8_t buf[STDIN_CHUNK];
+  ssize_t r = read(STDIN_FILENO, buf, sizeof(buf));
+  sk_head *h;
+  int rc;
+  if (r < 0 && (errno == EINTR || errno == EAGAIN))
+    return 0;
+  if ((h = sk_head_new("stdin")) == NULL)
+    return -ENOMEM;
+  if (r <= 0) { /* EOF (or an unreadable stdin): the program sees EOF too */
+    sk_head_set_int(h, "size", 0);
+    sk_head_set_bool(h, "eof", 1);
+    x->forward_stdin = 0;
+    r = 0;
+  }
+  rc = queue_frame(x, h, buf, (size_t)r);
+  sk_head_free(h);
+  return rc;
+}
+
+/* ---- the incoming side -------------------------------------------------- */
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -errno;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static void on_exit_frame(xc *x, const sk_head *h, const exec_opts *o) {
+  int64_t code = 0, sig = 0;
+  int timed_out = 0;
+  sk_head_bool(h, "timed_out", &timed_out);
+  if (sk_head_int(h, "signal", &sig) == 0 && sig > 0 && sig < 128)
+    x->code = 128 + (int)sig;
+  else if (sk_head_int(h, "code", &code) == 0)
+    x->code = (int)(code & 0xff);
+  else
+    x->code = EXIT_FAIL;
+  if (timed_out)
+    cli_error("exec", "the program ran out of time (%g s) and was killed", o->timeout);
+  x->done = 1;
+}
+
+/* Handle one head from the server. */
+static void on_head(xc *x, sk_head *h, const exec_opts *o) {
+  const char *type = sk_head_type(h);
+  x->left = sk_head_size(h);
+  x->to_fd = -1;
+  if (strcmp(type, "stdout") == 0) {
+    x->to_fd = STDOUT_FILENO;
+  } else if (strcmp(type, "stderr") == 0) {
+    x->to_fd = STDERR_FILENO;
+  } else if (strcmp(type, "exit") == 0) {
+    on_exit_frame(x, h, o);
+  } else if (strcmp(type, "error") == 0) {
+    int err = sk_err_from_wire(sk_head_str(h, "code") ? sk_head_str(h, "code") : "");
+    x->code = cli_request_failed("exec", err, h);
+    x->done = 1;
+  }
+}
+
+/* Take one step of input: a head, or a piece of the current body. */
+static int step_in(xc *x, const exec_opts *o) {
+  uint8_t buf[BODY_CHUNK];
+  if (x->left == 0) {
+    sk_head *h = NULL;
+    int rc = sk_client_recv_head(x->c, &h);
+    if (rc < 0)
+      return rc;
+    on_head(x, h, o);
+    sk_head_free(h);
+    return 0;
+  }
+  ssize_t r = sk_client_read_body(x->c, buf, x->left < sizeof(buf) ? (size_t)x->left : sizeof(buf));
+  if (r <= 0)
+    return r < 0 ? (int)r : SK_ECLOSED;
+  x->left -= (uint64_t)r;
+  if (x->to_fd >= 0 && write_all(x->to_fd, buf, (size_t)r) < 0)
+    x->to_fd = -1; /* our own output is gone: keep draining, the exit still matters */
+  return 0;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static int run(xc *x, const exec_opts *o) {
+  struct pollfd p[2];
+  while (!x->done) {
+    int rc;
+    if (interrupts > x->sigs_sent && OUT_CAP - x->olen > 256)
+      queue_signal(x);
+    p[0] = (struct pollfd){x->fd, POLLIN | (x->opos < x->olen ? POLLOUT : 0), 0};
+    /* read stdin only when its last frame has gone: the buffer bounds us */
+    p[1] = (struct pollfd){x->forward_stdin && x->opos == x->olen ? STDIN_FILENO : -1, POLLIN, 0};
+    rc = poll(p, 2, sk_client_pending(x->c) ? 0 : -1);
+    if (rc < 0 && errno == EINTR)
+      continue;
+    if (rc < 0)
+      return -errno;
+    if ((p[0].revents & POLLOUT) && (rc = flush_out(x)) < 0)
+      return rc;
+    if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) || sk_client_pending(x->c)) {
+      if ((rc = step_in(x, o)) < 0)
+        return rc;
+      continue;
+    }
+    if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && (rc = pump_stdin(x)) < 0)
+      return rc;
+    if ((rc = flush_out(x)) < 0)
+      return rc;
+  }
+  return 0;
+}
+
+static sk_head *build_request(char **argv, int argc, const exec_opts *o) {
+  sk_head *h = sk_head_new("exec");
+  int rc = h ? 0 : -ENOMEM;
+  if (rc == 0 && o->shell)
+    rc = sk_head_set_str(h, "shell", o->shell);
+  else if (rc == 0)
+    rc = sk_head_set_strv(h, "argv", (const char *const *)argv, (size_t)argc);
+  if (rc == 0 && o->want_stdin)
+    rc = sk_head_set_bool(h, "stdin", 1);
+  if (rc == 0 && o->timeout > 0)
+    rc = sk_head_set_double(h, "timeout", o->timeout);
+  if (rc < 0) {
+    sk_head_free(h);
+    return NULL;
+  }
+  return h;
+}
+
+/* Ctrl-C must interrupt poll() (no SA_RESTART) and reach us, not kill us. */
+static void catch_sigint(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+}
+
+/* Options before a `--` (or, without one, up to the first non-option, so
+ * that `sockit exec ls -l` keeps its -l). Returns -1 to go on, or an exit
+ * code. *cmd_at is where PROGRAM starts. */
+static int parse_opts(int argc, char **argv, exec_opts *o, cli_client *cc, int *cmd_at) {
+  static const struct option opts[] = {{"shell", required_argument, NULL, 's'},
+                                       {"stdin", no_argument, NULL, 'i'},
+                                       {"timeout", required_argument, NULL, 't'},
+                                       CLI_CLIENT_LONGOPTS,
+                                       {0}};
+  int dd = 0, opt, n, argi;
+  for (int i = 1; i < argc && dd == 0; i++)
+    if (strcmp(argv[i], "--") == 0)
+      dd = i;
+  n = dd ? dd : argc;
+  while ((opt = getopt_long(n, argv, dd ? "hq" : "+hq", opts, NULL)) != -1) {
+    char *end;
+    switch (opt) {
+    case 'h':
+      fputs(exec_help, stdout);
+      return EXIT_OK;
+    case 's':
+      o->shell = optarg;
+      break;
+    case 'i':
+      o->want_stdin = 1;
+      break;
+    case 't':
+      o->timeout = strtod(optarg, &end);
+      if (*end != '\0' || !(o->timeout > 0))
+        return cli_usage_error("exec", "--timeout wants a positive number of seconds");
+      break;
+    default:
+      if (!cli_client_opt(cc, opt, optarg))
+        return cli_usage_error("exec", "unknown option");
+    }
+  }
+  argi = optind;
+  cli_take_addr(cc, n, argv, &argi);
+  if (dd && argi < dd)
+    return cli_usage_error("exec", "unexpected argument '%s' before --", argv[argi]);
+  *cmd_at = dd ? dd + 1 : argi;
+  return -1;
+}
+
+int cmd_exec(int argc, char **argv) {
+  exec_opts o = {0};
+  cli_client cc = {0};
+  sk_head *req = NULL;
+  xc *x = NULL;
+  int code, cmd_at = argc, rc;
+
+  if ((code = parse_opts(argc, argv, &o, &cc, &cmd_at)) >= 0)
+    return code;
+  if (o.shell != NULL && cmd_at < argc)
+    return cli_usage_error("exec", "give either --shell 'LINE' or -- PROGRAM ARGS, not both");
+  if (o.shell == NULL && cmd_at >= argc)
+    return cli_usage_error("exec", "no program: sockit exec [ADDR] -- PROGRAM [ARG...]");
+  if ((x = calloc(1, sizeof(*x))) == NULL ||
+      (req = build_request(argv + cmd_at, argc - cmd_at, &o)) == NULL) {
+    cli_error("exec", "out of memory");
+    free(x);
+    return EXIT_FAIL;
+  }
+  if ((code = cli_connect("exec", &cc, &x->c)) != EXIT_OK)
+    goto out;
+  x->fd = sk_client_fd(x->c);
+  x->forward_stdin = o.want_stdin;
+  catch_sigint();
+  rc = queue_frame(x, req, NULL, 0);
+  if (rc == 0)
+    rc = run(x, &o);
+  if (rc < 0) {
+    cli_error("exec", "connection lost before the program ended: %s", sk_strerror(rc));
+    code = EXIT_CONN;
+  } else {
+    code = x->code;
+  }
+out:
+  sk_head_free(req);
+  sk_client_close(x->c);
+  free(x);
+  return code;
+}
