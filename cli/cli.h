@@ -52,6 +52,8 @@ int cmd_serve(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_echo(int argc, char **argv);
 int cmd_time(int argc, char **argv);
+int cmd_listen(int argc, char **argv);
+int cmd_connect(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 
 #endif

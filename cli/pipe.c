@@ -1,0 +1,594 @@
+/* pipe.c - the byte pipe under `sockit listen` and `sockit connect`.
+ *
+ * One thread, one ppoll(2) loop, two buffers: stdin -> socket ("in") and
+ * socket -> stdout ("out"). Every descriptor we may write to is non-blocking
+ * (except a terminal, which we leave alone because the shell shares it), so
+ * a slow reader on one side never stalls the other direction. Half-close:
+ * stdin's EOF becomes shutdown(SHUT_WR) once "in" is flushed; the peer's EOF
+ * closes our stdout once "out" is flushed; both done is success.
+ *
+ * SIGINT/SIGTERM are blocked except inside ppoll, so a signal can only land
+ * while we wait and is never lost between a check and the wait. */
+#include "pipe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define RELAY_BUF (256u * 1024) /* per direction: big reads and writes for throughput */
+#define UDP_MAX 65507           /* the largest IPv4 UDP payload */
+#define UDP_ROOM 65536          /* free room needed to receive any datagram whole */
+#define UDP_LINGER_MS 1000      /* connect -u: wait this long for answers after stdin's EOF */
+#define CONNECT_TIMEOUT_MS 30000
+
+typedef struct relay_buf {
+  char *data;
+  size_t pos, len; /* unsent bytes are data[pos..len) */
+} relay_buf;
+
+typedef struct relay {
+  const pipe_opts *o;
+  int sock;
+  int dgram;                    /* a datagram socket: one read = one datagram */
+  int server;                   /* listen: replies go to the last sender */
+  struct sockaddr_storage peer; /* listen -u: the last sender */
+  socklen_t peer_len;           /* 0: nobody has sent yet */
+  relay_buf in, out;            /* stdin -> socket, socket -> stdout */
+  int stdin_eof;                /* stays set across -k clients */
+  int wr_shut, sock_eof;        /* our FIN sent; the peer's FIN seen */
+  int out_closed, out_broken;   /* stdout closed by us; its reader went away */
+  const char *failed;           /* "stdin", "stdout" or NULL (the socket) on error */
+  int64_t last_io;              /* monotonic ms of the last byte moved */
+} relay;
+
+static volatile sig_atomic_t got_signal;
+static sigset_t wait_mask; /* the mask ppoll waits with: our signals open */
+static int saved_fl[2] = {-1, -1};
+
+static void on_signal(int sig) {
+  got_signal = sig;
+}
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- process set-up and its one undo ------------------------------------------ */
+
+static void signals_setup(void) {
+  struct sigaction sa;
+  sigset_t block;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_signal; /* no SA_RESTART: the wait must return */
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN); /* a closed stdout or socket is an error code, not death */
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  sigprocmask(SIG_BLOCK, &block, &wait_mask);
+  sigdelset(&wait_mask, SIGINT);
+  sigdelset(&wait_mask, SIGTERM);
+}
+
+/* stdin/stdout go non-blocking unless they are a terminal; the old flags come
+ * back in stdio_restore, since the file description may be shared. */
+static void stdio_nonblock(void) {
+  for (int fd = 0; fd < 2; fd++) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || isatty(fd) || (fl & O_NONBLOCK))
+      continue;
+    if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0)
+      saved_fl[fd] = fl;
+  }
+}
+
+static void stdio_restore(const relay *r) {
+  for (int fd = 0; fd < 2; fd++) {
+    if (saved_fl[fd] >= 0 && !(fd == STDOUT_FILENO && r->out_closed))
+      fcntl(fd, F_SETFL, saved_fl[fd]);
+    saved_fl[fd] = -1;
+  }
+}
+
+/* Wait for fds; returns the ready count, 0 on timeout, -EINTR once a
+ * SIGINT/SIGTERM has arrived, or another negative errno. */
+static int wait_fds(struct pollfd *p, int n, int timeout_ms) {
+  struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+  int rc;
+  if (got_signal)
+    return -EINTR;
+  rc = ppoll(p, (nfds_t)n, timeout_ms < 0 ? NULL : &ts, &wait_mask);
+  if (rc >= 0)
+    return rc;
+  if (errno != EINTR)
+    return -errno;
+  return got_signal ? -EINTR : 0;
+}
+
+/* ---- moving bytes -------------------------------------------------------------- */
+
+static int again(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+}
+
+static void moved(relay *r) {
+  r->last_io = now_ms();
+}
+
+/* Compact once the buffer is empty: the cursor resets, no memmove needed. */
+static size_t room(relay_buf *b) {
+  if (b->pos == b->len)
+    b->pos = b->len = 0;
+  return RELAY_BUF - b->len;
+}
+
+/* stdin -> in. A datagram pipe reads only into an empty buffer, so that one
+ * read is one datagram. Returns 0 or a negative errno. */
+static int read_stdin(relay *r) {
+  size_t cap = r->dgram ? (r->in.len == 0 ? UDP_MAX : 0) : room(&r->in);
+  ssize_t n;
+  if (cap == 0)
+    return 0;
+  n = read(STDIN_FILENO, r->in.data + r->in.len, cap);
+  if (n < 0 && again(errno))
+    return 0;
+  if (n < 0 && errno != EBADF) {
+    r->failed = "stdin";
+    return -errno;
+  }
+  if (n <= 0)
+    r->stdin_eof = 1; /* EOF, or no stdin at all */
+  else
+    r->in.len += (size_t)n;
+  moved(r);
+  return 0;
+}
+
+/* in -> socket: as much as the socket takes, or one whole datagram. A
+ * datagram that cannot reach a listener's last sender is dropped. */
+static int send_in(relay *r) {
+  const struct sockaddr *to = r->server && r->dgram ? (const struct sockaddr *)&r->peer : NULL;
+  ssize_t n;
+  if (r->in.pos == r->in.len || (r->server && r->dgram && r->peer_len == 0))
+    return 0;
+  n = sendto(r->sock, r->in.data + r->in.pos, r->in.len - r->in.pos, MSG_NOSIGNAL, to,
+             to ? r->peer_len : 0);
+  if (n < 0 && again(errno))
+    return 0;
+  if (n < 0 && !(r->server && r->dgram))
+    return -errno;
+  if (n < 0)
+    cli_error(r->o->cmd, "cannot answer the last sender: %s", strerror(errno));
+  r->in.pos = n < 0 || r->dgram ? r->in.len : r->in.pos + (size_t)n;
+  moved(r);
+  return 0;
+}
+
+/* A listener remembers who sent last: replies go there. Unbound Unix
+ * senders have no address to answer and are not remembered. */
+static void note_sender(relay *r, const struct sockaddr_storage *from, socklen_t len) {
+  if (!r->server || len <= sizeof(sa_family_t))
+    return;
+  memcpy(&r->peer, from, len);
+  r->peer_len = len;
+}
+
+/* socket -> out. Returns 0 or a negative errno. */
+static int recv_out(relay *r) {
+  struct sockaddr_storage from;
+  socklen_t flen = sizeof(from);
+  size_t cap = room(&r->out);
+  ssize_t n;
+  if (r->out_broken) { /* nobody reads our stdout: drop, but keep the peer flowing */
+    r->out.pos = r->out.len = 0;
+    cap = RELAY_BUF;
+  }
+  if (cap < (r->dgram ? UDP_ROOM : 1))
+    return 0;
+  n = recvfrom(r->sock, r->out.data + r->out.len, cap, 0, (struct sockaddr *)&from, &flen);
+  if (n < 0)
+    return again(errno) ? 0 : -errno;
+  if (n == 0 && !r->dgram)
+    r->sock_eof = 1;
+  if (r->dgram)
+    note_sender(r, &from, flen);
+  r->out.len += (size_t)n;
+  moved(r);
+  return 0;
+}
+
+/* out -> stdout. A reader that went away (EPIPE) is not fatal: the rest is
+ * dropped so that the other direction can still finish; the exit code says 1. */
+static int write_out(relay *r) {
+  ssize_t n;
+  if (r->out.pos == r->out.len)
+    return 0;
+  n = write(STDOUT_FILENO, r->out.data + r->out.pos, r->out.len - r->out.pos);
+  if (n < 0 && again(errno))
+    return 0;
+  if (n < 0 && (errno == EPIPE || errno == EBADF)) {
+    r->out_broken = 1;
+    r->out.pos = r->out.len = 0;
+    return 0;
+  }
+  if (n < 0) {
+    r->failed = "stdout";
+    return -errno;
+  }
+  r->out.pos += (size_t)n;
+  moved(r);
+  return 0;
+}
+
+/* ---- the loop --------------------------------------------------------------------- */
+
+static int want_stdin(const relay *r) {
+  if (r->stdin_eof || (r->server && r->dgram && r->peer_len == 0))
+    return 0;
+  return r->dgram ? r->in.len == 0 : r->in.len < RELAY_BUF || r->in.pos == r->in.len;
+}
+
+static int want_sock_read(const relay *r) {
+  size_t free_room = r->out.pos == r->out.len ? RELAY_BUF : RELAY_BUF - r->out.len;
+  return !r->sock_eof && (r->out_broken || free_room >= (r->dgram ? UDP_ROOM : 1));
+}
+
+/* How long the next wait may last: up to the idle deadline, or for connect -u
+ * after stdin's EOF, the linger deadline. -1: forever. */
+static int wait_budget(const relay *r) {
+  int64_t deadline = -1, left;
+  if (r->o->idle_ms > 0)
+    deadline = r->last_io + r->o->idle_ms;
+  if (r->dgram && !r->server && r->stdin_eof && r->in.pos == r->in.len &&
+      (deadline < 0 || r->last_io + UDP_LINGER_MS < deadline))
+    deadline = r->last_io + UDP_LINGER_MS;
+  if (deadline < 0)
+    return -1;
+  left = deadline - now_ms();
+  return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+/* One wait and whatever it made possible. Writes are tried whenever there is
+ * something to write: the wait said so, or a read just filled the buffer. */
+static int step(relay *r) {
+  struct pollfd p[3];
+  int n = 0, ii = -1, si = -1, rc;
+  short sev = (short)((r->in.pos < r->in.len ? POLLOUT : 0) | (want_sock_read(r) ? POLLIN : 0));
+  if (want_stdin(r))
+    ii = n, p[n++] = (struct pollfd){STDIN_FILENO, POLLIN, 0};
+  if (sev != 0)
+    si = n, p[n++] = (struct pollfd){r->sock, sev, 0};
+  if (r->out.pos < r->out.len)
+    p[n++] = (struct pollfd){STDOUT_FILENO, POLLOUT, 0};
+  if ((rc = wait_fds(p, n, wait_budget(r))) <= 0)
+    return rc;
+  if (ii >= 0 && p[ii].revents != 0 && (rc = read_stdin(r)) < 0)
+    return rc;
+  if ((rc = send_in(r)) < 0)
+    return rc;
+  if (si >= 0 && (p[si].revents & ~POLLOUT) != 0 && want_sock_read(r) && (rc = recv_out(r)) < 0)
+    return rc;
+  return write_out(r);
+}
+
+/* Apply what EOFs imply. Returns 1 when the session is over, 0 to go on, or
+ * -ETIMEDOUT when it sat idle too long. */
+static int settle(relay *r) {
+  int in_empty = r->in.pos == r->in.len, out_empty = r->out.pos == r->out.len;
+  if (r->o->idle_ms > 0 && now_ms() - r->last_io >= r->o->idle_ms)
+    return -ETIMEDOUT;
+  if (r->dgram)
+    return !r->server && r->stdin_eof && in_empty && now_ms() - r->last_io >= UDP_LINGER_MS;
+  if (r->stdin_eof && in_empty && !r->wr_shut) {
+    shutdown(r->sock, SHUT_WR);
+    r->wr_shut = 1;
+  }
+  if (r->sock_eof && out_empty && r->o->keep)
+    return 1; /* -k: a client's EOF ends its turn; stdin stays for the next */
+  if (r->sock_eof && out_empty && !r->out_closed) {
+    close(STDOUT_FILENO); /* our reader sees EOF as the peer's EOF */
+    r->out_closed = 1;
+  }
+  return r->wr_shut && r->out_closed;
+}
+
+/* Relay until both directions are closed. Returns 0, -ETIMEDOUT (idle),
+ * -EINTR (signal) or the first error (r->failed names a local side). */
+static int relay_run(relay *r, int sock, int dgram) {
+  int rc;
+  r->sock = sock;
+  r->dgram = dgram;
+  r->wr_shut = r->sock_eof = 0;
+  r->peer_len = 0;
+  r->failed = NULL;
+  r->out.pos = r->out.len = 0; /* "in" keeps unsent stdin for the next -k client */
+  moved(r);
+  while ((rc = settle(r)) == 0)
+    if ((rc = step(r)) < 0)
+      break;
+  return rc > 0 ? 0 : rc;
+}
+
+/* The exit code for how a session ended, with its one line on stderr. */
+static int outcome(const relay *r, int rc) {
+  if (rc == 0)
+    return r->out_broken ? EXIT_FAIL : EXIT_OK;
+  if (rc == -EINTR)
+    return r->server ? EXIT_OK : 128 + got_signal;
+  if (rc == -ETIMEDOUT) {
+    cli_error(r->o->cmd, "nothing moved for %d ms (--idle-timeout): closing", r->o->idle_ms);
+    return EXIT_FAIL;
+  }
+  if (r->failed != NULL) {
+    cli_error(r->o->cmd, "%s: %s", r->failed, strerror(-rc));
+    return EXIT_FAIL;
+  }
+  cli_error(r->o->cmd, "connection to %s broke: %s", r->o->addr, strerror(-rc));
+  return EXIT_CONN;
+}
+
+static int relay_init(relay *r, const pipe_opts *o, int server) {
+  memset(r, 0, sizeof(*r));
+  r->o = o;
+  r->server = server;
+  r->sock = -1;
+  r->in.data = malloc(RELAY_BUF);
+  r->out.data = malloc(RELAY_BUF);
+  if (r->in.data == NULL || r->out.data == NULL) {
+    cli_error(o->cmd, "out of memory");
+    return -ENOMEM;
+  }
+  signals_setup();
+  stdio_nonblock();
+  return 0;
+}
+
+static void relay_free(relay *r) {
+  stdio_restore(r);
+  free(r->in.data);
+  free(r->out.data);
+}
+
+/* ---- addresses and sockets ------------------------------------------------------- */
+
+static int resolve(const pipe_opts *o, int flags, struct sockaddr_storage *ss, socklen_t *len) {
+  const char *why = NULL;
+  int n = sk_resolve(o->addr, flags | SK_RESOLVE_BARE_PORT, ss, len, 8, &why);
+  if (n < 0)
+    cli_usage_error(o->cmd, "bad address '%s': %s", o->addr, why ? why : sk_strerror(n));
+  return n;
+}
+
+static const char *sun_path(const struct sockaddr_storage *ss) {
+  return ((const struct sockaddr_un *)ss)->sun_path;
+}
+
+/* A socket file nobody answers on is left over from a crash: remove it.
+ * A live one is in use. Returns 0 or -EADDRINUSE. */
+static int clear_stale(const struct sockaddr_storage *ss, socklen_t len, int type) {
+  struct stat st;
+  int fd, rc;
+  if (lstat(sun_path(ss), &st) < 0 || !S_ISSOCK(st.st_mode))
+    return 0;
+  if ((fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0)) < 0)
+    return -errno;
+  rc = connect(fd, (const struct sockaddr *)ss, len) == 0 || errno != ECONNREFUSED;
+  close(fd);
+  if (rc)
+    return -EADDRINUSE;
+  unlink(sun_path(ss));
+  return 0;
+}
+
+static int bind_one(const struct sockaddr_storage *ss, socklen_t len, int type) {
+  int fd = socket(ss->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1, rc;
+  if (fd < 0)
+    return -errno;
+  if (type == SOCK_STREAM && ss->ss_family != AF_UNIX)
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if ((ss->ss_family == AF_UNIX && (rc = clear_stale(ss, len, type)) < 0) ||
+      (rc = bind(fd, (const struct sockaddr *)ss, len) < 0 ? -errno : 0) < 0 ||
+      (type == SOCK_STREAM && (rc = listen(fd, SOMAXCONN) < 0 ? -errno : 0) < 0)) {
+    close(fd);
+    return rc;
+  }
+  return fd;
+}
+
+/* Bind the first address that works and say where, with the real port.
+ * Returns the socket or an exit code as a negative number. */
+static int open_listener(const pipe_opts *o, struct sockaddr_storage *bound, socklen_t *blen) {
+  struct sockaddr_storage ss[8];
+  socklen_t len[8];
+  char text[320];
+  int n = resolve(o, SK_RESOLVE_PASSIVE, ss, len), fd = -EINVAL;
+  if (n < 0)
+    return -EXIT_USAGE;
+  for (int i = 0; i < n && fd < 0; i++)
+    fd = bind_one(&ss[i], len[i], o->udp ? SOCK_DGRAM : SOCK_STREAM);
+  if (fd < 0) {
+    cli_error(o->cmd, "cannot listen on %s: %s", o->addr, strerror(-fd));
+    return -EXIT_FAIL;
+  }
+  *blen = sizeof(*bound);
+  getsockname(fd, (struct sockaddr *)bound, blen);
+  fprintf(stderr, "sockit: listening on %s\n",
+          sk_addr_text((struct sockaddr *)bound, *blen, text, sizeof(text)));
+  return fd;
+}
+
+/* Wait for the next client. Returns its socket, -EINTR on a signal, or
+ * another negative errno. */
+static int accept_next(int lfd) {
+  struct pollfd p = {lfd, POLLIN, 0};
+  for (;;) {
+    int rc = wait_fds(&p, 1, -1), fd;
+    if (rc < 0)
+      return rc;
+    if (rc == 0)
+      continue;
+    fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0)
+      return fd;
+    if (!again(errno) && errno != ECONNABORTED)
+      return -errno;
+  }
+}
+
+/* A non-blocking connect that a signal can interrupt. Returns the socket or
+ * a negative errno. */
+static int connect_one(const struct sockaddr_storage *ss, socklen_t len, int type) {
+  int fd = socket(ss->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), rc = 0, err = 0;
+  socklen_t rlen = sizeof(err);
+  struct pollfd p = {fd, POLLOUT, 0};
+  if (fd < 0)
+    return -errno;
+  if (type == SOCK_DGRAM && ss->ss_family == AF_UNIX) { /* autobind: replies need a name */
+    sa_family_t fam = AF_UNIX;
+    bind(fd, (struct sockaddr *)&fam, sizeof(fam));
+  }
+  if (connect(fd, (const struct sockaddr *)ss, len) < 0) {
+    if (errno != EINPROGRESS)
+      rc = -errno;
+    else if ((rc = wait_fds(&p, 1, CONNECT_TIMEOUT_MS)) == 0)
+      rc = -ETIMEDOUT;
+    else if (rc > 0)
+      rc = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &rlen) < 0 ? -errno : -err;
+  }
+  if (rc < 0) {
+    close(fd);
+    return rc;
+  }
+  return fd;
+}
+
+/* ---- the two commands ------------------------------------------------------------- */
+
+/* One client at a time; with -k the next one after each. Session trouble
+ * under -k is reported and the listener goes on. Without -k the listening
+ * socket is closed (*lfd = -1) once the client is in, so nobody else queues. */
+static int listen_stream(relay *r, int *lfd) {
+  int code = EXIT_OK;
+  for (;;) {
+    int fd = accept_next(*lfd), rc;
+    if (fd == -EINTR)
+      return EXIT_OK;
+    if (fd < 0) {
+      cli_error(r->o->cmd, "accept: %s", strerror(-fd));
+      return EXIT_FAIL;
+    }
+    if (!r->o->keep) {
+      close(*lfd);
+      *lfd = -1;
+    }
+    rc = relay_run(r, fd, 0);
+    close(fd);
+    code = outcome(r, rc);
+    if (!r->o->keep || rc == -EINTR || r->failed != NULL)
+      return code;
+  }
+}
+
+int pipe_listen(const pipe_opts *o) {
+  struct sockaddr_storage bound;
+  socklen_t blen;
+  relay r;
+  int lfd, code;
+  if (relay_init(&r, o, 1) < 0) {
+    relay_free(&r);
+    return EXIT_FAIL;
+  }
+  lfd = open_listener(o, &bound, &blen);
+  if (lfd < 0) {
+    relay_free(&r);
+    return -lfd;
+  }
+  code = o->udp ? outcome(&r, relay_run(&r, lfd, 1)) : listen_stream(&r, &lfd);
+  if (lfd >= 0)
+    close(lfd);
+  if (bound.ss_family == AF_UNIX)
+    unlink(sun_path(&bound));
+  relay_free(&r);
+  return code;
+}
+
+int pipe_connect(const pipe_opts *o) {
+  struct sockaddr_storage ss[8];
+  socklen_t len[8];
+  relay r;
+  int n, fd = -EINVAL, code = EXIT_FAIL;
+  if (relay_init(&r, o, 0) < 0)
+    goto out;
+  if ((n = resolve(o, 0, ss, len)) < 0) {
+    code = EXIT_USAGE;
+    goto out;
+  }
+  for (int i = 0; i < n && fd < 0 && fd != -EINTR; i++)
+    fd = connect_one(&ss[i], len[i], o->udp ? SOCK_DGRAM : SOCK_STREAM);
+  if (fd == -EINTR) {
+    code = 128 + got_signal;
+  } else if (fd < 0) {
+    cli_error(o->cmd, "cannot connect to %s: %s", o->addr, strerror(-fd));
+    code = EXIT_CONN;
+  } else {
+    code = outcome(&r, relay_run(&r, fd, o->udp));
+    close(fd);
+  }
+out:
+  relay_free(&r);
+  return code;
+}
+
+/* ---- flags --------------------------------------------------------------------------- */
+
+int pipe_parse(pipe_opts *o, int argc, char **argv, const char *help, int allow_keep) {
+  static const struct option opts[] = {{"udp", no_argument, NULL, 'u'},
+                                       {"keep-open", no_argument, NULL, 'k'},
+                                       {"idle-timeout", required_argument, NULL, 'i'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {0}};
+  int opt;
+  while ((opt = getopt_long(argc, argv, allow_keep ? "ukh" : "uh", opts, NULL)) != -1) {
+    char *end;
+    double s;
+    if (opt == 'h') {
+      fputs(help, stdout);
+      return EXIT_OK;
+    } else if (opt == 'u') {
+      o->udp = 1;
+    } else if (opt == 'k' && allow_keep) {
+      o->keep = 1;
+    } else if (opt == 'i') {
+      s = strtod(optarg, &end);
+      if (*end != '\0' || !(s > 0) || s > 2e6) /* 2e6 s in ms still fits an int */
+        return cli_usage_error(o->cmd, "--idle-timeout wants a positive number of seconds");
+      o->idle_ms = s * 1000 < 1 ? 1 : (int)(s * 1000);
+    } else {
+      return cli_usage_error(o->cmd, "unknown option");
+    }
+  }
+  if (optind < argc)
+    o->addr = argv[optind++];
+  if (optind < argc)
+    return cli_usage_error(o->cmd, "unexpected argument '%s'", argv[optind]);
+  if (o->keep && o->udp)
+    return cli_usage_error(o->cmd, "-k is for stream listeners: `listen -u` already answers "
+                                   "every sender");
+  return -1;
+}
