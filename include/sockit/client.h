@@ -83,6 +83,76 @@ void sk_client_close(sk_client *c);
 /* The "message" of an error frame, or NULL. Borrowed from head. */
 const char *sk_error_message(const sk_head *head);
 
+/* ---- files (SPEC 4.7) ---------------------------------------------------- */
+
+/* Called as bytes move: done of total (the whole file's length, resumed
+ * prefix included in done). */
+typedef void (*sk_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+/* What a transfer did, filled when the options point to one. */
+typedef struct sk_xfer_result {
+  uint64_t total;    /* the file's length */
+  uint64_t offset;   /* bytes already there before this transfer (resume) */
+  char hash[160];    /* "ALG:HEX" both sides agreed on; "" when unhashed */
+  char message[256]; /* the server's error message, when it sent one */
+} sk_xfer_result;
+
+typedef struct sk_put_opts {
+  const char *hash;      /* NULL: the fastest both sides offer; "none": no hash */
+  int resume;            /* ask stat and continue the server's part file */
+  int exclusive;         /* refuse to replace an existing file (SK_EEXISTS) */
+  sk_progress_fn progress;
+  void *progress_ctx;
+  sk_xfer_result *result; /* optional */
+} sk_put_opts;
+
+typedef struct sk_get_opts {
+  const char *hash;      /* as for put */
+  int resume;            /* continue the local part file beside out_path */
+  sk_progress_fn progress;
+  void *progress_ctx;
+  sk_xfer_result *result; /* optional */
+} sk_get_opts;
+
+/* Upload the regular file at path as name, with its mode and mtime. Returns
+ * 0 only when the server published it and confirmed the hash the client
+ * computed (when hashing); SK_EHASHMISMATCH, SK_EEXISTS, SK_EBUSY, ... from
+ * the server; a negative errno for the local file. opts may be NULL. */
+int sk_client_put_file(sk_client *c, const char *path, const char *name, const sk_put_opts *opts);
+
+/* Download name to out_path through a part file beside it
+ * (".BASE.sockit-part"), renamed over out_path only when the whole file's
+ * hash matches the server's. opts may be NULL. */
+int sk_client_get_file(sk_client *c, const char *name, const char *out_path,
+                       const sk_get_opts *opts);
+
+typedef struct sk_file_stat {
+  int exists;
+  uint64_t length;  /* of the file, when it exists */
+  uint64_t partial; /* of the server's part file (0: none) */
+  unsigned mode;
+  int64_t mtime;
+} sk_file_stat;
+
+int sk_client_stat(sk_client *c, const char *name, sk_file_stat *out);
+
+typedef struct sk_dir_entry {
+  char *name;
+  int is_dir;
+  uint64_t length;
+  int64_t mtime;
+} sk_dir_entry;
+
+/* List a folder (NULL or "" for the root): *entries is an array of *n
+ * (free with sk_dir_entries_free), sorted by name. */
+int sk_client_list(sk_client *c, const char *dir, sk_dir_entry **entries, size_t *n);
+void sk_dir_entries_free(sk_dir_entry *entries, size_t n);
+
+/* The hash a transfer will use: want if both sides have it ("none" gives
+ * NULL), else, for want NULL, the fastest both sides have. *err is
+ * SK_EBADREQ when want is offered by one side only. */
+const char *sk_client_pick_hash(const sk_client *c, const char *want, int *err);
+
 /* ---- addresses, for programs that open their own sockets ----------------
  * (sockit listen / connect, or any plain byte pipe built on libsockit) */
 #define SK_RESOLVE_BARE_PORT 1 /* "8080" alone means 127.0.0.1:8080 */

@@ -1,0 +1,238 @@
+/* list.c - stat and list (SPEC 4.7): small requests whose disk work (name
+ * resolution, fstatat, readdir) runs on libuv's pool; the answer is built
+ * and queued on the loop. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "net/core.h"
+#include "services/files/files.h"
+#include "services/files/names.h"
+#include "sockit/error.h"
+
+/* A list head must stay under SK_HEAD_MAX: entries past this estimate are
+ * left out and the answer says "truncated". */
+#define LIST_HEAD_BUDGET (SK_HEAD_MAX - 4096)
+#define ENTRY_OVERHEAD 72 /* {"name":"","type":"file","length":..,"mtime":..} */
+
+typedef struct entry {
+  char *name;
+  int dir;
+  uint64_t length;
+  int64_t mtime;
+} entry;
+
+typedef struct job {
+  uv_work_t w;
+  sk_conn *c;
+  int root_fd, err;
+  const char *msg;
+  char *name;
+  /* stat */
+  int exists;
+  struct stat st;
+  uint64_t partial;
+  /* list */
+  entry *entries;
+  size_t n, cap;
+  int truncated;
+} job;
+
+static void job_free(job *j) {
+  for (size_t i = 0; i < j->n; i++)
+    free(j->entries[i].name);
+  free(j->entries);
+  free(j->name);
+  free(j);
+}
+
+static int job_start(sk_conn *c, const char *name, uv_work_cb work, uv_after_work_cb after) {
+  job *j = calloc(1, sizeof(*j));
+  if (j == NULL || (j->name = strdup(name)) == NULL) {
+    free(j);
+    return -ENOMEM;
+  }
+  j->c = c;
+  j->root_fd = sk_server_root_fd(sk_conn_server(c));
+  j->w.data = j;
+  if (uv_queue_work(&sk__conn_loop(c)->uv, &j->w, work, after) < 0) {
+    job_free(j);
+    return -ENOMEM;
+  }
+  sk_conn_ref(c);
+  return SK_ASYNC;
+}
+
+/* Send h (or the job's error), end the request, free the job. */
+static void job_end(job *j, sk_head *h) {
+  sk_conn *c = j->c;
+  if (!sk_conn_is_closing(c)) {
+    if (j->err != 0)
+      sk_conn_error(c, j->err, j->msg);
+    else if (h == NULL || sk_conn_send(c, h, NULL, 0) < 0)
+      sk_conn_error(c, SK_EINTERNAL, NULL);
+    sk_conn_done(c);
+  }
+  sk_head_free(h);
+  job_free(j);
+  sk_conn_unref(c);
+}
+
+/* ---- stat --------------------------------------------------------------- */
+
+static void stat_work(uv_work_t *w) {
+  job *j = w->data;
+  char part[SK_PART_NAME_MAX];
+  const char *base;
+  struct stat pst;
+  int dirfd = sk__name_open_parent(j->root_fd, j->name, 0, &base);
+  if (dirfd < 0) {
+    if (dirfd != -ENOENT && dirfd != -ENOTDIR)
+      j->err = sk__name_err(dirfd);
+    return; /* no folder: neither the file nor a part of it exists */
+  }
+  if (fstatat(dirfd, base, &j->st, AT_SYMLINK_NOFOLLOW) == 0)
+    j->exists = 1;
+  if (j->exists && S_ISLNK(j->st.st_mode))
+    j->err = SK_EFORBIDDEN;
+  sk__name_part(base, part);
+  if (fstatat(dirfd, part, &pst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(pst.st_mode))
+    j->partial = (uint64_t)pst.st_size;
+  close(dirfd);
+}
+
+static void stat_after(uv_work_t *w, int status) {
+  job *j = w->data;
+  sk_head *h = j->err ? NULL : sk_head_new("stat");
+  if (h != NULL) {
+    sk_head_set_str(h, "name", j->name);
+    sk_head_set_bool(h, "exists", j->exists);
+    sk_head_set_int(h, "length", j->exists ? (int64_t)j->st.st_size : 0);
+    sk_head_set_int(h, "mode", j->exists ? (int64_t)(j->st.st_mode & 07777) : 0);
+    sk_head_set_int(h, "mtime", j->exists ? (int64_t)j->st.st_mtime : 0);
+    sk_head_set_int(h, "partial", (int64_t)j->partial);
+  }
+  if (j->err == SK_EFORBIDDEN)
+    j->msg = "the name is a link: links are refused";
+  job_end(j, h);
+}
+
+int sk__stat_handle(sk_conn *c, const sk_request *req) {
+  const char *name, *msg;
+  int rc = sk__files_name(req->head, 0, &name, &msg);
+  if (rc < 0)
+    return sk_conn_error(c, rc, msg), 0;
+  return job_start(c, name, stat_work, stat_after);
+}
+
+/* ---- list --------------------------------------------------------------- */
+
+static int add_entry(job *j, const char *name, const struct stat *st, size_t *budget) {
+  size_t need = ENTRY_OVERHEAD + 2 * strlen(name); /* escapes may grow a name */
+  if (need > *budget) {
+    j->truncated = 1;
+    return 0;
+  }
+  if (j->n == j->cap) {
+    size_t cap = j->cap ? j->cap * 2 : 32;
+    entry *e = realloc(j->entries, cap * sizeof(*e));
+    if (e == NULL)
+      return -ENOMEM;
+    j->entries = e;
+    j->cap = cap;
+  }
+  if ((j->entries[j->n].name = strdup(name)) == NULL)
+    return -ENOMEM;
+  j->entries[j->n].dir = S_ISDIR(st->st_mode);
+  j->entries[j->n].length = S_ISDIR(st->st_mode) ? 0 : (uint64_t)st->st_size;
+  j->entries[j->n].mtime = (int64_t)st->st_mtime;
+  j->n++;
+  *budget -= need;
+  return 0;
+}
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
+}
+
+/* Regular files and folders only: links and part files are not shown. */
+static int read_dir(job *j, DIR *d) {
+  size_t budget = LIST_HEAD_BUDGET - 2 * strlen(j->name);
+  struct dirent *de;
+  struct stat st;
+  int rc = 0;
+  while (rc == 0 && (de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+        sk__name_is_part(de->d_name))
+      continue;
+    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+        !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+      continue;
+    rc = add_entry(j, de->d_name, &st, &budget);
+  }
+  if (rc == 0 && j->n > 1)
+    qsort(j->entries, j->n, sizeof(*j->entries), by_name);
+  return rc;
+}
+
+static void list_work(uv_work_t *w) {
+  job *j = w->data;
+  int fd = sk__name_open_dir(j->root_fd, j->name), rc = fd;
+  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  if (fd >= 0 && d == NULL) {
+    rc = -errno;
+    close(fd);
+  }
+  if (d != NULL) {
+    rc = read_dir(j, d);
+    closedir(d);
+  }
+  if (rc < 0) {
+    j->err = sk__name_err(rc);
+    j->msg = j->err == SK_ENOTFOUND    ? "no such folder"
+             : j->err == SK_EFORBIDDEN ? "the name passes through a link or leaves the root"
+                                       : "cannot read the folder";
+  }
+}
+
+static sk_head *list_head(job *j) {
+  sk_head *h = sk_head_new("list");
+  if (h == NULL || sk_head_set_str(h, "name", j->name) < 0 ||
+      sk_head_set_strv(h, "entries", NULL, 0) < 0)
+    goto fail;
+  for (size_t i = 0; i < j->n; i++) {
+    sk_head *e = sk_head_new(NULL);
+    if (e == NULL || sk_head_set_str(e, "name", j->entries[i].name) < 0 ||
+        sk_head_set_str(e, "type", j->entries[i].dir ? "dir" : "file") < 0 ||
+        sk_head_set_int(e, "length", (int64_t)j->entries[i].length) < 0 ||
+        sk_head_set_int(e, "mtime", j->entries[i].mtime) < 0) {
+      sk_head_free(e);
+      goto fail;
+    }
+    if (sk_head_append(h, "entries", e) < 0)
+      goto fail;
+  }
+  if (j->truncated && sk_head_set_bool(h, "truncated", 1) < 0)
+    goto fail;
+  return h;
+fail:
+  sk_head_free(h);
+  return NULL;
+}
+
+static void list_after(uv_work_t *w, int status) {
+  job *j = w->data;
+  job_end(j, j->err ? NULL : list_head(j));
+}
+
+int sk__list_handle(sk_conn *c, const sk_request *req) {
+  const char *name, *msg;
+  int rc = sk__files_name(req->head, 1, &name, &msg);
+  if (rc < 0)
+    return sk_conn_error(c, rc, msg), 0;
+  return job_start(c, name, list_work, list_after);
+}
