@@ -122,6 +122,19 @@ typedef struct sk_handler_ref {
   int svc; /* index into sk_server.services */
 } sk_handler_ref;
 
+/* Datagram services: net/ never calls into services/, so a service that
+ * answers over UDP registers a table from its .start hook (net/udp.h). */
+typedef struct sk_dgram sk_dgram;
+typedef struct sk_dgram_table {
+  const char *const *types; /* request types it answers; NULL-terminated */
+  int (*handle)(sk_dgram *d, const sk_head *h, const uint8_t *body, size_t n, void *ctx);
+  void (*seen)(sk_dgram *d, void *ctx);       /* optional: every well-formed datagram */
+  void (*tick)(sk_server *srv, void *ctx);    /* optional: once a second, UDP loop */
+  void (*closing)(sk_server *srv, void *ctx); /* optional: UDP sockets close (stop) */
+  void *ctx;
+} sk_dgram_table;
+#define SK_MAX_DGRAM 4
+
 struct sk_server {
   sk_config cfg;
   const sk_service *services[SK_MAX_SERVICES];
@@ -141,6 +154,9 @@ struct sk_server {
   uv_mutex_t lock;    /* guards what services share (see services) */
   void *svc_shared[SK_MAX_SERVICES]; /* per-service server-wide state */
   char hello_services[512];          /* cached JSON array text */
+  sk_dgram_table dgram[SK_MAX_DGRAM]; /* UDP request tables (udp.c) */
+  int ndgram;
+  struct sk__udp *udp;                /* UDP endpoints, owned by udp.c */
 };
 
 /* A task handed to another loop's thread. */

@@ -1,9 +1,333 @@
-/* udp.c - datagram listeners (SPEC 5). Not built yet: refused at start. */
+/* udp.c - datagram listeners (SPEC 5): exactly one frame per datagram,
+ * answered to its sender by the tables services registered (net/udp.h).
+ *
+ * Every endpoint is bound on loop 0 and nowhere else: UDP here carries small
+ * requests, and a single thread per endpoint keeps per-peer state (chat
+ * leases) free of locks; SO_REUSEPORT would spread one peer's datagrams by
+ * a hash we do not control for no gain. The endpoints, a stop watcher and a
+ * one-second tick belong to one sk__udp set, which closes them itself on a
+ * graceful stop (they are not in loop->listeners) and frees itself when the
+ * last of them has closed.
+ */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
-#include "net/core.h"
+#include "net/udp.h"
+#include "sockit/error.h"
+
+#define UDP_TICK_MS 250
+
+typedef struct udp_ep {
+  uv_udp_t h;
+  struct sk__udp *set;
+  int open;
+} udp_ep;
+
+typedef struct sk__udp {
+  sk_server *srv;
+  sk_loop *loop;
+  uv_check_t stopper; /* sees srv->stopping right after the wake-up */
+  uv_timer_t tick;
+  udp_ep *eps[SK_MAX_LISTENERS];
+  int neps, handles, closing;
+  uint64_t received, malformed, denied, answered, refused;
+  uint8_t rbuf[65536];
+} sk__udp;
+
+typedef struct push_req {
+  uv_udp_send_t req;
+  sk_buf *frame;
+} push_req;
+
+sk_loop *sk__udp_loop(sk_server *srv) { return &srv->loops[0]; }
+
+int sk__dgram_register(sk_server *srv, const sk_dgram_table *t) {
+  if (srv->ndgram >= SK_MAX_DGRAM)
+    return -ENOMEM;
+  srv->dgram[srv->ndgram++] = *t;
+  return 0;
+}
+
+/* ---- answering ---------------------------------------------------------- */
+
+static udp_ep *endpoint(sk_server *srv, int ep) {
+  sk__udp *u = srv->udp;
+  if (u == NULL || ep < 0 || ep >= u->neps || u->eps[ep] == NULL || !u->eps[ep]->open)
+    return NULL;
+  return u->eps[ep];
+}
+
+/* Answers are best effort, as UDP is: a full socket drops them and the
+ * client's retry asks again. */
+static int send_now(sk_dgram *d, const uv_buf_t *bufs, unsigned n, size_t total) {
+  udp_ep *e = endpoint(d->srv, d->ep);
+  if (e == NULL)
+    return -EPIPE;
+  if (total > d->budget || total > SK_UDP_MAX)
+    return SK_ETOOLARGE;
+  d->budget -= total;
+  int rc = uv_udp_try_send(&e->h, bufs, n, (const struct sockaddr *)&d->from);
+  if (rc >= 0)
+    e->set->answered++;
+  return rc < 0 && rc != UV_EAGAIN ? rc : 0;
+}
+
+int sk__dgram_reply(sk_dgram *d, sk_head *h, const void *body, size_t n) {
+  uint8_t head[SK_PREFIX_LEN + 2048], *big = NULL;
+  ssize_t len;
+  int rc;
+
+  if (sk_head_copy_member(h, d->req, "id") < 0 ||
+      ((n > 0 || sk_head_has(h, "size")) && sk_head_set_int(h, "size", (int64_t)n) < 0))
+    return -ENOMEM;
+  len = sk_head_encode(h, head, sizeof(head));
+  if (len < 0)
+    return (int)len;
+  if ((size_t)len + n > d->budget || (size_t)len + n > SK_UDP_MAX)
+    return SK_ETOOLARGE; /* checked before any allocation */
+  if ((size_t)len > sizeof(head)) {
+    if ((len = sk_head_encode_alloc(h, &big)) < 0)
+      return (int)len;
+  }
+  uv_buf_t bufs[2] = {uv_buf_init((char *)(big ? big : head), (unsigned)len),
+                      uv_buf_init((char *)body, (unsigned)n)};
+  rc = send_now(d, bufs, n > 0 ? 2 : 1, (size_t)len + n);
+  free(big);
+  return rc;
+}
+
+int sk__dgram_reply_frame(sk_dgram *d, sk_buf *frame) {
+  uv_buf_t b = uv_buf_init((char *)sk_buf_data(frame), (unsigned)sk_buf_len(frame));
+  return send_now(d, &b, 1, sk_buf_len(frame));
+}
+
+int sk__dgram_error(sk_dgram *d, int err, const char *msg) {
+  sk_head *h = sk_head_new("error");
+  int rc = h ? 0 : -ENOMEM;
+  if (rc == 0) {
+    sk_head_set_str(h, "code", sk_err_wire_name(err));
+    sk_head_set_str(h, "message", msg ? msg : sk_strerror(err));
+    rc = sk__dgram_reply(d, h, NULL, 0);
+    if (rc == SK_ETOOLARGE) { /* a huge message text: the code alone */
+      sk_head_del(h, "message");
+      rc = sk__dgram_reply(d, h, NULL, 0);
+    }
+  }
+  sk_head_free(h);
+  return rc;
+}
+
+/* ---- pushes ------------------------------------------------------------- */
+
+static void on_pushed(uv_udp_send_t *req, int status) {
+  push_req *p = (push_req *)req;
+  sk_buf_unref(p->frame);
+  free(p);
+}
+
+int sk__udp_push(sk_server *srv, int ep, const struct sockaddr *to, socklen_t len,
+                 sk_buf *frame) {
+  udp_ep *e = endpoint(srv, ep);
+  uv_buf_t b = uv_buf_init((char *)sk_buf_data(frame), (unsigned)sk_buf_len(frame));
+  push_req *p;
+  int rc;
+
+  if (e == NULL)
+    return -EPIPE;
+  if (sk_buf_len(frame) > SK_UDP_MAX)
+    return SK_ETOOLARGE;
+  rc = uv_udp_try_send(&e->h, &b, 1, to);
+  if (rc >= 0)
+    return 0;
+  if (rc != UV_EAGAIN)
+    return rc;
+  if (uv_udp_get_send_queue_size(&e->h) > SK_UDP_SENDQ)
+    return SK_EBUSY; /* a peer that cannot keep up loses datagrams, nobody waits */
+  if ((p = malloc(sizeof(*p))) == NULL)
+    return -ENOMEM;
+  p->frame = sk_buf_ref(frame);
+  rc = uv_udp_send(&p->req, &e->h, &b, 1, to, on_pushed);
+  if (rc < 0) {
+    sk_buf_unref(p->frame);
+    free(p);
+  }
+  return rc;
+}
+
+/* ---- receiving ---------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  udp_ep *e = h->data;
+  /* one datagram is handled completely before the next is read */
+  *buf = uv_buf_init((char *)e->set->rbuf, sizeof(e->set->rbuf));
+}
+
+/* Exactly one frame filling the whole datagram; otherwise NULL. */
+static sk_head *decode_datagram(const uint8_t *p, size_t n, size_t *head_len) {
+  sk_decoder dec;
+  sk_head *h = NULL;
+  sk_decoder_init(&dec, 0);
+  ssize_t used = sk_decode_head(&dec, p, n, &h);
+  if (used <= 0)
+    return NULL;
+  if ((size_t)used > n || sk_head_size(h) != n - (size_t)used) {
+    sk_head_free(h);
+    return NULL;
+  }
+  *head_len = (size_t)used;
+  return h;
+}
+
+static void dispatch(sk_dgram *d, const sk_head *h, const uint8_t *body, size_t n) {
+  sk_server *srv = d->srv;
+  const char *type = sk_head_type(h);
+  for (int i = 0; i < srv->ndgram; i++)
+    if (srv->dgram[i].seen)
+      srv->dgram[i].seen(d, srv->dgram[i].ctx);
+  for (int i = 0; i < srv->ndgram; i++)
+    for (const char *const *t = srv->dgram[i].types; t && *t; t++)
+      if (strcmp(*t, type) == 0) {
+        int rc = srv->dgram[i].handle(d, h, body, n, srv->dgram[i].ctx);
+        if (rc < 0)
+          sk__dgram_error(d, rc, NULL);
+        return;
+      }
+  srv->udp->refused++;
+  sk__dgram_error(d, SK_EFORBIDDEN,
+                  "not served over UDP (no authentication there): use a TCP listener");
+}
+
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+                    unsigned flags) {
+  udp_ep *e = h->data;
+  sk__udp *u = e->set;
+  size_t head_len = 0;
+  sk_head *head;
+
+  if (nread < 0 || addr == NULL || u->closing)
+    return;
+  u->received++;
+  if (!sk__peer_allowed(u->srv, addr)) {
+    u->denied++;
+    return;
+  }
+  /* garbage is counted and dropped, never answered: answering it would
+   * reflect whatever a forged sender address asks for */
+  head = (flags & UV_UDP_PARTIAL)
+             ? NULL
+             : decode_datagram((const uint8_t *)buf->base, (size_t)nread, &head_len);
+  if (head == NULL) {
+    u->malformed++;
+    return;
+  }
+  sk_dgram d = {.srv = u->srv, .req = head, .budget = (size_t)nread + SK_UDP_AMP};
+  for (d.ep = 0; d.ep < u->neps && u->eps[d.ep] != e; d.ep++) {
+  }
+  d.fromlen = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                          : sizeof(struct sockaddr_in);
+  memcpy(&d.from, addr, d.fromlen);
+  sk__addr_format(addr, d.fromlen, d.peer, sizeof(d.peer));
+  dispatch(&d, head, (const uint8_t *)buf->base + head_len, (size_t)nread - head_len);
+  sk_head_free(head);
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+static void on_closed(uv_handle_t *h) {
+  sk__udp *u = h->data;
+  if (h->type == UV_UDP) {
+    udp_ep *e = (udp_ep *)h;
+    u = e->set;
+    free(e);
+  }
+  if (--u->handles > 0)
+    return;
+  sk__log_event(u->srv->log, "udp", "udp_stats", "received", 'i', (int64_t)u->received,
+                "answered", 'i', (int64_t)u->answered, "malformed", 'i', (int64_t)u->malformed,
+                "refused", 'i', (int64_t)u->refused, "denied", 'i', (int64_t)u->denied, NULL);
+  u->srv->udp = NULL;
+  free(u);
+}
+
+static void close_all(sk__udp *u) {
+  sk_server *srv = u->srv;
+  u->closing = 1;
+  for (int i = 0; i < srv->ndgram; i++)
+    if (srv->dgram[i].closing)
+      srv->dgram[i].closing(srv, srv->dgram[i].ctx);
+  for (int i = 0; i < u->neps; i++) {
+    u->eps[i]->open = 0;
+    uv_close((uv_handle_t *)&u->eps[i]->h, on_closed);
+    u->eps[i] = NULL;
+  }
+  uv_close((uv_handle_t *)&u->stopper, on_closed);
+  uv_close((uv_handle_t *)&u->tick, on_closed);
+}
+
+static void on_check(uv_check_t *c) {
+  sk__udp *u = c->data;
+  if (!u->closing && atomic_load(&u->srv->stopping))
+    close_all(u);
+}
+
+static void on_tick(uv_timer_t *t) {
+  sk__udp *u = t->data;
+  for (int i = 0; i < u->srv->ndgram; i++)
+    if (u->srv->dgram[i].tick)
+      u->srv->dgram[i].tick(u->srv, u->srv->dgram[i].ctx);
+}
+
+static int set_create(sk_server *srv) {
+  sk__udp *u = calloc(1, sizeof(*u));
+  if (u == NULL)
+    return -ENOMEM;
+  u->srv = srv;
+  u->loop = sk__udp_loop(srv);
+  uv_check_init(&u->loop->uv, &u->stopper);
+  uv_check_start(&u->stopper, on_check);
+  uv_timer_init(&u->loop->uv, &u->tick);
+  uv_timer_start(&u->tick, on_tick, UDP_TICK_MS, UDP_TICK_MS);
+  u->stopper.data = u->tick.data = u;
+  u->handles = 2;
+  srv->udp = u;
+  return 0;
+}
+
+static int ep_bind(udp_ep *e, sk_listen_spec *ls) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  unsigned flags = ls->addr.family == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
+  int rc = uv_udp_bind(&e->h, (const struct sockaddr *)&ls->addr.ss, flags);
+  if (rc == 0)
+    rc = uv_udp_getsockname(&e->h, (struct sockaddr *)&ss, &len);
+  if (rc == 0)
+    rc = uv_udp_recv_start(&e->h, on_alloc, on_recv);
+  if (rc == 0)
+    sk__addr_format((struct sockaddr *)&ss, (socklen_t)len, ls->bound, sizeof(ls->bound));
+  return rc;
+}
 
 int sk__udp_open(sk_server *srv, sk_listen_spec *ls, const char **why) {
-  *why = "--udp is not available yet";
-  return -ENOTSUP;
+  udp_ep *e;
+  int rc;
+
+  if (ls->addr.family != AF_INET && ls->addr.family != AF_INET6) {
+    *why = "--udp wants an IP address (HOST:PORT or [IPv6]:PORT), not a Unix socket";
+    return -EINVAL;
+  }
+  if (srv->udp == NULL && (rc = set_create(srv)) < 0)
+    return rc;
+  if (srv->udp->neps >= SK_MAX_LISTENERS || (e = calloc(1, sizeof(*e))) == NULL)
+    return -ENOMEM;
+  e->set = srv->udp;
+  if ((rc = uv_udp_init_ex(&srv->udp->loop->uv, &e->h, (unsigned)ls->addr.family)) < 0) {
+    free(e);
+    return rc;
+  }
+  e->h.data = e;
+  srv->udp->handles++;
+  srv->udp->eps[srv->udp->neps++] = e;
+  e->open = 1;
+  return ep_bind(e, ls); /* a failure is closed with the rest at stop */
 }

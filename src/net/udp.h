@@ -1,0 +1,58 @@
+/* udp.h - datagram listeners (SPEC 5) and the interface services use to
+ * answer over them.
+ *
+ * Every --udp endpoint lives on the UDP loop (loop 0): datagrams are small
+ * request/answer pairs, so one thread serves them, and whatever a service
+ * keeps per UDP peer (chat leases) is touched by that one thread only.
+ *
+ * Reflection: a datagram's sender address is not proven, so no answer to a
+ * datagram (all frames sent for it together) is more than SK_UDP_AMP bytes
+ * larger than the datagram itself; sk__dgram_reply enforces it.
+ */
+#ifndef SOCKIT_NET_UDP_H
+#define SOCKIT_NET_UDP_H
+
+#include "net/core.h"
+
+#define SK_UDP_MAX 65507u        /* largest UDP payload (IPv4) */
+#define SK_UDP_AMP 512u          /* answer bytes allowed beyond the request */
+#define SK_UDP_SENDQ (8u << 20)  /* pushes are dropped above this much unsent */
+
+/* One datagram being answered; valid only during the handler call. */
+struct sk_dgram {
+  sk_server *srv;
+  int ep;                       /* the endpoint it came in on (sk__udp_push) */
+  struct sockaddr_storage from; /* its sender */
+  socklen_t fromlen;
+  char peer[SK_ADDR_TEXT];      /* the sender as text, for logs */
+  const sk_head *req;           /* answers repeat its "id" */
+  size_t budget;                /* answer bytes still allowed */
+};
+
+/* Register a table (copied) from a service's .start hook. Returns 0 or
+ * -ENOMEM when SK_MAX_DGRAM tables are taken. */
+int sk__dgram_register(sk_server *srv, const sk_dgram_table *t);
+
+/* Answer the datagram: adds the request's "id", sets "size" to n (when n > 0
+ * or head has one) and sends head+body as one datagram to the sender.
+ * Returns 0, SK_ETOOLARGE when the answer would exceed the budget (nothing
+ * is sent; the caller may send a smaller answer), or a negative error. */
+int sk__dgram_reply(sk_dgram *d, sk_head *h, const void *body, size_t n);
+
+/* Answer with a pre-encoded frame (chat history); same budget rule. */
+int sk__dgram_reply_frame(sk_dgram *d, sk_buf *frame);
+
+/* Answer with an error frame (message NULL: the table's text). */
+int sk__dgram_error(sk_dgram *d, int err, const char *msg);
+
+/* The loop every UDP endpoint runs on. */
+sk_loop *sk__udp_loop(sk_server *srv);
+
+/* Send a whole frame to a peer from endpoint ep, outside any answer (chat
+ * pushes). Only on the UDP loop's thread. The frame is referenced until
+ * sent. Returns 0, -EPIPE when the endpoint has closed, SK_ETOOLARGE for a
+ * frame over SK_UDP_MAX, SK_EBUSY when the send queue is full (dropped). */
+int sk__udp_push(sk_server *srv, int ep, const struct sockaddr *to, socklen_t len,
+                 sk_buf *frame);
+
+#endif

@@ -1,0 +1,181 @@
+/* chat.c - the chat service on native TCP/Unix connections (SPEC 4.8):
+ * join / joined / say / msg / presence / leave. Rooms, their order and the
+ * fan-out are in chat_room.c; UDP members in chat_udp.c. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "services/chat.h"
+#include "services/services.h"
+#include "sockit/error.h"
+
+static const char bad_name[] =
+    "room and nick must be 1..32 bytes of printable UTF-8 without spaces";
+
+void chat_log(chat_owner *o, const char *event, const char *room, const char *nick,
+              const char *reason) {
+  if (o->conn != NULL)
+    sk_conn_log(o->conn, event, "room", 's', room, "nick", 's', nick, reason ? "reason" : NULL,
+                's', reason, NULL);
+  else
+    sk__log_event(o->chat->srv->log, o->addr, event, "room", 's', room, "nick", 's', nick,
+                  "transport", 's', "udp", reason ? "reason" : NULL, 's', reason, NULL);
+}
+
+void chat_leave_all(chat_owner *o, int presence, const char *reason) {
+  while (o->members != NULL) {
+    chat_member *m = o->members;
+    chat_log(o, "leave", chat_room_name(m->room), m->nick, reason);
+    chat_leave(m, presence);
+  }
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+/* Room name of a request, or NULL (an error has been sent). */
+static const char *req_room(sk_conn *c, const sk_head *h) {
+  const char *room = sk_head_str(h, "room");
+  if (room == NULL || !chat_valid_name(room, sk_head_strlen(h, "room"))) {
+    sk_conn_error(c, SK_EBADREQ, bad_name);
+    return NULL;
+  }
+  return room;
+}
+
+static int send_joined(sk_conn *c, chat_join_out *jo) {
+  int rc = sk_conn_send(c, jo->joined, NULL, 0);
+  for (size_t i = 0; rc == 0 && i < jo->nhist; i++)
+    rc = sk_conn_push_frame(c, jo->hist[i]);
+  return rc;
+}
+
+static int handle_join(sk_conn *c, const sk_request *req) {
+  chat_owner *o = req->state;
+  const char *room = req_room(c, req->head), *nick = sk_head_str(req->head, "nick");
+  int64_t hist = 0;
+  int rc = sk_head_int(req->head, "history", &hist);
+  chat_join_out jo;
+
+  if (room == NULL)
+    return 0;
+  if (nick == NULL || !chat_valid_name(nick, sk_head_strlen(req->head, "nick")))
+    return sk_conn_error(c, SK_EBADREQ, bad_name), 0;
+  if ((rc < 0 && rc != -ENOENT) || hist < 0)
+    return sk_conn_error(c, SK_EBADREQ, "history must be a count of messages (0 or more)"), 0;
+  if (chat_find(o, room) != NULL)
+    return sk_conn_error(c, SK_EBADREQ, "already in this room: leave it first"), 0;
+  if (o->n >= CHAT_MAX_JOINS)
+    return sk_conn_error(c, SK_EBUSY, "in too many rooms at once (64)"), 0;
+  rc = chat_join(o, room, nick, (size_t)hist, SIZE_MAX, &jo);
+  if (rc == SK_ENICKTAKEN)
+    return sk_conn_error(c, rc, "that nick is taken in this room: pick another"), 0;
+  if (rc < 0)
+    return rc;
+  chat_log(o, "join", room, nick, NULL);
+  rc = send_joined(c, &jo);
+  chat_join_out_free(&jo);
+  return rc == -EPIPE ? 0 : rc;
+}
+
+static int handle_say(sk_conn *c, const sk_request *req) {
+  chat_owner *o = req->state;
+  const char *room = req_room(c, req->head);
+  chat_member *m;
+  if (room == NULL)
+    return 0;
+  if ((m = chat_find(o, room)) == NULL)
+    return sk_conn_error(c, SK_EFORBIDDEN, "not in this room: join it first"), 0;
+  if (!chat_valid_text(req->body, (size_t)req->size))
+    return sk_conn_error(c, SK_EBADREQ, "a message must be UTF-8 text"), 0;
+  return chat_say(m, req->body, (size_t)req->size);
+}
+
+/* SPEC 4.8 defines no answer to leave: the others see the presence. */
+static int handle_leave(sk_conn *c, const sk_request *req) {
+  chat_owner *o = req->state;
+  const char *room = req_room(c, req->head);
+  chat_member *m;
+  if (room == NULL)
+    return 0;
+  if ((m = chat_find(o, room)) == NULL)
+    return sk_conn_error(c, SK_ENOTFOUND, "not in this room"), 0;
+  chat_log(o, "leave", room, m->nick, "leave");
+  chat_leave(m, 1);
+  return 0;
+}
+
+/* ---- per connection ----------------------------------------------------- */
+
+static chat_srv *chat_of(const sk_server *srv) {
+  for (int i = 0; i < srv->nservices; i++)
+    if (srv->services[i] == &sk__svc_chat)
+      return srv->svc_shared[i];
+  return NULL;
+}
+
+static int setup(sk_conn *c, void **state) {
+  chat_owner *o = calloc(1, sizeof(*o));
+  if (o == NULL)
+    return -ENOMEM;
+  o->chat = chat_of(sk_conn_server(c));
+  o->conn = c;
+  o->loop = sk__conn_loop(c)->index;
+  *state = o;
+  return 0;
+}
+
+/* Closing the connection leaves every room. */
+static void finish(sk_conn *c, void *state) {
+  chat_owner *o = state;
+  if (o == NULL)
+    return;
+  chat_leave_all(o, 1, "close");
+  free(o);
+}
+
+/* ---- per server --------------------------------------------------------- */
+
+static int start(sk_server *srv) {
+  chat_srv *ch = calloc(1, sizeof(*ch));
+  int rc;
+  if (ch == NULL)
+    return -ENOMEM;
+  ch->srv = srv;
+  ch->hist_max = (size_t)srv->cfg.chat_history;
+  uv_mutex_init(&ch->lock);
+  for (int i = 0; i < srv->nservices; i++)
+    if (srv->services[i] == &sk__svc_chat)
+      srv->svc_shared[i] = ch;
+  if ((rc = chat_udp_start(ch)) < 0) {
+    uv_mutex_destroy(&ch->lock);
+    free(ch);
+  }
+  return rc;
+}
+
+static void stop(sk_server *srv) {
+  chat_srv *ch = chat_of(srv);
+  if (ch == NULL)
+    return;
+  chat_udp_free(ch);
+  chat_rooms_free(ch);
+  uv_mutex_destroy(&ch->lock);
+  free(ch);
+  for (int i = 0; i < srv->nservices; i++)
+    if (srv->services[i] == &sk__svc_chat)
+      srv->svc_shared[i] = NULL;
+}
+
+static const sk_handler chat_handlers[] = {
+    {.type = "join", .handle = handle_join},
+    {.type = "say", .handle = handle_say, .max_body = CHAT_SAY_MAX},
+    {.type = "leave", .handle = handle_leave},
+    {0},
+};
+
+const sk_service sk__svc_chat = {.name = "chat",
+                                 .handlers = chat_handlers,
+                                 .setup = setup,
+                                 .finish = finish,
+                                 .start = start,
+                                 .stop = stop};

@@ -1,0 +1,107 @@
+/* chat.h - rooms shared by the chat service's two transports: TCP/Unix
+ * connections (chat.c) and UDP peers with leases (chat_udp.c).
+ *
+ * Where a room lives: rooms are shared by every loop, and each room has one
+ * mutex held while a message gets its place in the room's order (history
+ * append and the hand-off to every member's loop). Deliveries to a member
+ * always go through sk__loop_post to the member's loop - also when it is the
+ * sender's own loop - and each loop runs its posted tasks in FIFO order, so
+ * every member sees the room's order exactly. The alternative, one owner loop
+ * per room, costs two extra hops per message (say to the owner, then out) and
+ * an asynchronous join reply; a lock held for an encode and a few list
+ * appends is cheaper and keeps join/say/leave synchronous.
+ *
+ * Ownership: a member belongs to its owner (a connection's chat state, or a
+ * UDP peer) and is created and freed on the owner's thread; the room's list
+ * links it under the room's lock. A delivery task holds a reference on each
+ * target connection (or peer) and on the one shared frame.
+ */
+#ifndef SOCKIT_SERVICES_CHAT_H
+#define SOCKIT_SERVICES_CHAT_H
+
+#include <stdatomic.h>
+
+#include "net/core.h"
+
+#define CHAT_NAME_MAX 32
+#define CHAT_SAY_MAX 65536u
+#define CHAT_SLOW_BYTES (8u << 20)  /* unsent output that drops a member */
+#define CHAT_HIST_BYTES (1u << 20)  /* per room, beside --chat-history */
+#define CHAT_MAX_ROOMS 1024         /* empty rooms are evicted beyond this */
+#define CHAT_MAX_JOINS 64           /* rooms one connection or peer may be in */
+#define CHAT_ROOM_BUCKETS 256
+
+typedef struct chat_srv chat_srv;
+typedef struct chat_room chat_room;
+typedef struct chat_member chat_member;
+typedef struct chat_peer chat_peer;
+
+/* Whoever joins: a connection's chat state or a UDP peer. Owner thread only. */
+typedef struct chat_owner {
+  chat_srv *chat;
+  chat_member *members; /* its memberships */
+  int n;
+  sk_conn *conn;   /* a TCP/Unix owner, else NULL */
+  chat_peer *peer; /* a UDP owner, else NULL */
+  int loop;        /* index of the loop its deliveries run on */
+  const char *addr; /* a UDP owner's address, for the log */
+} chat_owner;
+
+struct chat_member {
+  chat_room *room;
+  chat_member *rprev, *rnext; /* in the room (room lock) */
+  chat_member *onext;         /* in the owner's list (owner thread) */
+  chat_owner *owner;
+  char nick[CHAT_NAME_MAX + 1];
+};
+
+struct chat_srv {
+  sk_server *srv;
+  uv_mutex_t lock; /* the room registry */
+  chat_room *buckets[CHAT_ROOM_BUCKETS];
+  int nrooms;
+  atomic_uint_fast64_t clock; /* orders emptied rooms for eviction */
+  size_t hist_max;
+  void *udp; /* chat_udp.c's peer table (UDP loop only) */
+};
+
+/* What a join hands back: the joined head and the history frames (each a
+ * reference the caller drops). */
+typedef struct chat_join_out {
+  sk_head *joined;
+  sk_buf **hist;
+  size_t nhist;
+} chat_join_out;
+
+int chat_valid_name(const char *s, size_t len);
+int chat_valid_text(const uint8_t *p, size_t n);
+chat_member *chat_find(const chat_owner *o, const char *room);
+const char *chat_room_name(const chat_room *r);
+
+/* Join o to room as nick. members_max bounds the bytes of the members list
+ * (UDP answers are bounded; the list is cut and "truncated":true added).
+ * Returns 0, SK_ENICKTAKEN, SK_EBUSY (too many rooms) or -ENOMEM. */
+int chat_join(chat_owner *o, const char *room, const char *nick, size_t want_hist,
+              size_t members_max, chat_join_out *out);
+void chat_join_out_free(chat_join_out *out);
+
+/* Give the text its place in the room's order and hand it to every member. */
+int chat_say(chat_member *m, const uint8_t *text, size_t n);
+
+/* Leave one room (presence: tell the others), or every room. */
+void chat_leave(chat_member *m, int presence);
+void chat_leave_all(chat_owner *o, int presence, const char *reason);
+void chat_rooms_free(chat_srv *ch); /* at server stop */
+/* One join/leave line in the connection log. */
+void chat_log(chat_owner *o, const char *event, const char *room, const char *nick,
+              const char *reason);
+
+/* UDP side (chat_udp.c). */
+int chat_udp_start(chat_srv *ch);
+void chat_udp_free(chat_srv *ch);
+/* A delivery for a UDP member, on the UDP loop; drops the reference. */
+void chat_udp_deliver(chat_peer *p, sk_buf *frame);
+void chat_udp_ref(chat_peer *p);
+void chat_udp_unref(chat_peer *p);
+
+#endif

@@ -1,0 +1,456 @@
+/* chat_room.c - rooms: the registry, membership, history and fan-out that
+ * both chat transports share (see chat.h for where a room lives and why). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "services/chat.h"
+#include "sockit/error.h"
+
+struct chat_room {
+  uv_mutex_t lock;
+  chat_room *hnext; /* hash chain (registry lock) */
+  chat_member *members, *tail; /* in join order */
+  int nmembers;
+  uint64_t emptied; /* when it last became empty (chat clock) */
+  sk_buf **hist;    /* ring of encoded msg frames */
+  size_t hcap, hfirst, hn, hbytes;
+  char name[CHAT_NAME_MAX + 1];
+};
+
+/* One message on its way to the members that live on one loop. */
+typedef struct target {
+  sk_conn *conn;    /* referenced; NULL for a UDP peer */
+  chat_owner *owner;
+} target;
+
+typedef struct delivery {
+  sk_buf *frame;
+  int n;
+  target t[];
+} delivery;
+
+/* ---- names and text ----------------------------------------------------- */
+
+/* Length of the UTF-8 sequence at p (strict: no overlongs, surrogates or
+ * values past U+10FFFF), or 0 if it is not valid; *cp gets the value. */
+static size_t utf8_next(const uint8_t *p, size_t n, uint32_t *cp) {
+  static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+  size_t len = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : (p[0] & 0xf0) == 0xe0 ? 3
+                                : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+  uint32_t v;
+  if (len == 0 || len > n)
+    return 0;
+  v = len == 1 ? p[0] : p[0] & (0x3f >> (len - 1));
+  for (size_t i = 1; i < len; i++) {
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+    v = v << 6 | (p[i] & 0x3f);
+  }
+  if (v < min[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+    return 0;
+  *cp = v;
+  return len;
+}
+
+int chat_valid_text(const uint8_t *p, size_t n) {
+  uint32_t cp;
+  for (size_t i = 0, k; i < n; i += k)
+    if ((k = utf8_next(p + i, n - i, &cp)) == 0)
+      return 0;
+  return 1;
+}
+
+/* Controls and every kind of space are refused in names. */
+static int printable_nonspace(uint32_t cp) {
+  if (cp <= 0x20 || (cp >= 0x7f && cp <= 0xa0) || cp == 0x1680 || cp == 0x180e)
+    return 0;
+  if ((cp >= 0x2000 && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202f) || cp == 0x205f ||
+      cp == 0x2060 || cp == 0x3000 || cp == 0xfeff)
+    return 0;
+  return 1;
+}
+
+int chat_valid_name(const char *s, size_t len) {
+  const uint8_t *p = (const uint8_t *)s;
+  uint32_t cp;
+  if (s == NULL || len == 0 || len > CHAT_NAME_MAX || strlen(s) != len)
+    return 0;
+  for (size_t i = 0, k; i < len; i += k)
+    if ((k = utf8_next(p + i, len - i, &cp)) == 0 || !printable_nonspace(cp))
+      return 0;
+  return 1;
+}
+
+const char *chat_room_name(const chat_room *r) { return r->name; }
+
+chat_member *chat_find(const chat_owner *o, const char *room) {
+  for (chat_member *m = o->members; m != NULL; m = m->onext)
+    if (strcmp(m->room->name, room) == 0)
+      return m;
+  return NULL;
+}
+
+/* ---- fan-out ------------------------------------------------------------ */
+
+/* On the target loop: queue the shared frame on each member's connection.
+ * A member whose unsent output passes 8 MiB is dropped at once; the others
+ * never wait for it. */
+static void deliver(void *arg) {
+  delivery *d = arg;
+  for (int i = 0; i < d->n; i++) {
+    sk_conn *c = d->t[i].conn;
+    if (c == NULL) {
+      chat_udp_deliver(d->t[i].owner->peer, d->frame);
+      continue;
+    }
+    if (!sk_conn_is_closing(c)) { /* a live connection's chat state is live */
+      sk_conn_push_frame(c, d->frame);
+      if (sk_conn_queued(c) > CHAT_SLOW_BYTES) {
+        chat_leave_all(d->t[i].owner, 1, "slow_consumer");
+        sk_conn_close(c, SK_ESLOWCONSUMER);
+      }
+    }
+    sk_conn_unref(c);
+  }
+  sk_buf_unref(d->frame);
+  free(d);
+}
+
+static void target_release(target *t) {
+  if (t->conn != NULL)
+    sk_conn_unref(t->conn); /* never the last: the member still holds the conn */
+  else
+    chat_udp_unref(t->owner->peer);
+}
+
+static void post_delivery(chat_srv *ch, int loop, delivery *d) {
+  if (sk__loop_post(&ch->srv->loops[loop], deliver, d) == 0)
+    return;
+  for (int i = 0; i < d->n; i++)
+    target_release(&d->t[i]);
+  sk_buf_unref(d->frame);
+  free(d);
+}
+
+/* Hand frame to every member but skip, one task per loop. Room locked: the
+ * posts to each loop happen in the room's order. */
+static void broadcast(chat_room *r, chat_srv *ch, sk_buf *frame, const chat_member *skip) {
+  int count[SK_MAX_LOOPS] = {0};
+  delivery *d[SK_MAX_LOOPS] = {0};
+
+  for (chat_member *m = r->members; m != NULL; m = m->rnext)
+    if (m != skip)
+      count[m->owner->loop]++;
+  for (int l = 0; l < ch->srv->nloops; l++)
+    if (count[l] > 0 && (d[l] = malloc(sizeof(delivery) + (size_t)count[l] * sizeof(target))))
+      *d[l] = (delivery){.frame = sk_buf_ref(frame)};
+  for (chat_member *m = r->members; m != NULL; m = m->rnext) {
+    delivery *x = m != skip ? d[m->owner->loop] : NULL;
+    if (x == NULL)
+      continue; /* out of memory: this loop's members miss the message */
+    x->t[x->n++] = (target){m->owner->conn, m->owner};
+    if (m->owner->conn)
+      sk_conn_ref(m->owner->conn);
+    else
+      chat_udp_ref(m->owner->peer);
+  }
+  for (int l = 0; l < ch->srv->nloops; l++)
+    if (d[l] != NULL)
+      post_delivery(ch, l, d[l]);
+}
+
+static void free_encoded(void *ctx, void *data) { free(data); }
+
+/* A frame with no body and no "size" member (SPEC 4.8's presence). */
+static sk_buf *encode_bare(const sk_head *h) {
+  uint8_t *p = NULL;
+  ssize_t n = sk_head_encode_alloc(h, &p);
+  sk_buf *b = n > 0 ? sk_buf_wrap(p, (size_t)n, free_encoded, NULL) : NULL;
+  if (b == NULL)
+    free(p);
+  return b;
+}
+
+static void presence(chat_room *r, chat_srv *ch, const chat_member *m, const char *event) {
+  sk_head *h = sk_head_new("presence");
+  sk_buf *frame = NULL;
+  if (h != NULL && sk_head_set_str(h, "room", r->name) == 0 &&
+      sk_head_set_str(h, "nick", m->nick) == 0 && sk_head_set_str(h, "event", event) == 0)
+    frame = encode_bare(h);
+  if (frame != NULL) {
+    broadcast(r, ch, frame, m);
+    sk_buf_unref(frame);
+  }
+  sk_head_free(h);
+}
+
+/* ---- history ------------------------------------------------------------ */
+
+static void hist_drop_oldest(chat_room *r) {
+  sk_buf *b = r->hist[r->hfirst];
+  r->hbytes -= sk_buf_len(b);
+  sk_buf_unref(b);
+  r->hfirst = (r->hfirst + 1) % r->hcap;
+  r->hn--;
+}
+
+static int hist_grow(chat_room *r, size_t max) {
+  size_t cap = r->hcap ? r->hcap * 2 : 16;
+  sk_buf **h;
+  if (cap > max)
+    cap = max;
+  if ((h = malloc(cap * sizeof(*h))) == NULL)
+    return -ENOMEM;
+  for (size_t i = 0; i < r->hn; i++)
+    h[i] = r->hist[(r->hfirst + i) % r->hcap];
+  free(r->hist);
+  r->hist = h;
+  r->hcap = cap;
+  r->hfirst = 0;
+  return 0;
+}
+
+static void hist_push(chat_room *r, size_t max, sk_buf *frame) {
+  if (max == 0 || sk_buf_len(frame) > CHAT_HIST_BYTES)
+    return;
+  while (r->hn > 0 && (r->hn >= max || r->hbytes + sk_buf_len(frame) > CHAT_HIST_BYTES))
+    hist_drop_oldest(r);
+  if (r->hn == r->hcap && hist_grow(r, max) < 0)
+    return;
+  r->hist[(r->hfirst + r->hn) % r->hcap] = sk_buf_ref(frame);
+  r->hn++;
+  r->hbytes += sk_buf_len(frame);
+}
+
+/* ---- the registry ------------------------------------------------------- */
+
+static unsigned bucket_of(const char *name) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (const uint8_t *p = (const uint8_t *)name; *p; p++)
+    h = (h ^ *p) * 16777619u;
+  return h % CHAT_ROOM_BUCKETS;
+}
+
+static void room_free(chat_room *r) {
+  while (r->hn > 0)
+    hist_drop_oldest(r);
+  free(r->hist);
+  uv_mutex_destroy(&r->lock);
+  free(r);
+}
+
+/* Registry locked. Frees the empty room that has been empty longest. */
+static int evict_one(chat_srv *ch) {
+  chat_room **best = NULL;
+  uint64_t oldest = UINT64_MAX;
+  for (int b = 0; b < CHAT_ROOM_BUCKETS; b++)
+    for (chat_room **pp = &ch->buckets[b]; *pp != NULL; pp = &(*pp)->hnext) {
+      uv_mutex_lock(&(*pp)->lock);
+      if ((*pp)->nmembers == 0 && (*pp)->emptied < oldest) {
+        oldest = (*pp)->emptied;
+        best = pp;
+      }
+      uv_mutex_unlock(&(*pp)->lock);
+    }
+  if (best == NULL)
+    return SK_EBUSY;
+  chat_room *r = *best;
+  *best = r->hnext;
+  ch->nrooms--;
+  room_free(r); /* empty and in no list: nobody else can reach it */
+  return 0;
+}
+
+/* Registry locked. */
+static chat_room *room_get(chat_srv *ch, const char *name, int *err) {
+  unsigned b = bucket_of(name);
+  chat_room *r;
+  for (r = ch->buckets[b]; r != NULL; r = r->hnext)
+    if (strcmp(r->name, name) == 0)
+      return r;
+  if (ch->nrooms >= CHAT_MAX_ROOMS && (*err = evict_one(ch)) < 0)
+    return NULL;
+  if ((r = calloc(1, sizeof(*r))) == NULL) {
+    *err = -ENOMEM;
+    return NULL;
+  }
+  uv_mutex_init(&r->lock);
+  snprintf(r->name, sizeof(r->name), "%s", name);
+  r->hnext = ch->buckets[b];
+  ch->buckets[b] = r;
+  ch->nrooms++;
+  return r;
+}
+
+void chat_rooms_free(chat_srv *ch) {
+  for (int b = 0; b < CHAT_ROOM_BUCKETS; b++)
+    while (ch->buckets[b] != NULL) {
+      chat_room *r = ch->buckets[b];
+      ch->buckets[b] = r->hnext;
+      room_free(r);
+    }
+}
+
+/* ---- join, say, leave --------------------------------------------------- */
+
+/* Room locked. The joined head: every nick, cut to members_max bytes. */
+static sk_head *joined_head(chat_room *r, const char *nick, size_t members_max) {
+  const char **names = malloc((size_t)r->nmembers * sizeof(*names));
+  sk_head *h = sk_head_new("joined");
+  size_t n = 0, bytes = 0;
+  if (names == NULL || h == NULL) {
+    free(names);
+    sk_head_free(h);
+    return NULL;
+  }
+  for (chat_member *m = r->members; m != NULL; m = m->rnext) {
+    size_t cost = 2 * strlen(m->nick) + 3; /* quotes, comma, worst-case escapes */
+    if (bytes + cost > members_max)
+      break;
+    bytes += cost;
+    names[n++] = m->nick;
+  }
+  sk_head_set_str(h, "room", r->name);
+  sk_head_set_str(h, "nick", nick);
+  if (sk_head_set_strv(h, "members", names, n) < 0 ||
+      (n < (size_t)r->nmembers && sk_head_set_bool(h, "truncated", 1) < 0)) {
+    sk_head_free(h);
+    h = NULL;
+  }
+  free(names);
+  return h;
+}
+
+static int nick_taken(const chat_room *r, const char *nick) {
+  for (const chat_member *m = r->members; m != NULL; m = m->rnext)
+    if (strcmp(m->nick, nick) == 0)
+      return 1;
+  return 0;
+}
+
+/* Room locked: the member in, the answer built. */
+static int join_locked(chat_room *r, chat_member *m, size_t want, size_t members_max,
+                       chat_join_out *out) {
+  size_t nh = want < r->hn ? want : r->hn;
+  if (nick_taken(r, m->nick))
+    return SK_ENICKTAKEN;
+  m->rprev = r->tail;
+  if (r->tail)
+    r->tail->rnext = m;
+  else
+    r->members = m;
+  r->tail = m;
+  r->nmembers++;
+  if ((out->joined = joined_head(r, m->nick, members_max)) == NULL ||
+      (nh > 0 && (out->hist = malloc(nh * sizeof(sk_buf *))) == NULL)) {
+    sk_head_free(out->joined);
+    out->joined = NULL;
+    return -ENOMEM; /* the caller unlinks m */
+  }
+  for (size_t i = 0; i < nh; i++)
+    out->hist[i] = sk_buf_ref(r->hist[(r->hfirst + r->hn - nh + i) % r->hcap]);
+  out->nhist = nh;
+  presence(r, m->owner->chat, m, "join");
+  return 0;
+}
+
+static void unlink_locked(chat_room *r, chat_member *m) {
+  if (m->rprev)
+    m->rprev->rnext = m->rnext;
+  else
+    r->members = m->rnext;
+  if (m->rnext)
+    m->rnext->rprev = m->rprev;
+  else
+    r->tail = m->rprev;
+  if (--r->nmembers == 0)
+    r->emptied = atomic_fetch_add(&m->owner->chat->clock, 1);
+}
+
+int chat_join(chat_owner *o, const char *room, const char *nick, size_t want_hist,
+              size_t members_max, chat_join_out *out) {
+  chat_srv *ch = o->chat;
+  chat_member *m = calloc(1, sizeof(*m));
+  chat_room *r;
+  int rc = -ENOMEM;
+
+  memset(out, 0, sizeof(*out));
+  if (m == NULL)
+    return rc;
+  m->owner = o;
+  snprintf(m->nick, sizeof(m->nick), "%s", nick);
+  uv_mutex_lock(&ch->lock);
+  r = room_get(ch, room, &rc);
+  if (r != NULL)
+    uv_mutex_lock(&r->lock); /* registry, then room: the one lock order */
+  uv_mutex_unlock(&ch->lock);
+  if (r == NULL) {
+    free(m);
+    return rc;
+  }
+  m->room = r;
+  rc = join_locked(r, m, want_hist, members_max, out);
+  if (rc == -ENOMEM)
+    unlink_locked(r, m);
+  uv_mutex_unlock(&r->lock);
+  if (rc < 0) {
+    free(m);
+    return rc;
+  }
+  m->onext = o->members;
+  o->members = m;
+  o->n++;
+  return 0;
+}
+
+void chat_join_out_free(chat_join_out *out) {
+  for (size_t i = 0; i < out->nhist; i++)
+    sk_buf_unref(out->hist[i]);
+  free(out->hist);
+  sk_head_free(out->joined);
+  memset(out, 0, sizeof(*out));
+}
+
+int chat_say(chat_member *m, const uint8_t *text, size_t n) {
+  chat_room *r = m->room;
+  chat_srv *ch = m->owner->chat;
+  sk_head *h = sk_head_new("msg");
+  sk_buf *frame = NULL;
+  if (h == NULL || sk_head_set_str(h, "room", r->name) < 0 ||
+      sk_head_set_str(h, "from", m->nick) < 0) {
+    sk_head_free(h);
+    return -ENOMEM;
+  }
+  uv_mutex_lock(&r->lock);
+  /* the timestamp is taken where the order is decided, so ts never goes
+   * backwards within a room */
+  if (sk_head_set_double(h, "ts", sk__now_wall()) == 0)
+    frame = sk_frame_encode(h, text, n); /* once, shared by every member */
+  if (frame != NULL) {
+    hist_push(r, ch->hist_max, frame);
+    broadcast(r, ch, frame, NULL);
+  }
+  uv_mutex_unlock(&r->lock);
+  sk_buf_unref(frame);
+  sk_head_free(h);
+  return frame ? 0 : -ENOMEM;
+}
+
+void chat_leave(chat_member *m, int presence_too) {
+  chat_owner *o = m->owner;
+  chat_room *r = m->room;
+  uv_mutex_lock(&r->lock);
+  unlink_locked(r, m);
+  if (presence_too)
+    presence(r, o->chat, m, "leave");
+  uv_mutex_unlock(&r->lock);
+  for (chat_member **pp = &o->members; *pp != NULL; pp = &(*pp)->onext)
+    if (*pp == m) {
+      *pp = m->onext;
+      break;
+    }
+  o->n--;
+  free(m);
+}

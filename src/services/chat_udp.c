@@ -1,0 +1,265 @@
+/* chat_udp.c - chat members that speak UDP (SPEC 5): a join registers the
+ * sender's address, any datagram from it renews a 120 s lease, and an
+ * expired lease leaves every room. They sit in the same rooms as TCP members
+ * (chat_room.c); every peer lives on the UDP loop, so the peer table needs
+ * no lock. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/udp.h"
+#include "services/chat.h"
+#include "sockit/error.h"
+
+#define PEER_BUCKETS 256
+#define PEER_MAX 4096
+#define LEASE_MS 120000
+
+struct chat_peer {
+  chat_owner owner; /* its memberships */
+  atomic_int refs;  /* the table's, plus one per delivery in flight */
+  int gone;         /* out of the table: deliveries are dropped */
+  int ep;           /* the endpoint it last spoke to */
+  struct sockaddr_storage addr;
+  socklen_t alen;
+  uint64_t expires; /* UDP loop time, ms */
+  chat_peer *hnext;
+  char text[SK_ADDR_TEXT];
+};
+
+typedef struct peer_table {
+  chat_peer *buckets[PEER_BUCKETS];
+  int npeers;
+  uint64_t lease_ms;
+} peer_table;
+
+static const char bad_name[] =
+    "room and nick must be 1..32 bytes of printable UTF-8 without spaces";
+
+/* ---- peers -------------------------------------------------------------- */
+
+void chat_udp_ref(chat_peer *p) { atomic_fetch_add(&p->refs, 1); }
+
+void chat_udp_unref(chat_peer *p) {
+  if (atomic_fetch_sub(&p->refs, 1) == 1)
+    free(p);
+}
+
+void chat_udp_deliver(chat_peer *p, sk_buf *frame) {
+  /* a frame over the UDP limit (a 64 KiB say from TCP) cannot reach UDP
+   * members; a full send queue drops it: UDP members accept loss */
+  if (!p->gone)
+    sk__udp_push(p->owner.chat->srv, p->ep, (struct sockaddr *)&p->addr, p->alen, frame);
+  chat_udp_unref(p);
+}
+
+static uint64_t now_ms(chat_srv *ch) { return uv_now(&sk__udp_loop(ch->srv)->uv); }
+
+static unsigned bucket_of(const char *text) {
+  uint32_t h = 2166136261u;
+  for (const uint8_t *s = (const uint8_t *)text; *s; s++)
+    h = (h ^ *s) * 16777619u;
+  return h % PEER_BUCKETS;
+}
+
+static chat_peer **peer_slot(peer_table *pt, const char *text) {
+  chat_peer **pp = &pt->buckets[bucket_of(text)];
+  while (*pp != NULL && strcmp((*pp)->text, text) != 0)
+    pp = &(*pp)->hnext;
+  return pp;
+}
+
+static chat_peer *peer_new(chat_srv *ch, peer_table *pt, sk_dgram *d) {
+  chat_peer *p;
+  if (pt->npeers >= PEER_MAX || (p = calloc(1, sizeof(*p))) == NULL)
+    return NULL;
+  atomic_init(&p->refs, 1);
+  p->owner = (chat_owner){.chat = ch, .peer = p, .loop = sk__udp_loop(ch->srv)->index,
+                          .addr = p->text};
+  p->ep = d->ep;
+  memcpy(&p->addr, &d->from, d->fromlen);
+  p->alen = d->fromlen;
+  p->expires = now_ms(ch) + pt->lease_ms;
+  snprintf(p->text, sizeof(p->text), "%s", d->peer);
+  p->hnext = pt->buckets[bucket_of(p->text)];
+  pt->buckets[bucket_of(p->text)] = p;
+  pt->npeers++;
+  return p;
+}
+
+/* Out of the table and every room; deliveries still in flight hold it. */
+static void peer_remove(peer_table *pt, chat_peer *p, int presence, const char *reason) {
+  chat_peer **pp = peer_slot(pt, p->text);
+  chat_leave_all(&p->owner, presence, reason);
+  if (*pp == p)
+    *pp = p->hnext;
+  pt->npeers--;
+  p->gone = 1;
+  chat_udp_unref(p);
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static const char *dgram_room(sk_dgram *d, const sk_head *h) {
+  const char *room = sk_head_str(h, "room");
+  if (room == NULL || !chat_valid_name(room, sk_head_strlen(h, "room"))) {
+    sk__dgram_error(d, SK_EBADREQ, bad_name);
+    return NULL;
+  }
+  return room;
+}
+
+/* The newest history frames that still fit the answer budget, in order. */
+static void send_history(sk_dgram *d, const chat_join_out *jo) {
+  size_t first = jo->nhist, bytes = 0;
+  while (first > 0 && bytes + sk_buf_len(jo->hist[first - 1]) <= d->budget)
+    bytes += sk_buf_len(jo->hist[--first]);
+  for (size_t i = first; i < jo->nhist; i++)
+    sk__dgram_reply_frame(d, jo->hist[i]);
+}
+
+static int join_checked(chat_srv *ch, peer_table *pt, sk_dgram *d, const char *room,
+                        const char *nick, size_t hist) {
+  chat_peer *p = *peer_slot(pt, d->peer);
+  chat_join_out jo;
+  int rc;
+
+  if (p == NULL && (p = peer_new(ch, pt, d)) == NULL)
+    return SK_EBUSY;
+  if (chat_find(&p->owner, room) != NULL)
+    return sk__dgram_error(d, SK_EBADREQ, "already in this room: leave it first");
+  if (p->owner.n >= CHAT_MAX_JOINS)
+    return SK_EBUSY;
+  /* the members list is cut so that joined fits the reflection budget */
+  rc = chat_join(&p->owner, room, nick, hist, SK_UDP_AMP - 64, &jo);
+  if (rc < 0) {
+    if (p->owner.n == 0)
+      peer_remove(pt, p, 0, NULL);
+    return rc == SK_ENICKTAKEN ? sk__dgram_error(d, rc, "that nick is taken in this room") : rc;
+  }
+  chat_log(&p->owner, "join", room, nick, NULL);
+  sk__dgram_reply(d, jo.joined, NULL, 0);
+  send_history(d, &jo);
+  chat_join_out_free(&jo);
+  return 0;
+}
+
+static int udp_join(chat_srv *ch, peer_table *pt, sk_dgram *d, const sk_head *h) {
+  const char *room = dgram_room(d, h), *nick = sk_head_str(h, "nick");
+  int64_t hist = 0;
+  int rc = sk_head_int(h, "history", &hist);
+  if (room == NULL)
+    return 0;
+  if (nick == NULL || !chat_valid_name(nick, sk_head_strlen(h, "nick")))
+    return sk__dgram_error(d, SK_EBADREQ, bad_name);
+  if ((rc < 0 && rc != -ENOENT) || hist < 0)
+    return sk__dgram_error(d, SK_EBADREQ, "history must be a count of messages (0 or more)");
+  return join_checked(ch, pt, d, room, nick, (size_t)hist);
+}
+
+static chat_member *member_of(peer_table *pt, sk_dgram *d, const char *room) {
+  chat_peer *p = *peer_slot(pt, d->peer);
+  return p ? chat_find(&p->owner, room) : NULL;
+}
+
+static int udp_say(peer_table *pt, sk_dgram *d, const sk_head *h, const uint8_t *body,
+                   size_t n) {
+  const char *room = dgram_room(d, h);
+  chat_member *m;
+  if (room == NULL)
+    return 0;
+  if ((m = member_of(pt, d, room)) == NULL)
+    return sk__dgram_error(d, SK_EFORBIDDEN, "not in this room (or the lease ran out): join");
+  if (!chat_valid_text(body, n))
+    return sk__dgram_error(d, SK_EBADREQ, "a message must be UTF-8 text");
+  return chat_say(m, body, n);
+}
+
+static int udp_leave(peer_table *pt, sk_dgram *d, const sk_head *h) {
+  const char *room = dgram_room(d, h);
+  chat_member *m;
+  if (room == NULL)
+    return 0;
+  if ((m = member_of(pt, d, room)) == NULL)
+    return sk__dgram_error(d, SK_ENOTFOUND, "not in this room");
+  chat_peer *p = m->owner->peer;
+  chat_log(&p->owner, "leave", room, m->nick, "leave");
+  chat_leave(m, 1);
+  if (p->owner.n == 0)
+    peer_remove(pt, p, 0, NULL);
+  return 0;
+}
+
+/* ---- the datagram table ------------------------------------------------- */
+
+static int on_dgram(sk_dgram *d, const sk_head *h, const uint8_t *body, size_t n, void *ctx) {
+  chat_srv *ch = ctx;
+  const char *type = sk_head_type(h);
+  if (strcmp(type, "join") == 0)
+    return udp_join(ch, ch->udp, d, h);
+  if (strcmp(type, "say") == 0)
+    return udp_say(ch->udp, d, h, body, n);
+  return udp_leave(ch->udp, d, h);
+}
+
+/* Any datagram from a member renews its lease. */
+static void on_seen(sk_dgram *d, void *ctx) {
+  chat_srv *ch = ctx;
+  chat_peer *p = *peer_slot(ch->udp, d->peer);
+  if (p != NULL) {
+    p->expires = now_ms(ch) + ((peer_table *)ch->udp)->lease_ms;
+    p->ep = d->ep;
+  }
+}
+
+static void on_tick(sk_server *srv, void *ctx) {
+  chat_srv *ch = ctx;
+  peer_table *pt = ch->udp;
+  uint64_t now = now_ms(ch);
+  for (int b = 0; b < PEER_BUCKETS; b++)
+    for (chat_peer *p = pt->buckets[b], *next; p != NULL; p = next) {
+      next = p->hnext;
+      if (now >= p->expires)
+        peer_remove(pt, p, 1, "lease_expired");
+    }
+}
+
+/* The UDP sockets close (server stop): members go quietly. */
+static void on_closing(sk_server *srv, void *ctx) {
+  chat_srv *ch = ctx;
+  peer_table *pt = ch->udp;
+  for (int b = 0; b < PEER_BUCKETS; b++)
+    while (pt->buckets[b] != NULL)
+      peer_remove(pt, pt->buckets[b], 0, "stop");
+}
+
+int chat_udp_start(chat_srv *ch) {
+  static const char *const types[] = {"join", "say", "leave", NULL};
+  peer_table *pt = calloc(1, sizeof(*pt));
+  const char *lease = getenv("SOCKIT_TEST_UDP_LEASE"); /* seconds; tests only */
+  if (pt == NULL)
+    return -ENOMEM;
+  pt->lease_ms = LEASE_MS;
+  if (lease != NULL && atof(lease) > 0)
+    pt->lease_ms = (uint64_t)(atof(lease) * 1000);
+  ch->udp = pt;
+  sk_dgram_table t = {.types = types, .handle = on_dgram, .seen = on_seen, .tick = on_tick,
+                      .closing = on_closing, .ctx = ch};
+  int rc = sk__dgram_register(ch->srv, &t);
+  if (rc < 0) {
+    free(pt);
+    ch->udp = NULL;
+  }
+  return rc;
+}
+
+void chat_udp_free(chat_srv *ch) {
+  peer_table *pt = ch->udp;
+  if (pt == NULL)
+    return;
+  for (int b = 0; b < PEER_BUCKETS; b++)
+    while (pt->buckets[b] != NULL)
+      peer_remove(pt, pt->buckets[b], 0, NULL);
+  free(pt);
+  ch->udp = NULL;
+}

@@ -1,0 +1,108 @@
+/* dgram.c - echo, time and ping over UDP (SPEC 5).
+ *
+ * An unnamed service (always on, never listed in hello) whose only job is to
+ * register, at start, the datagram answers of the services that are on:
+ * net/udp.c never calls into services/. Chat registers its own table. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "net/udp.h"
+#include "services/services.h"
+#include "sockit/error.h"
+
+#define TIME_FORMAT_MAX 256
+#define TIME_TEXT_MAX 4096
+
+static int svc_on(const sk_server *srv, const char *name) {
+  for (int i = 0; i < srv->nservices; i++)
+    if (strcmp(srv->services[i]->name, name) == 0)
+      return srv->enabled[i] == 1;
+  return 0;
+}
+
+static int answer(sk_dgram *d, const char *type, const void *body, size_t n, int sized) {
+  sk_head *h = sk_head_new(type);
+  int rc = h ? 0 : -ENOMEM;
+  if (rc == 0 && sized)
+    rc = sk_head_set_int(h, "size", (int64_t)n);
+  if (rc == 0)
+    rc = sk__dgram_reply(d, h, body, n);
+  sk_head_free(h);
+  return rc;
+}
+
+static int dgram_echo(sk_dgram *d, const sk_head *h, const uint8_t *body, size_t n) {
+  /* the echo head is the request's head: it always fits the budget */
+  return answer(d, "echo", body, n, 1);
+}
+
+/* The same members and checks as the TCP time service (SPEC 4.5). */
+static int time_head(const sk_head *req, sk_head **out, const char **why) {
+  const char *tz = "local", *fmt = "%Y-%m-%d %H:%M:%S";
+  char text[TIME_TEXT_MAX];
+  int64_t ts = (int64_t)time(NULL);
+  int rc = sk_head_int(req, "ts", &ts);
+
+  *why = "ts must be an integer (unix seconds)";
+  if (rc < 0 && rc != -ENOENT)
+    return SK_EBADREQ;
+  *why = "tz must be a string";
+  if (sk_head_has(req, "tz") && (tz = sk_head_str(req, "tz")) == NULL)
+    return SK_EBADREQ;
+  *why = "format must be a string of at most 256 bytes";
+  if (sk_head_has(req, "format")) {
+    fmt = sk_head_str(req, "format");
+    if (fmt == NULL || sk_head_strlen(req, "format") != strlen(fmt) ||
+        strlen(fmt) > TIME_FORMAT_MAX)
+      return SK_EBADREQ;
+  }
+  *why = "bad time request: tz is local, UTC, +HH:MM or -HH:MM; ts must be a representable time";
+  if ((rc = sk__time_format(ts, tz, fmt, text, sizeof(text))) < 0)
+    return SK_EBADREQ;
+  if ((*out = sk_head_new("time")) == NULL)
+    return -ENOMEM;
+  sk_head_set_int(*out, "ts", ts);
+  sk_head_set_str(*out, "tz", tz);
+  sk_head_set_strn(*out, "text", text, (size_t)rc);
+  sk_head_set_double(*out, "now", sk__now_wall());
+  return 0;
+}
+
+static int dgram_time(sk_dgram *d, const sk_head *h, const uint8_t *body, size_t n) {
+  const char *why = NULL;
+  sk_head *resp = NULL;
+  int rc = time_head(h, &resp, &why);
+  if (rc == SK_EBADREQ)
+    return sk__dgram_error(d, rc, why);
+  if (rc == 0)
+    rc = sk__dgram_reply(d, resp, NULL, 0);
+  sk_head_free(resp);
+  /* an answer may not outgrow its request by more than SK_UDP_AMP bytes
+   * (reflection): a format that expands that much is refused */
+  if (rc == SK_ETOOLARGE)
+    return sk__dgram_error(d, rc, "the formatted time would be over 512 bytes larger than the "
+                                  "request; UDP answers are capped: use a shorter format or TCP");
+  return rc;
+}
+
+static int dgram_handle(sk_dgram *d, const sk_head *h, const uint8_t *body, size_t n,
+                        void *ctx) {
+  const char *type = sk_head_type(h);
+  if (strcmp(type, "echo") == 0)
+    return dgram_echo(d, h, body, n);
+  if (strcmp(type, "time") == 0)
+    return dgram_time(d, h, body, n);
+  return answer(d, "pong", NULL, 0, 0);
+}
+
+static int dgram_start(sk_server *srv) {
+  static const char *const types[4][4] = {
+      {"ping", NULL}, {"echo", "ping", NULL}, {"time", "ping", NULL},
+      {"echo", "time", "ping", NULL}};
+  int which = svc_on(srv, "echo") | svc_on(srv, "time") << 1;
+  sk_dgram_table t = {.types = types[which], .handle = dgram_handle};
+  return sk__dgram_register(srv, &t);
+}
+
+const sk_service sk__svc_dgram = {.name = "", .start = dgram_start};
