@@ -141,7 +141,9 @@ static size_t room(relay_buf *b) {
 /* stdin -> in. A datagram pipe reads only into an empty buffer, so that one
  * read is one datagram. Returns 0 or a negative errno. */
 static int read_stdin(relay *r) {
-  size_t cap = r->dgram ? (r->in.len == 0 ? UDP_MAX : 0) : room(&r->in);
+  size_t cap = room(&r->in);
+  if (r->dgram)
+    cap = r->in.len == 0 ? UDP_MAX : 0;
   ssize_t n;
   if (cap == 0)
     return 0;
@@ -241,7 +243,7 @@ static int write_out(relay *r) {
 static int want_stdin(const relay *r) {
   if (r->stdin_eof || (r->server && r->dgram && r->peer_len == 0))
     return 0;
-  return r->dgram ? r->in.len == 0 : r->in.len < RELAY_BUF || r->in.pos == r->in.len;
+  return r->in.pos == r->in.len || (!r->dgram && r->in.len < RELAY_BUF);
 }
 
 static int want_sock_read(const relay *r) {
