@@ -8,7 +8,6 @@ static const sk_service *const builtins[] = {
     &sk__svc_echo,
     &sk__svc_time,
     &sk__svc_chat,  &sk__svc_dgram,
-    &sk__svc_chat,  &sk__svc_dgram,
     &sk__svc_exec,
     &sk__svc_files,
 };
