@@ -73,14 +73,41 @@ static void close_internal(sk_loop *l) {
   }
 }
 
+void sk__loop_track(sk_loop *l, sk_wire_conn *wc) {
+  wc->prev = NULL;
+  wc->next = l->wire_conns;
+  if (wc->next)
+    wc->next->prev = wc;
+  l->wire_conns = wc;
+}
+
+void sk__loop_untrack(sk_loop *l, sk_wire_conn *wc) {
+  if (wc->prev)
+    wc->prev->next = wc->next;
+  else
+    l->wire_conns = wc->next;
+  if (wc->next)
+    wc->next->prev = wc->prev;
+  wc->next = wc->prev = NULL;
+}
+
+/* Ask every non-native connection to close (now: at once). */
+static void stop_wire_conns(sk_loop *l, int now) {
+  for (sk_wire_conn *wc = l->wire_conns, *next; wc != NULL; wc = next) {
+    next = wc->next;
+    wc->stop(wc, now);
+  }
+}
+
 static void on_drain(uv_timer_t *t) {
   sk_loop *l = t->data;
-  if (l->conns != NULL && uv_now(&l->uv) < l->stop_deadline)
+  if ((l->conns != NULL || l->wire_conns != NULL) && uv_now(&l->uv) < l->stop_deadline)
     return;
   sk__conn_close_all(l);
+  stop_wire_conns(l, 1);
   uv_timer_stop(t);
   /* the connections' close callbacks run before the loop can end */
-  if (l->conns == NULL)
+  if (l->conns == NULL && l->wire_conns == NULL)
     close_internal(l);
   else
     uv_timer_start(t, on_drain, 100, 100);
@@ -96,6 +123,7 @@ static void begin_stop(sk_loop *l) {
     uv_close(&l->listeners[i]->h.handle, on_listener_closed);
   l->nlisteners = 0;
   sk__conn_stop_all(l);
+  stop_wire_conns(l, 0);
   l->stop_deadline = uv_now(&l->uv) + 10000;
   uv_timer_start(&l->drain, on_drain, 0, 100);
 }

@@ -288,8 +288,9 @@ static int open_listener(sk_server *srv, sk_listen_spec *ls, const char **why) {
       return rc;
     if (ls->addr.family == AF_UNIX && (rc = clear_stale_unix(ls)) < 0)
       goto fail;
-    /* TCP: one SO_REUSEPORT socket per loop; Unix: accepted on loop 0 */
-    int n = ls->addr.family == AF_UNIX ? 1 : srv->nloops;
+    /* TCP: one SO_REUSEPORT socket per loop; Unix and other wires: accepted
+     * on loop 0 (a seed chat broker must see all its members on one loop) */
+    int n = ls->addr.family == AF_UNIX || wire != &sk__wire_native ? 1 : srv->nloops;
     for (int i = 0; i < n && rc == 0; i++)
       rc = open_stream(&srv->loops[i], ls, wire);
   } else {
