@@ -16,6 +16,9 @@ static const struct command {
     {"listen", cmd_listen, "raw bytes: wait for a client, pipe it to stdin/stdout"},
     {"connect", cmd_connect, "raw bytes: connect, pipe the socket to stdin/stdout"},
     {"exec", cmd_exec, "run a program on the server (needs serve --allow-exec)"},
+    {"put", cmd_put, "upload files (-r: folder trees), verified and resumable"},
+    {"get", cmd_get, "download a file, verified, through a part file"},
+    {"ls", cmd_ls, "list a folder of the server's file root"},
 };
 
 static int usage(FILE *out) {

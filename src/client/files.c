@@ -101,9 +101,9 @@ static void hasher_advance(hasher *hs, uint64_t limit) {
  * abort set, stop it early (the transfer failed). */
 static int hasher_finish(hasher *hs, char *out, size_t cap, int abort) {
   int rc = 0;
-  out[0] = '\0';
   if (!hs->started)
     return 0;
+  out[0] = '\0';
   if (abort) {
     pthread_mutex_lock(&hs->mu);
     hs->err = -ECANCELED;
@@ -288,6 +288,8 @@ static int send_body(put_state *ps) {
   uint64_t total = (uint64_t)ps->st.st_size, off = ps->offset;
   uint8_t *buf = malloc(XFER_BUF);
   int rc = buf == NULL ? -ENOMEM : 0;
+  if (ps->o->progress)
+    ps->o->progress(ps->o->progress_ctx, off, total);
   while (rc == 0 && off < total) {
     size_t want = total - off < XFER_BUF ? (size_t)(total - off) : XFER_BUF;
     ssize_t r = pread(ps->fd, buf, want, (off_t)off);
@@ -458,6 +460,8 @@ static int recv_body(get_state *gs) {
   uint8_t *buf = malloc(XFER_BUF);
   uint64_t done = gs->offset;
   int rc = buf == NULL ? -ENOMEM : 0;
+  if (gs->o->progress)
+    gs->o->progress(gs->o->progress_ctx, done, gs->total);
   while (rc == 0 && done < gs->total) {
     ssize_t r = sk_client_read_body(gs->c, buf, XFER_BUF);
     if (r <= 0) {

@@ -1,0 +1,30 @@
+/* progress.h - a one-line progress bar on stderr (bytes, rate, ETA), drawn
+ * only when stderr is a terminal and --quiet was not given. Used by put and
+ * get; fits any long transfer that can report done/total. */
+#ifndef SOCKIT_CLI_PROGRESS_H
+#define SOCKIT_CLI_PROGRESS_H
+
+#include <stdint.h>
+
+typedef struct cli_progress {
+  int on;
+  const char *label;
+  double t0, last; /* monotonic seconds: start, last draw */
+  uint64_t base;   /* bytes already there at the start (resume) */
+  int base_set;
+} cli_progress;
+
+/* Start a bar labelled label (borrowed; keep it alive). */
+void cli_progress_start(cli_progress *p, const char *label, int quiet);
+
+/* An sk_progress_fn: ctx is the cli_progress. Redraws at most 10 times a
+ * second, and always at the end. */
+void cli_progress_update(void *ctx, uint64_t done, uint64_t total);
+
+/* Clear the bar's line. */
+void cli_progress_end(cli_progress *p);
+
+/* "1.5 GB", "12 kB", "512 B" (SI units, as rates are given). */
+void cli_human_bytes(double n, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,205 @@
+/* put.c - `sockit put [ADDR] FILE... [--as NAME] [-r] [--resume] [--hash NAME]`:
+ * upload files (and, with -r, folder trees as scp -r does) to the files
+ * service. Exit 0 only when the server confirmed every file's hash. */
+#include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "progress.h"
+
+#define NAME_CAP 4097
+
+static const char put_help[] =
+    "usage: sockit put [ADDR] FILE... [--as NAME] [-r] [--resume] [--hash NAME]\n"
+    "Upload each FILE to the server's file root under its base name (or NAME).\n"
+    "The server writes a hidden part file and publishes it only when every\n"
+    "byte arrived and the hash matches.\n\n"
+    "      --as NAME      the name on the server (one FILE or folder only)\n"
+    "  -r, --recursive    send folders as trees: DIR/... lands as NAME/...\n"
+    "      --resume       continue an interrupted upload (asks stat first)\n"
+    "      --exclusive    refuse to replace a file that exists on the server\n"
+    "      --hash NAME    sha256, xxh128, ... (default: the fastest both sides "
+    "have)\n" CLI_CLIENT_HELP;
+
+typedef struct put_job {
+  sk_client *c;
+  sk_put_opts opts;
+  int quiet, failed_conn;
+} put_job;
+
+static int put_one(put_job *j, const char *path, const char *name) {
+  sk_xfer_result res;
+  cli_progress bar;
+  int rc;
+  cli_progress_start(&bar, name, j->quiet);
+  j->opts.progress = cli_progress_update;
+  j->opts.progress_ctx = &bar;
+  j->opts.result = &res;
+  rc = sk_client_put_file(j->c, path, name, &j->opts);
+  cli_progress_end(&bar);
+  if (rc == 0) {
+    if (!j->quiet)
+      printf("%s\t%llu\t%s\n", name, (unsigned long long)res.total, res.hash[0] ? res.hash : "-");
+    return EXIT_OK;
+  }
+  if (rc == SK_EHASHMISMATCH && res.message[0] == '\0')
+    cli_error("put", "%s: the server's hash differs from ours: the file was not confirmed", name);
+  else if (res.message[0] != '\0')
+    cli_error("put", "%s: server said %s: %s", name, sk_err_wire_name(rc), res.message);
+  else if (rc > -4096 && rc < 0 && rc != -EPIPE && rc != -ECONNRESET && rc != -ETIMEDOUT)
+    cli_error("put", "%s: %s", path, sk_strerror(rc));
+  else
+    cli_error("put", "%s: %s", name, sk_strerror(rc));
+  if (rc == SK_ECLOSED || rc == -EPIPE || rc == -ECONNRESET || rc == -ETIMEDOUT)
+    j->failed_conn = 1;
+  return EXIT_FAIL;
+}
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The entries of a folder, sorted so a tree is sent in a stable order. */
+static int read_names(const char *dir, char ***out, size_t *n) {
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  char **v = NULL;
+  size_t cap = 0;
+  *n = 0;
+  if (d == NULL)
+    return -errno;
+  while ((de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    if (*n == cap) {
+      char **bigger = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof(*v));
+      if (bigger == NULL)
+        break;
+      v = bigger;
+    }
+    if ((v[*n] = strdup(de->d_name)) == NULL)
+      break;
+    (*n)++;
+  }
+  closedir(d);
+  qsort(v, *n, sizeof(*v), by_name);
+  *out = v;
+  return de == NULL ? 0 : -ENOMEM;
+}
+
+static int put_path(put_job *j, const char *path, const char *name, int recursive);
+
+static int put_tree(put_job *j, const char *dir, const char *name) {
+  char **names = NULL, sub[PATH_MAX], subname[NAME_CAP];
+  size_t n = 0;
+  int code = EXIT_OK, rc = read_names(dir, &names, &n);
+  if (rc < 0) {
+    cli_error("put", "%s: %s", dir, sk_strerror(rc));
+    code = EXIT_FAIL;
+  }
+  for (size_t i = 0; i < n && code == EXIT_OK; i++) {
+    if (snprintf(sub, sizeof(sub), "%s/%s", dir, names[i]) >= (int)sizeof(sub) ||
+        snprintf(subname, sizeof(subname), "%s/%s", name, names[i]) >= (int)sizeof(subname)) {
+      cli_error("put", "%s/%s: path too long", dir, names[i]);
+      code = EXIT_FAIL;
+    } else {
+      code = put_path(j, sub, subname, 1);
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+  return code;
+}
+
+static int put_path(put_job *j, const char *path, const char *name, int recursive) {
+  struct stat st;
+  if (stat(path, &st) < 0) {
+    cli_error("put", "%s: %s", path, strerror(errno));
+    return EXIT_FAIL;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (recursive)
+      return put_tree(j, path, name);
+    cli_error("put", "%s is a folder: add -r to send it with everything in it", path);
+    return EXIT_FAIL;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    cli_error("put", "%s is not a regular file", path);
+    return EXIT_FAIL;
+  }
+  return put_one(j, path, name);
+}
+
+/* The name on the server for FILE: --as, else its base name. */
+static void default_name(const char *path, char *out, size_t cap) {
+  char tmp[PATH_MAX];
+  snprintf(tmp, sizeof(tmp), "%s", path);
+  size_t n = strlen(tmp);
+  while (n > 1 && tmp[n - 1] == '/')
+    tmp[--n] = '\0';
+  snprintf(out, cap, "%s", basename(tmp));
+}
+
+int cmd_put(int argc, char **argv) {
+  static const struct option opts[] = {CLI_CLIENT_LONGOPTS,
+                                       {"as", required_argument, NULL, 'A'},
+                                       {"recursive", no_argument, NULL, 'r'},
+                                       {"resume", no_argument, NULL, 'R'},
+                                       {"exclusive", no_argument, NULL, 'X'},
+                                       {"hash", required_argument, NULL, 'H'},
+                                       {0}};
+  cli_client cc = {0};
+  put_job j = {0};
+  const char *as = NULL;
+  char name[NAME_CAP];
+  int opt, argi, code, recursive = 0, rc;
+
+  while ((opt = getopt_long(argc, argv, "hqr", opts, NULL)) != -1) {
+    if (opt == 'h') {
+      fputs(put_help, stdout);
+      return EXIT_OK;
+    }
+    if (opt == 'A')
+      as = optarg;
+    else if (opt == 'r')
+      recursive = 1;
+    else if (opt == 'R')
+      j.opts.resume = 1;
+    else if (opt == 'X')
+      j.opts.exclusive = 1;
+    else if (opt == 'H')
+      j.opts.hash = optarg;
+    else if (!cli_client_opt(&cc, opt, optarg))
+      return cli_usage_error("put", "unknown option");
+  }
+  argi = optind;
+  cli_take_addr(&cc, argc, argv, &argi);
+  if (argi >= argc)
+    return cli_usage_error("put", "name at least one FILE to send");
+  if (as != NULL && argc - argi > 1)
+    return cli_usage_error("put", "--as names one file: give a single FILE with it");
+  j.quiet = cc.quiet;
+  if ((code = cli_connect("put", &cc, &j.c)) != EXIT_OK)
+    return code;
+  sk_client_pick_hash(j.c, j.opts.hash, &rc);
+  if (rc < 0 || (j.opts.hash != NULL && strcmp(j.opts.hash, "none") == 0)) {
+    cli_error("put", "hash '%s' is not offered by both sides; drop --hash for the default",
+              j.opts.hash);
+    code = EXIT_FAIL;
+  }
+  for (int i = argi; i < argc && code == EXIT_OK; i++) {
+    if (as != NULL)
+      snprintf(name, sizeof(name), "%s", as);
+    else
+      default_name(argv[i], name, sizeof(name));
+    code = put_path(&j, argv[i], name, recursive);
+  }
+  sk_client_close(j.c);
+  return code != EXIT_OK && j.failed_conn ? EXIT_CONN : code;
+}
