@@ -31,7 +31,8 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 FORMAT_DIRS := $(wildcard src cli include tests/unit examples fuzz bench)
 
 .PHONY: all build deps configure build-asan configure-asan run test test-unit \
-        test-e2e test-asan install clean format format-check examples help
+        test-e2e test-asan install clean format format-check examples help \
+        configure-fuzz build-fuzz fuzz fuzz-smoke
 
 all: build
 
@@ -58,6 +59,24 @@ build-asan: configure-asan
 
 run: build
 	exec $(BUILD)/sockit serve
+
+# ---- hardening (issue 9): fuzzing, TSan, valgrind, lint --------------------
+FUZZ_BUILD   := build-hard-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+
+configure-fuzz: deps
+	@$(CMAKE) -S $(ROOT) -B $(FUZZ_BUILD) --log-level=NOTICE -DCMAKE_C_COMPILER=clang \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOCKIT_FUZZ=ON -DSOCKIT_TESTS=OFF $(CMAKE_ARGS)
+
+build-fuzz: configure-fuzz
+	@$(CMAKE) --build $(FUZZ_BUILD) --target fuzzers -j$(JOBS)
+
+fuzz: build-fuzz
+	$(ROOT)/scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzz-smoke: build-fuzz
+	$(ROOT)/scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
 
 # Runs all four stages even when one fails, then reports each and fails if any did.
 test: build build-asan examples

@@ -159,7 +159,7 @@ ssize_t sk_client_read_body(sk_client *c, void *buf, size_t cap) {
 int sk_client_recv(sk_client *c, sk_head **head, uint8_t **body, size_t *n, size_t max_body) {
   uint64_t size;
   uint8_t *b;
-  size_t got = 0;
+  size_t got = 0, cap;
   int rc = sk_client_recv_head(c, head);
   if (rc < 0)
     return rc;
@@ -169,20 +169,33 @@ int sk_client_recv(sk_client *c, sk_head **head, uint8_t **body, size_t *n, size
     *head = NULL;
     return SK_ETOOLARGE;
   }
-  b = malloc((size_t)size + 1);
-  if (b == NULL) {
-    sk_head_free(*head);
-    return -ENOMEM;
-  }
-  while (got < size) {
-    ssize_t r = sk_client_read_body(c, b + got, (size_t)size - got);
-    if (r <= 0) {
-      free(b);
-      sk_head_free(*head);
-      *head = NULL;
-      return r < 0 ? (int)r : SK_ECLOSED;
+  /* The buffer grows as the bytes arrive: a size the peer merely claims
+   * costs nothing until it really sends that much. */
+  cap = size < CLIENT_RBUF ? (size_t)size : CLIENT_RBUF;
+  b = malloc(cap + 1);
+  rc = b == NULL ? -ENOMEM : 0;
+  while (rc == 0 && got < size) {
+    if (got == cap) {
+      size_t ncap = size - got > cap ? cap * 2 : (size_t)size;
+      uint8_t *nb = realloc(b, ncap + 1);
+      if (nb == NULL) {
+        rc = -ENOMEM;
+        break;
+      }
+      b = nb;
+      cap = ncap;
     }
-    got += (size_t)r;
+    ssize_t r = sk_client_read_body(c, b + got, cap - got);
+    if (r <= 0)
+      rc = r < 0 ? (int)r : SK_ECLOSED;
+    else
+      got += (size_t)r;
+  }
+  if (rc < 0) {
+    free(b);
+    sk_head_free(*head);
+    *head = NULL;
+    return rc;
   }
   b[size] = '\0';
   if (body != NULL)

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Write the seed corpora under fuzz/corpus/NAME/ from valid frames.
+
+Run from anywhere; files are small and committed. Re-running rewrites the
+seed-* files and leaves any other file (regression inputs, crash-*) alone.
+"""
+
+import json
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NONCE = "0123456789abcdef" * 4
+
+
+def frame(head, body=b""):
+    if body:
+        head = dict(head, size=len(body))
+    h = json.dumps(head, separators=(",", ":")).encode()
+    return struct.pack(">I", len(h)) + h + body
+
+
+# Every request type of SPEC 4, one valid head each.
+REQUESTS = [
+    ({"type": "auth", "nonce": NONCE, "mac": NONCE}, b""),
+    ({"type": "echo", "id": 1}, b"hello"),
+    ({"type": "ping", "id": "x"}, b""),
+    ({"type": "bye"}, b""),
+    ({"type": "time", "ts": 0, "tz": "+08:00", "format": "%Y-%m-%d %H:%M:%S"}, b""),
+    ({"type": "time", "tz": "UTC"}, b""),
+    ({"type": "exec", "argv": ["ls", "-l"], "stdin": True, "timeout": 5,
+      "env": {"A": "b"}}, b""),
+    ({"type": "exec", "shell": "ls | wc -l"}, b""),
+    ({"type": "stdin", "eof": True}, b"abc"),
+    ({"type": "signal", "signal": "INT"}, b""),
+    ({"type": "put", "name": "d/a.txt", "total": 3, "offset": 0, "mode": 420,
+      "mtime": 1700000000, "hash": "sha256", "exclusive": True}, b"abc"),
+    ({"type": "put_end", "hash": "sha256:" + NONCE}, b""),
+    ({"type": "stat", "name": "a.txt"}, b""),
+    ({"type": "get", "name": "a.txt", "offset": 0, "hash": "sha256"}, b""),
+    ({"type": "list", "name": "d"}, b""),
+    ({"type": "join", "room": "lobby", "nick": "ann", "history": 10}, b""),
+    ({"type": "say", "room": "lobby"}, "héllo".encode()),
+    ({"type": "leave", "room": "lobby"}, b""),
+]
+
+# What a server says, for the client harness.
+HELLO_AUTH = {"type": "hello", "proto": "sockit/1", "server": "sockit 0.1.0",
+              "auth": "hmac-sha256", "nonce": NONCE, "services": ["echo", "time", "files"],
+              "hashes": ["sha256", "xxh128"]}
+HELLO_NONE = dict(HELLO_AUTH, auth="none")
+del HELLO_NONE["nonce"]
+RESPONSES = [
+    ({"type": "echo", "id": 1}, b"hello"),
+    ({"type": "time", "id": 1, "ts": 0, "tz": "UTC", "text": "1970-01-01 00:00:00",
+      "now": 1.5}, b""),
+    ({"type": "file", "name": "a", "total": 5, "offset": 0, "mode": 420, "mtime": 1}, b"12345"),
+    ({"type": "file_end", "hash": "sha256:" + NONCE}, b""),
+    ({"type": "error", "code": "not_found", "message": "no such file"}, b""),
+    ({"type": "msg", "room": "r", "from": "k", "ts": 1.0}, b"hi"),
+]
+
+
+def write(name, files):
+    d = os.path.join(HERE, "corpus", name)
+    os.makedirs(d, exist_ok=True)
+    for fn in os.listdir(d):
+        if fn.startswith("seed-"):
+            os.unlink(os.path.join(d, fn))
+    for i, data in enumerate(files):
+        with open(os.path.join(d, "seed-%02d" % i), "wb") as f:
+            f.write(data)
+
+
+def main():
+    stream = b"".join(frame(h, b) for h, b in REQUESTS)
+    write("frame", [
+        b"\x00" + bytes([0, 0, 0, 0, 0, 0, 0, 0]) + stream,        # byte by byte
+        b"\x01" + bytes([3, 200, 17, 1, 64, 5, 255, 9]) + stream,   # odd splits, pre-auth
+        b"\x00" + bytes([255] * 8) + frame(*REQUESTS[1]) + frame(*REQUESTS[2]),
+        b"\x00" + bytes(8) + struct.pack(">I", 1) + b"{}",           # head_len too small
+        b"\x00" + bytes(8) + struct.pack(">I", 65537),              # too large
+        b"\x00" + bytes(8) + frame({"type": "echo", "size": 2 ** 50}),
+    ])
+    write("head", [json.dumps(dict(h, size=len(b)) if b else h).encode() for h, b in REQUESTS] +
+          [json.dumps(h).encode() for h, _ in RESPONSES] +
+          [b'{"type":"x","size":9007199254740991}', b'{"type":"x","size":-1}',
+           b'{"type":"x","size":1.0}', b'{"type":1}', b'[]'])
+    write("time", [
+        struct.pack("<q", 0) + b"\x02\x00" + b"%Y-%m-%d %H:%M:%S",
+        struct.pack("<q", 1700000000) + b"\x01\xff" + b"%c %z %Z",
+        struct.pack("<q", -1) + b"\x00\xff" + b"%s",
+        struct.pack("<q", 2 ** 62) + b"\x03\xff" + b"-12:30\x00%Y",
+        struct.pack("<q", 0) + b"\x03\x05" + b"+08:00\x00%A %B",
+    ])
+    responses = b"".join(frame(h, b) for h, b in RESPONSES)
+    write("client", [
+        frame(HELLO_NONE) + responses,
+        frame(HELLO_AUTH) + frame({"type": "auth_ok", "mac": NONCE}) + responses,
+        frame(HELLO_AUTH) + frame({"type": "error", "code": "auth_failed"}),
+        frame({"type": "error", "code": "rate_limited"}),
+        frame(HELLO_NONE) + frame({"type": "echo", "id": 1, "size": 2 ** 40}),
+        frame(HELLO_NONE) + frame({"type": "echo", "id": 1}, b"hello") +
+        frame({"type": "time", "id": 1, "text": "x"}) +
+        frame({"type": "file", "name": "a"}, b"x" * 600) + frame({"type": "file_end"}),
+    ])
+
+
+if __name__ == "__main__":
+    main()
