@@ -19,6 +19,7 @@ static const struct command {
     {"put", cmd_put, "upload files (-r: folder trees), verified and resumable"},
     {"get", cmd_get, "download a file, verified, through a part file"},
     {"ls", cmd_ls, "list a folder of the server's file root"},
+    {"bench", cmd_bench, "load generator: echo/rtt throughput and latency, held connections"},
 };
 
 static int usage(FILE *out) {

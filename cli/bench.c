@@ -1,0 +1,328 @@
+/* bench.c - `sockit bench [ADDR] --mode echo|rtt|conns ...`: options, the
+ * progress line and the report. The load itself is bench_run.c. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "cli.h"
+
+static const char bench_help[] =
+    "usage: sockit bench [ADDR] [--mode echo|rtt|conns] [--conns N] [--pipeline P]\n"
+    "                    [--size BYTES] [--duration S] [--warmup S] [--rate N]\n"
+    "                    [--threads 1|2] [--hold S] [--server-pid PID] [--json]\n"
+    "Load a sockit server from one process and report throughput and latency.\n"
+    "Every connection authenticates as any client does (SPEC 4.3) first.\n\n"
+    "Modes:\n"
+    "  echo   N connections each keep P echo requests of BYTES in flight; every\n"
+    "         echoed byte is checked, in order (default)\n"
+    "  rtt    ping/pong round trips (default 1 connection, 1 in flight)\n"
+    "  conns  open and authenticate N connections, hold them, and check that each\n"
+    "         still answers a ping (sent spread over --hold); with --server-pid,\n"
+    "         report the server's RSS growth per connection\n\n"
+    "Options:\n"
+    "  -m, --mode M          echo, rtt or conns\n"
+    "  -c, --conns N         connections (echo 50, rtt 1, conns 1000); past 28000 they\n"
+    "                        come from several 127.1.0.x source addresses\n"
+    "  -p, --pipeline P      requests in flight per connection (default 1)\n"
+    "  -s, --size BYTES      echo body size (default 64)\n"
+    "  -d, --duration S      seconds measured (default 10)\n"
+    "  -w, --warmup S        seconds of traffic before measuring (default 0)\n"
+    "  -r, --rate N          fixed schedule of N requests/s over all connections;\n"
+    "                        latency counts from each request's slot in it, so a\n"
+    "                        stall is charged to every request it delays\n"
+    "                        (default: closed loop, as fast as the server answers)\n"
+    "  -t, --threads T       client threads, 1 or 2 (default 1)\n"
+    "      --hold S          conns: hold time (default 5)\n"
+    "      --server-pid PID  conns: the server process, for its RSS\n"
+    "      --connect-batch N handshakes in flight at once (default 64)\n"
+    "      --timeout S       limit for connecting all, and for the last answers (default 60)\n"
+    "      --json            one JSON object on stdout instead of the table\n" CLI_CLIENT_HELP
+    "\nLatency is in microseconds, from an HDR-style log-linear histogram\n"
+    "(buckets within 1.6 %); MB/s counts echo bodies one way, in 10^6 bytes.\n"
+    "Exit status: 0 ok, 1 a check failed, 2 bad usage, 255 connect/auth failed.\n";
+
+enum { OPT_HOLD = 256, OPT_PID, OPT_BATCH, OPT_TIMEOUT, OPT_JSON };
+
+static const struct option bench_opts_long[] = {
+    {"mode", required_argument, NULL, 'm'},
+    {"conns", required_argument, NULL, 'c'},
+    {"pipeline", required_argument, NULL, 'p'},
+    {"size", required_argument, NULL, 's'},
+    {"duration", required_argument, NULL, 'd'},
+    {"warmup", required_argument, NULL, 'w'},
+    {"rate", required_argument, NULL, 'r'},
+    {"threads", required_argument, NULL, 't'},
+    {"hold", required_argument, NULL, OPT_HOLD},
+    {"server-pid", required_argument, NULL, OPT_PID},
+    {"connect-batch", required_argument, NULL, OPT_BATCH},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"json", no_argument, NULL, OPT_JSON},
+    CLI_CLIENT_LONGOPTS,
+    {0},
+};
+
+/* ---- options ------------------------------------------------------------ */
+
+static int parse_int(const char *s, long long lo, long long hi, long long *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end != '\0' || v < lo || v > hi)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_secs(const char *s, double lo, double *out) {
+  char *end;
+  double v = strtod(s, &end);
+  if (end == s || *end != '\0' || !(v >= lo) || v > 1e7)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_mode(const char *s, enum bench_mode *m) {
+  static const char *const names[] = {"echo", "rtt", "conns"};
+  for (int i = 0; i < 3; i++)
+    if (strcmp(s, names[i]) == 0) {
+      *m = (enum bench_mode)i;
+      return 0;
+    }
+  return -1;
+}
+
+/* One option into o; returns 0, or -1 after printing the usage error. */
+static int take_opt(bench_opts *o, int opt, const char *arg, int *conns_set) {
+  long long v = 0;
+  int bad = 0;
+  switch (opt) {
+  case 'm':
+    return parse_mode(arg, &o->mode) < 0 ? -cli_usage_error("bench", "--mode: echo, rtt or conns")
+                                         : 0;
+  case 'c':
+    bad = parse_int(arg, 1, 1000000, &v);
+    o->conns = (int)v;
+    *conns_set = 1;
+    break;
+  case 'p':
+    bad = parse_int(arg, 1, 65536, &v);
+    o->pipeline = (int)v;
+    break;
+  case 's':
+    bad = parse_int(arg, 0, 1 << 30, &v);
+    o->size = (size_t)v;
+    break;
+  case 't':
+    bad = parse_int(arg, 1, 2, &v);
+    o->threads = (int)v;
+    break;
+  case OPT_PID:
+    bad = parse_int(arg, 1, 1 << 30, &v);
+    o->server_pid = (long)v;
+    break;
+  case OPT_BATCH:
+    bad = parse_int(arg, 1, 100000, &v);
+    o->connect_batch = (int)v;
+    break;
+  case 'd':
+    bad = parse_secs(arg, 0.001, &o->duration);
+    break;
+  case 'w':
+    bad = parse_secs(arg, 0, &o->warmup);
+    break;
+  case 'r':
+    bad = parse_secs(arg, 0.001, &o->rate);
+    break;
+  case OPT_HOLD:
+    bad = parse_secs(arg, 0, &o->hold);
+    break;
+  case OPT_TIMEOUT:
+    bad = parse_secs(arg, 0.1, &o->timeout);
+    break;
+  case OPT_JSON:
+    o->json = 1;
+    break;
+  default:
+    return -cli_usage_error("bench", "unknown option");
+  }
+  return bad ? -cli_usage_error("bench", "bad value '%s' for an option", arg) : 0;
+}
+
+/* Returns -1 to stop with EXIT_USAGE, 1 after --help, 0 to run. */
+static int parse_args(int argc, char **argv, bench_opts *o) {
+  cli_client cc = {0};
+  int opt, argi, conns_set = 0;
+  *o = (bench_opts){.mode = BENCH_ECHO,
+                    .pipeline = 1,
+                    .threads = 1,
+                    .size = 64,
+                    .duration = 10,
+                    .hold = 5,
+                    .timeout = 60,
+                    .connect_batch = 64};
+  while ((opt = getopt_long(argc, argv, "hqm:c:p:s:d:w:r:t:", bench_opts_long, NULL)) != -1) {
+    if (opt == 'h') {
+      fputs(bench_help, stdout);
+      return 1;
+    }
+    if (!cli_client_opt(&cc, opt, optarg) && take_opt(o, opt, optarg, &conns_set) < 0)
+      return -1;
+  }
+  argi = optind;
+  cli_take_addr(&cc, argc, argv, &argi);
+  if (argi < argc) {
+    cli_usage_error("bench", "unexpected argument '%s'", argv[argi]);
+    return -1;
+  }
+  o->addr = cc.addr;
+  o->key_file = cc.opts.key_file;
+  o->no_auth = cc.opts.no_auth;
+  o->quiet = cc.quiet;
+  if (!conns_set)
+    o->conns = o->mode == BENCH_ECHO ? 50 : o->mode == BENCH_RTT ? 1 : 1000;
+  return 0;
+}
+
+/* ---- progress and report ------------------------------------------------ */
+
+typedef struct progress_state {
+  uint64_t last_done;
+  double last_elapsed;
+  int drawn;
+} progress_state;
+
+static void show_progress(void *ctx, const bench_status *st) {
+  static const char *const phases[] = {"connecting", "warming up", "measuring", "holding"};
+  progress_state *ps = ctx;
+  double dt = st->elapsed - ps->last_elapsed;
+  double rate = dt > 0 ? (double)(st->done - ps->last_done) / dt : 0;
+  if (st->phase == 0)
+    fprintf(stderr, "\r\033[K%s: %d/%d ready", phases[0], st->ready, st->total);
+  else
+    fprintf(stderr, "\r\033[K%s: %.1f s, %" PRIu64 " answers, %.0f/s, %d/%d connections",
+            phases[st->phase], st->elapsed, st->done, rate, st->ready - st->lost, st->total);
+  ps->last_done = st->done;
+  ps->last_elapsed = st->elapsed;
+  ps->drawn = 1;
+}
+
+static double us(const bench_result *r, double p) {
+  return (double)sk__hist_percentile(&r->hist, p) / 1000.0;
+}
+
+static void json_string(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\')
+      printf("\\%c", ch);
+    else if (ch < 0x20)
+      printf("\\u%04x", ch);
+    else
+      putchar(ch);
+  }
+  putchar('"');
+}
+
+static const char *mode_name(enum bench_mode m) {
+  return m == BENCH_ECHO ? "echo" : m == BENCH_RTT ? "rtt" : "conns";
+}
+
+static void report_json(const bench_opts *o, const bench_result *r) {
+  double s = r->seconds > 0 ? r->seconds : 1;
+  printf("{\"mode\":\"%s\",\"addr\":", mode_name(o->mode));
+  json_string(o->addr);
+  printf(",\"conns\":%d,\"pipeline\":%d,\"size\":%zu,\"threads\":%d,\"rate\":%.0f", o->conns,
+         o->pipeline, o->mode == BENCH_ECHO ? o->size : 0, o->threads, o->rate);
+  if (o->mode == BENCH_CONNS) {
+    long growth =
+        r->rss_before_kb >= 0 && r->rss_after_kb >= 0 ? r->rss_after_kb - r->rss_before_kb : -1;
+    printf(",\"established\":%d,\"answered_ping\":%d,\"setup_s\":%.3f,\"hold_s\":%.1f,"
+           "\"server_rss_before_kb\":%ld,\"server_rss_after_kb\":%ld,\"server_rss_growth_kb\":%ld,"
+           "\"rss_per_conn_kb\":%.2f",
+           r->established, r->answered, r->setup_s, o->hold, r->rss_before_kb, r->rss_after_kb,
+           growth, growth >= 0 && r->answered > 0 ? (double)growth / r->answered : -1.0);
+  } else {
+    printf(",\"seconds\":%.3f,\"requests\":%" PRIu64 ",\"req_s\":%.1f,\"mb_s\":%.3f", r->seconds,
+           r->requests, (double)r->requests / s, (double)r->body_bytes / 1e6 / s);
+  }
+  printf(",\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
+         "\"mean_us\":%.1f,\"ok\":%s",
+         us(r, 50), us(r, 90), us(r, 99), us(r, 99.9), us(r, 100), sk__hist_mean(&r->hist) / 1000,
+         r->code == EXIT_OK ? "true" : "false");
+  if (r->code != EXIT_OK) {
+    printf(",\"error\":");
+    json_string(r->error);
+  }
+  printf("}\n");
+}
+
+static void report_latency(const bench_result *r) {
+  printf("  %-14s %10s %10s %10s %10s %10s\n", "latency (us)", "p50", "p90", "p99", "p99.9", "max");
+  printf("  %-14s %10.1f %10.1f %10.1f %10.1f %10.1f\n", "", us(r, 50), us(r, 90), us(r, 99),
+         us(r, 99.9), us(r, 100));
+}
+
+static void report_table(const bench_opts *o, const bench_result *r) {
+  double s = r->seconds > 0 ? r->seconds : 1;
+  printf("sockit bench: %s %s, %d connection%s", mode_name(o->mode), o->addr, o->conns,
+         o->conns == 1 ? "" : "s");
+  if (o->mode == BENCH_CONNS) {
+    long growth =
+        r->rss_before_kb >= 0 && r->rss_after_kb >= 0 ? r->rss_after_kb - r->rss_before_kb : -1;
+    printf(", held %.1f s\n", o->hold);
+    printf("  %-14s %d of %d in %.3f s\n", "authenticated", r->established, o->conns, r->setup_s);
+    printf("  %-14s %d of %d\n", "answered ping", r->answered, o->conns);
+    if (growth >= 0)
+      printf("  %-14s %ld KiB (%.2f KiB per connection)\n", "server RSS", growth,
+             r->answered > 0 ? (double)growth / r->answered : 0.0);
+    else
+      printf("  %-14s not measured (give --server-pid PID)\n", "server RSS");
+  } else {
+    printf(" x %d in flight%s", o->pipeline, o->rate > 0 ? "" : "\n");
+    if (o->rate > 0)
+      printf(", fixed rate %.0f/s\n", o->rate);
+    printf("  %-14s %" PRIu64 " in %.3f s%s\n", "requests", r->requests, r->seconds,
+           o->mode == BENCH_ECHO ? ", every byte verified" : "");
+    printf("  %-14s %.0f req/s", "throughput", (double)r->requests / s);
+    if (o->mode == BENCH_ECHO)
+      printf(", %.1f MB/s of %zu-byte bodies", (double)r->body_bytes / 1e6 / s, o->size);
+    printf("\n");
+  }
+  report_latency(r);
+}
+
+int cmd_bench(int argc, char **argv) {
+  bench_opts o;
+  bench_result *r;
+  progress_state ps = {0};
+  int rc = parse_args(argc, argv, &o);
+  if (rc != 0)
+    return rc > 0 ? EXIT_OK : EXIT_USAGE;
+  if ((r = malloc(sizeof(*r))) == NULL) {
+    cli_error("bench", "out of memory");
+    return EXIT_FAIL;
+  }
+  int live = !o.quiet && isatty(STDERR_FILENO);
+  rc = bench_run(&o, r, live ? show_progress : NULL, &ps);
+  if (ps.drawn)
+    fputs("\r\033[K", stderr);
+  if (rc == EXIT_USAGE) {
+    cli_usage_error("bench", "%s", r->error);
+  } else {
+    if (o.json)
+      report_json(&o, r);
+    else if (rc == EXIT_OK || o.mode == BENCH_CONNS || (r->interrupted && r->seconds > 0))
+      report_table(&o, r);
+    if (rc != EXIT_OK)
+      cli_error("bench", "%s", r->error);
+  }
+  fflush(stdout);
+  free(r);
+  return rc;
+}

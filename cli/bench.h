@@ -1,0 +1,54 @@
+/* bench.h - what `sockit bench` shares between its command front (bench.c)
+ * and its load engine (bench_run.c). */
+#ifndef SOCKIT_CLI_BENCH_H
+#define SOCKIT_CLI_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/hist.h"
+
+enum bench_mode { BENCH_ECHO, BENCH_RTT, BENCH_CONNS };
+
+typedef struct bench_opts {
+  const char *addr;
+  const char *key_file; /* NULL: the default key file */
+  int no_auth, quiet, json;
+  enum bench_mode mode;
+  int conns, pipeline, threads, connect_batch;
+  size_t size;     /* echo body bytes */
+  double duration; /* seconds measured (echo, rtt) */
+  double warmup;   /* seconds run before measuring */
+  double rate;     /* requests/s over all connections; 0: closed loop */
+  double hold;     /* conns: seconds over which the pings are spread */
+  double timeout;  /* connect+auth phase and final drain, seconds */
+  long server_pid; /* conns: whose RSS to watch; 0: none */
+} bench_opts;
+
+/* What the front shows while the run goes on. */
+typedef struct bench_status {
+  int phase;              /* 0 connecting, 1 warming up, 2 measuring, 3 draining */
+  int ready, total, lost; /* lost: ready connections that failed since */
+  uint64_t done;          /* responses so far, warm-up included */
+  double elapsed;         /* seconds since the traffic started (phase > 0) */
+} bench_status;
+
+typedef struct bench_result {
+  sk_hist hist; /* latency in ns, from each request's intended send time */
+  uint64_t requests, body_bytes;
+  double seconds, setup_s;
+  int established, answered;
+  long rss_before_kb, rss_after_kb; /* -1: not measured */
+  int code;                         /* EXIT_OK, EXIT_FAIL or EXIT_CONN */
+  int interrupted;                  /* by SIGINT: the figures cover part of the run */
+  char error[256];
+} bench_result;
+
+typedef void (*bench_progress_fn)(void *ctx, const bench_status *st);
+
+/* Run the load described by o and fill r (r->code is also returned). Blocks;
+ * progress runs about four times a second on the calling thread. A SIGINT
+ * ends the run early with what was measured so far (code EXIT_FAIL). */
+int bench_run(const bench_opts *o, bench_result *r, bench_progress_fn progress, void *ctx);
+
+#endif
