@@ -29,12 +29,14 @@ static const char exec_help[] =
     "      --timeout S    kill the program after S seconds (the server's --exec-timeout\n"
     "                     is the default and the ceiling)\n" CLI_CLIENT_HELP;
 
-#define STDIN_CHUNK (64u * 1024)              /* SPEC: stdin in 64 KiB frames */
-#define OUT_CAP (STDIN_CHUNK + 16u * 1024)    /* one stdin frame plus a few heads */
+#define STDIN_CHUNK (64u * 1024)           /* SPEC: stdin in 64 KiB frames */
+#define OUT_CAP (STDIN_CHUNK + 16u * 1024) /* one stdin frame plus a few heads */
 #define BODY_CHUNK (64u * 1024)
 
 static volatile sig_atomic_t interrupts;
-static void on_sigint(int sig) { interrupts++; }
+static void on_sigint(int sig) {
+  interrupts++;
+}
 
 typedef struct xc {
   sk_client *c;
@@ -104,12 +106,13 @@ static int pump_stdin(xc *x) {
   if ((h = sk_head_new("stdin")) == NULL)
     return -ENOMEM;
   if (r <= 0) { /* EOF (or an unreadable stdin): the program sees EOF too */
-    sk_head_set_int(h, "size", 0);
     sk_head_set_bool(h, "eof", 1);
     x->forward_stdin = 0;
     r = 0;
   }
-  rc = queue_frame(x, h, buf, (size_t)r);
+  rc = sk_head_set_int(h, "size", (int64_t)r);
+  if (rc == 0)
+    rc = queue_frame(x, h, buf, (size_t)r);
   sk_head_free(h);
   return rc;
 }
@@ -241,9 +244,10 @@ static void catch_sigint(void) {
   sigaction(SIGINT, &sa, NULL);
 }
 
-/* Options before a `--` (or, without one, up to the first non-option, so
- * that `sockit exec ls -l` keeps its -l). Returns -1 to go on, or an exit
- * code. *cmd_at is where PROGRAM starts. */
+/* Options come before a `--`; PROGRAM and its arguments after it are never
+ * taken as options. Without `--`, the words after ADDR are the program
+ * (`sockit exec uptime`). Returns -1 to go on, or an exit code; *cmd_at is
+ * where PROGRAM starts. */
 static int parse_opts(int argc, char **argv, exec_opts *o, cli_client *cc, int *cmd_at) {
   static const struct option opts[] = {{"shell", required_argument, NULL, 's'},
                                        {"stdin", no_argument, NULL, 'i'},
@@ -255,7 +259,7 @@ static int parse_opts(int argc, char **argv, exec_opts *o, cli_client *cc, int *
     if (strcmp(argv[i], "--") == 0)
       dd = i;
   n = dd ? dd : argc;
-  while ((opt = getopt_long(n, argv, dd ? "hq" : "+hq", opts, NULL)) != -1) {
+  while ((opt = getopt_long(n, argv, "hq", opts, NULL)) != -1) {
     char *end;
     switch (opt) {
     case 'h':

@@ -13,7 +13,9 @@
  * whole process group; the job then lives on only until libuv reaps the
  * child (closing an unreaped process handle would leave a zombie).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pwd.h>
 #include <signal.h>
@@ -76,8 +78,8 @@ struct exec_job {
   int64_t status;
   int term_signal;
   uint64_t t_start, bytes_out;
-  sk_buf *rb;     /* the read buffer lent to libuv */
-  uint8_t *wbuf;  /* stdin bytes in the write in flight */
+  sk_buf *rb;    /* the read buffer lent to libuv */
+  uint8_t *wbuf; /* stdin bytes in the write in flight */
   char what[EXEC_WHAT_MAX];
 };
 
@@ -126,6 +128,24 @@ static int resolve_user(exec_shared *sh, const char *name) {
   return 0;
 }
 
+/* Descriptors the server inherited from whoever started it (a shell's
+ * extra pipes, say) are not close-on-exec; make them so, or every program
+ * would get them. The server's own are opened close-on-exec already. */
+static void cloexec_inherited(void) {
+  DIR *d;
+  struct dirent *e;
+  if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) == 0)
+    return;
+  if ((d = opendir("/proc/self/fd")) == NULL)
+    return;
+  while ((e = readdir(d)) != NULL) {
+    int fd = atoi(e->d_name);
+    if (fd > 2 && fd != dirfd(d))
+      fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+  }
+  closedir(d);
+}
+
 static int exec_start(sk_server *srv) {
   exec_shared *sh = calloc(1, sizeof(*sh));
   int i = svc_index(srv), rc = 0;
@@ -134,6 +154,7 @@ static int exec_start(sk_server *srv) {
     return -ENOMEM;
   }
   atomic_init(&sh->running, 0);
+  cloexec_inherited();
   if (srv->cfg.exec_user[0] != '\0')
     rc = resolve_user(sh, srv->cfg.exec_user);
   else if (geteuid() == 0)
@@ -450,39 +471,46 @@ static int check_env_cb(void *ctx, const char *key, const char *val) {
   return 0;
 }
 
-/* Read and check the request. Returns 0 or sends bad_request and returns 1. */
-static int parse_args(sk_conn *c, const sk_head *h, exec_args *a) {
-  int has_argv = sk_head_has(h, "argv"), has_shell = sk_head_has(h, "shell");
-  size_t n = sk_head_arr_len(h, "argv");
-  int rc;
+/* A bad request: say what is wrong; returns 1 for parse_args. */
+static int bad(sk_conn *c, const char *msg) {
+  sk_conn_error(c, msg ? SK_EBADREQ : -ENOMEM, msg);
+  return 1;
+}
 
-  if (has_argv == has_shell)
-    return sk_conn_error(c, SK_EBADREQ, "exec wants either \"argv\":[PROGRAM,ARG...] or "
-                                        "\"shell\":\"COMMAND LINE\""), 1;
-  if (has_shell) {
+static int parse_command(sk_conn *c, const sk_head *h, exec_args *a) {
+  size_t n = sk_head_arr_len(h, "argv");
+  if (sk_head_has(h, "argv") == sk_head_has(h, "shell"))
+    return bad(c, "exec wants either \"argv\":[PROGRAM,ARG...] or \"shell\":\"LINE\"");
+  if (sk_head_has(h, "shell")) {
     a->shell = sk_head_str(h, "shell");
     if (a->shell == NULL || a->shell[0] == '\0' || sk_head_strlen(h, "shell") != strlen(a->shell))
-      return sk_conn_error(c, SK_EBADREQ, "\"shell\" must be a non-empty string"), 1;
-  } else {
-    a->argv = n > 0 ? calloc(n + 1, sizeof(char *)) : NULL;
-    if (n == 0)
-      return sk_conn_error(c, SK_EBADREQ, "\"argv\" must be a non-empty array of strings"), 1;
-    if (a->argv == NULL)
-      return sk_conn_error(c, -ENOMEM, NULL), 1;
-    for (size_t i = 0; i < n; i++)
-      if ((a->argv[i] = sk_head_arr_str(h, "argv", i)) == NULL || a->argv[0][0] == '\0')
-        return sk_conn_error(c, SK_EBADREQ, "\"argv\" must be a non-empty array of strings"), 1;
+      return bad(c, "\"shell\" must be a non-empty string");
+    return 0;
   }
+  if (n == 0)
+    return bad(c, "\"argv\" must be a non-empty array of strings");
+  if ((a->argv = calloc(n + 1, sizeof(char *))) == NULL)
+    return bad(c, NULL);
+  for (size_t i = 0; i < n; i++)
+    if ((a->argv[i] = sk_head_arr_str(h, "argv", i)) == NULL || a->argv[0][0] == '\0')
+      return bad(c, "\"argv\" must be a non-empty array of strings");
+  return 0;
+}
+
+/* Read and check the request. Returns 0, or 1 after sending bad_request. */
+static int parse_args(sk_conn *c, const sk_head *h, exec_args *a) {
+  int rc;
+  if (parse_command(c, h, a) != 0)
+    return 1;
   if ((rc = sk_head_bool(h, "stdin", &a->want_stdin)) < 0 && rc != -ENOENT)
-    return sk_conn_error(c, SK_EBADREQ, "\"stdin\" must be true or false"), 1;
+    return bad(c, "\"stdin\" must be true or false");
   rc = sk_head_double(h, "timeout", &a->timeout);
   if ((rc < 0 && rc != -ENOENT) || (rc == 0 && !(a->timeout > 0 && isfinite(a->timeout))))
-    return sk_conn_error(c, SK_EBADREQ, "\"timeout\" must be a positive number of seconds"), 1;
+    return bad(c, "\"timeout\" must be a positive number of seconds");
   if (sk_head_has(h, "env")) {
     a->env = sk_head_obj(h, "env");
     if (a->env == NULL || sk_head_each_str(a->env, check_env_cb, (void *)a->env) != 0)
-      return sk_conn_error(c, SK_EBADREQ, "\"env\" must be an object of NAME: \"VALUE\" "
-                                          "strings (names without '=')"), 1;
+      return bad(c, "\"env\" must be an object of NAME: \"VALUE\" strings (no '=' in NAME)");
   }
   return 0;
 }
