@@ -10,7 +10,8 @@
 static const char echo_help[] =
     "usage: sockit echo [ADDR] [TEXT...]\n"
     "Send TEXT (words joined by spaces, then a newline is printed) or, without\n"
-    "TEXT, all of stdin; print what the server echoes back.\n\n" CLI_CLIENT_HELP;
+    "TEXT, all of stdin; print what the server echoes back.\n\n"
+    "  -u, --udp          one datagram to `serve --udp ADDR` (at most 65507 bytes)\n" CLI_CLIENT_HELP;
 
 #define ECHO_STDIN_MAX (16u << 20) /* the server's default --max-message */
 
@@ -60,8 +61,9 @@ static int read_stdin(char **out, size_t *n) {
 }
 
 int cmd_echo(int argc, char **argv) {
-  static const struct option opts[] = {CLI_CLIENT_LONGOPTS, {0}};
+  static const struct option opts[] = {CLI_CLIENT_LONGOPTS, {"udp", no_argument, NULL, 'u'}, {0}};
   cli_client cc = {0};
+  int udp = 0;
   sk_client *c = NULL;
   sk_head *req = NULL, *resp = NULL;
   uint8_t *body = NULL;
@@ -69,10 +71,14 @@ int cmd_echo(int argc, char **argv) {
   size_t n = 0, got = 0;
   int opt, argi, rc, code;
 
-  while ((opt = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "hqu", opts, NULL)) != -1) {
     if (opt == 'h') {
       fputs(echo_help, stdout);
       return EXIT_OK;
+    }
+    if (opt == 'u') {
+      udp = 1;
+      continue;
     }
     if (!cli_client_opt(&cc, opt, optarg))
       return cli_usage_error("echo", "unknown option");
@@ -84,6 +90,10 @@ int cmd_echo(int argc, char **argv) {
   if (rc < 0) {
     cli_error("echo", "cannot read the text to send: %s", sk_strerror(rc));
     return EXIT_FAIL;
+  }
+  if (udp) {
+    code = cli_udp_echo(cc.addr, text, n, from_args);
+    goto out;
   }
   if ((code = cli_connect("echo", &cc, &c)) != EXIT_OK)
     goto out;

@@ -1,0 +1,352 @@
+"""The seed wire (SPEC 6): the tutorial's own Python programs, ported to
+tests/e2e/seed/ with their wire behaviour unchanged, run against the real
+server. Also the tutorial's sticky-packet demonstrations against the native
+wire (SPEC 4.1)."""
+
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+import pytest
+
+import sockit_proto as sp
+from conftest import Server, sanitizer_report, write_key
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SEED = os.path.join(HERE, "seed")
+TZ = "XST-8"
+LISTEN = re.compile(r"^sockit: listening on (\S+)")  # a fixed zone both sides share, no tzdata needed
+
+
+@pytest.fixture
+def seed(sockit_bin, env, tmp_path):
+    """seed(*services, extra=[...]) -> Server with one seed listener per
+    service, in order; its key and root are on the Server object."""
+    started = []
+
+    def start(*services, extra=(), key=True):
+        root = str(tmp_path / "root")
+        argv = ["--root", root]
+        secret = None
+        if key:
+            kf = str(tmp_path / "key")
+            secret = write_key(kf)
+            argv += ["--key-file", kf]
+        argv += list(extra)
+        for svc in services:
+            argv += ["--wire", "seed", "--service", svc, "-l", "127.0.0.1:0"]
+        srv = Server(argv, env.make(TZ=TZ), 0)
+        started.append(srv)
+        srv.secret, srv.root = secret, root
+        want = len(services) + extra.count("-l")
+        assert wait_for(lambda: len(listening(srv)) >= want or not srv.alive()), srv.stderr_text()
+        srv.addrs = listening(srv)
+        assert len(srv.addrs) == want, srv.stderr_text()
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()
+        assert not sanitizer_report(srv.stderr_text()), srv.stderr_text()[-4000:]
+
+
+def listening(srv):
+    """Addresses from `sockit: listening on ADDR [(seed wire)]` lines."""
+    return [m.group(1) for m in map(LISTEN.match, list(srv.stderr_lines)) if m]
+
+
+def run_script(name, *args, timeout=30):
+    r = subprocess.run([sys.executable, os.path.join(SEED, name)] + [str(a) for a in args],
+                       capture_output=True, timeout=timeout, env=dict(os.environ, TZ=TZ))
+    assert r.returncode == 0, r.stderr.decode("utf-8", "replace")
+    return r.stdout.decode("utf-8").splitlines()
+
+
+def local_strftime(ts):
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = TZ
+    time.tzset()
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+
+
+def connect(addr):
+    host, port = addr.rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def wait_for(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
+
+
+def start_fails(sockit_bin, env, tmp_path, *args):
+    kf = str(tmp_path / "key")
+    write_key(kf)
+    r = subprocess.run([sockit_bin, "serve", "--key-file", kf, "--root", str(tmp_path / "r")] +
+                       list(args), env=env.make(), capture_output=True, text=True, timeout=10)
+    assert not sanitizer_report(r.stderr), r.stderr
+    assert r.returncode != 0, r.stderr
+    return r.stderr
+
+
+# ---- time -------------------------------------------------------------------
+
+
+def test_time_client_matches_strftime(seed):
+    srv = seed("time")
+    now = int(time.time())
+    stamps = [0, 1700000000, now, 86399]
+    lines = run_script("time_client.py", srv.addr, "--every", "0.05", *stamps)
+    assert lines == ["%d\t%s" % (ts, local_strftime(ts)) for ts in stamps]
+
+
+def test_time_tolerates_whitespace_and_answers_garbage(seed):
+    srv = seed("time")
+    with connect(srv.addr) as s:
+        s.sendall(b" 1700000000\r\n")
+        assert s.recv(1024).decode() == local_strftime(1700000000)
+        for junk in (b"soon", b"12:00", b"99999999999999999999999", b"\xff\xfe"):
+            s.sendall(junk)
+            reply = s.recv(1024)
+            assert reply.startswith(b"error:") and reply.endswith(b"\n"), reply
+            assert reply.count(b"\n") == 1
+        s.sendall(b"0")  # still served after errors
+        assert s.recv(1024).decode() == local_strftime(0)
+
+
+# ---- exec -------------------------------------------------------------------
+
+
+def test_exec_client_runs_commands_and_q_closes(seed):
+    srv = seed("exec", extra=["--allow-exec"])
+    lines = [json.loads(x) for x in run_script(
+        "exec_client.py", srv.addr, "echo hi", "echo out; echo err >&2", "true", "pwd", "q")]
+    assert lines[0] == {"cmd": "echo hi", "len": 3, "out": "hi\n"}
+    assert lines[1] == {"cmd": "echo out; echo err >&2", "len": 8, "out": "out\nerr\n"}
+    assert lines[2] == {"cmd": "true", "len": 0, "out": ""}  # struct.pack('i', 0), no body
+    assert lines[3]["out"] == os.path.realpath(srv.root) + "\n"  # cwd is the file root
+    assert lines[4] == {"closed": True}
+
+
+def test_exec_output_is_raw_bytes_and_timeout_kills_the_group(seed):
+    srv = seed("exec", extra=["--allow-exec", "--exec-timeout", "1"])
+    with connect(srv.addr) as s:
+        s.sendall(b"printf '\\377\\000\\001'")
+        n = struct.unpack("i", s.recv(4))[0]
+        assert n == 3 and sp_recv_exact(s, n) == b"\xff\x00\x01"
+        t0 = time.monotonic()
+        s.sendall(b"sleep 30 & sleep 30; echo late")
+        n = struct.unpack("i", s.recv(4))[0]
+        assert n == 0 and time.monotonic() - t0 < 10
+
+
+def sp_recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        assert chunk, "closed early"
+        buf += chunk
+    return buf
+
+
+def test_exec_refused_without_allow_exec(sockit_bin, env, tmp_path):
+    err = start_fails(sockit_bin, env, tmp_path, "--wire", "seed", "--service", "exec",
+                      "-l", "127.0.0.1:0")
+    assert "--allow-exec" in err
+
+
+# ---- put --------------------------------------------------------------------
+
+
+def test_put_client_20mib_lands_intact(seed, tmp_path):
+    srv = seed("put")
+    src = tmp_path / "big.bin"
+    data = os.urandom(20 << 20)
+    src.write_bytes(data)
+    run_script("put_client.py", srv.addr, src)
+    target = os.path.join(srv.root, "big.bin")
+    assert wait_for(lambda: os.path.exists(target))
+    with open(target, "rb") as f:
+        assert hashlib.sha256(f.read()).digest() == hashlib.sha256(data).digest()
+    assert os.listdir(srv.root) == ["big.bin"]  # no part file left
+
+
+def test_put_hostile_name_lands_inside_root(seed, tmp_path):
+    srv = seed("put")
+    src = tmp_path / "x.txt"
+    src.write_bytes(b"evil bytes\n")
+    run_script("put_client.py", srv.addr, src, "--as", "../../evil")
+    run_script("put_client.py", srv.addr, src, "--as", "C:\\Users\\me\\win.txt")
+    assert wait_for(lambda: sorted(os.listdir(srv.root)) == ["evil", "win.txt"])
+    with open(os.path.join(srv.root, "evil"), "rb") as f:
+        assert f.read() == b"evil bytes\n"
+    assert not os.path.exists(os.path.join(os.path.dirname(srv.root), "evil"))
+
+
+def send_put(addr, head, body=b"", close=True):
+    s = connect(addr)
+    raw = json.dumps(head).encode("utf-8")
+    s.sendall(struct.pack("i", len(raw)) + raw + body)
+    if close:
+        s.close()
+    return s
+
+
+@pytest.mark.parametrize("name", [".hidden", "..", "a/", "/", "dir/."])
+def test_put_refuses_names_without_a_plain_base(seed, name):
+    srv = seed("put")
+    s = send_put(srv.addr, {"filepath": "", "filename": name, "filesize": 3}, b"abc", close=False)
+    s.settimeout(5)
+    assert s.recv(10) == b""  # closed, nothing answered
+    s.close()
+    assert os.listdir(srv.root) == []
+
+
+def test_put_cut_short_leaves_nothing(seed):
+    srv = seed("put")
+    send_put(srv.addr, {"filepath": "", "filename": "half", "filesize": 1000}, b"x" * 10)
+    bad = struct.pack("i", 1 << 30)  # a head length over the limit: closed before allocating
+    with connect(srv.addr) as s:
+        s.sendall(bad)
+        assert s.recv(10) == b""
+    time.sleep(0.3)
+    assert wait_for(lambda: os.listdir(srv.root) == [])
+
+
+# ---- auth -------------------------------------------------------------------
+
+
+def test_auth_client_wrong_key_then_right_key(seed):
+    srv = seed("auth")
+    lines = run_script("auth_client.py", srv.addr, "wrong", srv.secret.decode())
+    assert len(lines[0]) == 20 and lines[0].isdigit()  # a wide challenge, not 0-99
+    assert lines[1:] == ["验证失败", "验证成功"]
+
+
+def test_auth_challenges_differ_and_q_closes(seed):
+    srv = seed("auth")
+    first = run_script("auth_client.py", srv.addr, "q")
+    second = run_script("auth_client.py", srv.addr, "q")
+    assert first[1:] == ["closed"] and second[1:] == ["closed"]
+    assert first[0] != second[0]
+
+
+def test_auth_five_failures_close_and_rate_limit(seed):
+    srv = seed("auth")
+    lines = run_script("auth_client.py", srv.addr, *["wrong%d" % i for i in range(5)])
+    assert lines[1:] == ["验证失败"] * 5
+    with connect(srv.addr) as s:  # the address is banned now: no challenge at all
+        assert s.recv(1024) == b""
+
+
+def test_auth_needs_a_key(sockit_bin, env, tmp_path):
+    r = subprocess.run([sockit_bin, "serve", "--no-auth", "--root", str(tmp_path / "r"),
+                        "--wire", "seed", "--service", "auth", "-l", "127.0.0.1:0"],
+                       env=env.make(), capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and "key" in r.stderr
+
+
+# ---- chat -------------------------------------------------------------------
+
+
+def test_chat_two_tutorial_clients(seed):
+    srv = seed("chat")
+    peer = subprocess.Popen([sys.executable, os.path.join(SEED, "chat_peer.py"), srv.addr,
+                             "你好", "well"], stdout=subprocess.PIPE)
+    assert peer.stdout.readline().strip() == b"ready"
+    out = run_script("chat_client.py", srv.addr, "hi", "how are you", "ok")
+    peer_out, _ = peer.communicate(timeout=20)
+    assert out == ["柚柚柚切克闹:你好", "柚柚柚切克闹:well", "柚柚柚切克闹:bye"]
+    assert peer_out.decode("utf-8").splitlines() == [
+        "cool:hi", "cool:how are you", "cool:ok", "cool:bye"]
+
+
+def test_chat_reaches_every_other_member_only(seed):
+    srv = seed("chat")
+    a, b, c = connect(srv.addr), connect(srv.addr), connect(srv.addr)
+    time.sleep(0.2)
+    a.sendall("大家好".encode("utf-8"))
+    assert b.recv(1024).decode("utf-8") == "大家好"
+    assert c.recv(1024).decode("utf-8") == "大家好"
+    a.settimeout(0.3)
+    with pytest.raises(socket.timeout):
+        a.recv(1024)  # not back to the sender
+    for s in (a, b, c):
+        s.close()
+
+
+# ---- start-up rules ---------------------------------------------------------
+
+
+def test_seed_refuses_non_loopback_without_public_flag(sockit_bin, env, tmp_path):
+    err = start_fails(sockit_bin, env, tmp_path, "--wire", "seed", "--service", "time",
+                      "-l", "0.0.0.0:0")
+    assert "--wire-seed-public" in err
+
+
+def test_seed_public_flag_and_one_warning(seed):
+    srv = seed("time", "chat", extra=["--wire-seed-public"])
+    assert srv.alive()
+    warnings = [x for x in srv.stderr_lines if "warning" in x and "seed" in x]
+    assert len(warnings) == 1 and "insecure" in warnings[0] or "no encryption" in warnings[0]
+
+
+def test_seed_beside_native_and_graceful_stop(seed):
+    srv = seed("time", "chat", extra=["-l", "127.0.0.1:0"])  # the native one comes first
+    conns = [connect(a) for a in srv.addrs[1:]]
+    conns[0].sendall(b"0")
+    assert conns[0].recv(1024).decode() == local_strftime(0)
+    with sp.Client.connect(srv.addrs[0]) as c:
+        c.handshake(srv.secret)
+        assert c.echo(b"x") == b"x"
+    t0 = time.monotonic()
+    assert srv.terminate(signal.SIGTERM, 10.0) == 0
+    assert time.monotonic() - t0 < 5
+    for s in conns:
+        s.close()
+
+
+# ---- the tutorial's sticky packets, on the native wire ----------------------
+
+
+def test_native_wire_two_quick_sends_in_one_read(start_server, key_file, secret):
+    """黏包 case 1: b'hello' and b'aike' sent back to back arrive as one read;
+    framed, they stay two messages."""
+    srv = start_server("--key-file", key_file)
+    with srv.connect() as c:
+        c.handshake(secret)
+        c.send_raw(sp.frame({"type": "echo", "id": 1}, b"hello") +
+                   sp.frame({"type": "echo", "id": 2}, b"aike"))
+        h1, b1 = c.recv_frame()
+        h2, b2 = c.recv_frame()
+        assert (h1["id"], b1, h2["id"], b2) == (1, b"hello", 2, b"aike")
+
+
+def test_native_wire_message_split_across_reads(start_server, key_file, secret):
+    """黏包 case 2: a message that arrives in small pieces is still one."""
+    srv = start_server("--key-file", key_file)
+    with srv.connect() as c:
+        c.handshake(secret)
+        data = sp.frame({"type": "echo", "id": 3}, b"hello") + sp.frame({"type": "ping"})
+        c.send_bytewise(data, delay=0.0005)
+        h, body = c.recv_frame()
+        assert (h["id"], body) == (3, b"hello")
+        assert c.recv_frame()[0]["type"] == "pong"
