@@ -52,6 +52,11 @@ int cmd_serve(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_echo(int argc, char **argv);
 int cmd_time(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+
+/* UDP forms of echo and time (udp.c): print the answer, return the exit code. */
+int cli_udp_echo(const char *addr, const char *text, size_t n, int newline);
+int cli_udp_time(const char *addr, sk_head *req);
 int cmd_listen(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
 int cmd_exec(int argc, char **argv);

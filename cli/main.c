@@ -13,6 +13,7 @@ static const struct command {
     {"keygen", cmd_keygen, "make a new key file (64 hex chars, mode 0600)"},
     {"echo", cmd_echo, "send text (or stdin) and print the echo"},
     {"time", cmd_time, "ask the time service, once or --every N seconds"},
+    {"chat", cmd_chat, "chat rooms: a line editor on a terminal, scriptable when piped"},
     {"listen", cmd_listen, "raw bytes: wait for a client, pipe it to stdin/stdout"},
     {"connect", cmd_connect, "raw bytes: connect, pipe the socket to stdin/stdout"},
     {"exec", cmd_exec, "run a program on the server (needs serve --allow-exec)"},

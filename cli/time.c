@@ -17,9 +17,11 @@ static const char time_help[] =
     "      --format F     strftime format (default \"%Y-%m-%d %H:%M:%S\")\n"
     "      --every S      ask again every S seconds with the current time, like the\n"
     "                     tutorial's periodic client; Ctrl-C ends it\n"
-    "      --count N      with --every: stop after N answers\n" CLI_CLIENT_HELP;
+    "      --count N      with --every: stop after N answers\n"
+    "  -u, --udp          ask `serve --udp ADDR` in one datagram (retried on timeout)\n" CLI_CLIENT_HELP;
 
 static volatile sig_atomic_t interrupted;
+static const char *udp_addr; /* --udp: ask over UDP, no connection */
 static void on_sigint(int sig) { interrupted = 1; }
 
 typedef struct time_req {
@@ -37,6 +39,11 @@ static int ask(sk_client *c, const time_req *t, long long ts) {
     sk_head_set_str(req, "tz", t->tz);
   if (rc == 0 && t->format)
     sk_head_set_str(req, "format", t->format);
+  if (rc == 0 && udp_addr != NULL) {
+    rc = cli_udp_time(udp_addr, req);
+    sk_head_free(req);
+    return rc;
+  }
   if (rc == 0)
     rc = sk_client_request(c, req, NULL, 0, &resp, NULL, NULL);
   if (rc < 0) {
@@ -63,6 +70,7 @@ int cmd_time(int argc, char **argv) {
       {"ts", required_argument, NULL, 't'},     {"tz", required_argument, NULL, 'z'},
       {"format", required_argument, NULL, 'f'}, {"every", required_argument, NULL, 'e'},
       {"count", required_argument, NULL, 'c'},  CLI_CLIENT_LONGOPTS,
+      {"udp", no_argument, NULL, 'u'},
       {0}};
   cli_client cc = {0};
   time_req t = {0};
@@ -71,7 +79,7 @@ int cmd_time(int argc, char **argv) {
   sk_client *c = NULL;
   int opt, argi, code;
 
-  while ((opt = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "hqu", opts, NULL)) != -1) {
     char *end;
     switch (opt) {
     case 'h':
@@ -93,6 +101,9 @@ int cmd_time(int argc, char **argv) {
       if (*end != '\0' || !(every > 0))
         return cli_usage_error("time", "--every wants a positive number of seconds");
       break;
+    case 'u':
+      udp_addr = ""; /* the address is known after the options */
+      break;
     case 'c':
       if (parse_num(optarg, &count) < 0 || count < 1)
         return cli_usage_error("time", "--count wants a positive integer");
@@ -106,7 +117,9 @@ int cmd_time(int argc, char **argv) {
   cli_take_addr(&cc, argc, argv, &argi);
   if (argi < argc)
     return cli_usage_error("time", "unexpected argument '%s'", argv[argi]);
-  if ((code = cli_connect("time", &cc, &c)) != EXIT_OK)
+  if (udp_addr != NULL)
+    udp_addr = cc.addr;
+  else if ((code = cli_connect("time", &cc, &c)) != EXIT_OK)
     return code;
   if (every <= 0) {
     code = ask(c, &t, -1);

@@ -169,6 +169,37 @@ int sk_resolve(const char *addr, int flags, struct sockaddr_storage *ss, socklen
  * "unix:/path"), NUL-terminated in buf. Returns buf. */
 char *sk_addr_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t cap);
 
+/* ---- UDP (SPEC 5) ---------------------------------------------------------
+ * One frame per datagram, no authentication: echo, time, ping and chat.
+ * A frame over SK_UDP_FRAME_MAX bytes is refused with SK_ETOOLARGE before
+ * anything is sent (a cut datagram would be garbage to the server). */
+#define SK_UDP_FRAME_MAX 65507u
+
+typedef struct sk_udp sk_udp;
+
+/* A UDP socket connected to addr (HOST:PORT or [IPv6]:PORT; the first
+ * resolution that works). Returns 0 or SK_EBADADDR / a negated errno. */
+int sk_udp_open(sk_udp **out, const char *addr);
+
+/* Send head ("size" set to n) and n body bytes as one datagram. */
+int sk_udp_send(sk_udp *u, sk_head *head, const void *body, size_t n);
+
+/* Wait up to timeout_ms (-1: forever) for one well-formed frame; datagrams
+ * that are not exactly one frame are skipped. *head is the caller's, *body
+ * malloc'd (NULL when empty). -ETIMEDOUT when nothing came; -ECONNREFUSED
+ * when the host said nobody listens there. */
+int sk_udp_recv(sk_udp *u, sk_head **head, uint8_t **body, size_t *n, int timeout_ms);
+
+int sk_udp_fd(const sk_udp *u); /* for poll() */
+void sk_udp_close(sk_udp *u);
+
+/* One request, one answer: sends req (an "id" is added when it has none, to
+ * match the answer), waits timeout_ms, and sends again up to retries times.
+ * An error answer becomes its SK_E* code, with the frame still in *resp.
+ * resp_body / resp_n may be NULL. */
+int sk_udp_request(const char *addr, sk_head *req, const void *body, size_t n, int timeout_ms,
+                   int retries, sk_head **resp, uint8_t **resp_body, size_t *resp_n);
+
 #ifdef __cplusplus
 }
 #endif
