@@ -93,6 +93,18 @@ def main():
         struct.pack("<q", 2 ** 62) + b"\x03\xff" + b"-12:30\x00%Y",
         struct.pack("<q", 0) + b"\x03\x05" + b"+08:00\x00%A %B",
     ])
+    write("names", [b"\x00a.txt", b"\x00d/e/f.bin", b"\x01", b"\x00a/../b", b"\x00/etc/passwd",
+                    b"\x00a/up/x", b"\x00out/etc/x", b"\x00a/in/c", b"\x00.a.sockit-part",
+                    b"\x00" + b"x" * 256, b"\x00a//b", b"\x00./a"])
+    write("seed", [
+        b"\x00 1700000000\n", b"\x00-12", b"\x00+0", b"\x009223372036854775808",
+        b"\x01" + struct.pack("<i", 40), b"\x01" + struct.pack("<i", -1),
+        b"\x02" + json.dumps({"filename": "C:\\tmp\\a.txt", "filesize": 3,
+                              "filepath": "/x"}).encode(),
+        b"\x02" + json.dumps({"filename": "../../etc/passwd", "filesize": 1}).encode(),
+        b"\x03dir/sub/name.txt", b"\x03..", b"\x03a\\b\\.hidden",
+        b"\x04" + bytes(range(256)),
+    ])
     responses = b"".join(frame(h, b) for h, b in RESPONSES)
     write("client", [
         frame(HELLO_NONE) + responses,
