@@ -11,7 +11,7 @@
 #include "cli.h"
 
 static const char bench_help[] =
-    "usage: sockit bench [ADDR] [--mode echo|rtt|conns] [--conns N] [--pipeline P]\n"
+    "usage: sockit bench [ADDR] [--mode echo|rtt|conns|put|get] [--conns N] [--pipeline P]\n"
     "                    [--size BYTES] [--duration S] [--warmup S] [--rate N]\n"
     "                    [--threads 1|2] [--hold S] [--server-pid PID] [--json]\n"
     "Load a sockit server from one process and report throughput and latency.\n"
@@ -22,7 +22,10 @@ static const char bench_help[] =
     "  rtt    ping/pong round trips (default 1 connection, 1 in flight)\n"
     "  conns  open and authenticate N connections, hold them, and check that each\n"
     "         still answers a ping (sent spread over --hold); with --server-pid,\n"
-    "         report the server's RSS growth per connection\n\n"
+    "         report the server's RSS growth per connection\n"
+    "  put    upload one file (--file, or --size bytes made in /dev/shm; default\n"
+    "         1 GiB) as sockit-bench.bin, timed from the request to put_ok\n"
+    "  get    upload it untimed, then download it, timed, and compare the bytes\n\n"
     "Options:\n"
     "  -m, --mode M          echo, rtt or conns\n"
     "  -c, --conns N         connections (echo 50, rtt 1, conns 1000); past 28000 they\n"
@@ -40,12 +43,15 @@ static const char bench_help[] =
     "      --server-pid PID  conns: the server process, for its RSS\n"
     "      --connect-batch N handshakes in flight at once (default 64)\n"
     "      --timeout S       limit for connecting all, and for the last answers (default 60)\n"
+    "      --file PATH       put/get: the file to send\n"
+    "      --hash NAME       put/get: sha256, xxh128, ... or none (default: the fastest\n"
+    "                        both sides have)\n"
     "      --json            one JSON object on stdout instead of the table\n" CLI_CLIENT_HELP
     "\nLatency is in microseconds, from an HDR-style log-linear histogram\n"
     "(buckets within 1.6 %); MB/s counts echo bodies one way, in 10^6 bytes.\n"
     "Exit status: 0 ok, 1 a check failed, 2 bad usage, 255 connect/auth failed.\n";
 
-enum { OPT_HOLD = 256, OPT_PID, OPT_BATCH, OPT_TIMEOUT, OPT_JSON };
+enum { OPT_HOLD = 256, OPT_PID, OPT_BATCH, OPT_TIMEOUT, OPT_JSON, OPT_FILE, OPT_HASH };
 
 static const struct option bench_opts_long[] = {
     {"mode", required_argument, NULL, 'm'},
@@ -61,6 +67,8 @@ static const struct option bench_opts_long[] = {
     {"connect-batch", required_argument, NULL, OPT_BATCH},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"json", no_argument, NULL, OPT_JSON},
+    {"file", required_argument, NULL, OPT_FILE},
+    {"hash", required_argument, NULL, OPT_HASH},
     CLI_CLIENT_LONGOPTS,
     {0},
 };
@@ -87,8 +95,8 @@ static int parse_secs(const char *s, double lo, double *out) {
 }
 
 static int parse_mode(const char *s, enum bench_mode *m) {
-  static const char *const names[] = {"echo", "rtt", "conns"};
-  for (int i = 0; i < 3; i++)
+  static const char *const names[] = {"echo", "rtt", "conns", "put", "get"};
+  for (int i = 0; i < 5; i++)
     if (strcmp(s, names[i]) == 0) {
       *m = (enum bench_mode)i;
       return 0;
@@ -97,25 +105,27 @@ static int parse_mode(const char *s, enum bench_mode *m) {
 }
 
 /* One option into o; returns 0, or -1 after printing the usage error. */
-static int take_opt(bench_opts *o, int opt, const char *arg, int *conns_set) {
+static int take_opt(bench_opts *o, int opt, const char *arg, int *set) {
   long long v = 0;
   int bad = 0;
   switch (opt) {
   case 'm':
-    return parse_mode(arg, &o->mode) < 0 ? -cli_usage_error("bench", "--mode: echo, rtt or conns")
-                                         : 0;
+    return parse_mode(arg, &o->mode) < 0
+               ? -cli_usage_error("bench", "--mode: echo, rtt, conns, put or get")
+               : 0;
   case 'c':
     bad = parse_int(arg, 1, 1000000, &v);
     o->conns = (int)v;
-    *conns_set = 1;
+    *set |= 1;
     break;
   case 'p':
     bad = parse_int(arg, 1, 65536, &v);
     o->pipeline = (int)v;
     break;
   case 's':
-    bad = parse_int(arg, 0, 1 << 30, &v);
+    bad = parse_int(arg, 0, 1ll << 40, &v);
     o->size = (size_t)v;
+    *set |= 2;
     break;
   case 't':
     bad = parse_int(arg, 1, 2, &v);
@@ -147,6 +157,12 @@ static int take_opt(bench_opts *o, int opt, const char *arg, int *conns_set) {
   case OPT_JSON:
     o->json = 1;
     break;
+  case OPT_FILE:
+    o->file = arg;
+    break;
+  case OPT_HASH:
+    o->hash = arg;
+    break;
   default:
     return -cli_usage_error("bench", "unknown option");
   }
@@ -156,7 +172,7 @@ static int take_opt(bench_opts *o, int opt, const char *arg, int *conns_set) {
 /* Returns -1 to stop with EXIT_USAGE, 1 after --help, 0 to run. */
 static int parse_args(int argc, char **argv, bench_opts *o) {
   cli_client cc = {0};
-  int opt, argi, conns_set = 0;
+  int opt, argi, set = 0;
   *o = (bench_opts){.mode = BENCH_ECHO,
                     .pipeline = 1,
                     .threads = 1,
@@ -170,7 +186,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
       fputs(bench_help, stdout);
       return 1;
     }
-    if (!cli_client_opt(&cc, opt, optarg) && take_opt(o, opt, optarg, &conns_set) < 0)
+    if (!cli_client_opt(&cc, opt, optarg) && take_opt(o, opt, optarg, &set) < 0)
       return -1;
   }
   argi = optind;
@@ -183,8 +199,14 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
   o->key_file = cc.opts.key_file;
   o->no_auth = cc.opts.no_auth;
   o->quiet = cc.quiet;
-  if (!conns_set)
-    o->conns = o->mode == BENCH_ECHO ? 50 : o->mode == BENCH_RTT ? 1 : 1000;
+  if (!(set & 1))
+    o->conns = o->mode == BENCH_ECHO ? 50 : o->mode == BENCH_CONNS ? 1000 : 1;
+  if (!(set & 2) && o->mode >= BENCH_PUT)
+    o->size = 1u << 30;
+  if (o->mode == BENCH_ECHO && o->size > (1u << 30)) {
+    cli_usage_error("bench", "--size: echo bodies are at most 1 GiB");
+    return -1;
+  }
   return 0;
 }
 
@@ -230,7 +252,8 @@ static void json_string(const char *s) {
 }
 
 static const char *mode_name(enum bench_mode m) {
-  return m == BENCH_ECHO ? "echo" : m == BENCH_RTT ? "rtt" : "conns";
+  static const char *const names[] = {"echo", "rtt", "conns", "put", "get"};
+  return names[m];
 }
 
 static void report_json(const bench_opts *o, const bench_result *r) {
@@ -238,8 +261,13 @@ static void report_json(const bench_opts *o, const bench_result *r) {
   printf("{\"mode\":\"%s\",\"addr\":", mode_name(o->mode));
   json_string(o->addr);
   printf(",\"conns\":%d,\"pipeline\":%d,\"size\":%zu,\"threads\":%d,\"rate\":%.0f", o->conns,
-         o->pipeline, o->mode == BENCH_ECHO ? o->size : 0, o->threads, o->rate);
-  if (o->mode == BENCH_CONNS) {
+         o->pipeline, o->mode == BENCH_ECHO || o->mode >= BENCH_PUT ? o->size : 0, o->threads,
+         o->rate);
+  if (o->mode >= BENCH_PUT) {
+    printf(",\"bytes\":%" PRIu64 ",\"seconds\":%.4f,\"mb_s\":%.1f,\"hash\":", r->body_bytes,
+           r->seconds, (double)r->body_bytes / 1e6 / s);
+    json_string(r->hash);
+  } else if (o->mode == BENCH_CONNS) {
     long growth =
         r->rss_before_kb >= 0 && r->rss_after_kb >= 0 ? r->rss_after_kb - r->rss_before_kb : -1;
     printf(",\"established\":%d,\"answered_ping\":%d,\"setup_s\":%.3f,\"hold_s\":%.1f,"
@@ -251,10 +279,12 @@ static void report_json(const bench_opts *o, const bench_result *r) {
     printf(",\"seconds\":%.3f,\"requests\":%" PRIu64 ",\"req_s\":%.1f,\"mb_s\":%.3f", r->seconds,
            r->requests, (double)r->requests / s, (double)r->body_bytes / 1e6 / s);
   }
-  printf(",\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
-         "\"mean_us\":%.1f,\"ok\":%s",
-         us(r, 50), us(r, 90), us(r, 99), us(r, 99.9), us(r, 100), sk__hist_mean(&r->hist) / 1000,
-         r->code == EXIT_OK ? "true" : "false");
+  if (o->mode < BENCH_PUT)
+    printf(",\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
+           "\"mean_us\":%.1f",
+           us(r, 50), us(r, 90), us(r, 99), us(r, 99.9), us(r, 100),
+           sk__hist_mean(&r->hist) / 1000);
+  printf(",\"ok\":%s", r->code == EXIT_OK ? "true" : "false");
   if (r->code != EXIT_OK) {
     printf(",\"error\":");
     json_string(r->error);
@@ -268,8 +298,19 @@ static void report_latency(const bench_result *r) {
          us(r, 99.9), us(r, 100));
 }
 
+static void report_file(const bench_opts *o, const bench_result *r) {
+  double s = r->seconds > 0 ? r->seconds : 1;
+  printf("sockit bench: %s %s, %" PRIu64 " bytes\n", mode_name(o->mode), o->addr, r->body_bytes);
+  printf("  %-14s %.4f s, %.1f MB/s\n", "transfer", r->seconds, (double)r->body_bytes / 1e6 / s);
+  printf("  %-14s %s\n", "verified by", r->hash);
+}
+
 static void report_table(const bench_opts *o, const bench_result *r) {
   double s = r->seconds > 0 ? r->seconds : 1;
+  if (o->mode >= BENCH_PUT) {
+    report_file(o, r);
+    return;
+  }
   printf("sockit bench: %s %s, %d connection%s", mode_name(o->mode), o->addr, o->conns,
          o->conns == 1 ? "" : "s");
   if (o->mode == BENCH_CONNS) {
@@ -309,7 +350,12 @@ int cmd_bench(int argc, char **argv) {
     return EXIT_FAIL;
   }
   int live = !o.quiet && isatty(STDERR_FILENO);
-  rc = bench_run(&o, r, live ? show_progress : NULL, &ps);
+  if (o.mode >= BENCH_PUT) {
+    memset(r, 0, sizeof(*r));
+    rc = bench_files(&o, r);
+  } else {
+    rc = bench_run(&o, r, live ? show_progress : NULL, &ps);
+  }
   if (ps.drawn)
     fputs("\r\033[K", stderr);
   if (rc == EXIT_USAGE) {

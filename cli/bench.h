@@ -8,7 +8,7 @@
 
 #include "common/hist.h"
 
-enum bench_mode { BENCH_ECHO, BENCH_RTT, BENCH_CONNS };
+enum bench_mode { BENCH_ECHO, BENCH_RTT, BENCH_CONNS, BENCH_PUT, BENCH_GET };
 
 typedef struct bench_opts {
   const char *addr;
@@ -16,13 +16,15 @@ typedef struct bench_opts {
   int no_auth, quiet, json;
   enum bench_mode mode;
   int conns, pipeline, threads, connect_batch;
-  size_t size;     /* echo body bytes */
-  double duration; /* seconds measured (echo, rtt) */
-  double warmup;   /* seconds run before measuring */
-  double rate;     /* requests/s over all connections; 0: closed loop */
-  double hold;     /* conns: seconds over which the pings are spread */
-  double timeout;  /* connect+auth phase and final drain, seconds */
-  long server_pid; /* conns: whose RSS to watch; 0: none */
+  size_t size;      /* echo body bytes */
+  double duration;  /* seconds measured (echo, rtt) */
+  double warmup;    /* seconds run before measuring */
+  double rate;      /* requests/s over all connections; 0: closed loop */
+  double hold;      /* conns: seconds over which the pings are spread */
+  double timeout;   /* connect+auth phase and final drain, seconds */
+  long server_pid;  /* conns: whose RSS to watch; 0: none */
+  const char *file; /* put/get: the source; NULL: --size bytes made in scratch */
+  const char *hash; /* put/get: NULL the fastest both sides have, or a name, or "none" */
 } bench_opts;
 
 /* What the front shows while the run goes on. */
@@ -41,7 +43,8 @@ typedef struct bench_result {
   long rss_before_kb, rss_after_kb; /* -1: not measured */
   int code;                         /* EXIT_OK, EXIT_FAIL or EXIT_CONN */
   int interrupted;                  /* by SIGINT: the figures cover part of the run */
-  char error[256];
+  char hash[160];                   /* put/get: "ALG:HEX" agreed on, or "none" */
+  char error[512];
 } bench_result;
 
 typedef void (*bench_progress_fn)(void *ctx, const bench_status *st);
@@ -50,5 +53,9 @@ typedef void (*bench_progress_fn)(void *ctx, const bench_status *st);
  * progress runs about four times a second on the calling thread. A SIGINT
  * ends the run early with what was measured so far (code EXIT_FAIL). */
 int bench_run(const bench_opts *o, bench_result *r, bench_progress_fn progress, void *ctx);
+
+/* put/get modes (bench_files.c): one timed transfer; fills r->seconds,
+ * r->body_bytes and r->hash. Returns r->code. */
+int bench_files(const bench_opts *o, bench_result *r);
 
 #endif
