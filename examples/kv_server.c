@@ -1,7 +1,7 @@
 /* kv_server.c - a service of your own on the framework, like the tutorial's
  * socketserver section (setup / handle / finish): a key-value store.
- *   {"type":"set","key":K,"size":N} + N bytes  ->  {"type":"set_ok"}
- *   {"type":"get","key":K}  ->  {"type":"value","size":N} + N bytes, or not_found
+ *   {"type":"kv_set","key":K,"size":N} + N bytes  ->  {"type":"set_ok"}
+ *   {"type":"kv_get","key":K}  ->  {"type":"value","size":N} + N bytes, or not_found
  * usage: kv_server [ADDR]    (no authentication; one loop, so no locks)
  * The service is everything above main(), under 60 lines. */
 #include <errno.h>
@@ -53,8 +53,9 @@ static int setup(sk_conn *c, void **state) { /* a connection's first kv request 
 static void finish(sk_conn *c, void *state) { /* that connection has closed */
   printf("disconnected: %s\n", sk_conn_peer(c));
 }
-static const sk_handler handlers[] = {
-    {.type = "set", .handle = on_set, .max_body = 1024}, {.type = "get", .handle = on_get}, {0}};
+static const sk_handler handlers[] = {{.type = "kv_set", .handle = on_set, .max_body = 1024},
+                                      {.type = "kv_get", .handle = on_get},
+                                      {0}};
 static const sk_service kv_service = {
     .name = "kv", .handlers = handlers, .setup = setup, .finish = finish};
 

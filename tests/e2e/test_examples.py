@@ -238,18 +238,18 @@ def test_kv_server(start_example):
     with sp.Client.connect(srv.addr) as c:
         hello = c.hello()
         assert hello["auth"] == "none" and hello["services"] == ["kv"]
-        assert kv(c, {"type": "set", "key": "name"}, "柚柚".encode()) == ({"type": "set_ok"}, b"")
-        assert kv(c, {"type": "get", "key": "name", "id": 7}) == (
+        assert kv(c, {"type": "kv_set", "key": "name"}, "柚柚".encode()) == ({"type": "set_ok"}, b"")
+        assert kv(c, {"type": "kv_get", "key": "name", "id": 7}) == (
             {"type": "value", "size": 6, "id": 7}, "柚柚".encode())
-        assert kv(c, {"type": "get", "key": "nope"})[0]["code"] == "not_found"
-        assert kv(c, {"type": "get"})[0]["code"] == "bad_request"
-        assert kv(c, {"type": "set", "key": "big"}, b"x" * 1025)[0]["code"] == "too_large"
-        assert kv(c, {"type": "set", "key": "empty"}) == ({"type": "set_ok"}, b"")
-        assert kv(c, {"type": "get", "key": "empty"})[0]["type"] == "value"
+        assert kv(c, {"type": "kv_get", "key": "nope"})[0]["code"] == "not_found"
+        assert kv(c, {"type": "kv_get"})[0]["code"] == "bad_request"
+        assert kv(c, {"type": "kv_set", "key": "big"}, b"x" * 1025)[0]["code"] == "too_large"
+        assert kv(c, {"type": "kv_set", "key": "empty"}) == ({"type": "set_ok"}, b"")
+        assert kv(c, {"type": "kv_get", "key": "empty"})[0]["type"] == "value"
         assert kv(c, {"type": "echo"}, b"x")[0]["code"] == "unknown_type"  # no built-ins
     with sp.Client.connect(srv.addr) as c:  # the store outlives connections
         c.hello()
-        assert kv(c, {"type": "get", "key": "name"})[1] == "柚柚".encode()
+        assert kv(c, {"type": "kv_get", "key": "name"})[1] == "柚柚".encode()
         port = c.local_port
     assert srv.wait_stdout("disconnected: 127.0.0.1:%d" % port)
     assert any(line.startswith("connected: 127.0.0.1:") for line in srv.out)
