@@ -253,3 +253,21 @@ def test_kv_server(start_example):
         port = c.local_port
     assert srv.wait_stdout("disconnected: 127.0.0.1:%d" % port)
     assert any(line.startswith("connected: 127.0.0.1:") for line in srv.out)
+
+
+# ---- the remote command runner -------------------------------------------------
+
+
+def test_exec_client(start_server, run_example, key_file):
+    srv = start_server("--key-file", key_file, "--allow-exec")
+    r = run_example("exec_client", srv.addr, key=key_file,
+                    input="echo hi 你好\n\necho err >&2; exit 3\nkill -TERM $$\nq\necho never\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "hi 你好\n[exit 0]\n[exit 3]\n[exit 143]\n"
+    assert "err\n" in r.stderr and "never" not in r.stdout
+
+
+def test_exec_client_refused_without_allow_exec(server, run_example, key_file):
+    r = run_example("exec_client", server.addr, key=key_file, input="echo hi\n")
+    assert r.returncode == 1 and r.stdout == ""
+    assert "exec_client: " in r.stderr
