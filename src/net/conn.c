@@ -999,7 +999,7 @@ void sk__conn_accept(sk_listener *l) {
     ss.ss_family = AF_UNIX;
     snprintf(c->peer, sizeof(c->peer), "unix");
   }
-  sk_decoder_init(&c->dec, SK_PREAUTH_HEAD);
+  sk_decoder_init(&c->dec, c->srv->auth ? SK_PREAUTH_HEAD : 0); /* tight only until auth */
   rc = admit(c, (struct sockaddr *)&ss);
   if (rc == -EACCES) {
     hard_close(c); /* denied peers get nothing, not even a hello */
