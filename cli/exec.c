@@ -70,7 +70,8 @@ static int queue_frame(xc *x, sk_head *h, const void *body, size_t n) {
   if ((size_t)need + n > OUT_CAP - x->olen)
     return -ENOBUFS;
   x->olen += (size_t)need;
-  memcpy(x->out + x->olen, body, n);
+  if (n > 0)
+    memcpy(x->out + x->olen, body, n);
   x->olen += n;
   return 0;
 }
