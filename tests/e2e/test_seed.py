@@ -100,8 +100,8 @@ def wait_for(pred, timeout=10.0):
 def start_fails(sockit_bin, env, tmp_path, *args):
     kf = str(tmp_path / "key")
     write_key(kf)
-    r = subprocess.run([sockit_bin, "serve", "--key-file", kf, "--root", str(tmp_path / "r")] +
-                       list(args), env=env.make(), capture_output=True, text=True, timeout=10)
+    r = subprocess.run([sockit_bin, "serve", "--key-file", kf, "--root", str(tmp_path / "r"),
+                        "--services", "echo"] + list(args), env=env.make(), capture_output=True, text=True, timeout=10)
     assert not sanitizer_report(r.stderr), r.stderr
     assert r.returncode != 0, r.stderr
     return r.stderr
@@ -259,6 +259,7 @@ def test_auth_five_failures_close_and_rate_limit(seed):
 
 def test_auth_needs_a_key(sockit_bin, env, tmp_path):
     r = subprocess.run([sockit_bin, "serve", "--no-auth", "--root", str(tmp_path / "r"),
+                        "--services", "echo",
                         "--wire", "seed", "--service", "auth", "-l", "127.0.0.1:0"],
                        env=env.make(), capture_output=True, text=True, timeout=10)
     assert r.returncode != 0 and "key" in r.stderr

@@ -105,7 +105,8 @@ int sk__seed_writev(sk_seed_conn *sc, const uv_buf_t *bufs, unsigned nbufs) {
     return -ENOMEM;
   w->n = 0;
   for (unsigned i = 0; i < nbufs; i++) {
-    memcpy(w->data + w->n, bufs[i].base, bufs[i].len);
+    if (bufs[i].len > 0) /* an empty piece may have a NULL base */
+      memcpy(w->data + w->n, bufs[i].base, bufs[i].len);
     w->n += bufs[i].len;
   }
   w->req.data = sc;
