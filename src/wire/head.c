@@ -39,15 +39,20 @@ static int size_ok(const json_t *o) {
 
 sk_head *sk_head_parse(const void *json, size_t len, int *err) {
   json_error_t e;
-  /* Flags 0: the whole buffer must be one value (EOF check on), "\u0000" is
-   * refused, duplicate keys are tolerated (last one wins) for sloppy peers. */
-  json_t *o = json_loadb(json, len, 0, &e);
+  /* The whole buffer must be one value (EOF check on); duplicate keys are
+   * tolerated (last one wins) for sloppy peers. "\u0000" is parsed so that
+   * services can refuse it with their own code (SPEC 4.7: a name with NUL is
+   * forbidden; sk_head_strlen shows it), but never inside "type". */
+  json_t *o = json_loadb(json, len, JSON_ALLOW_NUL, &e);
   int code = SK_EBADFRAME;
   if (o == NULL) {
     /* Running out of memory is not the peer's fault: don't call it bad_frame. */
     if (json_error_code(&e) == json_error_out_of_memory)
       code = -ENOMEM;
-  } else if (json_is_object(o) && json_is_string(json_object_get(o, "type")) && size_ok(o)) {
+  } else if (json_is_object(o) && json_is_string(json_object_get(o, "type")) &&
+             strlen(json_string_value(json_object_get(o, "type"))) ==
+                 json_string_length(json_object_get(o, "type")) &&
+             size_ok(o)) {
     return H(o);
   }
   json_decref(o);
