@@ -172,15 +172,16 @@ static int recv_expect(sk_client *c, const char *want, sk_head **out, sk_xfer_re
   return rc;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
+static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off) {
   while (n > 0) {
-    ssize_t w = write(fd, p, n);
+    ssize_t w = pwrite(fd, p, n, (off_t)off);
     if (w < 0 && errno == EINTR)
       continue;
     if (w < 0)
       return -errno;
     p += w;
     n -= (size_t)w;
+    off += (uint64_t)w;
   }
   return 0;
 }
@@ -468,7 +469,7 @@ static int recv_body(get_state *gs) {
       rc = r < 0 ? (int)r : SK_ECLOSED;
       break;
     }
-    if ((rc = write_all(gs->fd, buf, (size_t)r)) == 0) {
+    if ((rc = write_all(gs->fd, buf, (size_t)r, done)) == 0) {
       done += (uint64_t)r;
       hasher_advance(&gs->hs, done);
       if (gs->o->progress)
