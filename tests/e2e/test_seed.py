@@ -307,7 +307,7 @@ def test_seed_public_flag_and_one_warning(seed):
     srv = seed("time", "chat", extra=["--wire-seed-public"])
     assert srv.alive()
     warnings = [x for x in srv.stderr_lines if "warning" in x and "seed" in x]
-    assert len(warnings) == 1 and "insecure" in warnings[0] or "no encryption" in warnings[0]
+    assert len(warnings) == 1 and "insecure" in warnings[0] and "unframed" in warnings[0]
 
 
 def test_seed_beside_native_and_graceful_stop(seed):

@@ -293,8 +293,8 @@ int sk__seed_check(sk_server *srv, const sk_listen_spec *ls, const char **why) {
     return -EACCES;
   }
   if (first_seed_listener(srv, ls))
-    fprintf(stderr, "sockit: warning: --wire seed speaks the tutorial's unframed formats: no "
-                    "framing, no encryption, weak or no authentication; use it for "
-                    "teaching and compatibility only\n");
+    fprintf(stderr, "sockit: warning: --wire seed is unframed and insecure: the tutorial's "
+                    "formats have no framing, no encryption and weak or no authentication; "
+                    "use them for teaching and compatibility only\n");
   return 0;
 }
