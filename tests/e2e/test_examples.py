@@ -271,3 +271,124 @@ def test_exec_client_refused_without_allow_exec(server, run_example, key_file):
     r = run_example("exec_client", server.addr, key=key_file, input="echo hi\n")
     assert r.returncode == 1 and r.stdout == ""
     assert "exec_client: " in r.stderr
+
+
+# ---- the large-file upload ---------------------------------------------------------
+
+
+def test_put_file(server, run_example, key_file, env, tmp_path):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    src = tmp_path / "2016_01_05_22_21_IMG_1333.JPG"
+    src.write_bytes(data)
+    r = run_example("put_file", server.addr, str(src), key=key_file)
+    assert r.returncode == 0, r.stderr
+    import hashlib
+    digest = hashlib.sha256(data).hexdigest()
+    assert r.stdout == "uploaded %s: %d bytes (0 resumed), sha256:%s\n" % (src.name, len(data),
+                                                                           digest)
+    stored = os.path.join(env.data, "sockit", "files", src.name)
+    with open(stored, "rb") as f:
+        assert f.read() == data
+    r = run_example("put_file", server.addr, str(src), "../escape", key=key_file)
+    assert r.returncode == 1 and r.stdout == "" and r.stderr.startswith("put_file: ")
+
+
+# ---- the chat pair, over TCP and UDP ---------------------------------------------
+
+
+class Interactive:
+    """A running example with a stdin pipe and its stdout read line by line."""
+
+    def __init__(self, argv, env):
+        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.lines = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for raw in self.proc.stdout:
+            self.lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    def expect(self, want, timeout=5.0):
+        """Read lines until want; returns the lines skipped before it."""
+        skipped, deadline = [], time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError("no %r within %.0fs; got %r" % (want, timeout, skipped))
+            if line == want:
+                return skipped
+            skipped.append(line)
+
+    def say(self, text):
+        self.proc.stdin.write((text + "\n").encode())
+        self.proc.stdin.flush()
+
+    def finish(self, timeout=10):
+        """Close stdin and wait: exit status and stderr."""
+        if not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        rc = self.proc.wait(timeout=timeout)
+        return rc, self.proc.stderr.read().decode("utf-8", "replace")
+
+
+def chat_pair(start, env, name, addr):
+    a = Interactive([example(name), addr, "cool"], env.make())
+    a.expect("joined lobby as cool")
+    b = Interactive([example(name), addr, "柚柚柚切克闹"], env.make())
+    b.expect("joined lobby as 柚柚柚切克闹")
+    return a, b
+
+
+def check_chat(a, b, left_word):
+    a.expect("* 柚柚柚切克闹 %s" % ("joined" if left_word == "left" else "join"))
+    a.say("你好")
+    b.expect("cool: 你好")
+    a.expect("cool: 你好")  # the sender gets its own message, in the room's order
+    b.say("bye")
+    assert b.finish() == (0, "")
+    a.expect("柚柚柚切克闹: bye")
+    a.expect("* 柚柚柚切克闹 %s" % ("left" if left_word == "left" else "leave"))
+    assert a.finish() == (0, "")
+
+
+def test_chat_pair_tcp(start_example, env):
+    srv = start_example("chat_server")
+    a, b = chat_pair(start_example, env, "chat_client", srv.addr)
+    check_chat(a, b, "left")
+
+
+def test_chat_client_nick_taken(start_example, env):
+    srv = start_example("chat_server")
+    a = Interactive([example("chat_client"), srv.addr, "cool"], env.make())
+    a.expect("joined lobby as cool")
+    b = Interactive([example("chat_client"), srv.addr, "cool"], env.make())
+    rc, err = b.finish()
+    assert rc == 1 and err.startswith("chat_client: ")
+    assert a.finish()[0] == 0
+
+
+def udp_port():
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_chat_pair_udp(start_example, env):
+    port = udp_port()
+    start_example("chat_server", "127.0.0.1:%d" % port)
+    a, b = chat_pair(start_example, env, "udp_chat", "127.0.0.1:%d" % port)
+    check_chat(a, b, "leave")
+
+
+def test_udp_echo(start_example, start_server, run_example):
+    port = udp_port()
+    start_example("chat_server", "127.0.0.1:%d" % port)
+    r = run_example("udp_echo", "127.0.0.1:%d" % port)
+    assert (r.returncode, r.stdout) == (0, "hello from 127.0.0.1:%d\n" % port), r.stderr
+    r = run_example("udp_echo", "127.0.0.1:%d" % port, "黏包")
+    assert r.stdout == "黏包 from 127.0.0.1:%d\n" % port
+    r = run_example("udp_echo", "127.0.0.1:%d" % udp_port())  # nobody there
+    assert r.returncode == 1 and r.stdout == ""
