@@ -3,6 +3,16 @@
  * One sk_client is one connection, used from one thread at a time. Every
  * call blocks for at most the client's timeout (default 30 s; 0 = forever)
  * and returns 0 / a count, or a negative code from sockit/error.h.
+ *
+ * Errors every I/O call below may return, besides those it lists:
+ * -ETIMEDOUT (the timeout passed), SK_ECLOSED (the server closed),
+ * SK_EBADFRAME (the server sent something that is not a frame), -ENOMEM and
+ * negated errno values from the socket (-ECONNRESET, -EPIPE). After any of
+ * them the connection is unusable: close it.
+ * Ownership: strings and heads passed in are borrowed for the call only;
+ * heads and bodies handed out are the caller's (sk_head_free, free) unless
+ * a comment says "borrowed". No call keeps a pointer the caller gave it.
+ * Different sk_client objects may be used from different threads at once.
  */
 #ifndef SOCKIT_CLIENT_H
 #define SOCKIT_CLIENT_H
@@ -42,7 +52,9 @@ const sk_head *sk_client_hello(const sk_client *c);
 int sk_client_has_service(const sk_client *c, const char *name);
 int sk_client_has_hash(const sk_client *c, const char *name);
 
-/* Send one frame: head (borrowed; "size" is set to n) then n body bytes. */
+/* Send one frame: head (borrowed; "size" is set to n) then n body bytes.
+ * Blocks until every byte is written (or the timeout). Returns 0 or an I/O
+ * error; SK_ETOOLARGE for a head over SK_HEAD_MAX. */
 int sk_client_send(sk_client *c, sk_head *head, const void *body, size_t n);
 
 /* Send a head announcing size bytes, then the body in pieces with
@@ -78,6 +90,8 @@ void sk_client_set_timeout(sk_client *c, int timeout_ms);
 /* Shut down the write side (after the last request). */
 int sk_client_shutdown_write(sk_client *c);
 
+/* Close the connection and free everything the client owns, the hello
+ * included. NULL is fine. */
 void sk_client_close(sk_client *c);
 
 /* The "message" of an error frame, or NULL. Borrowed from head. */
@@ -134,6 +148,9 @@ typedef struct sk_file_stat {
   int64_t mtime;
 } sk_file_stat;
 
+/* Ask about name (SPEC 4.7 stat): *out is filled when 0 is returned,
+ * also for a file that does not exist (out->exists 0). SK_EFORBIDDEN for a
+ * name outside the root; SK_EUNKNOWNTYPE when the server offers no files. */
 int sk_client_stat(sk_client *c, const char *name, sk_file_stat *out);
 
 typedef struct sk_dir_entry {

@@ -97,7 +97,11 @@ typedef struct sk_service {
 
 /* ---- the server --------------------------------------------------------- */
 
-/* A server with every option at its SPEC 3 default and no listener yet. */
+/* A server with every option at its SPEC 3 default, the built-in services
+ * registered and no listener yet; *out is the caller's (sk_server_free).
+ * Returns 0 or -ENOMEM (then *out is not set). Configure it from one thread
+ * before sk_server_run; sk_server_set and sk_server_add_service are not for
+ * a running server. With no "listen" option, run() binds 127.0.0.1:8080. */
 int sk_server_new(sk_server **out);
 
 /* Set an option by its command-line name and a string value, exactly as
@@ -120,6 +124,9 @@ int sk_server_run(sk_server *srv, int handle_signals, const char **why);
 /* Ask a running server to stop gracefully (any thread, signal-safe). */
 void sk_server_stop(sk_server *srv);
 
+/* Free a server that is not running: never started, or after sk_server_run
+ * has returned (in the thread that ran it). Removes the Unix socket files it
+ * created. NULL is fine. */
 void sk_server_free(sk_server *srv);
 
 /* Read-only views of options, for services. */
