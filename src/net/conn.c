@@ -684,30 +684,33 @@ static void auth_frame(sk_conn *c, sk_head *h) {
   sk_head_free(h);
 }
 
+/* An auth frame on an authenticated connection: harmless on a --no-auth
+ * server (a client that always authenticates), a mistake otherwise. */
+static void auth_again(sk_conn *c, sk_head *h) {
+  sk_head *ok;
+  if (c->srv->auth) {
+    send_error(c, h, SK_EBADREQ, "already authenticated");
+  } else if ((ok = sk_head_new("auth_ok")) != NULL) {
+    send_frame(c, ok, h, 0);
+    sk_head_free(ok);
+  }
+  c->fhead = h;
+  skip_body(c, sk_head_size(h));
+  if (c->bmode == BODY_NONE)
+    frame_done(c);
+}
+
 static void on_head(sk_conn *c, sk_head *h) {
+  int is_auth = strcmp(sk_head_type(h), "auth") == 0;
   c->last_active = now_ms(c);
-  if (c->authed) {
-    if (strcmp(sk_head_type(h), "auth") == 0 && !c->active) {
-      /* a client that authenticates against a --no-auth server is fine */
-      sk_head *ok = sk_head_new(c->srv->auth ? "error" : "auth_ok");
-      if (c->srv->auth) {
-        sk_head_free(ok);
-        send_error(c, h, SK_EBADREQ, "already authenticated");
-      } else if (ok != NULL) {
-        send_frame(c, ok, h, 0);
-        sk_head_free(ok);
-      }
-      skip_body(c, sk_head_size(h));
-      c->fhead = h;
-      if (c->bmode == BODY_NONE)
-        frame_done(c);
-      return;
-    }
+  if (c->authed && is_auth && !c->active) {
+    auth_again(c, h);
+  } else if (c->authed) {
     dispatch(c, h);
-  } else if (strcmp(sk_head_type(h), "auth") == 0 && sk_head_size(h) == 0) {
+  } else if (is_auth && sk_head_size(h) == 0) {
     auth_frame(c, h);
   } else {
-    c->cur_head = h;
+    c->cur_head = h; /* the error repeats the request's id */
     sk_conn_close(c, SK_EAUTHREQ);
     c->cur_head = NULL;
     sk_head_free(h);

@@ -378,9 +378,7 @@ int sk_server_run(sk_server *srv, int handle_signals, const char **why) {
   *why = NULL;
   signal(SIGPIPE, SIG_IGN);
   rc = prepare(srv, why);
-  if (rc < 0) {
-    for (int i = 0; i < srv->nloops; i++)
-      srv->loops[i].stopping = 0;
+  if (rc < 0) { /* close what was opened: each loop stops at once */
     sk_server_stop(srv);
     for (int i = 0; i < srv->nloops; i++)
       sk__loop_run(&srv->loops[i]);
