@@ -351,3 +351,39 @@ def test_native_wire_message_split_across_reads(start_server, key_file, secret):
         h, body = c.recv_frame()
         assert (h["id"], body) == (3, b"hello")
         assert c.recv_frame()[0]["type"] == "pong"
+
+
+# ---- limits and transports --------------------------------------------------
+
+
+def test_seed_idle_timeout_and_max_file(seed, tmp_path):
+    srv = seed("time", "put", extra=["--idle-timeout", "1", "--max-file", "10"])
+    with connect(srv.addrs[0]) as s:
+        s.settimeout(5)
+        t0 = time.monotonic()
+        assert s.recv(10) == b""  # closed for idleness
+        assert time.monotonic() - t0 < 4
+    s = send_put(srv.addrs[1], {"filepath": "", "filename": "big", "filesize": 11}, b"x" * 11,
+                 close=False)
+    s.settimeout(5)
+    assert s.recv(10) == b""
+    s.close()
+    assert os.listdir(srv.root) == []
+
+
+def test_seed_over_unix_socket(sockit_bin, env, tmp_path, short_dir):
+    path = os.path.join(short_dir, "seed.sock")
+    kf = str(tmp_path / "key")
+    write_key(kf)
+    srv = Server(["--key-file", kf, "--root", str(tmp_path / "r"), "--wire", "seed", "--service",
+                  "time", "-l", "unix:" + path], env.make(TZ=TZ), 0)
+    try:
+        assert wait_for(lambda: listening(srv) or not srv.alive())
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(path)
+            s.sendall(b"86400")
+            assert s.recv(1024).decode() == local_strftime(86400)
+    finally:
+        srv.stop()
+    assert not sanitizer_report(srv.stderr_text()), srv.stderr_text()
