@@ -21,8 +21,8 @@
 #include "cli.h"
 
 #define NAME_MAX_ 32
-#define LINE_MAX_ 65536      /* the say limit */
-#define UDP_SAY_MAX 65000    /* leaves room for the head in one datagram */
+#define LINE_MAX_ 65536   /* the say limit */
+#define UDP_SAY_MAX 65000 /* leaves room for the head in one datagram */
 #define PING_MS 60000
 #define DRAIN_MS 3000
 #define UDP_JOIN_TRIES 3
@@ -45,7 +45,7 @@ typedef struct chat {
   struct termios saved;
   char *line; /* the input being typed (terminal) or read (piped) */
   size_t len;
-  int esc;    /* inside an escape sequence */
+  int esc; /* inside an escape sequence */
   char *members[MAX_MEMBERS];
   size_t nmembers;
   long said, own_seen;
@@ -116,8 +116,8 @@ static void show(chat *ch, double ts, const char *nick, const char *sep, const c
   char hm[16];
   stamp(ts, hm);
   if (ch->tty)
-    printf("\r\033[K\033[2m[%s]\033[0m \033[%dm%s\033[0m%s%.*s\r\n", hm, colour_of(nick), nick,
-           sep, (int)n, text);
+    printf("\r\033[K\033[2m[%s]\033[0m \033[%dm%s\033[0m%s%.*s\r\n", hm, colour_of(nick), nick, sep,
+           (int)n, text);
   else
     printf("[%s] %s%s%.*s\n", hm, nick, sep, (int)n, text);
   redraw(ch);

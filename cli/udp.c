@@ -13,13 +13,16 @@
 static int udp_failed(const char *cmd, const char *addr, int rc, const sk_head *resp, size_t n) {
   switch (resp != NULL ? 0 : rc) {
   case SK_ETOOLARGE:
-    cli_error(cmd, "refused: %zu bytes do not fit in one UDP datagram (at most %u bytes for "
-                   "the whole frame); nothing was sent: send it over TCP (drop --udp)",
+    cli_error(cmd,
+              "refused: %zu bytes do not fit in one UDP datagram (at most %u bytes for "
+              "the whole frame); nothing was sent: send it over TCP (drop --udp)",
               n, SK_UDP_FRAME_MAX);
     return EXIT_FAIL;
   case -ETIMEDOUT:
-    cli_error(cmd, "no answer from %s over UDP after %d tries; is `sockit serve --udp %s` "
-                   "running there?", addr, UDP_RETRIES + 1, addr);
+    cli_error(cmd,
+              "no answer from %s over UDP after %d tries; is `sockit serve --udp %s` "
+              "running there?",
+              addr, UDP_RETRIES + 1, addr);
     return EXIT_CONN;
   case -ECONNREFUSED:
     cli_error(cmd, "nothing listens for UDP on %s (start `sockit serve --udp %s`)", addr, addr);
@@ -35,8 +38,7 @@ int cli_udp_echo(const char *addr, const char *text, size_t n, int newline) {
   sk_head *req = sk_head_new("echo"), *resp = NULL;
   uint8_t *body = NULL;
   size_t got = 0;
-  int rc = req ? sk_udp_request(addr, req, text, n, UDP_TIMEOUT_MS, UDP_RETRIES, &resp, &body,
-                                &got)
+  int rc = req ? sk_udp_request(addr, req, text, n, UDP_TIMEOUT_MS, UDP_RETRIES, &resp, &body, &got)
                : -ENOMEM;
   int code = EXIT_OK;
   if (rc < 0) {

@@ -50,7 +50,9 @@ int sk_udp_open(sk_udp **out, const char *addr) {
   return 0;
 }
 
-int sk_udp_fd(const sk_udp *u) { return u->fd; }
+int sk_udp_fd(const sk_udp *u) {
+  return u->fd;
+}
 
 void sk_udp_close(sk_udp *u) {
   if (u == NULL)

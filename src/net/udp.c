@@ -40,7 +40,9 @@ typedef struct push_req {
   sk_buf *frame;
 } push_req;
 
-sk_loop *sk__udp_loop(sk_server *srv) { return &srv->loops[0]; }
+sk_loop *sk__udp_loop(sk_server *srv) {
+  return &srv->loops[0];
+}
 
 int sk__dgram_register(sk_server *srv, const sk_dgram_table *t) {
   if (srv->ndgram >= SK_MAX_DGRAM)
@@ -126,8 +128,7 @@ static void on_pushed(uv_udp_send_t *req, int status) {
   free(p);
 }
 
-int sk__udp_push(sk_server *srv, int ep, const struct sockaddr *to, socklen_t len,
-                 sk_buf *frame) {
+int sk__udp_push(sk_server *srv, int ep, const struct sockaddr *to, socklen_t len, sk_buf *frame) {
   udp_ep *e = endpoint(srv, ep);
   uv_buf_t b = uv_buf_init((char *)sk_buf_data(frame), (unsigned)sk_buf_len(frame));
   push_req *p;
@@ -224,8 +225,8 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
   sk_dgram d = {.srv = u->srv, .req = head, .budget = (size_t)nread + SK_UDP_AMP};
   for (d.ep = 0; d.ep < u->neps && u->eps[d.ep] != e; d.ep++) {
   }
-  d.fromlen = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                          : sizeof(struct sockaddr_in);
+  d.fromlen =
+      addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
   memcpy(&d.from, addr, d.fromlen);
   sk__addr_format(addr, d.fromlen, d.peer, sizeof(d.peer));
   dispatch(&d, head, (const uint8_t *)buf->base + head_len, (size_t)nread - head_len);
@@ -243,9 +244,9 @@ static void on_closed(uv_handle_t *h) {
   }
   if (--u->handles > 0)
     return;
-  sk__log_event(u->srv->log, "udp", "udp_stats", "received", 'i', (int64_t)u->received,
-                "answered", 'i', (int64_t)u->answered, "malformed", 'i', (int64_t)u->malformed,
-                "refused", 'i', (int64_t)u->refused, "denied", 'i', (int64_t)u->denied, NULL);
+  sk__log_event(u->srv->log, "udp", "udp_stats", "received", 'i', (int64_t)u->received, "answered",
+                'i', (int64_t)u->answered, "malformed", 'i', (int64_t)u->malformed, "refused", 'i',
+                (int64_t)u->refused, "denied", 'i', (int64_t)u->denied, NULL);
   u->srv->udp = NULL;
   free(u);
 }

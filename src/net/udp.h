@@ -14,9 +14,9 @@
 
 #include "net/core.h"
 
-#define SK_UDP_MAX 65507u        /* largest UDP payload (IPv4) */
-#define SK_UDP_AMP 512u          /* answer bytes allowed beyond the request */
-#define SK_UDP_SENDQ (8u << 20)  /* pushes are dropped above this much unsent */
+#define SK_UDP_MAX 65507u       /* largest UDP payload (IPv4) */
+#define SK_UDP_AMP 512u         /* answer bytes allowed beyond the request */
+#define SK_UDP_SENDQ (8u << 20) /* pushes are dropped above this much unsent */
 
 /* One datagram being answered; valid only during the handler call. */
 struct sk_dgram {
@@ -24,9 +24,9 @@ struct sk_dgram {
   int ep;                       /* the endpoint it came in on (sk__udp_push) */
   struct sockaddr_storage from; /* its sender */
   socklen_t fromlen;
-  char peer[SK_ADDR_TEXT];      /* the sender as text, for logs */
-  const sk_head *req;           /* answers repeat its "id" */
-  size_t budget;                /* answer bytes still allowed */
+  char peer[SK_ADDR_TEXT]; /* the sender as text, for logs */
+  const sk_head *req;      /* answers repeat its "id" */
+  size_t budget;           /* answer bytes still allowed */
 };
 
 /* Register a table (copied) from a service's .start hook. Returns 0 or
@@ -52,7 +52,6 @@ sk_loop *sk__udp_loop(sk_server *srv);
  * pushes). Only on the UDP loop's thread. The frame is referenced until
  * sent. Returns 0, -EPIPE when the endpoint has closed, SK_ETOOLARGE for a
  * frame over SK_UDP_MAX, SK_EBUSY when the send queue is full (dropped). */
-int sk__udp_push(sk_server *srv, int ep, const struct sockaddr *to, socklen_t len,
-                 sk_buf *frame);
+int sk__udp_push(sk_server *srv, int ep, const struct sockaddr *to, socklen_t len, sk_buf *frame);
 
 #endif

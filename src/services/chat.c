@@ -15,8 +15,8 @@ static const char bad_name[] =
 void chat_log(chat_owner *o, const char *event, const char *room, const char *nick,
               const char *reason) {
   if (o->conn != NULL)
-    sk_conn_log(o->conn, event, "room", 's', room, "nick", 's', nick, reason ? "reason" : NULL,
-                's', reason, NULL);
+    sk_conn_log(o->conn, event, "room", 's', room, "nick", 's', nick, reason ? "reason" : NULL, 's',
+                reason, NULL);
   else
     sk__log_event(o->chat->srv->log, o->addr, event, "room", 's', room, "nick", 's', nick,
                   "transport", 's', "udp", reason ? "reason" : NULL, 's', reason, NULL);

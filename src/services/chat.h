@@ -25,10 +25,10 @@
 
 #define CHAT_NAME_MAX 32
 #define CHAT_SAY_MAX 65536u
-#define CHAT_SLOW_BYTES (8u << 20)  /* unsent output that drops a member */
-#define CHAT_HIST_BYTES (1u << 20)  /* per room, beside --chat-history */
-#define CHAT_MAX_ROOMS 1024         /* empty rooms are evicted beyond this */
-#define CHAT_MAX_JOINS 64           /* rooms one connection or peer may be in */
+#define CHAT_SLOW_BYTES (8u << 20) /* unsent output that drops a member */
+#define CHAT_HIST_BYTES (1u << 20) /* per room, beside --chat-history */
+#define CHAT_MAX_ROOMS 1024        /* empty rooms are evicted beyond this */
+#define CHAT_MAX_JOINS 64          /* rooms one connection or peer may be in */
 #define CHAT_ROOM_BUCKETS 256
 
 typedef struct chat_srv chat_srv;
@@ -41,9 +41,9 @@ typedef struct chat_owner {
   chat_srv *chat;
   chat_member *members; /* its memberships */
   int n;
-  sk_conn *conn;   /* a TCP/Unix owner, else NULL */
-  chat_peer *peer; /* a UDP owner, else NULL */
-  int loop;        /* index of the loop its deliveries run on */
+  sk_conn *conn;    /* a TCP/Unix owner, else NULL */
+  chat_peer *peer;  /* a UDP owner, else NULL */
+  int loop;         /* index of the loop its deliveries run on */
   const char *addr; /* a UDP owner's address, for the log */
 } chat_owner;
 

@@ -10,7 +10,7 @@
 
 struct chat_room {
   uv_mutex_t lock;
-  chat_room *hnext; /* hash chain (registry lock) */
+  chat_room *hnext;            /* hash chain (registry lock) */
   chat_member *members, *tail; /* in join order */
   int nmembers;
   uint64_t emptied; /* when it last became empty (chat clock) */
@@ -21,7 +21,7 @@ struct chat_room {
 
 /* One message on its way to the members that live on one loop. */
 typedef struct target {
-  sk_conn *conn;    /* referenced; NULL for a UDP peer */
+  sk_conn *conn; /* referenced; NULL for a UDP peer */
   chat_owner *owner;
 } target;
 
@@ -37,8 +37,11 @@ typedef struct delivery {
  * values past U+10FFFF), or 0 if it is not valid; *cp gets the value. */
 static size_t utf8_next(const uint8_t *p, size_t n, uint32_t *cp) {
   static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-  size_t len = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : (p[0] & 0xf0) == 0xe0 ? 3
-                                : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+  size_t len = p[0] < 0x80                    ? 1
+               : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
+               : (p[0] & 0xf0) == 0xe0        ? 3
+               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
+                                              : 0;
   uint32_t v;
   if (len == 0 || len > n)
     return 0;
@@ -83,7 +86,9 @@ int chat_valid_name(const char *s, size_t len) {
   return 1;
 }
 
-const char *chat_room_name(const chat_room *r) { return r->name; }
+const char *chat_room_name(const chat_room *r) {
+  return r->name;
+}
 
 chat_member *chat_find(const chat_owner *o, const char *room) {
   for (chat_member *m = o->members; m != NULL; m = m->onext)
@@ -161,7 +166,9 @@ static void broadcast(chat_room *r, chat_srv *ch, sk_buf *frame, const chat_memb
       post_delivery(ch, l, d[l]);
 }
 
-static void free_encoded(void *ctx, void *data) { free(data); }
+static void free_encoded(void *ctx, void *data) {
+  free(data);
+}
 
 /* A frame with no body and no "size" member (SPEC 4.8's presence). */
 static sk_buf *encode_bare(const sk_head *h) {

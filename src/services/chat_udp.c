@@ -38,7 +38,9 @@ static const char bad_name[] =
 
 /* ---- peers -------------------------------------------------------------- */
 
-void chat_udp_ref(chat_peer *p) { atomic_fetch_add(&p->refs, 1); }
+void chat_udp_ref(chat_peer *p) {
+  atomic_fetch_add(&p->refs, 1);
+}
 
 void chat_udp_unref(chat_peer *p) {
   if (atomic_fetch_sub(&p->refs, 1) == 1)
@@ -53,7 +55,9 @@ void chat_udp_deliver(chat_peer *p, sk_buf *frame) {
   chat_udp_unref(p);
 }
 
-static uint64_t now_ms(chat_srv *ch) { return uv_now(&sk__udp_loop(ch->srv)->uv); }
+static uint64_t now_ms(chat_srv *ch) {
+  return uv_now(&sk__udp_loop(ch->srv)->uv);
+}
 
 static unsigned bucket_of(const char *text) {
   uint32_t h = 2166136261u;
@@ -74,8 +78,8 @@ static chat_peer *peer_new(chat_srv *ch, peer_table *pt, sk_dgram *d) {
   if (pt->npeers >= PEER_MAX || (p = calloc(1, sizeof(*p))) == NULL)
     return NULL;
   atomic_init(&p->refs, 1);
-  p->owner = (chat_owner){.chat = ch, .peer = p, .loop = sk__udp_loop(ch->srv)->index,
-                          .addr = p->text};
+  p->owner =
+      (chat_owner){.chat = ch, .peer = p, .loop = sk__udp_loop(ch->srv)->index, .addr = p->text};
   p->ep = d->ep;
   memcpy(&p->addr, &d->from, d->fromlen);
   p->alen = d->fromlen;
@@ -162,8 +166,7 @@ static chat_member *member_of(peer_table *pt, sk_dgram *d, const char *room) {
   return p ? chat_find(&p->owner, room) : NULL;
 }
 
-static int udp_say(peer_table *pt, sk_dgram *d, const sk_head *h, const uint8_t *body,
-                   size_t n) {
+static int udp_say(peer_table *pt, sk_dgram *d, const sk_head *h, const uint8_t *body, size_t n) {
   const char *room = dgram_room(d, h);
   chat_member *m;
   if (room == NULL)
@@ -243,8 +246,12 @@ int chat_udp_start(chat_srv *ch) {
   if (lease != NULL && atof(lease) > 0)
     pt->lease_ms = (uint64_t)(atof(lease) * 1000);
   ch->udp = pt;
-  sk_dgram_table t = {.types = types, .handle = on_dgram, .seen = on_seen, .tick = on_tick,
-                      .closing = on_closing, .ctx = ch};
+  sk_dgram_table t = {.types = types,
+                      .handle = on_dgram,
+                      .seen = on_seen,
+                      .tick = on_tick,
+                      .closing = on_closing,
+                      .ctx = ch};
   int rc = sk__dgram_register(ch->srv, &t);
   if (rc < 0) {
     free(pt);

@@ -81,13 +81,13 @@ static int dgram_time(sk_dgram *d, const sk_head *h, const uint8_t *body, size_t
   /* an answer may not outgrow its request by more than SK_UDP_AMP bytes
    * (reflection): a format that expands that much is refused */
   if (rc == SK_ETOOLARGE)
-    return sk__dgram_error(d, rc, "the formatted time would be over 512 bytes larger than the "
-                                  "request; UDP answers are capped: use a shorter format or TCP");
+    return sk__dgram_error(d, rc,
+                           "the formatted time would be over 512 bytes larger than the "
+                           "request; UDP answers are capped: use a shorter format or TCP");
   return rc;
 }
 
-static int dgram_handle(sk_dgram *d, const sk_head *h, const uint8_t *body, size_t n,
-                        void *ctx) {
+static int dgram_handle(sk_dgram *d, const sk_head *h, const uint8_t *body, size_t n, void *ctx) {
   const char *type = sk_head_type(h);
   if (strcmp(type, "echo") == 0)
     return dgram_echo(d, h, body, n);
@@ -97,9 +97,10 @@ static int dgram_handle(sk_dgram *d, const sk_head *h, const uint8_t *body, size
 }
 
 static int dgram_start(sk_server *srv) {
-  static const char *const types[4][4] = {
-      {"ping", NULL}, {"echo", "ping", NULL}, {"time", "ping", NULL},
-      {"echo", "time", "ping", NULL}};
+  static const char *const types[4][4] = {{"ping", NULL},
+                                          {"echo", "ping", NULL},
+                                          {"time", "ping", NULL},
+                                          {"echo", "time", "ping", NULL}};
   int which = svc_on(srv, "echo") | svc_on(srv, "time") << 1;
   sk_dgram_table t = {.types = types[which], .handle = dgram_handle};
   return sk__dgram_register(srv, &t);
