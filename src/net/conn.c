@@ -117,7 +117,8 @@ static void conn_free(sk_conn *c) {
   free(c->wq);
   free(c->gather);
   free(c->svc_state);
-  sk_head_free(c->fhead);
+  if (c->fhead != c->req_head) /* a streamed body's head is the active request's */
+    sk_head_free(c->fhead);
   sk_head_free(c->pending);
   sk_head_free(c->req_head);
   if (c->rbuf != NULL)
