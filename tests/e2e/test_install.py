@@ -88,6 +88,15 @@ def test_prefix_install_shared(build_dir, tmp_path, start_server):
     srv = start_server("--no-auth")
     run_echo(exe, srv.addr, run_env)
 
+    # The opt-in libuv header compiles with the same flags (libuv's come from
+    # Requires.private) and its one function links.
+    embed = tmp_path / "embed.c"
+    embed.write_text("#include <sockit/sockit.h>\n#include <sockit/uv.h>\n"
+                     "int main(void) { uv_loop_t *(*f)(sk_conn *) = sk_conn_uv_loop;"
+                     " return f == NULL; }\n")
+    sh("cc -Wall -Werror %s -o %s $(pkg-config --cflags --libs sockit)"
+       % (embed, tmp_path / "embed"), env=env)
+
 
 def test_destdir_install_static(build_dir, tmp_path, start_server):
     stage, prefix = str(tmp_path / "stage"), "/opt/sockit-test"
