@@ -38,6 +38,7 @@ typedef struct put_conn {
   int fs_busy; /* req in flight */
   uv_file fd;  /* the part file, -1 until created */
   char *chunk[2];
+  size_t cap; /* of each chunk: PUT_CHUNK, or less for a smaller file */
   size_t fill[2];
   int cur, wi; /* the chunk filling, the chunk being written */
   uint64_t received, written;
@@ -201,8 +202,9 @@ static void head_done(put_conn *pc) {
     return;
   }
   snprintf(pc->path, sizeof(pc->path), "%s/%s", srv->cfg.root, pc->ph.name);
-  pc->chunk[0] = malloc(PUT_CHUNK);
-  pc->chunk[1] = malloc(PUT_CHUNK);
+  pc->cap = pc->ph.size < PUT_CHUNK ? (size_t)pc->ph.size + (pc->ph.size == 0) : PUT_CHUNK;
+  pc->chunk[0] = malloc(pc->cap);
+  pc->chunk[1] = malloc(pc->cap);
   if (pc->chunk[0] == NULL || pc->chunk[1] == NULL) {
     fail(pc, "internal", -ENOMEM);
     return;
@@ -237,7 +239,7 @@ static size_t take_head(put_conn *pc, const char *p, size_t n) {
  * not take a whole read; a write finishing resumes it. */
 static void take_body(put_conn *pc, const char *p, size_t n) {
   uint64_t left = pc->ph.size - pc->received;
-  size_t want = n < left ? n : (size_t)left, room = PUT_CHUNK - pc->fill[pc->cur];
+  size_t want = n < left ? n : (size_t)left, room = pc->cap - pc->fill[pc->cur];
   if (want > room) { /* cannot happen while the pause rule holds */
     fail(pc, "internal", SK_EINTERNAL);
     return;
@@ -245,7 +247,8 @@ static void take_body(put_conn *pc, const char *p, size_t n) {
   memcpy(pc->chunk[pc->cur] + pc->fill[pc->cur], p, want);
   pc->fill[pc->cur] += want;
   pc->received += want;
-  if (pc->received == pc->ph.size || PUT_CHUNK - pc->fill[pc->cur] < SK_SEED_RBUF)
+  left = pc->ph.size - pc->received; /* the next read takes at most this much */
+  if (left == 0 || pc->cap - pc->fill[pc->cur] < (left < SK_SEED_RBUF ? left : SK_SEED_RBUF))
     sk__seed_pause(&pc->sc); /* done reading, or no room for another read */
   step(pc);
 }
