@@ -12,8 +12,8 @@
  * for the hash, then the kernel's copy to the socket) and would have to
  * bypass the connection's write queue; on this machine's loopback the
  * baseline measured sendfile at 0.95-1.0 GB/s against 1.1-2.0 GB/s for
- * read+send (shared/bench/BASELINE.md). Both were measured for get too:
- * see docs/files.md. */
+ * read+send (shared/bench/BASELINE.md). sendfile for get itself has not
+ * been measured yet (docs/files.md). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
