@@ -5,6 +5,7 @@ real addresses are read from their `sockit: listening on ADDR` lines."""
 import os
 import queue
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -21,7 +22,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sockit_proto as sp  # noqa: E402
 
 SOCKIT_BIN = os.environ.get("SOCKIT_BIN", "/work/main/build/sockit")
-READY_DEADLINE = 10.0
+# SOCKIT_WRAP runs every server under a wrapper, e.g. "valgrind --error-exitcode=99"
+# (make test-valgrind): exit status 99 then fails the test like a sanitizer report.
+SOCKIT_WRAP = shlex.split(os.environ.get("SOCKIT_WRAP", ""))
+WRAP_ERROR_EXIT = 99
+READY_DEADLINE = 60.0 if SOCKIT_WRAP else 10.0
 LISTEN_RE = re.compile(r"^sockit: listening on (\S+)\s*$")
 
 
@@ -95,7 +100,7 @@ class Server:
     """One running `sockit serve`."""
 
     def __init__(self, args, env, nlisteners):
-        self.args = [SOCKIT_BIN, "serve"] + list(args)
+        self.args = SOCKIT_WRAP + [SOCKIT_BIN, "serve"] + list(args)
         self.stderr_lines = []
         self._q = queue.Queue()
         self.proc = subprocess.Popen(
@@ -183,7 +188,7 @@ class Server:
             self.proc.wait(timeout=5)
 
     def stop(self):
-        if self.terminate(signal.SIGTERM, 5.0) is None:
+        if self.terminate(signal.SIGTERM, 30.0 if SOCKIT_WRAP else 5.0) is None:
             self.kill()
         self._reader.join(timeout=2)
 
@@ -239,7 +244,8 @@ def start_server(sockit_bin, env):
     reports = []
     for srv in started:
         srv.stop()
-        if sanitizer_report(srv.stderr_text()):
+        if sanitizer_report(srv.stderr_text()) or (
+                SOCKIT_WRAP and srv.proc.returncode == WRAP_ERROR_EXIT):
             reports.append("%r:\n%s" % (srv.args, srv.stderr_text()[-4000:]))
     if reports:
         pytest.fail("sanitizer report from the server:\n" + "\n".join(reports))
