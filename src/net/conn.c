@@ -71,6 +71,10 @@ struct sk_conn {
   int winflight; /* queue items covered by the write in flight (0: none) */
   size_t queued;
   uv_buf_t iov[SK_IOV_MAX];
+  uint64_t out_left;     /* body bytes owed after sk_conn_send_head */
+  sk_buf **deferred;     /* pushes waiting for that body to end */
+  int ndeferred, deferred_cap;
+  size_t deferred_bytes;
   int wiov; /* iovecs in the write in flight */
 
   void **svc_state;
@@ -98,7 +102,7 @@ sk_server *sk_conn_server(const sk_conn *c) { return c->srv; }
 const char *sk_conn_peer(const sk_conn *c) { return c->peer; }
 int sk_conn_authenticated(const sk_conn *c) { return c->authed && c->srv->auth; }
 int sk_conn_is_closing(const sk_conn *c) { return c->closing; }
-size_t sk_conn_queued(const sk_conn *c) { return c->queued; }
+size_t sk_conn_queued(const sk_conn *c) { return c->queued + c->deferred_bytes; }
 int sk_conn_congested(sk_conn *c) {
   if (c->queued <= SK_WQ_PAUSE)
     return 0;
@@ -112,6 +116,9 @@ int sk__conn_active(const sk_conn *c) {
 void sk_conn_ref(sk_conn *c) { atomic_fetch_add(&c->refs, 1); }
 
 static void conn_free(sk_conn *c) {
+  for (int i = 0; i < c->ndeferred; i++)
+    sk_buf_unref(c->deferred[i]);
+  free(c->deferred);
   for (int i = c->wq_first; i < c->wq_n; i++)
     sk_buf_unref(c->wq[i].buf);
   free(c->wq);
@@ -354,12 +361,20 @@ void sk__conn_flush_dirty(sk_loop *l) {
 
 static const sk_head *id_source(sk_conn *c) { return c->cur_head ? c->cur_head : c->req_head; }
 
+/* Does h already say "size": n? Most sized responses do (echo sets it), and
+ * replacing the member would cost an allocation and a free per frame. */
+static int size_is(const sk_head *h, uint64_t n) {
+  int64_t v;
+  return sk_head_int(h, "size", &v) == 0 && v >= 0 && (uint64_t)v == n;
+}
+
 static int send_frame(sk_conn *c, sk_head *head, const sk_head *id_src, uint64_t n) {
   if (c->closing)
     return -EPIPE;
   if (id_src != NULL && sk_head_copy_member(head, id_src, "id") < 0)
     return -ENOMEM;
-  if ((n > 0 || sk_head_has(head, "size")) && sk_head_set_int(head, "size", (int64_t)n) < 0)
+  if ((n > 0 || sk_head_has(head, "size")) && !size_is(head, n) &&
+      sk_head_set_int(head, "size", (int64_t)n) < 0)
     return -ENOMEM;
   return wq_head(c, head);
 }
@@ -376,17 +391,60 @@ int sk_conn_send_buf(sk_conn *c, sk_head *head, sk_buf *b, size_t off, size_t n)
   return wq_push(c, sk_buf_ref(b), off, n, 0);
 }
 
+/* Pushes that arrive while a response body is still being queued in pieces
+ * wait here: a frame may never land inside another frame's body. */
+static int defer_push(sk_conn *c, sk_buf *frame) {
+  if (c->ndeferred == c->deferred_cap) {
+    int cap = c->deferred_cap ? c->deferred_cap * 2 : 8;
+    sk_buf **d = realloc(c->deferred, (size_t)cap * sizeof(*d));
+    if (d == NULL) {
+      sk_buf_unref(frame);
+      return -ENOMEM;
+    }
+    c->deferred = d;
+    c->deferred_cap = cap;
+  }
+  c->deferred[c->ndeferred++] = frame;
+  c->deferred_bytes += sk_buf_len(frame);
+  return 0;
+}
+
+static void release_deferred(sk_conn *c) {
+  for (int i = 0; i < c->ndeferred; i++) {
+    sk_buf *f = c->deferred[i];
+    c->deferred_bytes -= sk_buf_len(f);
+    if (c->closing)
+      sk_buf_unref(f);
+    else
+      wq_push(c, f, 0, sk_buf_len(f), 0); /* on failure it releases f itself */
+  }
+  c->ndeferred = 0;
+}
+
 int sk_conn_send_head(sk_conn *c, sk_head *head, uint64_t size) {
-  return send_frame(c, head, id_source(c), size);
+  int rc = send_frame(c, head, id_source(c), size);
+  if (rc == 0)
+    c->out_left = size;
+  return rc;
 }
 
 int sk_conn_send_more(sk_conn *c, sk_buf *b, size_t off, size_t n) {
+  int rc;
   if (c->closing)
     return -EPIPE;
-  return n == 0 ? 0 : wq_push(c, sk_buf_ref(b), off, n, 0);
+  if (n > c->out_left)
+    return -EINVAL; /* more than the head announced would break the framing */
+  rc = n == 0 ? 0 : wq_push(c, sk_buf_ref(b), off, n, 0);
+  if (rc == 0 && (c->out_left -= n) == 0)
+    release_deferred(c);
+  return rc;
 }
 
 int sk_conn_push(sk_conn *c, sk_head *head, const void *body, size_t n) {
+  if (c->out_left > 0) {
+    sk_buf *f = c->closing ? NULL : sk_frame_encode(head, body, n);
+    return f == NULL ? (c->closing ? -EPIPE : -ENOMEM) : defer_push(c, f);
+  }
   int rc = send_frame(c, head, NULL, n);
   return rc < 0 ? rc : wq_copy(c, body, n);
 }
@@ -394,6 +452,8 @@ int sk_conn_push(sk_conn *c, sk_head *head, const void *body, size_t n) {
 int sk_conn_push_frame(sk_conn *c, sk_buf *frame) {
   if (c->closing)
     return -EPIPE;
+  if (c->out_left > 0)
+    return defer_push(c, sk_buf_ref(frame));
   return wq_push(c, sk_buf_ref(frame), 0, sk_buf_len(frame), 0);
 }
 

@@ -26,11 +26,22 @@ int sk__server_create(sk_server **out) {
   return 0;
 }
 
+/* Does another service registered with the same origin (built-in or the
+ * user's) already handle type? A user service may take over a built-in's
+ * type; whether both are on at once is checked at start. */
+static int type_taken(const sk_server *srv, const char *type, int builtin) {
+  for (int i = 0; i < srv->nhandlers; i++)
+    if ((srv->enabled[srv->handlers[i].svc] == -1) == builtin &&
+        strcmp(srv->handlers[i].h->type, type) == 0)
+      return 1;
+  return 0;
+}
+
 int sk__server_add(sk_server *srv, const sk_service *svc, int builtin) {
   if (srv->nservices >= SK_MAX_SERVICES)
     return -ENOMEM;
   for (const sk_handler *h = svc->handlers; h && h->type; h++)
-    if (sk__find_handler(srv, h->type) != NULL)
+    if (type_taken(srv, h->type, builtin))
       return -EEXIST;
   for (const sk_handler *h = svc->handlers; h && h->type; h++) {
     if (srv->nhandlers >= SK_MAX_HANDLERS)
@@ -46,11 +57,35 @@ int sk_server_add_service(sk_server *srv, const sk_service *svc) {
   return sk__server_add(srv, svc, 0);
 }
 
+/* The enabled service's handler for type, else a disabled one's (so that
+ * the core can say "forbidden" with the service's off_message), else NULL. */
 const sk_handler_ref *sk__find_handler(const sk_server *srv, const char *type) {
-  for (int i = 0; i < srv->nhandlers; i++)
-    if (strcmp(srv->handlers[i].h->type, type) == 0)
+  const sk_handler_ref *off = NULL;
+  for (int i = 0; i < srv->nhandlers; i++) {
+    if (strcmp(srv->handlers[i].h->type, type) != 0)
+      continue;
+    if (srv->enabled[srv->handlers[i].svc] == 1)
       return &srv->handlers[i];
-  return NULL;
+    if (off == NULL)
+      off = &srv->handlers[i];
+  }
+  return off;
+}
+
+/* Two services that are both on may not share a request type. */
+static int check_type_clash(const sk_server *srv, const char **why) {
+  static char msg[200];
+  for (int i = 0; i < srv->nhandlers; i++) {
+    const sk_handler_ref *a = &srv->handlers[i], *b;
+    if (srv->enabled[a->svc] != 1 || (b = sk__find_handler(srv, a->h->type)) == a)
+      continue;
+    snprintf(msg, sizeof(msg), "request type '%s' is served by both '%s' and '%s': leave one "
+             "out of --services", a->h->type, srv->services[b->svc]->name,
+             srv->services[a->svc]->name);
+    *why = msg;
+    return -EEXIST;
+  }
+  return 0;
 }
 
 const char *sk_server_root(const sk_server *srv) { return srv->cfg.root; }
@@ -107,7 +142,7 @@ static int enable_services(sk_server *srv, const char **why) {
     else
       srv->enabled[i] = in_list(list, name);
   }
-  return 0;
+  return check_type_clash(srv, why);
 }
 
 static int mkdir_p(const char *path, mode_t mode) {

@@ -27,7 +27,7 @@ SOCKIT_BIN = os.environ.get("SOCKIT_BIN", "/work/main/build/sockit")
 SOCKIT_WRAP = shlex.split(os.environ.get("SOCKIT_WRAP", ""))
 WRAP_ERROR_EXIT = 99
 READY_DEADLINE = 60.0 if SOCKIT_WRAP else 10.0
-LISTEN_RE = re.compile(r"^sockit: listening on (\S+)\s*$")
+LISTEN_RE = re.compile(r"^sockit: listening on (\S+)(?: \((?:udp|seed wire)\))*\s*$")
 
 
 def have_binary():
