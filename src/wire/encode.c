@@ -2,6 +2,7 @@
  * The body is never copied here: callers send it as a separate buffer. */
 #include "sockit/error.h"
 #include "sockit/frame.h"
+#include "wire/fastpath.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -19,8 +20,10 @@ static void put_be32(uint8_t *p, uint32_t v) {
 ssize_t sk_head_encode(const sk_head *h, void *buf, size_t cap) {
   uint8_t *p = buf;
   size_t room = cap > SK_PREFIX_LEN ? cap - SK_PREFIX_LEN : 0;
-  size_t n =
-      json_dumpb((const json_t *)h, room ? (char *)p + SK_PREFIX_LEN : NULL, room, JSON_COMPACT);
+  ssize_t fast = sk__head_dump_fast((const json_t *)h, room ? (char *)p + SK_PREFIX_LEN : NULL, room);
+  size_t n = fast >= 0 ? (size_t)fast
+                       : json_dumpb((const json_t *)h, room ? (char *)p + SK_PREFIX_LEN : NULL,
+                                    room, JSON_COMPACT);
   if (n == 0)
     return -EINVAL; /* not an object, or nested too deep to encode */
   if (n > SK_HEAD_MAX)

@@ -4,6 +4,7 @@
  * rest of sockit sees sk_head as an opaque type. */
 #include "sockit/error.h"
 #include "sockit/frame.h"
+#include "wire/fastpath.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -43,10 +44,13 @@ sk_head *sk_head_parse(const void *json, size_t len, int *err) {
    * tolerated (last one wins) for sloppy peers. "\u0000" is parsed so that
    * services can refuse it with their own code (SPEC 4.7: a name with NUL is
    * forbidden; sk_head_strlen shows it), but never inside "type". */
-  json_t *o = json_loadb(json, len, JSON_ALLOW_NUL, &e);
+  json_t *o = sk__head_parse_fast(json, len); /* NULL: not a simple head, ask jansson */
   int code = SK_EBADFRAME;
+  if (o == NULL)
+    o = json_loadb(json, len, JSON_ALLOW_NUL, &e);
   if (o == NULL) {
-    /* Running out of memory is not the peer's fault: don't call it bad_frame. */
+    /* Running out of memory is not the peer's fault: don't call it bad_frame.
+     * (e is set: only jansson's own failure gets here.) */
     if (json_error_code(&e) == json_error_out_of_memory)
       code = -ENOMEM;
   } else if (json_is_object(o) && json_is_string(json_object_get(o, "type")) &&

@@ -1,0 +1,193 @@
+/* test_fastpath.c - the flat-head shortcuts (src/wire/fastpath.c) against
+ * jansson, the authority: whatever the fast parser accepts, jansson accepts
+ * as an equal object; whatever the fast writer writes is byte for byte what
+ * json_dumpb(JSON_COMPACT) writes. Random heads from a grammar that mixes
+ * the simple forms with everything the fast path must refuse. */
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sockit/error.h"
+#include "sockit/frame.h"
+#include "wire/fastpath.h"
+
+static uint64_t rng = 88172645463325252ull;
+static unsigned rnd(unsigned n) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (unsigned)(rng % n);
+}
+
+static const char *const keys[] = {"type", "size", "id", "name", "", "a\\\"b", "\xc3\xa9", "t y"};
+static const char *const vals[] = {"\"echo\"",
+                                   "64",
+                                   "0",
+                                   "-0",
+                                   "-7",
+                                   "123456789012345678",
+                                   "1234567890123456789",
+                                   "9223372036854775807",
+                                   "1.5",
+                                   "1e3",
+                                   "01",
+                                   "true",
+                                   "false",
+                                   "null",
+                                   "\"\"",
+                                   "\"a\\nb\"",
+                                   "\"\\u0041\"",
+                                   "\"\xc3\xa9\"",
+                                   "[1]",
+                                   "{\"x\":1}",
+                                   "-",
+                                   "\"unterminated",
+                                   "tru",
+                                   "\"ping\"",
+                                   "\"x/y\"",
+                                   "\"\x7f\""};
+static const char *const seps[] = {",", ",", ",", ", ", " ,", ",,"};
+
+/* A head: mostly well-formed compact objects, sometimes not. */
+static size_t make_head(char *buf, size_t cap) {
+  size_t n = 0;
+  int members = (int)rnd(5);
+  n += (size_t)snprintf(buf + n, cap - n, "%s", rnd(20) ? "{" : " {");
+  for (int i = 0; i < members; i++) {
+    if (i > 0)
+      n += (size_t)snprintf(buf + n, cap - n, "%s", seps[rnd(6) < 4 ? 0 : rnd(6)]);
+    n += (size_t)snprintf(buf + n, cap - n, "\"%s\"%s%s", keys[rnd(8)], rnd(15) ? ":" : ": ",
+                          vals[rnd(sizeof(vals) / sizeof(vals[0]))]);
+  }
+  n += (size_t)snprintf(buf + n, cap - n, "%s", rnd(20) ? "}" : rnd(2) ? "} " : "");
+  if (rnd(10) == 0 && n > 0)
+    n -= rnd((unsigned)n); /* cut short */
+  if (rnd(10) == 0 && n > 0)
+    buf[rnd((unsigned)n)] = (char)rnd(256); /* one wild byte */
+  return n;
+}
+
+START_TEST(parse_matches_jansson) {
+  char buf[1024];
+  int accepted = 0;
+  for (int i = 0; i < 200000; i++) {
+    size_t n = make_head(buf, sizeof(buf));
+    json_t *fast = sk__head_parse_fast(buf, n);
+    if (fast == NULL)
+      continue;
+    json_error_t e;
+    json_t *ref = json_loadb(buf, n, JSON_ALLOW_NUL, &e);
+    if (ref == NULL || !json_equal(fast, ref))
+      ck_abort_msg("fast path accepted what jansson reads differently: %.*s", (int)n, buf);
+    /* the same members in the same order: the dump is identical too */
+    char *a = json_dumps(fast, JSON_COMPACT), *b = json_dumps(ref, JSON_COMPACT);
+    ck_assert_str_eq(a, b);
+    free(a);
+    free(b);
+    json_decref(ref);
+    json_decref(fast);
+    accepted++;
+  }
+  ck_assert_int_gt(accepted, 1000); /* the fast path is not vacuous */
+}
+END_TEST
+
+START_TEST(parse_common_heads) {
+  static const char *const ok[] = {"{\"type\":\"echo\",\"size\":64}",
+                                   "{\"type\":\"echo\",\"size\":64,\"id\":7}",
+                                   "{\"type\":\"ping\"}", "{\"type\":\"echo\",\"id\":\"x-1\"}"};
+  static const char *const no[] = {
+      "{}",          "{\"type\":\"echo\" }", "{\"type\":\"\\u0065cho\"}", "{\"size\":1.0}",
+      "{\"a\":[1]}", "{\"type\":\"echo\"}x"};
+  for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+    json_t *o = sk__head_parse_fast(ok[i], strlen(ok[i]));
+    ck_assert_msg(o != NULL, "%s", ok[i]);
+    json_decref(o);
+  }
+  for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+    ck_assert_msg(sk__head_parse_fast(no[i], strlen(no[i])) == NULL, "%s", no[i]);
+}
+END_TEST
+
+static json_t *random_value(void) {
+  static const char *const strs[] = {"echo", "", "a\"b", "x/y", "\xc3\xa9", "tab\there", "~"};
+  static const json_int_t ints[] = {
+      0, 1, -1, 64, 9223372036854775807LL, -9223372036854775807LL - 1};
+  switch (rnd(7)) {
+  case 0:
+    return json_string(strs[rnd(7)]);
+  case 1:
+    return json_integer(ints[rnd(6)]);
+  case 2:
+    return json_integer((json_int_t)rng);
+  case 3:
+    return rnd(2) ? json_true() : json_false();
+  case 4:
+    return json_null();
+  case 5:
+    return json_real(1.5);
+  default:
+    return rnd(4) ? json_string("ping") : json_array();
+  }
+}
+
+START_TEST(dump_matches_jansson) {
+  static const char *const names[] = {"type", "size", "id", "", "k\"", "\xc3\xa9", "name"};
+  char fast[2048], ref[2048];
+  int written = 0;
+  for (int i = 0; i < 100000; i++) {
+    json_t *o = json_object();
+    int members = (int)rnd(5);
+    for (int m = 0; m < members; m++)
+      json_object_set_new(o, names[rnd(7)], random_value());
+    ssize_t n = sk__head_dump_fast(o, fast, sizeof(fast));
+    size_t r = json_dumpb(o, ref, sizeof(ref), JSON_COMPACT);
+    if (n >= 0) {
+      ck_assert_uint_eq((size_t)n, r);
+      ck_assert_msg(memcmp(fast, ref, r) == 0, "%.*s vs %.*s", (int)n, fast, (int)r, ref);
+      written++;
+    }
+    json_decref(o);
+  }
+  ck_assert_int_gt(written, 1000);
+}
+END_TEST
+
+/* Through the public codec: the fast path changes nothing a caller sees. */
+START_TEST(codec_round_trip) {
+  uint8_t buf[128];
+  int err = 0;
+  const char *text = "{\"type\":\"echo\",\"size\":64,\"id\":7}";
+  sk_head *h = sk_head_parse(text, strlen(text), &err);
+  ck_assert_ptr_nonnull(h);
+  ck_assert_str_eq(sk_head_type(h), "echo");
+  ck_assert_uint_eq(sk_head_size(h), 64);
+  ssize_t n = sk_head_encode(h, buf, sizeof(buf));
+  ck_assert_int_eq(n, (ssize_t)(strlen(text) + SK_PREFIX_LEN));
+  ck_assert(memcmp(buf + SK_PREFIX_LEN, text, strlen(text)) == 0);
+  ck_assert_int_eq(sk_head_encode(h, buf, 10), n); /* short buffer: the length still */
+  sk_head_free(h);
+  text = "{\"type\":\"echo\",\"size\":-1}";
+  ck_assert_ptr_null(sk_head_parse(text, strlen(text), &err));
+  ck_assert_int_eq(err, SK_EBADFRAME);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("fastpath");
+  TCase *tc = tcase_create("core");
+  int failed;
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, parse_matches_jansson);
+  tcase_add_test(tc, parse_common_heads);
+  tcase_add_test(tc, dump_matches_jansson);
+  tcase_add_test(tc, codec_round_trip);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
