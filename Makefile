@@ -5,6 +5,7 @@
 #   make test       unit + end-to-end tests on build/ and on build-asan/ (ASan+UBSan)
 #   make test-unit  unit tests (build/ only)
 #   make test-e2e   end-to-end tests (build/ only)
+#   make fuzz | fuzz-smoke | test-tsan | test-valgrind | lint   (hardening, docs/SECURITY.md)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deps | clean | format | format-check | examples
 
@@ -32,12 +33,13 @@ FORMAT_DIRS := $(wildcard src cli include tests/unit examples fuzz bench)
 
 .PHONY: all build deps configure build-asan configure-asan run test test-unit \
         test-e2e test-asan install clean format format-check examples help \
-        configure-fuzz build-fuzz fuzz fuzz-smoke
+        configure-fuzz build-fuzz fuzz fuzz-smoke build-tsan build-hard test-tsan \
+        test-tsan-smoke test-valgrind test-valgrind-smoke lint
 
 all: build
 
 help:
-	@sed -n '3,9p' $(ROOT)/Makefile | sed 's/^# *//'
+	@sed -n '3,10p' $(ROOT)/Makefile | sed 's/^# *//'
 
 deps:
 	@$(ROOT)/scripts/deps.sh
@@ -78,9 +80,59 @@ fuzz: build-fuzz
 fuzz-smoke: build-fuzz
 	$(ROOT)/scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
 
+# TSan and valgrind runs of the end-to-end tests. The -smoke variants are
+# the subsets `make test` runs within its CI budget; the full ones are for
+# hand runs and nightly jobs.
+HARD_BUILD := build-hard
+TSAN_BUILD := build-hard-tsan
+TSAN_ENV   := TSAN_OPTIONS="second_deadlock_stack=1 suppressions=$(ROOT)/tests/tsan.supp"
+TSAN_TESTS ?= tests/e2e/test_threads.py tests/e2e/test_chat.py tests/e2e/test_files.py \
+              tests/e2e/test_foundation.py
+TSAN_SMOKE_TESTS ?= tests/e2e/test_threads.py
+VALGRIND   ?= valgrind
+VALGRIND_WRAP := $(VALGRIND) -q --error-exitcode=99 --leak-check=full \
+                 --errors-for-leak-kinds=definite --show-leak-kinds=definite
+VALGRIND_TESTS ?= tests/e2e/test_foundation.py tests/e2e/test_threads.py
+VALGRIND_SMOKE_TESTS ?= tests/e2e/test_foundation.py
+E2E_PYTEST = $(PYTHON) -m pytest -q -p no:cacheprovider -o faulthandler_timeout=300 \
+             --timeout 300 -n $(JOBS)
+
+build-tsan:
+	@$(CMAKE) -S $(ROOT) -B $(TSAN_BUILD) --log-level=NOTICE -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DSOCKIT_TSAN=ON -DSOCKIT_TESTS=OFF $(CMAKE_ARGS)
+	@$(CMAKE) --build $(TSAN_BUILD) --target sockit_cli -j$(JOBS)
+
+build-hard:
+	@$(CMAKE) -S $(ROOT) -B $(HARD_BUILD) --log-level=NOTICE -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_EXPORT_COMPILE_COMMANDS=ON $(CMAKE_ARGS)
+	@$(CMAKE) --build $(HARD_BUILD) --target sockit_cli -j$(JOBS)
+
+test-tsan: build-tsan
+	cd $(ROOT) && SOCKIT_BIN=$(abspath $(TSAN_BUILD))/sockit $(TSAN_ENV) $(E2E_PYTEST) $(TSAN_TESTS)
+
+test-tsan-smoke: build-tsan
+	cd $(ROOT) && SOCKIT_BIN=$(abspath $(TSAN_BUILD))/sockit $(TSAN_ENV) \
+	  $(E2E_PYTEST) $(TSAN_SMOKE_TESTS)
+
+test-valgrind: build-hard
+	cd $(ROOT) && SOCKIT_BIN=$(abspath $(HARD_BUILD))/sockit SOCKIT_WRAP="$(VALGRIND_WRAP)" \
+	  $(E2E_PYTEST) $(VALGRIND_TESTS)
+
+test-valgrind-smoke: build-hard
+	cd $(ROOT) && SOCKIT_BIN=$(abspath $(HARD_BUILD))/sockit SOCKIT_WRAP="$(VALGRIND_WRAP)" \
+	  $(E2E_PYTEST) $(VALGRIND_SMOKE_TESTS)
+
+# cppcheck and clang-tidy (.clang-tidy) on src/; both must be clean.
+lint: build-hard
+	cppcheck --quiet --std=c11 --enable=warning,portability,performance --inline-suppr \
+	  --error-exitcode=1 -j$(JOBS) -D__linux__ -D_GNU_SOURCE -I$(ROOT)/include \
+	  -I$(abspath $(HARD_BUILD))/include -I$(ROOT)/src --suppress=missingIncludeSystem \
+	  --suppressions-list=$(ROOT)/tests/cppcheck.supp $(ROOT)/src
+	find $(ROOT)/src -name '*.c' | sort | xargs -P$(JOBS) -n8 clang-tidy -p $(HARD_BUILD) --quiet
+
 # Runs all four stages even when one fails, then reports each and fails if any did.
 test: build build-asan examples
-	@rc=0; st1=ok; st2=ok; st3=ok; st4=ok; \
+	@rc=0; st1=ok; st2=ok; st3=ok; st4=ok; st5=ok; \
 	echo "== unit tests: $(BUILD)"; \
 	(cd $(BUILD) && $(CTEST) --output-on-failure -j$(JOBS)) || { rc=1; st1=FAILED; }; \
 	echo "== unit tests: $(ASAN_BUILD) (ASan+UBSan)"; \
@@ -89,7 +141,9 @@ test: build build-asan examples
 	PYTHON=$(PYTHON) $(ROOT)/scripts/e2e.sh $(abspath $(BUILD))/sockit || { rc=1; st3=FAILED; }; \
 	echo "== end-to-end tests: $(ASAN_BUILD)/sockit (ASan+UBSan)"; \
 	PYTHON=$(PYTHON) $(ASAN_ENV) $(ROOT)/scripts/e2e.sh $(abspath $(ASAN_BUILD))/sockit || { rc=1; st4=FAILED; }; \
-	echo "== summary: unit $$st1, unit-asan $$st2, e2e $$st3, e2e-asan $$st4"; \
+	echo "== hardening: fuzz-smoke, test-tsan-smoke, test-valgrind-smoke"; \
+	$(MAKE) fuzz-smoke test-tsan-smoke test-valgrind-smoke || { rc=1; st5=FAILED; }; \
+	echo "== summary: unit $$st1, unit-asan $$st2, e2e $$st3, e2e-asan $$st4, hardening $$st5"; \
 	exit $$rc
 
 test-unit: build
