@@ -139,6 +139,7 @@ struct sk_server {
   sk_config cfg;
   const sk_service *services[SK_MAX_SERVICES];
   int enabled[SK_MAX_SERVICES];
+  int started[SK_MAX_SERVICES]; /* .start ran: .stop is owed */
   int nservices;
   sk_handler_ref handlers[SK_MAX_HANDLERS];
   int nhandlers;

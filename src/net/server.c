@@ -397,12 +397,24 @@ static int prepare(sk_server *srv, const char **why) {
   for (int i = 0; i < srv->nloops; i++)
     if ((rc = sk__loop_init(&srv->loops[i], srv, i)) < 0)
       return rc;
-  for (int i = 0; i < srv->nservices; i++)
-    if (srv->enabled[i] && srv->services[i]->start && (rc = srv->services[i]->start(srv)) < 0) {
+  for (int i = 0; i < srv->nservices; i++) {
+    if (srv->enabled[i] != 1 || srv->services[i]->start == NULL)
+      continue;
+    if ((rc = srv->services[i]->start(srv)) < 0) {
       *why = "a service failed to start";
       return rc;
     }
+    srv->started[i] = 1;
+  }
   return open_listeners(srv, why);
+}
+
+/* Every service that started is stopped, once, after the loops are gone. */
+static void stop_services(sk_server *srv) {
+  for (int i = 0; i < srv->nservices; i++)
+    if (srv->started[i] && srv->services[i]->stop)
+      srv->services[i]->stop(srv);
+  memset(srv->started, 0, sizeof(srv->started));
 }
 
 int sk_server_run(sk_server *srv, int handle_signals, const char **why) {
@@ -412,11 +424,13 @@ int sk_server_run(sk_server *srv, int handle_signals, const char **why) {
     why = &dummy;
   *why = NULL;
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN); /* a file over RLIMIT_FSIZE is an io_error, not a crash */
   rc = prepare(srv, why);
   if (rc < 0) { /* close what was opened: each loop stops at once */
     sk_server_stop(srv);
     for (int i = 0; i < srv->nloops; i++)
       sk__loop_run(&srv->loops[i]);
+    stop_services(srv);
     return rc;
   }
   if (handle_signals)
@@ -426,9 +440,7 @@ int sk_server_run(sk_server *srv, int handle_signals, const char **why) {
   sk__loop_run(&srv->loops[0]);
   for (int i = 1; i < srv->nloops; i++)
     uv_thread_join(&srv->loops[i].thread);
-  for (int i = 0; i < srv->nservices; i++)
-    if (srv->enabled[i] == 1 && srv->services[i]->stop)
-      srv->services[i]->stop(srv);
+  stop_services(srv);
   return 0;
 }
 
