@@ -16,6 +16,7 @@
  * been measured yet (docs/files.md). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,25 +37,38 @@ typedef struct block {
   size_t len;
 } block;
 
+/* A job on the pool. The loop fills the inputs before queueing it; the
+ * worker writes only the outputs; the after callback reads them on the
+ * loop. The file and the running hash are touched only by jobs, which run
+ * one at a time (open, then the reads in file order). */
+typedef struct get_job {
+  uv_work_t w;
+  sk__get *g;
+  block b;      /* read: in data, out len */
+  uint64_t off; /* read: in */
+  size_t want;  /* read: in */
+  int err;      /* out: 0 or the failure */
+  const char *msg;
+  int fd;        /* open: out */
+  uint64_t size; /* open: out, the file's length */
+  unsigned mode; /* open: out */
+  int64_t mtime; /* open: out */
+} get_job;
+
 struct sk__get {
   sk_conn *c;     /* referenced while the request runs (see release_conn) */
   files_conn *fc; /* NULL once finished or once the connection is gone */
   int root_fd, fd;
   char *name;
-  sk__hash *hash;
+  sk__hash *hash; /* updated only by jobs; finished on the loop after the last */
   uint64_t total, offset, read_off, sent;
-  int64_t mtime;
-  unsigned mode;
-  unsigned reading : 1, opened : 1, finished : 1, conn_held : 1;
-  int err;
-  const char *msg;
+  bool reading, opened, finished, conn_held;
   uint8_t *pool[GET_NBUF]; /* free blocks */
   int npool, nalloc, lent; /* lent: blocks the core still holds */
   block ready[GET_NBUF];   /* read, not yet queued, in file order */
   int rhead, rcount;
-  block cur; /* the block the read job fills */
   double t0;
-  uv_work_t open_w, read_w;
+  get_job open_j, read_j;
 };
 
 static void pump(sk__get *g);
@@ -64,7 +78,7 @@ static void get_free(sk__get *g) {
     free(g->pool[i]);
   for (int i = 0; i < g->rcount; i++)
     free(g->ready[(g->rhead + i) % GET_NBUF].data);
-  free(g->cur.data);
+  free(g->read_j.b.data);
   sk__hash_free(g->hash);
   free(g->name);
   free(g);
@@ -75,7 +89,7 @@ static void get_free(sk__get *g) {
 static void release_conn(sk__get *g) {
   if (!g->conn_held || g->reading)
     return;
-  g->conn_held = 0;
+  g->conn_held = false;
   if (g->fd >= 0)
     close(g->fd);
   g->fd = -1;
@@ -101,7 +115,7 @@ static void log_get(sk__get *g, const char *result) {
 
 /* Detach and let the next request run. */
 static void finish(sk__get *g) {
-  g->finished = 1;
+  g->finished = true;
   if (g->fc != NULL) {
     g->fc->get = NULL;
     g->fc = NULL;
@@ -124,40 +138,38 @@ static void send_end(sk__get *g) {
 /* ---- reading blocks on the pool ---------------------------------------- */
 
 static void read_work(uv_work_t *w) {
-  sk__get *g = w->data;
-  uint64_t left = g->total - g->read_off;
-  size_t want = left < GET_BUF ? (size_t)left : GET_BUF;
-  g->cur.len = 0;
-  while (g->cur.len < want) {
-    ssize_t n = pread(g->fd, g->cur.data + g->cur.len, want - g->cur.len,
-                      (off_t)(g->read_off + g->cur.len));
+  get_job *j = w->data;
+  j->b.len = 0;
+  while (j->b.len < j->want) {
+    ssize_t n = pread(j->fd, j->b.data + j->b.len, j->want - j->b.len, (off_t)(j->off + j->b.len));
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0) { /* an error, or the file shrank under us */
-      g->err = SK_EIO;
+      j->err = SK_EIO;
       return;
     }
-    g->cur.len += (size_t)n;
+    j->b.len += (size_t)n;
   }
-  if (g->hash != NULL)
-    sk__hash_update(g->hash, g->cur.data, g->cur.len);
+  if (j->g->hash != NULL)
+    sk__hash_update(j->g->hash, j->b.data, j->b.len);
 }
 
 static void read_after(uv_work_t *w, int status) {
-  sk__get *g = w->data;
-  g->reading = 0;
-  if (g->err == 0) {
-    g->ready[(g->rhead + g->rcount++) % GET_NBUF] = g->cur;
-    g->read_off += g->cur.len;
+  get_job *j = w->data;
+  sk__get *g = j->g;
+  g->reading = false;
+  if (j->err == 0) {
+    g->ready[(g->rhead + g->rcount++) % GET_NBUF] = j->b;
+    g->read_off += j->b.len;
   } else {
-    g->pool[g->npool++] = g->cur.data;
+    g->pool[g->npool++] = j->b.data;
   }
-  g->cur.data = NULL;
+  j->b.data = NULL;
   if (g->fc == NULL) {
     release_conn(g); /* the connection went away while we read */
     return;
   }
-  if (g->err != 0) { /* the head promised bytes we cannot give: close */
+  if (j->err != 0) { /* the head promised bytes we cannot give: close */
     log_get(g, "io_error");
     sk_conn_close(g->c, 0);
     finish(g);
@@ -167,6 +179,8 @@ static void read_after(uv_work_t *w, int status) {
 }
 
 static int start_read(sk__get *g) {
+  get_job *j = &g->read_j;
+  uint64_t left = g->total - g->read_off;
   if (g->npool == 0 && g->nalloc < GET_NBUF) {
     if ((g->pool[g->npool] = malloc(GET_BUF)) == NULL)
       return -ENOMEM;
@@ -175,14 +189,19 @@ static int start_read(sk__get *g) {
   }
   if (g->npool == 0)
     return 0; /* every block is ready or lent: wait for one to come back */
-  g->cur.data = g->pool[--g->npool];
-  g->read_w.data = g;
-  if (uv_queue_work(&sk__conn_loop(g->c)->uv, &g->read_w, read_work, read_after) < 0) {
-    g->pool[g->npool++] = g->cur.data;
-    g->cur.data = NULL;
+  j->g = g;
+  j->b.data = g->pool[--g->npool];
+  j->off = g->read_off;
+  j->want = left < GET_BUF ? (size_t)left : GET_BUF;
+  j->fd = g->fd;
+  j->err = 0;
+  j->w.data = j;
+  if (uv_queue_work(&sk__conn_loop(g->c)->uv, &j->w, read_work, read_after) < 0) {
+    g->pool[g->npool++] = j->b.data;
+    j->b.data = NULL;
     return -ENOMEM;
   }
-  g->reading = 1;
+  g->reading = true;
   return 0;
 }
 
@@ -222,34 +241,37 @@ void sk__get_drained(files_conn *fc) {
 
 /* ---- opening ------------------------------------------------------------ */
 
+/* Resolve and open the file; hash a resumed prefix. Inputs are the
+ * request's fixed fields (root_fd, name, offset, hash); outputs go to the
+ * job. */
 static void open_work(uv_work_t *w) {
-  sk__get *g = w->data;
+  get_job *j = w->data;
+  const sk__get *g = j->g;
   const char *base;
   struct stat st;
   int dirfd = sk__name_open_parent(g->root_fd, g->name, 0, &base), rc = dirfd;
   if (dirfd >= 0) {
-    g->fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    rc = g->fd < 0 || fstat(g->fd, &st) < 0 ? -errno : 0;
+    j->fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    rc = j->fd < 0 || fstat(j->fd, &st) < 0 ? -errno : 0;
     close(dirfd);
   }
   if (rc < 0) {
-    g->err = sk__name_err(rc);
-    g->msg = g->err == SK_EFORBIDDEN ? "the name passes through a link or leaves the root"
+    j->err = sk__name_err(rc);
+    j->msg = j->err == SK_EFORBIDDEN ? "the name passes through a link or leaves the root"
                                      : "no such file";
   } else if (!S_ISREG(st.st_mode)) {
-    g->err = SK_EBADREQ;
-    g->msg = "not a regular file (use list for folders)";
+    j->err = SK_EBADREQ;
+    j->msg = "not a regular file (use list for folders)";
   } else if ((uint64_t)st.st_size < g->offset) {
-    g->err = SK_EBADREQ;
-    g->msg = "offset is past the end of the file";
+    j->err = SK_EBADREQ;
+    j->msg = "offset is past the end of the file";
   } else {
-    g->total = (uint64_t)st.st_size;
-    g->read_off = g->offset;
-    g->mode = (unsigned)st.st_mode & 07777;
-    g->mtime = (int64_t)st.st_mtime;
-    if (g->hash != NULL && (rc = sk__hash_fd_prefix(g->hash, g->fd, g->offset)) < 0) {
-      g->err = SK_EIO;
-      g->msg = "cannot read the file";
+    j->size = (uint64_t)st.st_size;
+    j->mode = (unsigned)st.st_mode & 07777;
+    j->mtime = (int64_t)st.st_mtime;
+    if (g->hash != NULL && sk__hash_fd_prefix(g->hash, j->fd, g->offset) < 0) {
+      j->err = SK_EIO;
+      j->msg = "cannot read the file";
     }
   }
 }
@@ -262,8 +284,8 @@ static int send_head(sk__get *g) {
     sk_head_set_int(h, "total", (int64_t)g->total);
     sk_head_set_int(h, "offset", (int64_t)g->offset);
     sk_head_set_int(h, "size", (int64_t)(g->total - g->offset));
-    sk_head_set_int(h, "mode", (int64_t)g->mode);
-    sk_head_set_int(h, "mtime", g->mtime);
+    sk_head_set_int(h, "mode", (int64_t)g->open_j.mode);
+    sk_head_set_int(h, "mtime", g->open_j.mtime);
     rc = sk_conn_send_head(g->c, h, g->total - g->offset);
   }
   sk_head_free(h);
@@ -271,19 +293,23 @@ static int send_head(sk__get *g) {
 }
 
 static void open_after(uv_work_t *w, int status) {
-  sk__get *g = w->data;
-  g->reading = 0;
+  get_job *j = w->data;
+  sk__get *g = j->g;
+  g->reading = false;
+  g->fd = j->fd; /* -1 when the open failed */
   if (g->fc == NULL) {
     release_conn(g);
     return;
   }
-  if (g->err != 0) {
-    sk_conn_error(g->c, g->err, g->msg);
-    log_get(g, sk_err_wire_name(g->err));
+  if (j->err != 0) {
+    sk_conn_error(g->c, j->err, j->msg);
+    log_get(g, sk_err_wire_name(j->err));
     finish(g);
     return;
   }
-  g->opened = 1;
+  g->opened = true;
+  g->total = j->size;
+  g->read_off = g->offset;
   if (send_head(g) < 0) {
     sk_conn_close(g->c, 0);
     finish(g);
@@ -321,14 +347,16 @@ int sk__get_handle(sk_conn *c, const sk_request *req) {
   g->fd = -1;
   g->offset = (uint64_t)offset;
   g->t0 = sk__files_now();
-  g->open_w.data = g;
-  if (uv_queue_work(&sk__conn_loop(c)->uv, &g->open_w, open_work, open_after) < 0) {
+  g->open_j.g = g;
+  g->open_j.fd = -1;
+  g->open_j.w.data = &g->open_j;
+  if (uv_queue_work(&sk__conn_loop(c)->uv, &g->open_j.w, open_work, open_after) < 0) {
     get_free(g);
     return -ENOMEM;
   }
   sk_conn_ref(c);
-  g->conn_held = 1;
-  g->reading = 1; /* the open job counts as a read in flight */
+  g->conn_held = true;
+  g->reading = true; /* the open job counts as a read in flight */
   fc->get = g;
   return SK_ASYNC;
 }
@@ -341,6 +369,6 @@ void sk__get_cancel(files_conn *fc) {
   g->fc = NULL;
   if (!g->finished)
     log_get(g, "interrupted");
-  g->finished = 1;
+  g->finished = true;
   release_conn(g);
 }

@@ -12,6 +12,7 @@
  * closing job, which is where the fds are closed and the object freed. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,30 +37,60 @@ typedef struct put_buf {
 
 enum put_how { HOW_PUBLISH, HOW_KEEP, HOW_REMOVE };
 
-struct sk__put {
-  sk_conn *c;
-  files_conn *fc; /* NULL once answered or once the connection is gone */
-  int root_fd, dirfd, fd;
+/* One job on the pool. The loop fills the inputs before queueing it; the
+ * worker writes only err/msg (and, for the close job, nothing the loop
+ * reads before close_after); the after callback reads them on the loop, so
+ * every hand-off is ordered by libuv's queue and no field has two writers. */
+typedef struct put_job {
+  uv_work_t w;
+  sk__put *p;
+  put_buf *b;       /* write and hash: the buffer, left alone by the loop meanwhile */
+  enum put_how how; /* close: what to do with the part file */
+  int err;          /* out: 0 or the failure, read by the after callback */
+  const char *msg;
+} put_job;
+
+/* The request, fixed before the first job is queued; read-only afterwards,
+ * so any thread may read it. Plain fields: no bitfield is shared with the
+ * loop's flags. */
+typedef struct put_cfg {
   char *name; /* claimed in the busy set until freed */
+  int root_fd;
+  uint64_t total, offset;
+  int64_t mtime;
+  unsigned mode;
+  bool has_mtime, exclusive;
+  char alg[16];
+} put_cfg;
+
+/* The part file, touched only by jobs: open, then the writes one at a time,
+ * then close (each queued after the previous one's after callback), and
+ * the running hash (prefix in open, updates one at a time, final in close).
+ * The loop reads result_hash only after the close job. */
+typedef struct put_disk {
+  int dirfd, fd;
   const char *base;
   char part[SK_PART_NAME_MAX];
   sk__hash *hash;
-  char alg[16];
-  uint64_t total, offset, taken;
-  int64_t mtime;
-  unsigned mode;
-  unsigned has_mtime : 1, exclusive : 1, opened : 1, body_done : 1, end_seen : 1;
-  unsigned writing : 1, hashing : 1, paused : 1, closing : 1, cancelled : 1;
+  char result_hash[SK_HASH_HEX_MAX];
+} put_disk;
+
+struct sk__put {
+  sk_conn *c;
+  files_conn *fc; /* NULL once answered or once the connection is gone */
+  put_cfg cfg;
+  put_disk disk;
+  char client_hash[SK_HASH_HEX_MAX]; /* set by put_end before the close job */
+  /* loop only, from here on */
+  bool opened, body_done, end_seen, writing, hashing, paused, closing, cancelled;
   int jobs;
   int err; /* first failure: the answer, and the part file goes */
   const char *msg;
-  enum put_how how;
+  uint64_t taken;
   put_buf bufs[PUT_NBUF];
   uint64_t filled, written, hashed; /* buffers handed off / written / hashed */
-  char client_hash[SK_HASH_HEX_MAX];
-  char result_hash[SK_HASH_HEX_MAX];
   double t0;
-  uv_work_t open_w, write_w, hash_w, close_w;
+  put_job open_j, write_j, hash_j, close_j;
 };
 
 static void advance(sk__put *p);
@@ -68,6 +99,7 @@ uint64_t sk__put_limit(const sk_server *srv) {
   return (uint64_t)sk_server_opt_int(srv, "max-file");
 }
 
+/* Loop only: the first failure wins. */
 static void fail(sk__put *p, int err, const char *msg) {
   if (p->err == 0) {
     p->err = err;
@@ -75,48 +107,59 @@ static void fail(sk__put *p, int err, const char *msg) {
   }
 }
 
+static void job_fail(put_job *j, int err, const char *msg) {
+  j->err = err;
+  j->msg = msg;
+}
+
 /* ---- the closing job: publish or drop, close, answer, free --------------- */
 
 static int publish(sk__put *p) {
-  struct timespec ts[2] = {{0, UTIME_NOW}, {p->mtime, 0}};
-  int flags = p->exclusive ? RENAME_NOREPLACE : 0;
-  if (p->hash != NULL && sk__hash_final(p->hash, p->result_hash, sizeof(p->result_hash)) < 0)
+  const put_cfg *cfg = &p->cfg;
+  put_disk *d = &p->disk;
+  struct timespec ts[2] = {{0, UTIME_NOW}, {cfg->mtime, 0}};
+  int flags = cfg->exclusive ? RENAME_NOREPLACE : 0;
+  if (d->hash != NULL && sk__hash_final(d->hash, d->result_hash, sizeof(d->result_hash)) < 0)
     return -ENOMEM;
-  if (p->client_hash[0] && strcasecmp(p->client_hash, p->result_hash) != 0)
+  if (p->client_hash[0] && strcasecmp(p->client_hash, d->result_hash) != 0)
     return SK_EHASHMISMATCH;
-  if (fchmod(p->fd, p->mode) < 0 || (p->has_mtime && futimens(p->fd, ts) < 0) || fsync(p->fd) < 0)
+  if (fchmod(d->fd, cfg->mode) < 0 || (cfg->has_mtime && futimens(d->fd, ts) < 0) ||
+      fsync(d->fd) < 0)
     return -errno;
-  if (renameat2(p->dirfd, p->part, p->dirfd, p->base, (unsigned)flags) < 0)
+  if (renameat2(d->dirfd, d->part, d->dirfd, d->base, (unsigned)flags) < 0)
     return -errno;
-  return fsync(p->dirfd) < 0 ? -errno : 0;
+  return fsync(d->dirfd) < 0 ? -errno : 0;
 }
 
 static void close_work(uv_work_t *w) {
-  sk__put *p = w->data;
+  put_job *j = w->data;
+  put_disk *d = &j->p->disk;
+  enum put_how how = j->how;
   int rc;
-  if (p->how == HOW_PUBLISH && (rc = publish(p)) < 0) {
-    fail(p, rc == SK_EHASHMISMATCH ? rc : sk__name_err(rc),
-         rc == SK_EHASHMISMATCH ? "the file's hash differs from put_end's: nothing was published"
-         : rc == -EEXIST        ? "the file exists and the put was exclusive"
-                                : "cannot publish the file");
-    p->how = HOW_REMOVE;
+  if (how == HOW_PUBLISH && (rc = publish(j->p)) < 0) {
+    job_fail(j, rc == SK_EHASHMISMATCH ? rc : sk__name_err(rc),
+             rc == SK_EHASHMISMATCH
+                 ? "the file's hash differs from put_end's: nothing was published"
+             : rc == -EEXIST ? "the file exists and the put was exclusive"
+                             : "cannot publish the file");
+    how = HOW_REMOVE;
   }
-  if (p->how == HOW_REMOVE && p->fd >= 0)
-    unlinkat(p->dirfd, p->part, 0);
-  if (p->fd >= 0)
-    close(p->fd);
-  if (p->dirfd >= 0)
-    close(p->dirfd);
+  if (how == HOW_REMOVE && d->fd >= 0)
+    unlinkat(d->dirfd, d->part, 0);
+  if (d->fd >= 0)
+    close(d->fd);
+  if (d->dirfd >= 0)
+    close(d->dirfd);
 }
 
 static int send_ok(sk__put *p) {
   sk_head *h = sk_head_new("put_ok");
   int rc = h == NULL ? -ENOMEM : 0;
   if (rc == 0) {
-    sk_head_set_str(h, "name", p->name);
-    sk_head_set_int(h, "total", (int64_t)p->total);
-    if (p->hash != NULL)
-      sk_head_set_str(h, "hash", p->result_hash);
+    sk_head_set_str(h, "name", p->cfg.name);
+    sk_head_set_int(h, "total", (int64_t)p->cfg.total);
+    if (p->disk.hash != NULL)
+      sk_head_set_str(h, "hash", p->disk.result_hash);
     rc = sk_conn_send(p->c, h, NULL, 0);
   }
   sk_head_free(h);
@@ -128,7 +171,7 @@ static int send_ok(sk__put *p) {
  * core's discard limit: then the connection closes, as SPEC 4.2 says. */
 static void answer(sk__put *p) {
   sk_conn *c = p->c;
-  uint64_t left = p->total - p->offset - p->taken;
+  uint64_t left = p->cfg.total - p->cfg.offset - p->taken;
   p->fc->put = NULL;
   p->fc = NULL;
   if (p->err == 0) {
@@ -144,49 +187,56 @@ static void answer(sk__put *p) {
 }
 
 static void close_after(uv_work_t *w, int status) {
-  sk__put *p = w->data;
-  const char *result = p->err ? sk_err_wire_name(p->err) : p->cancelled ? "interrupted" : "ok";
-  sk_conn_log(p->c, "put", "name", 's', p->name, "bytes", 'i', (int64_t)p->taken, "duration", 'f',
-              sk__files_now() - p->t0, "result", 's', result, NULL);
+  put_job *j = w->data;
+  sk__put *p = j->p;
+  const char *result;
+  if (j->err)
+    fail(p, j->err, j->msg);
+  result = p->err ? sk_err_wire_name(p->err) : p->cancelled ? "interrupted" : "ok";
+  sk_conn_log(p->c, "put", "name", 's', p->cfg.name, "bytes", 'i', (int64_t)p->taken, "duration",
+              'f', sk__files_now() - p->t0, "result", 's', result, NULL);
   if (p->fc != NULL && !sk_conn_is_closing(p->c))
     answer(p);
   else if (p->fc != NULL)
     p->fc->put = NULL;
-  sk__files_release(sk_conn_server(p->c), p->name);
+  sk__files_release(sk_conn_server(p->c), p->cfg.name);
   for (int i = 0; i < PUT_NBUF; i++)
     free(p->bufs[i].data);
-  sk__hash_free(p->hash);
+  sk__hash_free(p->disk.hash);
   sk_conn_unref(p->c);
-  free(p->name);
+  free(p->cfg.name);
   free(p);
 }
 
 static void start_close(sk__put *p) {
-  p->closing = 1;
-  p->how = p->err ? HOW_REMOVE : p->cancelled ? HOW_KEEP : HOW_PUBLISH;
+  put_job *j = &p->close_j;
+  p->closing = true;
+  j->p = p;
+  j->w.data = j;
+  j->err = 0;
+  j->how = p->err ? HOW_REMOVE : p->cancelled ? HOW_KEEP : HOW_PUBLISH;
   if (!p->opened)
-    p->how = HOW_KEEP; /* refused before the part file was touched */
-  p->close_w.data = p;
-  if (uv_queue_work(&sk__conn_loop(p->c)->uv, &p->close_w, close_work, close_after) < 0) {
-    close_work(&p->close_w); /* cannot happen with a valid loop; never leak */
-    close_after(&p->close_w, 0);
+    j->how = HOW_KEEP; /* refused before the part file was touched */
+  if (uv_queue_work(&sk__conn_loop(p->c)->uv, &j->w, close_work, close_after) < 0) {
+    close_work(&j->w); /* cannot happen with a valid loop; never leak */
+    close_after(&j->w, 0);
   }
 }
 
 /* ---- the write and hash chains ------------------------------------------- */
 
 static void write_work(uv_work_t *w) {
-  sk__put *p = w->data;
-  put_buf *b = &p->bufs[p->written % PUT_NBUF];
+  put_job *j = w->data;
+  const put_buf *b = j->b;
   size_t done = 0;
   while (done < b->len) {
-    ssize_t n = pwrite(p->fd, b->data + done, b->len - done, (off_t)(b->off + done));
+    ssize_t n = pwrite(j->p->disk.fd, b->data + done, b->len - done, (off_t)(b->off + done));
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0) {
-      fail(p, SK_EIO,
-           n < 0 && (errno == ENOSPC || errno == EDQUOT) ? "the server's disk is full"
-                                                         : "cannot write the file");
+      job_fail(j, SK_EIO,
+               n < 0 && (errno == ENOSPC || errno == EDQUOT) ? "the server's disk is full"
+                                                             : "cannot write the file");
       return;
     }
     done += (size_t)n;
@@ -194,30 +244,37 @@ static void write_work(uv_work_t *w) {
 }
 
 static void write_after(uv_work_t *w, int status) {
-  sk__put *p = w->data;
+  put_job *j = w->data;
+  sk__put *p = j->p;
+  if (j->err)
+    fail(p, j->err, j->msg);
   p->jobs--;
-  p->writing = 0;
+  p->writing = false;
   p->written++;
   advance(p);
 }
 
 static void hash_work(uv_work_t *w) {
-  sk__put *p = w->data;
-  put_buf *b = &p->bufs[p->hashed % PUT_NBUF];
-  sk__hash_update(p->hash, b->data, b->len);
+  put_job *j = w->data;
+  sk__hash_update(j->p->disk.hash, j->b->data, j->b->len);
 }
 
 static void hash_after(uv_work_t *w, int status) {
-  sk__put *p = w->data;
+  put_job *j = w->data;
+  sk__put *p = j->p;
   p->jobs--;
-  p->hashing = 0;
+  p->hashing = false;
   p->hashed++;
   advance(p);
 }
 
-static void queue(sk__put *p, uv_work_t *w, uv_work_cb work, uv_after_work_cb after) {
-  w->data = p;
-  if (uv_queue_work(&sk__conn_loop(p->c)->uv, w, work, after) == 0)
+static void queue(sk__put *p, put_job *j, put_buf *b, uv_work_cb work, uv_after_work_cb after) {
+  j->p = p;
+  j->b = b;
+  j->err = 0;
+  j->msg = NULL;
+  j->w.data = j;
+  if (uv_queue_work(&sk__conn_loop(p->c)->uv, &j->w, work, after) == 0)
     p->jobs++;
   else
     fail(p, SK_EINTERNAL, "cannot queue disk work");
@@ -242,24 +299,25 @@ static int complete(const sk__put *p) {
 /* Start what can start; close when everything is over. Re-entrant through
  * sk_conn_resume (the sink calls back in), so flags are set first. */
 static void advance(sk__put *p) {
+  int hashed_here = p->disk.hash != NULL && !p->cancelled;
   if (p->closing)
     return;
   if (p->opened && !p->err) {
     if (!p->writing && p->written < p->filled) {
-      p->writing = 1;
-      queue(p, &p->write_w, write_work, write_after);
+      p->writing = true;
+      queue(p, &p->write_j, &p->bufs[p->written % PUT_NBUF], write_work, write_after);
     }
-    if (p->hash != NULL && !p->cancelled && !p->hashing && p->hashed < p->filled) {
-      p->hashing = 1;
-      queue(p, &p->hash_w, hash_work, hash_after);
+    if (hashed_here && !p->hashing && p->hashed < p->filled) {
+      p->hashing = true;
+      queue(p, &p->hash_j, &p->bufs[p->hashed % PUT_NBUF], hash_work, hash_after);
     }
   }
-  if ((p->hash == NULL || p->cancelled) && !p->hashing)
+  if (!hashed_here && !p->hashing)
     p->hashed = p->filled;
   if (p->jobs == 0 && complete(p)) {
     start_close(p);
   } else if (p->paused && p->fc != NULL && p->opened && !p->err && !ring_full(p)) {
-    p->paused = 0;
+    p->paused = false;
     sk_conn_resume(p->c);
   }
 }
@@ -282,7 +340,7 @@ static size_t fill(sk__put *p, const uint8_t *data, size_t n) {
     if (b->seq != p->filled || b->len == 0) { /* a slot whose last use is over */
       b->seq = p->filled;
       b->len = 0;
-      b->off = p->offset + p->taken;
+      b->off = p->cfg.offset + p->taken;
     }
     size_t k = n - took < PUT_BUF - b->len ? n - took : PUT_BUF - b->len;
     memcpy(b->data + b->len, data + took, k);
@@ -302,29 +360,29 @@ ssize_t sk__put_body(sk_conn *c, void *state, const uint8_t *data, size_t n) {
   if (p == NULL)
     return (ssize_t)n; /* answered already: the rest is discarded */
   if (data == NULL) {
-    p->body_done = 1;
+    p->body_done = true;
     handoff(p);
     advance(p);
     return 0;
   }
   took = p->opened && !p->err ? fill(p, data, n) : 0;
   if (took < n)
-    p->paused = 1;
+    p->paused = true;
   advance(p);
   return (ssize_t)took;
 }
 
 /* ---- opening: parent folders, checks, the part file, a resumed prefix ---- */
 
-static int open_target(sk__put *p) {
+static int open_target(const put_cfg *cfg, put_disk *d) {
   struct stat st;
-  p->dirfd = sk__name_open_parent(p->root_fd, p->name, 1, &p->base);
-  if (p->dirfd < 0)
-    return p->dirfd;
-  if (fstatat(p->dirfd, p->base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+  d->dirfd = sk__name_open_parent(cfg->root_fd, cfg->name, 1, &d->base);
+  if (d->dirfd < 0)
+    return d->dirfd;
+  if (fstatat(d->dirfd, d->base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
     if (S_ISLNK(st.st_mode))
       return -ELOOP;
-    if (!S_ISREG(st.st_mode) || p->exclusive)
+    if (!S_ISREG(st.st_mode) || cfg->exclusive)
       return -EEXIST;
   } else if (errno != ENOENT) {
     return -errno;
@@ -332,39 +390,44 @@ static int open_target(sk__put *p) {
   return 0;
 }
 
-static int open_part(sk__put *p) {
+static int open_part(const put_cfg *cfg, put_disk *d) {
   struct stat st;
-  sk__name_part(p->base, p->part);
-  p->fd = openat(p->dirfd, p->part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (p->fd < 0 || fstat(p->fd, &st) < 0)
+  sk__name_part(d->base, d->part);
+  d->fd = openat(d->dirfd, d->part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (d->fd < 0 || fstat(d->fd, &st) < 0)
     return -errno;
   if (!S_ISREG(st.st_mode))
     return -ELOOP;
-  if ((uint64_t)st.st_size < p->offset)
+  if ((uint64_t)st.st_size < cfg->offset)
     return SK_EBADREQ;
-  if (ftruncate(p->fd, (off_t)p->offset) < 0)
+  if (ftruncate(d->fd, (off_t)cfg->offset) < 0)
     return -errno;
-  return p->hash != NULL ? sk__hash_fd_prefix(p->hash, p->fd, p->offset) : 0;
+  return d->hash != NULL ? sk__hash_fd_prefix(d->hash, d->fd, cfg->offset) : 0;
 }
 
 static void open_work(uv_work_t *w) {
-  sk__put *p = w->data;
-  int rc = open_target(p);
+  put_job *j = w->data;
+  const put_cfg *cfg = &j->p->cfg;
+  int rc = open_target(cfg, &j->p->disk);
   if (rc == 0)
-    rc = open_part(p);
+    rc = open_part(cfg, &j->p->disk);
   if (rc == SK_EBADREQ)
-    fail(p, rc, "offset is past the part file's length: ask stat for \"partial\"");
+    job_fail(j, rc, "offset is past the part file's length: ask stat for \"partial\"");
   else if (rc == -EEXIST)
-    fail(p, SK_EEXISTS,
-         p->exclusive ? "the file exists and the put was exclusive" : "a folder has that name");
+    job_fail(j, SK_EEXISTS,
+             cfg->exclusive ? "the file exists and the put was exclusive"
+                            : "a folder has that name");
   else if (rc == -ELOOP || rc == -EXDEV)
-    fail(p, SK_EFORBIDDEN, "the name passes through a link that leaves the root");
+    job_fail(j, SK_EFORBIDDEN, "the name passes through a link that leaves the root");
   else if (rc < 0)
-    fail(p, sk__name_err(rc), "cannot open the upload's part file");
+    job_fail(j, sk__name_err(rc), "cannot open the upload's part file");
 }
 
 static void open_after(uv_work_t *w, int status) {
-  sk__put *p = w->data;
+  put_job *j = w->data;
+  sk__put *p = j->p;
+  if (j->err)
+    fail(p, j->err, j->msg);
   p->jobs--;
   p->opened = p->err == 0;
   advance(p);
@@ -413,26 +476,26 @@ static int parse(const sk_request *req, put_args *a) {
 
 static sk__put *put_new(sk_conn *c, files_conn *fc, const put_args *a) {
   sk__put *p = calloc(1, sizeof(*p));
-  if (p == NULL || (p->name = strdup(a->name)) == NULL ||
-      (a->alg != NULL && (p->hash = sk__hash_new(a->alg)) == NULL)) {
+  if (p == NULL || (p->cfg.name = strdup(a->name)) == NULL ||
+      (a->alg != NULL && (p->disk.hash = sk__hash_new(a->alg)) == NULL)) {
     if (p != NULL)
-      free(p->name);
+      free(p->cfg.name);
     free(p);
     return NULL;
   }
   p->c = c;
   p->fc = fc;
-  p->root_fd = sk_server_root_fd(sk_conn_server(c));
-  p->dirfd = p->fd = -1;
-  p->total = (uint64_t)a->total;
-  p->offset = (uint64_t)a->offset;
-  p->mode = (unsigned)a->mode & 0777; /* never setuid/setgid/sticky from the wire */
-  p->mtime = a->mtime;
-  p->has_mtime = a->has_mtime;
-  p->exclusive = a->exclusive != 0;
+  p->cfg.root_fd = sk_server_root_fd(sk_conn_server(c));
+  p->disk.dirfd = p->disk.fd = -1;
+  p->cfg.total = (uint64_t)a->total;
+  p->cfg.offset = (uint64_t)a->offset;
+  p->cfg.mode = (unsigned)a->mode & 0777; /* never setuid/setgid/sticky from the wire */
+  p->cfg.mtime = a->mtime;
+  p->cfg.has_mtime = a->has_mtime;
+  p->cfg.exclusive = a->exclusive != 0;
   p->t0 = sk__files_now();
   if (a->alg != NULL)
-    snprintf(p->alg, sizeof(p->alg), "%s", a->alg);
+    snprintf(p->cfg.alg, sizeof(p->cfg.alg), "%s", a->alg);
   return p;
 }
 
@@ -461,7 +524,7 @@ int sk__put_handle(sk_conn *c, const sk_request *req) {
   fc->put = p;
   p->body_done = req->size == 0;
   p->paused = req->size > 0; /* the sink takes nothing until the part file is open */
-  queue(p, &p->open_w, open_work, open_after);
+  queue(p, &p->open_j, NULL, open_work, open_after);
   advance(p);
   return SK_ASYNC;
 }
@@ -473,14 +536,14 @@ int sk__put_end(sk_conn *c, const sk_request *req) {
   files_conn *fc = req->state;
   sk__put *p = fc->put;
   const char *hash = sk_head_str(req->head, "hash");
-  size_t alen = strlen(p != NULL ? p->alg : "");
+  size_t alen = strlen(p != NULL ? p->cfg.alg : "");
 
   if (p == NULL || p->end_seen || !p->body_done)
     return 0;
-  p->end_seen = 1;
+  p->end_seen = true;
   if (sk_head_has(req->head, "hash")) {
-    if (hash == NULL || p->hash == NULL || strncmp(hash, p->alg, alen) != 0 || hash[alen] != ':' ||
-        strlen(hash) >= sizeof(p->client_hash))
+    if (hash == NULL || p->disk.hash == NULL || strncmp(hash, p->cfg.alg, alen) != 0 ||
+        hash[alen] != ':' || strlen(hash) >= sizeof(p->client_hash))
       fail(p, SK_EBADREQ, "put_end's hash must be \"ALG:HEX\" with the put's hash algorithm");
     else
       memcpy(p->client_hash, hash, strlen(hash) + 1);
@@ -495,7 +558,7 @@ void sk__put_cancel(files_conn *fc) {
     return;
   fc->put = NULL;
   p->fc = NULL;
-  p->cancelled = 1;
+  p->cancelled = true;
   handoff(p); /* what arrived is written: the part file keeps it for a resume */
   advance(p);
 }
