@@ -138,10 +138,34 @@ int sk_client_recv_head(sk_client *c, sk_head **head) {
   }
 }
 
+/* A large read with nothing buffered goes straight into the caller's
+ * memory (bulk downloads: one copy less), never past the body's end. */
+static ssize_t read_body_direct(sk_client *c, void *buf, size_t cap) {
+  size_t want = sk_decoder_body_avail(&c->dec, cap);
+  for (;;) {
+    ssize_t r = recv(c->fd, buf, want, 0);
+    if (r > 0) {
+      sk_decoder_body_consume(&c->dec, (size_t)r);
+      return r;
+    }
+    if (r == 0)
+      return SK_ECLOSED;
+    if (errno == EINTR)
+      continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+      return errno == ECONNRESET ? SK_ECLOSED : -errno;
+    int rc = wait_fd(c->fd, POLLIN, c->timeout_ms);
+    if (rc < 0)
+      return rc;
+  }
+}
+
 ssize_t sk_client_read_body(sk_client *c, void *buf, size_t cap) {
   size_t n;
   if (!c->dec.in_body)
     return 0;
+  if (c->rpos == c->rlen && cap >= CLIENT_RBUF)
+    return read_body_direct(c, buf, cap);
   if (c->rpos == c->rlen) {
     int rc = fill(c);
     if (rc < 0)

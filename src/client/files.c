@@ -1,8 +1,8 @@
 /* files.c - the client side of SPEC 4.7: put, get, stat and list as library
- * calls. The hash runs on a helper thread that reads the local file beside
- * the transfer (from the page cache), so hashing overlaps the network
- * instead of adding to it; for a download the helper follows the bytes
- * written so far. */
+ * calls. A helper thread takes the transfer's blocks as they pass: it
+ * hashes them (put) or writes them to the part file and hashes them (get)
+ * beside the network, so the disk and the hash overlap the transfer and
+ * each byte is read from the file (put) or the socket (get) once. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -22,102 +22,151 @@
 #define XFER_BUF (1u << 20)
 #define PATH_CAP 4096
 
-/* ---- the hashing helper thread ------------------------------------------ */
-
-typedef struct hasher {
-  pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int fd, err, started;
-  uint64_t pos, limit, end; /* hashed / readable / whole length */
-  sk__hash *h;
-} hasher;
-
-static void *hasher_main(void *arg) {
-  hasher *hs = arg;
-  uint8_t *buf = malloc(XFER_BUF);
-  int err = buf == NULL ? -ENOMEM : 0;
-  while (err == 0) {
-    pthread_mutex_lock(&hs->mu);
-    while (hs->pos == hs->limit && hs->pos < hs->end && hs->err == 0)
-      pthread_cond_wait(&hs->cv, &hs->mu);
-    uint64_t avail = hs->limit - hs->pos;
-    int stop = hs->pos == hs->end || hs->err != 0;
-    pthread_mutex_unlock(&hs->mu);
-    if (stop)
-      break;
-    size_t want = avail < XFER_BUF ? (size_t)avail : XFER_BUF;
-    ssize_t r = pread(hs->fd, buf, want, (off_t)hs->pos);
-    if (r < 0 && errno == EINTR)
+static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off) {
+  while (n > 0) {
+    ssize_t w = pwrite(fd, p, n, (off_t)off);
+    if (w < 0 && errno == EINTR)
       continue;
-    if (r <= 0) {
-      err = r < 0 ? -errno : -EIO;
-      break;
-    }
-    sk__hash_update(hs->h, buf, (size_t)r);
-    pthread_mutex_lock(&hs->mu);
-    hs->pos += (uint64_t)r;
-    pthread_mutex_unlock(&hs->mu);
+    if (w < 0)
+      return -errno;
+    p += w;
+    n -= (size_t)w;
+    off += (uint64_t)w;
   }
-  free(buf);
-  pthread_mutex_lock(&hs->mu);
-  if (hs->err == 0)
-    hs->err = err;
-  pthread_mutex_unlock(&hs->mu);
-  return NULL;
-}
-
-/* Hash fd's bytes [0, end) as they become readable (limit). */
-static int hasher_start(hasher *hs, const char *alg, int fd, uint64_t limit, uint64_t end) {
-  memset(hs, 0, sizeof(*hs));
-  if (alg == NULL)
-    return 0;
-  if ((hs->h = sk__hash_new(alg)) == NULL)
-    return -ENOMEM;
-  hs->fd = fd;
-  hs->limit = limit;
-  hs->end = end;
-  pthread_mutex_init(&hs->mu, NULL);
-  pthread_cond_init(&hs->cv, NULL);
-  if (pthread_create(&hs->thread, NULL, hasher_main, hs) != 0) {
-    sk__hash_free(hs->h);
-    hs->h = NULL;
-    return -EAGAIN;
-  }
-  hs->started = 1;
   return 0;
 }
 
-static void hasher_advance(hasher *hs, uint64_t limit) {
-  if (!hs->started)
-    return;
-  pthread_mutex_lock(&hs->mu);
-  hs->limit = limit;
-  pthread_cond_signal(&hs->cv);
-  pthread_mutex_unlock(&hs->mu);
+/* ---- the helper thread: a ring of blocks ------------------------------- */
+
+/* The transfer thread hands whole blocks, in file order, to one helper
+ * thread, which writes each to the part file (get) and hashes it (put and
+ * get) beside the network, from the same memory: no second read of the
+ * file. A block returns to the ring when the helper is done with it; the
+ * blocks are allocated once and reused (fresh pages cost faults here).
+ * queued/done/stop/err are shared under mu; a block's bytes belong to the
+ * transfer thread until queued and to the helper until done. */
+#define RING_N 4
+
+typedef struct ring_block {
+  uint8_t *data;
+  size_t len;
+  uint64_t off;
+} ring_block;
+
+typedef struct ring {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  ring_block blk[RING_N];
+  uint64_t queued, done; /* blocks handed over / finished by the helper */
+  int stop, err, started;
+  int wfd; /* get: the part file the helper writes; -1 for put */
+  int pfd; /* the file whose prefix [0, plen) is hashed first */
+  uint64_t plen;
+  sk__hash *h; /* NULL without a hash */
+} ring;
+
+static int ring_block_work(ring *r, const ring_block *b) {
+  if (r->wfd >= 0) {
+    int rc = write_all(r->wfd, b->data, b->len, b->off);
+    if (rc < 0)
+      return rc;
+  }
+  if (r->h != NULL)
+    sk__hash_update(r->h, b->data, b->len);
+  return 0;
 }
 
-/* Wait for the helper; out gets "ALG:HEX" (or "" without a hash). With
- * abort set, stop it early (the transfer failed). */
-static int hasher_finish(hasher *hs, char *out, size_t cap, int abort) {
-  int rc = 0;
-  if (!hs->started)
+static void *ring_main(void *arg) {
+  ring *r = arg;
+  int err = r->h != NULL ? sk__hash_fd_prefix(r->h, r->pfd, r->plen) : 0;
+  for (;;) {
+    pthread_mutex_lock(&r->mu);
+    if (err != 0 && r->err == 0)
+      r->err = err;
+    while (r->done == r->queued && !r->stop && r->err == 0)
+      pthread_cond_wait(&r->cv, &r->mu);
+    int quit = r->err != 0 || r->done == r->queued;
+    pthread_mutex_unlock(&r->mu);
+    if (quit)
+      return NULL;
+    err = ring_block_work(r, &r->blk[r->done % RING_N]);
+    pthread_mutex_lock(&r->mu);
+    r->done++;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+  }
+}
+
+/* Start the helper: wfd >= 0 makes it write blocks there; alg (or NULL)
+ * the hash, which first covers pfd's bytes [0, plen) (a resumed prefix). */
+static int ring_start(ring *r, int wfd, const char *alg, int pfd, uint64_t plen) {
+  memset(r, 0, sizeof(*r));
+  r->wfd = wfd;
+  r->pfd = pfd;
+  r->plen = plen;
+  if (alg != NULL && (r->h = sk__hash_new(alg)) == NULL)
+    return -ENOMEM;
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->cv, NULL);
+  if (pthread_create(&r->thread, NULL, ring_main, r) != 0) {
+    sk__hash_free(r->h);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    return -EAGAIN;
+  }
+  r->started = 1;
+  return 0;
+}
+
+/* The next free block to fill (waiting for the helper if the ring is
+ * full), or NULL with *err set: the helper failed, or out of memory. */
+static ring_block *ring_take(ring *r, int *err) {
+  ring_block *b = &r->blk[r->queued % RING_N];
+  pthread_mutex_lock(&r->mu);
+  while (r->queued - r->done >= RING_N && r->err == 0)
+    pthread_cond_wait(&r->cv, &r->mu);
+  *err = r->err;
+  pthread_mutex_unlock(&r->mu);
+  if (*err == 0 && b->data == NULL && (b->data = malloc(XFER_BUF)) == NULL)
+    *err = -ENOMEM;
+  return *err == 0 ? b : NULL;
+}
+
+/* Hand the block from ring_take, filled with len bytes of file offset off. */
+static void ring_push(ring *r, ring_block *b, size_t len, uint64_t off) {
+  b->len = len;
+  b->off = off;
+  pthread_mutex_lock(&r->mu);
+  r->queued++;
+  pthread_cond_signal(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
+
+/* Wait for the helper to finish every block; out gets "ALG:HEX" (or ""
+ * without a hash). With abort set, stop it early (the transfer failed).
+ * Returns the helper's first error, if any. Safe to call twice. */
+static int ring_finish(ring *r, char *out, size_t cap, int abort) {
+  int rc;
+  if (!r->started)
     return 0;
   out[0] = '\0';
-  if (abort) {
-    pthread_mutex_lock(&hs->mu);
-    hs->err = -ECANCELED;
-    pthread_cond_signal(&hs->cv);
-    pthread_mutex_unlock(&hs->mu);
-  }
-  pthread_join(hs->thread, NULL);
-  rc = hs->err;
-  if (rc == 0)
-    rc = sk__hash_final(hs->h, out, cap);
-  sk__hash_free(hs->h);
-  pthread_mutex_destroy(&hs->mu);
-  pthread_cond_destroy(&hs->cv);
-  hs->started = 0;
+  pthread_mutex_lock(&r->mu);
+  r->stop = 1;
+  if (abort && r->err == 0)
+    r->err = -ECANCELED;
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+  pthread_join(r->thread, NULL);
+  rc = r->err;
+  if (rc == 0 && r->h != NULL)
+    rc = sk__hash_final(r->h, out, cap);
+  sk__hash_free(r->h);
+  for (int i = 0; i < RING_N; i++)
+    free(r->blk[i].data);
+  pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->cv);
+  r->started = 0;
   return rc;
 }
 
@@ -170,20 +219,6 @@ static int recv_expect(sk_client *c, const char *want, sk_head **out, sk_xfer_re
     *out = NULL;
   }
   return rc;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off) {
-  while (n > 0) {
-    ssize_t w = pwrite(fd, p, n, (off_t)off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return -errno;
-    p += w;
-    n -= (size_t)w;
-    off += (uint64_t)w;
-  }
-  return 0;
 }
 
 /* ---- stat and list ------------------------------------------------------ */
@@ -267,7 +302,7 @@ typedef struct put_state {
   struct stat st;
   const char *alg;
   uint64_t offset;
-  hasher hs;
+  ring rg;
   char hash[SK_HASH_HEX_MAX];
 } put_state;
 
@@ -285,28 +320,31 @@ static int refused_early(put_state *ps) {
   return rc;
 }
 
+/* Each block is read once: the helper hashes it while we send it. */
 static int send_body(put_state *ps) {
   uint64_t total = (uint64_t)ps->st.st_size, off = ps->offset;
-  uint8_t *buf = malloc(XFER_BUF);
-  int rc = buf == NULL ? -ENOMEM : 0;
+  int rc = 0;
   if (ps->o->progress)
     ps->o->progress(ps->o->progress_ctx, off, total);
   while (rc == 0 && off < total) {
+    ring_block *b = ring_take(&ps->rg, &rc);
     size_t want = total - off < XFER_BUF ? (size_t)(total - off) : XFER_BUF;
-    ssize_t r = pread(ps->fd, buf, want, (off_t)off);
+    if (b == NULL)
+      break;
+    ssize_t r = pread(ps->fd, b->data, want, (off_t)off);
     if (r < 0 && errno == EINTR)
       continue;
     if (r <= 0) {
       rc = r < 0 ? -errno : -EIO; /* the file shrank while we sent it */
       break;
     }
-    if ((rc = refused_early(ps)) == 0 && (rc = sk_client_write(ps->c, buf, (size_t)r)) == 0) {
+    ring_push(&ps->rg, b, (size_t)r, off);
+    if ((rc = refused_early(ps)) == 0 && (rc = sk_client_write(ps->c, b->data, (size_t)r)) == 0) {
       off += (uint64_t)r;
       if (ps->o->progress)
         ps->o->progress(ps->o->progress_ctx, off, total);
     }
   }
-  free(buf);
   return rc;
 }
 
@@ -333,7 +371,7 @@ static int send_put_head(put_state *ps, const char *name) {
 static int put_finish(put_state *ps, const char *name) {
   sk_head *end = sk_head_new("put_end"), *resp = NULL;
   const char *got;
-  int rc = end == NULL ? -ENOMEM : hasher_finish(&ps->hs, ps->hash, sizeof(ps->hash), 0);
+  int rc = end == NULL ? -ENOMEM : ring_finish(&ps->rg, ps->hash, sizeof(ps->hash), 0);
   if (rc == 0 && ps->hash[0])
     rc = sk_head_set_str(end, "hash", ps->hash);
   if (rc == 0)
@@ -376,10 +414,10 @@ int sk_client_put_file(sk_client *c, const char *path, const char *name, const s
   if (rc == 0 && ps.o->resume)
     rc = put_resume_offset(&ps, name);
   if (rc == 0)
-    rc = hasher_start(&ps.hs, ps.alg, ps.fd, (uint64_t)ps.st.st_size, (uint64_t)ps.st.st_size);
+    rc = ring_start(&ps.rg, -1, ps.alg, ps.fd, ps.offset);
   if (rc == 0 && (rc = send_put_head(&ps, name)) == 0 && (rc = send_body(&ps)) == 0)
     rc = put_finish(&ps, name);
-  hasher_finish(&ps.hs, ps.hash, sizeof(ps.hash), 1);
+  ring_finish(&ps.rg, ps.hash, sizeof(ps.hash), 1);
   if (ps.res != NULL) {
     ps.res->total = (uint64_t)ps.st.st_size;
     ps.res->offset = ps.offset;
@@ -402,7 +440,7 @@ typedef struct get_state {
   int fd;
   uint64_t offset, total;
   int64_t mode, mtime;
-  hasher hs;
+  ring rg;
   char hash[SK_HASH_HEX_MAX];
 } get_state;
 
@@ -457,26 +495,32 @@ static int get_request(get_state *gs, const char *name) {
   return rc;
 }
 
+/* Fill whole blocks from the socket; the helper writes each to the part
+ * file and hashes it while the next one arrives. A block cut short by an
+ * error is handed over too: what arrived is kept for a resume. */
 static int recv_body(get_state *gs) {
-  uint8_t *buf = malloc(XFER_BUF);
   uint64_t done = gs->offset;
-  int rc = buf == NULL ? -ENOMEM : 0;
+  int rc = 0;
   if (gs->o->progress)
     gs->o->progress(gs->o->progress_ctx, done, gs->total);
   while (rc == 0 && done < gs->total) {
-    ssize_t r = sk_client_read_body(gs->c, buf, XFER_BUF);
-    if (r <= 0) {
-      rc = r < 0 ? (int)r : SK_ECLOSED;
+    ring_block *b = ring_take(&gs->rg, &rc);
+    size_t len = 0, want = gs->total - done < XFER_BUF ? (size_t)(gs->total - done) : XFER_BUF;
+    if (b == NULL)
       break;
+    while (rc == 0 && len < want) {
+      ssize_t r = sk_client_read_body(gs->c, b->data + len, want - len);
+      if (r <= 0)
+        rc = r < 0 ? (int)r : SK_ECLOSED;
+      else
+        len += (size_t)r;
     }
-    if ((rc = write_all(gs->fd, buf, (size_t)r, done)) == 0) {
-      done += (uint64_t)r;
-      hasher_advance(&gs->hs, done);
-      if (gs->o->progress)
-        gs->o->progress(gs->o->progress_ctx, done, gs->total);
-    }
+    if (len > 0)
+      ring_push(&gs->rg, b, len, done);
+    done += len;
+    if (gs->o->progress)
+      gs->o->progress(gs->o->progress_ctx, done, gs->total);
   }
-  free(buf);
   return rc;
 }
 
@@ -486,7 +530,7 @@ static int get_verify(get_state *gs) {
   const char *theirs;
   int rc = recv_expect(gs->c, "file_end", &end, gs->res);
   if (rc == 0)
-    rc = hasher_finish(&gs->hs, gs->hash, sizeof(gs->hash), 0);
+    rc = ring_finish(&gs->rg, gs->hash, sizeof(gs->hash), 0);
   if (rc == 0 && gs->alg != NULL) {
     theirs = sk_head_str(end, "hash");
     if (theirs == NULL || strcasecmp(theirs, gs->hash) != 0)
@@ -519,10 +563,10 @@ int sk_client_get_file(sk_client *c, const char *name, const char *out_path,
   if (rc == 0)
     rc = get_request(&gs, name);
   if (rc == 0)
-    rc = hasher_start(&gs.hs, gs.alg, gs.fd, gs.offset, gs.total);
+    rc = ring_start(&gs.rg, gs.fd, gs.alg, gs.fd, gs.offset);
   if (rc == 0 && (rc = recv_body(&gs)) == 0 && (rc = get_verify(&gs)) == 0)
     rc = get_publish(&gs, out_path);
-  hasher_finish(&gs.hs, gs.hash, sizeof(gs.hash), 1);
+  ring_finish(&gs.rg, gs.hash, sizeof(gs.hash), 0); /* drain: the part file keeps what came */
   if (gs.res != NULL) {
     gs.res->total = gs.total;
     gs.res->offset = gs.offset;

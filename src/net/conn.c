@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "net/core.h"
 #include "sockit/error.h"
@@ -1037,8 +1038,8 @@ static sk_conn *conn_new(sk_listener *l) {
   c->loop = l->loop;
   c->srv = l->loop->srv;
   atomic_init(&c->refs, 1);
-  rc = l->h.handle.type == UV_TCP ? uv_tcp_init(&l->loop->uv, &c->h.tcp)
-                                  : uv_pipe_init(&l->loop->uv, &c->h.pipe, 0);
+  rc = l->spec->addr.family != AF_UNIX ? uv_tcp_init(&l->loop->uv, &c->h.tcp)
+                                       : uv_pipe_init(&l->loop->uv, &c->h.pipe, 0);
   if (rc < 0) {
     free(c);
     return NULL;
@@ -1056,14 +1057,18 @@ static sk_conn *conn_new(sk_listener *l) {
   return c;
 }
 
-void sk__conn_accept(sk_listener *l) {
+void sk__conn_accept(sk_listener *l, int fd) {
   sk_conn *c = conn_new(l);
   struct sockaddr_storage ss;
   int len = sizeof(ss), rc;
 
-  if (c == NULL)
-    return; /* libuv keeps the connection in the backlog; try next time */
-  if (uv_accept(&l->h.stream, &c->h.stream) < 0) {
+  if (c == NULL) {
+    close(fd); /* out of memory: the peer sees a close rather than silence */
+    return;
+  }
+  rc = c->h.handle.type == UV_TCP ? uv_tcp_open(&c->h.tcp, fd) : uv_pipe_open(&c->h.pipe, fd);
+  if (rc < 0) {
+    close(fd); /* the handle did not take it */
     hard_close(c);
     return;
   }

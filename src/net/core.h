@@ -57,26 +57,30 @@ typedef struct sk_wire_conn {
  * seed (tutorial) formats, or a classic time protocol. */
 typedef struct sk_wire {
   const char *name;
-  /* A connection is waiting on l: allocate the wire's own object, init its
-   * handle on l->loop and uv_accept() it. The wire owns it from then on. */
-  void (*accept)(sk_listener *l);
+  /* fd was accepted on l (non-blocking, close-on-exec): allocate the wire's
+   * own object with a handle on l->loop and uv_tcp_open / uv_pipe_open fd
+   * in it. The wire owns fd from the call on and closes it, also when it
+   * cannot serve it. */
+  void (*accept)(sk_listener *l, int fd);
   /* Optional start-up check of a listener using this wire (e.g. the seed
    * wire's loopback-only rule). 0 or an error with *why set. */
   int (*check)(sk_server *srv, const struct sk_listen_spec *ls, const char **why);
 } sk_wire;
 
+/* A listener: a stream socket we accept on ourselves (h.poll, accept.c), or
+ * a handle that owns its socket (UDP). The loop closes it on stop and frees
+ * h.handle.data, whose first member is this struct. */
 struct sk_listener {
   union {
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
+    uv_poll_t poll; /* stream listeners: readable means connections wait */
     uv_udp_t udp;
     uv_handle_t handle;
-    uv_stream_t stream;
   } h;
   sk_loop *loop;
   const struct sk_listen_spec *spec;
   const sk_wire *wire;
-  int open;
+  int fd;     /* the listening socket of a poll listener, closed with it */
+  int paused; /* polling stopped until the loop's accept_retry timer */
 };
 
 enum sk_listen_kind { SK_LISTEN_STREAM, SK_LISTEN_UDP, SK_LISTEN_DAYTIME, SK_LISTEN_RFC868 };
@@ -153,6 +157,11 @@ struct sk_server {
   sk_loop *loops;
   int nloops;
   uv_mutex_t lock;    /* guards what services share (see services) */
+  /* Accepting at the fd limit (accept.c): loops accept holding it shared;
+   * shedding holds it exclusively, so that the descriptor it frees by
+   * closing reserve_fd is the one its own accept gets. */
+  uv_rwlock_t accept_lock;
+  int reserve_fd;     /* -1 while lost (someone else took its number) */
   void *svc_shared[SK_MAX_SERVICES]; /* per-service server-wide state */
   char hello_services[512];          /* cached JSON array text */
   sk_dgram_table dgram[SK_MAX_DGRAM]; /* UDP request tables (udp.c) */
@@ -176,6 +185,8 @@ struct sk_loop {
   uv_prepare_t prepare; /* flushes dirty write queues before blocking */
   uv_check_t check;     /* ... and right after I/O callbacks */
   uv_timer_t drain;     /* graceful stop: polls until connections are gone */
+  uv_timer_t accept_retry; /* restarts paused listeners (accept.c) */
+  uv_tcp_t first_stream;   /* opened and closed at init: see sk__loop_init */
   uv_signal_t sigint, sigterm; /* loop 0 only */
   uv_mutex_t qlock;
   sk_task *qhead, *qtail;
@@ -203,8 +214,21 @@ sk_loop *sk__conn_loop(const sk_conn *c);
 void sk__loop_track(sk_loop *l, sk_wire_conn *wc);
 void sk__loop_untrack(sk_loop *l, sk_wire_conn *wc);
 
+/* ---- accepting (accept.c) ---- */
+/* Raise RLIMIT_NOFILE's soft limit to the hard one and open the reserve
+ * descriptor. 0 or an error. */
+int sk__accept_prepare(sk_server *srv);
+/* Listen on fd and accept from it on loop. Takes l (calloc'ed, spec and wire
+ * set) and fd in every case: on an error after l joined loop->listeners the
+ * loop closes both on stop, before that they are released here. 0 or an
+ * error. */
+int sk__listener_start(sk_loop *loop, sk_listener *l, int fd);
+/* A bound stream socket for ls (fills ls->fd and ls->bound on the first
+ * call); the fd or an error (server.c). */
+int sk__stream_socket(sk_listen_spec *ls, int reuseport);
+
 /* ---- connections (conn.c) ---- */
-void sk__conn_accept(sk_listener *l);
+void sk__conn_accept(sk_listener *l, int fd);
 void sk__conn_flush_dirty(sk_loop *l);
 void sk__conn_stop_all(sk_loop *l);  /* graceful stop: close each when idle */
 void sk__conn_close_all(sk_loop *l); /* the stop deadline has passed */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "net/core.h"
 
@@ -67,6 +68,7 @@ static void close_internal(sk_loop *l) {
   uv_close((uv_handle_t *)&l->prepare, NULL);
   uv_close((uv_handle_t *)&l->check, NULL);
   uv_close((uv_handle_t *)&l->drain, NULL);
+  uv_close((uv_handle_t *)&l->accept_retry, NULL);
   if (l->index == 0) {
     uv_close((uv_handle_t *)&l->sigint, NULL);
     uv_close((uv_handle_t *)&l->sigterm, NULL);
@@ -113,7 +115,13 @@ static void on_drain(uv_timer_t *t) {
     uv_timer_start(t, on_drain, 100, 100);
 }
 
-static void on_listener_closed(uv_handle_t *h) { free(h->data); }
+/* A poll listener's socket is its own to close: uv_poll_t never owns one. */
+static void on_listener_closed(uv_handle_t *h) {
+  sk_listener *l = h->data;
+  if (h->type == UV_POLL)
+    close(l->fd);
+  free(l);
+}
 
 static void begin_stop(sk_loop *l) {
   if (l->stopping)
@@ -156,6 +164,13 @@ int sk__loop_init(sk_loop *l, sk_server *srv, int index) {
   l->check.data = l;
   uv_timer_init(&l->uv, &l->drain);
   l->drain.data = l;
+  uv_timer_init(&l->uv, &l->accept_retry);
+  l->accept_retry.data = l;
+  /* libuv opens a spare descriptor per loop with its first stream handle
+   * (for an EMFILE trick we do not use: accept.c). Have it now, so that
+   * the first connection does not add a descriptor for good. */
+  uv_tcp_init(&l->uv, &l->first_stream);
+  uv_close((uv_handle_t *)&l->first_stream, NULL);
   if (index == 0) {
     uv_signal_init(&l->uv, &l->sigint);
     uv_signal_init(&l->uv, &l->sigterm);

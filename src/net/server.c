@@ -21,7 +21,9 @@ int sk__server_create(sk_server **out) {
     return -ENOMEM;
   sk__config_defaults(&srv->cfg);
   srv->root_fd = -1;
+  srv->reserve_fd = -1;
   uv_mutex_init(&srv->lock);
+  uv_rwlock_init(&srv->accept_lock);
   *out = srv;
   return 0;
 }
@@ -232,7 +234,7 @@ static const sk_listen_open_fn other_openers[] = {
     [SK_LISTEN_RFC868] = sk__rfc868_open,
 };
 
-static int stream_socket(sk_listen_spec *ls, int reuseport) {
+int sk__stream_socket(sk_listen_spec *ls, int reuseport) {
   int fd = socket(ls->addr.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1, rc;
   if (fd < 0)
     return -errno;
@@ -278,35 +280,19 @@ static int clear_stale_unix(const sk_listen_spec *ls) {
   return 0;
 }
 
-static void on_connection(uv_stream_t *s, int status) {
-  sk_listener *l = s->data;
-  if (status < 0)
-    return; /* EMFILE: libuv already shed the connection with its spare fd */
-  l->wire->accept(l);
-}
-
 static int open_stream(sk_loop *loop, sk_listen_spec *ls, const sk_wire *wire) {
   sk_listener *l = calloc(1, sizeof(*l));
-  int fd, rc;
+  int fd;
   if (l == NULL)
     return -ENOMEM;
-  l->loop = loop;
   l->spec = ls;
   l->wire = wire;
-  fd = stream_socket(ls, loop->srv->nloops > 1);
+  fd = sk__stream_socket(ls, loop->srv->nloops > 1);
   if (fd < 0) {
     free(l);
     return fd;
   }
-  rc = ls->addr.family == AF_UNIX ? uv_pipe_init(&loop->uv, &l->h.pipe, 0)
-                                  : uv_tcp_init(&loop->uv, &l->h.tcp);
-  if (rc == 0)
-    rc = ls->addr.family == AF_UNIX ? uv_pipe_open(&l->h.pipe, fd) : uv_tcp_open(&l->h.tcp, fd);
-  l->h.handle.data = l;
-  loop->listeners[loop->nlisteners++] = l;
-  if (rc == 0)
-    rc = uv_listen(&l->h.stream, 4096, on_connection);
-  return rc;
+  return sk__listener_start(loop, l, fd);
 }
 
 static int open_listener(sk_server *srv, sk_listen_spec *ls, const char **why) {
@@ -390,6 +376,10 @@ static int prepare(sk_server *srv, const char **why) {
   srv->rl = sk__ratelimit_new(5, 60.0, 60.0);
   if (srv->rl == NULL)
     return -ENOMEM;
+  if ((rc = sk__accept_prepare(srv)) < 0) {
+    *why = "cannot open a reserve descriptor for the fd limit";
+    return rc;
+  }
   srv->nloops = (int)srv->cfg.threads;
   srv->loops = calloc((size_t)srv->nloops, sizeof(*srv->loops));
   if (srv->loops == NULL)
@@ -455,10 +445,13 @@ void sk_server_free(sk_server *srv) {
   sk_key_clear(&srv->key);
   if (srv->root_fd >= 0)
     close(srv->root_fd);
+  if (srv->reserve_fd >= 0)
+    close(srv->reserve_fd);
   sk__log_close(srv->log);
   if (srv->rl)
     sk__ratelimit_free(srv->rl);
   free(srv->loops);
   uv_mutex_destroy(&srv->lock);
+  uv_rwlock_destroy(&srv->accept_lock);
   free(srv);
 }

@@ -43,7 +43,7 @@ typedef struct tp_conn {
   int open_handles;
 } tp_conn;
 
-static void accept_peer(sk_listener *l);
+static void accept_peer(sk_listener *l, int fd);
 static const sk_wire wire_daytime = {.name = "daytime", .accept = accept_peer};
 static const sk_wire wire_rfc868 = {.name = "rfc868", .accept = accept_peer};
 
@@ -139,22 +139,22 @@ static int conn_start(sk_listener *l, tp_conn *c) {
   return uv_timer_start(&c->linger, on_linger, TP_LINGER_MS, 0);
 }
 
-static void accept_peer(sk_listener *l) {
+static void accept_peer(sk_listener *l, int fd) {
   tp_conn *c = calloc(1, sizeof(*c));
-  if (c == NULL)
-    return; /* the peer stays in the backlog until memory returns */
+  if (c == NULL) {
+    close(fd); /* out of memory: the peer sees a close rather than silence */
+    return;
+  }
   uv_tcp_init(&l->loop->uv, &c->tcp);
   uv_timer_init(&l->loop->uv, &c->linger);
   c->tcp.data = c->linger.data = c;
   c->open_handles = 2;
-  if (uv_accept(&l->h.stream, (uv_stream_t *)&c->tcp) < 0 || conn_start(l, c) < 0)
+  if (uv_tcp_open(&c->tcp, fd) < 0) {
+    close(fd); /* the handle did not take it */
     conn_close(c);
-}
-
-static void on_connection(uv_stream_t *s, int status) {
-  sk_listener *l = s->data;
-  if (status == 0)
-    l->wire->accept(l);
+  } else if (conn_start(l, c) < 0) {
+    conn_close(c);
+  }
 }
 
 /* ---- UDP ------------------------------------------------------------------- */
@@ -199,24 +199,19 @@ static void own(sk_loop *loop, tp_listener *tl) {
   loop->listeners[loop->nlisteners++] = &tl->l;
 }
 
+/* Accepted by the core like every stream listener (accept.c). The socket
+ * learns the real port into ls, so the UDP side binds the same one, also
+ * when port 0 was asked for. */
 static int open_tcp(sk_server *srv, sk_listen_spec *ls, const sk_wire *wire) {
-  struct sockaddr_storage ss;
-  int len = sizeof(ss), rc;
   tp_listener *tl = add_listener(srv, ls, wire);
+  int fd;
   if (tl == NULL)
     return -ENOMEM;
-  uv_tcp_init_ex(&srv->loops[0].uv, &tl->l.h.tcp, (unsigned)ls->addr.family);
-  own(&srv->loops[0], tl);
-  if ((rc = uv_tcp_bind(&tl->l.h.tcp, (struct sockaddr *)&ls->addr.ss,
-                        ls->addr.family == AF_INET6 ? UV_TCP_IPV6ONLY : 0)) < 0 ||
-      (rc = uv_listen(&tl->l.h.stream, 128, on_connection)) < 0 ||
-      (rc = uv_tcp_getsockname(&tl->l.h.tcp, (struct sockaddr *)&ss, &len)) < 0)
-    return rc;
-  /* the UDP side binds the same port, also when port 0 was asked for */
-  memcpy(&ls->addr.ss, &ss, (size_t)len);
-  sk__addr_format((struct sockaddr *)&ls->addr.ss, ls->addr.len, ls->bound, sizeof(ls->bound));
-  uv_fileno(&tl->l.h.handle, &ls->fd);
-  return 0;
+  if ((fd = sk__stream_socket(ls, 0)) < 0) {
+    free(tl);
+    return fd;
+  }
+  return sk__listener_start(&srv->loops[0], &tl->l, fd);
 }
 
 static int open_udp(sk_server *srv, sk_listen_spec *ls, const sk_wire *wire) {

@@ -233,10 +233,10 @@ def _hello_or_closed(c, timeout=3):
 
 @pytest.mark.skipif(wrapped(), reason="valgrind keeps its own fds under the limit")
 def test_past_the_fd_limit_refused_cleanly_then_served_again(start_server, key_file, secret):
-    # One loop: with several, one loop's accept can take the spare fd that
-    # libuv frees on another to shed connections, and that loop's backlog then
-    # waits until fds come back (reported; see docs/SECURITY.md).
-    srv = start_server("--key-file", key_file, "--threads", "1")
+    # The default --threads, and at least two loops: the reserve descriptor
+    # used to shed is shared by the loops, whose accepts must not take it.
+    threads = str(max(2, os.cpu_count() or 2))
+    srv = start_server("--key-file", key_file, "--threads", threads)
     pid = srv.proc.pid
     keep = authed(srv, secret)
     time.sleep(0.2)

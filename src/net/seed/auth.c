@@ -101,8 +101,8 @@ static void on_read(sk_seed_conn *sc, const char *p, size_t n) {
 static const sk_seed_ops ops = {
     .name = "seed/auth", .start = on_start, .read = on_read, .size = sizeof(auth_conn)};
 
-static void accept_auth(sk_listener *l) {
-  sk__seed_accept(l, &ops);
+static void accept_auth(sk_listener *l, int fd) {
+  sk__seed_accept(l, fd, &ops);
 }
 
 static int check_auth(sk_server *srv, const sk_listen_spec *ls, const char **why) {

@@ -73,8 +73,8 @@ static const sk_seed_ops ops = {.name = "seed/chat",
                                 .closing = on_closing,
                                 .size = sizeof(chat_conn)};
 
-static void accept_chat(sk_listener *l) {
-  sk__seed_accept(l, &ops);
+static void accept_chat(sk_listener *l, int fd) {
+  sk__seed_accept(l, fd, &ops);
 }
 
 const sk_wire sk__wire_seed_chat = {

@@ -254,8 +254,8 @@ static const sk_seed_ops ops = {.name = "seed/exec",
                                 .busy = busy,
                                 .size = sizeof(exec_conn)};
 
-static void accept_exec(sk_listener *l) {
-  sk__seed_accept(l, &ops);
+static void accept_exec(sk_listener *l, int fd) {
+  sk__seed_accept(l, fd, &ops);
 }
 
 static int check_exec(sk_server *srv, const sk_listen_spec *ls, const char **why) {

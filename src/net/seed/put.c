@@ -308,8 +308,8 @@ static const sk_seed_ops ops = {.name = "seed/put",
                                 .busy = busy,
                                 .size = sizeof(put_conn)};
 
-static void accept_put(sk_listener *l) {
-  sk__seed_accept(l, &ops);
+static void accept_put(sk_listener *l, int fd) {
+  sk__seed_accept(l, fd, &ops);
 }
 
 const sk_wire sk__wire_seed_put = {

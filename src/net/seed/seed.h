@@ -71,9 +71,10 @@ struct sk_seed_conn {
   char ip[48]; /* "" for Unix peers: never rate limited */
 };
 
-/* The wire's accept for a service: allocate ops->size bytes, accept from l,
+/* The wire's accept for a service: allocate ops->size bytes, open fd (a
+ * connection accepted on l, ours to close in every case) in its handle,
  * admit the peer (--allow/--deny, --max-conns) and start reading. */
-void sk__seed_accept(sk_listener *l, const sk_seed_ops *ops);
+void sk__seed_accept(sk_listener *l, int fd, const sk_seed_ops *ops);
 
 /* The shared start-up check: loopback only unless --wire-seed-public, and
  * the one-time warning that the seed wire is unframed and insecure. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "net/seed/seed.h"
 #include "sockit/error.h"
@@ -188,8 +189,8 @@ static sk_seed_conn *conn_new(sk_listener *l, const sk_seed_ops *ops) {
   char *rbuf = malloc(SK_SEED_RBUF);
   int rc = -ENOMEM;
   if (sc != NULL && rbuf != NULL)
-    rc = l->h.handle.type == UV_TCP ? uv_tcp_init(&l->loop->uv, &sc->h.tcp)
-                                    : uv_pipe_init(&l->loop->uv, &sc->h.pipe, 0);
+    rc = l->spec->addr.family != AF_UNIX ? uv_tcp_init(&l->loop->uv, &sc->h.tcp)
+                                         : uv_pipe_init(&l->loop->uv, &sc->h.pipe, 0);
   if (rc < 0) {
     free(sc);
     free(rbuf);
@@ -223,14 +224,18 @@ static int admit(sk_seed_conn *sc, const struct sockaddr *sa) {
   return 0;
 }
 
-void sk__seed_accept(sk_listener *l, const sk_seed_ops *ops) {
+void sk__seed_accept(sk_listener *l, int fd, const sk_seed_ops *ops) {
   sk_seed_conn *sc = conn_new(l, ops);
   struct sockaddr_storage ss;
   int len = sizeof(ss), rc;
 
-  if (sc == NULL)
-    return; /* libuv keeps the connection in the backlog */
-  if (uv_accept(&l->h.stream, &sc->h.stream) < 0) {
+  if (sc == NULL) {
+    close(fd); /* out of memory: the peer sees a close rather than silence */
+    return;
+  }
+  rc = sc->h.handle.type == UV_TCP ? uv_tcp_open(&sc->h.tcp, fd) : uv_pipe_open(&sc->h.pipe, fd);
+  if (rc < 0) {
+    close(fd); /* the handle did not take it */
     sk__seed_close(sc, 0);
     return;
   }

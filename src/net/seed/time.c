@@ -24,8 +24,8 @@ static void on_read(sk_seed_conn *sc, const char *p, size_t n) {
 
 static const sk_seed_ops ops = {.name = "seed/time", .read = on_read, .size = sizeof(sk_seed_conn)};
 
-static void accept_time(sk_listener *l) {
-  sk__seed_accept(l, &ops);
+static void accept_time(sk_listener *l, int fd) {
+  sk__seed_accept(l, fd, &ops);
 }
 
 const sk_wire sk__wire_seed_time = {
