@@ -16,8 +16,10 @@
 #include <unistd.h>
 
 #include "net/core.h"
+#include "net/fastsend.h"
 #include "sockit/error.h"
 #include "sockit/version.h"
+#include "wire/text.h"
 
 typedef struct wq_item {
   sk_buf *buf;
@@ -389,6 +391,58 @@ static int send_frame(sk_conn *c, sk_head *head, const sk_head *id_src, uint64_t
 int sk_conn_send(sk_conn *c, sk_head *head, const void *body, size_t n) {
   int rc = send_frame(c, head, id_source(c), n);
   return rc < 0 ? rc : wq_copy(c, body, n);
+}
+
+/* [prefix][text] with ,"id":ID spliced in before text's closing brace. */
+static int wq_text_put(sk_conn *c, const char *text, size_t n, const char *id, size_t idn) {
+  static const char key[] = ",\"id\":";
+  size_t hlen = idn > 0 ? n + sizeof(key) - 1 + idn : n;
+  uint8_t *p;
+  if (hlen > SK_HEAD_MAX)
+    return SK_ETOOLARGE;
+  if ((p = wq_space(c, SK_PREFIX_LEN + hlen)) == NULL)
+    return -ENOMEM;
+  p[0] = (uint8_t)(hlen >> 24);
+  p[1] = (uint8_t)(hlen >> 16);
+  p[2] = (uint8_t)(hlen >> 8);
+  p[3] = (uint8_t)hlen;
+  if (idn == 0) {
+    memcpy(p + SK_PREFIX_LEN, text, n);
+  } else {
+    uint8_t *q = p + SK_PREFIX_LEN + n - 1;
+    memcpy(p + SK_PREFIX_LEN, text, n - 1);
+    memcpy(q, key, sizeof(key) - 1);
+    memcpy(q + sizeof(key) - 1, id, idn);
+    q[sizeof(key) - 1 + idn] = '}';
+  }
+  wq_tail_grow(c, SK_PREFIX_LEN + hlen);
+  return 0;
+}
+
+/* The same bytes that send_frame writes for a head whose members are text
+ * (in order) plus the request's "id", without building a head object. */
+static int wq_text_head(sk_conn *c, const char *text, size_t n) {
+  const sk_head *src = id_source(c);
+  char small[256], *id = small;
+  ssize_t idn = src ? sk__head_member_text(src, "id", small, sizeof(small)) : 0;
+  int rc;
+  if (idn > (ssize_t)sizeof(small)) {
+    if ((id = malloc((size_t)idn)) == NULL)
+      return -ENOMEM;
+    idn = sk__head_member_text(src, "id", id, (size_t)idn);
+  }
+  rc = idn < 0 ? (int)idn : wq_text_put(c, text, n, id, (size_t)idn);
+  if (id != small)
+    free(id);
+  return rc;
+}
+
+int sk__conn_send_text(sk_conn *c, const char *head, size_t n, const void *body, size_t bn) {
+  int rc;
+  if (c->closing)
+    return -EPIPE;
+  rc = wq_text_head(c, head, n);
+  return rc < 0 ? rc : wq_copy(c, body, bn);
 }
 
 int sk_conn_send_buf(sk_conn *c, sk_head *head, sk_buf *b, size_t off, size_t n) {

@@ -1,18 +1,35 @@
 /* echo.c - echo, and the core's ping and bye (SPEC 4.4). */
 #include <errno.h>
+#include <string.h>
 
 #include "net/core.h"
+#include "net/fastsend.h"
 #include "services/services.h"
 
+/* Decimal digits of v at p; returns the end. */
+static char *put_u64(char *p, uint64_t v) {
+  char digits[24];
+  int k = 0;
+  do
+    digits[k++] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  while (k > 0)
+    *p++ = digits[--k];
+  return p;
+}
+
+/* The response head is written as text: building, encoding and freeing a
+ * head object was 3,400 of the 8,900 instructions of an echo request
+ * (callgrind, sockit bench 50 connections x 16 pipelined, 64 bytes). */
 static int reply(sk_conn *c, const char *type, const void *body, size_t n, int sized) {
-  sk_head *h = sk_head_new(type);
-  int rc = h == NULL ? -ENOMEM : 0;
-  if (rc == 0 && sized)
-    rc = sk_head_set_int(h, "size", (int64_t)n);
-  if (rc == 0)
-    rc = sk_conn_send(c, h, body, n);
-  sk_head_free(h);
-  return rc;
+  char text[64], *p = text;
+  p = stpcpy(p, "{\"type\":\"");
+  p = stpcpy(p, type);
+  p = stpcpy(p, sized ? "\",\"size\":" : "\"");
+  if (sized)
+    p = put_u64(p, n);
+  *p++ = '}';
+  return sk__conn_send_text(c, text, (size_t)(p - text), body, n);
 }
 
 static int handle_echo(sk_conn *c, const sk_request *req) {
@@ -29,8 +46,10 @@ static int handle_bye(sk_conn *c, const sk_request *req) {
   return 0;
 }
 
+/* The field, not sk_server_opt_int("max-message"): that looks the option
+ * up by name, 700 instructions per echo request. */
 static uint64_t echo_limit(const sk_server *srv) {
-  return (uint64_t)sk_server_opt_int(srv, "max-message");
+  return (uint64_t)srv->cfg.max_message;
 }
 
 static const sk_handler echo_handlers[] = {

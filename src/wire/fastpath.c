@@ -126,13 +126,14 @@ static char *put_str(char *p, const char *s, size_t n) {
   return p;
 }
 
-/* One value at p, or NULL when it is not one this path writes. end is the
- * scratch limit: 24 bytes beyond it are kept free for integers. */
-static char *put_value(char *p, const char *end, const json_t *v) {
+/* One value at p, or NULL when it is not one this path writes. room is
+ * what is left of the scratch: 24 bytes beyond it are kept free for
+ * integers. */
+static char *put_value(char *p, size_t room, const json_t *v) {
   switch (json_typeof(v)) {
   case JSON_STRING: {
     size_t n = json_string_length(v);
-    if (n > (size_t)(end - p) || !printable(json_string_value(v), n))
+    if (n > room || !printable(json_string_value(v), n))
       return NULL;
     return put_str(p, json_string_value(v), n);
   }
@@ -164,10 +165,19 @@ ssize_t sk__head_dump_fast(const json_t *o, char *buf, size_t cap) {
       *p++ = ',';
     p = put_str(p, key, kn);
     *p++ = ':';
-    if ((p = put_value(p, end, v)) == NULL || p > end)
+    if ((p = put_value(p, (size_t)(end - p), v)) == NULL || p > end)
       return -1;
   }
   *p++ = '}';
+  if ((size_t)(p - tmp) <= cap)
+    memcpy(buf, tmp, (size_t)(p - tmp));
+  return p - tmp;
+}
+
+ssize_t sk__value_dump_fast(const json_t *v, char *buf, size_t cap) {
+  char tmp[DUMP_MAX + 64], *p = put_value(tmp, DUMP_MAX, v);
+  if (p == NULL)
+    return -1;
   if ((size_t)(p - tmp) <= cap)
     memcpy(buf, tmp, (size_t)(p - tmp));
   return p - tmp;

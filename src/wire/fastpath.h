@@ -23,4 +23,8 @@ json_t *sk__head_parse_fast(const char *s, size_t n);
  * 1 KiB: call jansson then. */
 ssize_t sk__head_dump_fast(const json_t *o, char *buf, size_t cap);
 
+/* The same for one value of such an object (a string, integer, true, false
+ * or null): its length, or -1 for any other value (call jansson then). */
+ssize_t sk__value_dump_fast(const json_t *v, char *buf, size_t cap);
+
 #endif

@@ -5,6 +5,7 @@
 #include "sockit/error.h"
 #include "sockit/frame.h"
 #include "wire/fastpath.h"
+#include "wire/text.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -261,6 +262,18 @@ int sk_head_copy_member(sk_head *h, const sk_head *src, const char *key) {
   if (v == NULL)
     return 0;
   return set_new(h, key, json_deep_copy(v));
+}
+
+ssize_t sk__head_member_text(const sk_head *h, const char *key, char *buf, size_t cap) {
+  const json_t *v = member(h, key);
+  ssize_t n;
+  if (v == NULL)
+    return 0;
+  n = sk__value_dump_fast(v, buf, cap);
+  if (n >= 0)
+    return n;
+  n = (ssize_t)json_dumpb(v, buf, cap, JSON_COMPACT | JSON_ENCODE_ANY);
+  return n > 0 ? n : -EINVAL;
 }
 
 /* Deleting an absent member is not an error: the result is the same. */

@@ -12,6 +12,7 @@
 #include "sockit/error.h"
 #include "sockit/frame.h"
 #include "wire/fastpath.h"
+#include "wire/text.h"
 
 static uint64_t rng = 88172645463325252ull;
 static unsigned rnd(unsigned n) {
@@ -155,6 +156,48 @@ START_TEST(dump_matches_jansson) {
 }
 END_TEST
 
+/* A random "id": the values above, a nested object, or a long string. */
+static json_t *random_id(void) {
+  char longer[3000];
+  switch (rnd(10)) {
+  case 0:
+    return json_pack("{s:i,s:[s,n]}", "a", 1, "b", "c");
+  case 1:
+    memset(longer, 'x', sizeof(longer) - 1);
+    longer[rnd(sizeof(longer) - 1)] = '\0';
+    return json_string(longer);
+  default:
+    return random_value();
+  }
+}
+
+/* The core writes fixed response heads as text and splices the request's id
+ * in (net/conn.c, sk__conn_send_text): the result must be byte for byte
+ * what sk_head_encode writes for the same head with the id copied in. */
+START_TEST(member_text_splices_like_encode) {
+  static const char text[] = "{\"type\":\"echo\",\"size\":64";
+  char id[4096], spliced[8192];
+  uint8_t ref[8192];
+  for (int i = 0; i < 100000; i++) {
+    json_t *req = json_object(), *resp = json_pack("{s:s,s:i}", "type", "echo", "size", 64);
+    if (rnd(8) != 0)
+      json_object_set_new(req, "id", random_id());
+    ssize_t n = sk__head_member_text((sk_head *)req, "id", id, sizeof(id));
+    ck_assert_int_ge(n, 0);
+    ck_assert_int_le(n, (ssize_t)sizeof(id));
+    int len = n == 0 ? snprintf(spliced, sizeof(spliced), "%s}", text)
+                     : snprintf(spliced, sizeof(spliced), "%s,\"id\":%.*s}", text, (int)n, id);
+    ck_assert_int_eq(sk_head_copy_member((sk_head *)resp, (sk_head *)req, "id"), 0);
+    ssize_t r = sk_head_encode((sk_head *)resp, ref, sizeof(ref));
+    ck_assert_int_eq(r, len + (ssize_t)SK_PREFIX_LEN);
+    ck_assert_msg(memcmp(ref + SK_PREFIX_LEN, spliced, (size_t)len) == 0, "%s", spliced);
+    ck_assert_int_eq(sk__head_member_text((sk_head *)req, "id", id, 2), n); /* short: length */
+    json_decref(req);
+    json_decref(resp);
+  }
+}
+END_TEST
+
 /* Through the public codec: the fast path changes nothing a caller sees. */
 START_TEST(codec_round_trip) {
   uint8_t buf[128];
@@ -184,6 +227,7 @@ int main(void) {
   tcase_add_test(tc, parse_common_heads);
   tcase_add_test(tc, dump_matches_jansson);
   tcase_add_test(tc, codec_round_trip);
+  tcase_add_test(tc, member_text_splices_like_encode);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
