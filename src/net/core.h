@@ -156,6 +156,7 @@ struct sk_server {
   atomic_int stopping;
   sk_loop *loops;
   int nloops;
+  int nloops_ready; /* initialized by sk__loop_init, so owed sk__loop_fini */
   uv_mutex_t lock;    /* guards what services share (see services) */
   /* Accepting at the fd limit (accept.c): loops accept holding it shared;
    * shedding holds it exclusively, so that the descriptor it frees by
@@ -205,6 +206,7 @@ struct sk_loop {
 int sk__loop_init(sk_loop *l, sk_server *srv, int index);
 void sk__loop_handle_signals(sk_loop *l);
 void sk__loop_run(sk_loop *l);
+void sk__loop_fini(sk_loop *l); /* once all loops have ended */
 int sk__loop_post(sk_loop *l, void (*fn)(void *arg), void *arg);
 void *sk__rbuf_get(sk_loop *l);
 void sk__rbuf_put(sk_loop *l, void *buf);

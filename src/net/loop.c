@@ -196,11 +196,15 @@ void sk__loop_run(sk_loop *l) {
     uv_run(&l->uv, UV_RUN_DEFAULT);
     uv_loop_close(&l->uv);
   }
+}
+
+/* After every loop has ended (no thread runs any more): run the tasks other
+ * loops posted while this one was shutting down. They only drop references
+ * and push to connections that are closed by now, which refuse politely; a
+ * task that was never run would leak what it holds. Then free the pool. */
+void sk__loop_fini(sk_loop *l) {
+  run_tasks(l);
   while (l->nrbuf > 0)
     free(l->rbuf_pool[--l->nrbuf]);
-  for (sk_task *t = l->qhead, *next; t != NULL; t = next) { /* posted too late */
-    next = t->next;
-    free(t);
-  }
   uv_mutex_destroy(&l->qlock);
 }

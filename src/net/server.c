@@ -96,7 +96,7 @@ int sk_server_auth_enabled(const sk_server *srv) { return srv->auth; }
 
 void sk_server_stop(sk_server *srv) {
   atomic_store(&srv->stopping, 1);
-  for (int i = 0; i < srv->nloops; i++)
+  for (int i = 0; i < srv->nloops_ready; i++)
     uv_async_send(&srv->loops[i].wake);
 }
 
@@ -384,9 +384,11 @@ static int prepare(sk_server *srv, const char **why) {
   srv->loops = calloc((size_t)srv->nloops, sizeof(*srv->loops));
   if (srv->loops == NULL)
     return -ENOMEM;
-  for (int i = 0; i < srv->nloops; i++)
+  for (int i = 0; i < srv->nloops; i++) {
     if ((rc = sk__loop_init(&srv->loops[i], srv, i)) < 0)
       return rc;
+    srv->nloops_ready = i + 1;
+  }
   for (int i = 0; i < srv->nservices; i++) {
     if (srv->enabled[i] != 1 || srv->services[i]->start == NULL)
       continue;
@@ -418,20 +420,21 @@ int sk_server_run(sk_server *srv, int handle_signals, const char **why) {
   rc = prepare(srv, why);
   if (rc < 0) { /* close what was opened: each loop stops at once */
     sk_server_stop(srv);
-    for (int i = 0; i < srv->nloops; i++)
+    for (int i = 0; i < srv->nloops_ready; i++)
       sk__loop_run(&srv->loops[i]);
-    stop_services(srv);
-    return rc;
+  } else {
+    if (handle_signals)
+      sk__loop_handle_signals(&srv->loops[0]);
+    for (int i = 1; i < srv->nloops; i++)
+      uv_thread_create(&srv->loops[i].thread, loop_thread, &srv->loops[i]);
+    sk__loop_run(&srv->loops[0]);
+    for (int i = 1; i < srv->nloops; i++)
+      uv_thread_join(&srv->loops[i].thread);
   }
-  if (handle_signals)
-    sk__loop_handle_signals(&srv->loops[0]);
-  for (int i = 1; i < srv->nloops; i++)
-    uv_thread_create(&srv->loops[i].thread, loop_thread, &srv->loops[i]);
-  sk__loop_run(&srv->loops[0]);
-  for (int i = 1; i < srv->nloops; i++)
-    uv_thread_join(&srv->loops[i].thread);
+  for (int i = 0; i < srv->nloops_ready; i++)
+    sk__loop_fini(&srv->loops[i]);
   stop_services(srv);
-  return 0;
+  return rc < 0 ? rc : 0;
 }
 
 void sk_server_free(sk_server *srv) {
