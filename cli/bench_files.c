@@ -31,19 +31,6 @@ static const char *scratch_dir(void) {
   return stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return -errno;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 /* A source file of size pseudo-random bytes (so a hash cannot shortcut). */
 static int make_source(const char *path, uint64_t size) {
   uint8_t *buf = malloc(CHUNK);
@@ -61,7 +48,7 @@ static int make_source(const char *path, uint64_t size) {
       x ^= x << 17;
       memcpy(buf + i, &x, 8);
     }
-    rc = write_all(fd, buf, n);
+    rc = cli_write_all(fd, buf, n);
   }
 out:
   if (fd >= 0)

@@ -32,6 +32,10 @@ typedef struct cli_client {
   "  -q, --quiet        no progress output\n"                                                       \
   "  -h, --help         this help\n"
 
+/* Write all n bytes to a blocking fd (EINTR and short writes handled);
+ * 0 or -errno. */
+int cli_write_all(int fd, const void *data, size_t n);
+
 /* Handle a common client option; returns 1 if it was one. */
 int cli_client_opt(cli_client *cc, int opt, const char *arg);
 

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -27,6 +28,20 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
   va_end(ap);
   fprintf(stderr, "sockit %s: %s (see: sockit %s --help)\n", cmd, line, cmd);
   return EXIT_USAGE;
+}
+
+int cli_write_all(int fd, const void *data, size_t n) {
+  const uint8_t *p = data;
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -errno;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
 }
 
 int cli_client_opt(cli_client *cc, int opt, const char *arg) {

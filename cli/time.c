@@ -21,13 +21,15 @@ static const char time_help[] =
     "  -u, --udp          ask `serve --udp ADDR` in one datagram (retried on timeout)\n" CLI_CLIENT_HELP;
 
 static volatile sig_atomic_t interrupted;
-static const char *udp_addr; /* --udp: ask over UDP, no connection */
 static void on_sigint(int sig) { interrupted = 1; }
 
 typedef struct time_req {
   int has_ts;
   long long ts;
   const char *tz, *format;
+  const char *udp_addr; /* --udp: ask over UDP, no connection */
+  double every;         /* --every S, 0: once */
+  long long count;      /* --count N, -1: until Ctrl-C */
 } time_req;
 
 static int ask(sk_client *c, const time_req *t, long long ts) {
@@ -39,8 +41,8 @@ static int ask(sk_client *c, const time_req *t, long long ts) {
     sk_head_set_str(req, "tz", t->tz);
   if (rc == 0 && t->format)
     sk_head_set_str(req, "format", t->format);
-  if (rc == 0 && udp_addr != NULL) {
-    rc = cli_udp_time(udp_addr, req);
+  if (rc == 0 && t->udp_addr != NULL) {
+    rc = cli_udp_time(t->udp_addr, req);
     sk_head_free(req);
     return rc;
   }
@@ -65,78 +67,74 @@ static int parse_num(const char *s, long long *out) {
   return errno == 0 && end != s && *end == '\0' ? 0 : -1;
 }
 
-int cmd_time(int argc, char **argv) {
+/* Options into t and cc; -1 to go on, else the exit code. */
+static int parse_opts(int argc, char **argv, time_req *t, cli_client *cc) {
   static const struct option opts[] = {
       {"ts", required_argument, NULL, 't'},     {"tz", required_argument, NULL, 'z'},
       {"format", required_argument, NULL, 'f'}, {"every", required_argument, NULL, 'e'},
-      {"count", required_argument, NULL, 'c'},  CLI_CLIENT_LONGOPTS,
-      {"udp", no_argument, NULL, 'u'},
-      {0}};
-  cli_client cc = {0};
-  time_req t = {0};
-  double every = 0;
-  long long count = -1;
-  sk_client *c = NULL;
-  int opt, argi, code;
-
+      {"count", required_argument, NULL, 'c'},  {"udp", no_argument, NULL, 'u'},
+      CLI_CLIENT_LONGOPTS,                      {0}};
+  int opt, udp = 0, argi;
+  char *end;
   while ((opt = getopt_long(argc, argv, "hqu", opts, NULL)) != -1) {
-    char *end;
-    switch (opt) {
-    case 'h':
+    if (opt == 'h') {
       fputs(time_help, stdout);
       return EXIT_OK;
-    case 't':
-      if (parse_num(optarg, &t.ts) < 0)
+    } else if (opt == 't') {
+      if (parse_num(optarg, &t->ts) < 0)
         return cli_usage_error("time", "--ts wants integer unix seconds");
-      t.has_ts = 1;
-      break;
-    case 'z':
-      t.tz = optarg;
-      break;
-    case 'f':
-      t.format = optarg;
-      break;
-    case 'e':
-      every = strtod(optarg, &end);
-      if (*end != '\0' || !(every > 0))
+      t->has_ts = 1;
+    } else if (opt == 'z') {
+      t->tz = optarg;
+    } else if (opt == 'f') {
+      t->format = optarg;
+    } else if (opt == 'e') {
+      t->every = strtod(optarg, &end);
+      if (*end != '\0' || !(t->every > 0))
         return cli_usage_error("time", "--every wants a positive number of seconds");
-      break;
-    case 'u':
-      udp_addr = ""; /* the address is known after the options */
-      break;
-    case 'c':
-      if (parse_num(optarg, &count) < 0 || count < 1)
+    } else if (opt == 'c') {
+      if (parse_num(optarg, &t->count) < 0 || t->count < 1)
         return cli_usage_error("time", "--count wants a positive integer");
-      break;
-    default:
-      if (!cli_client_opt(&cc, opt, optarg))
-        return cli_usage_error("time", "unknown option");
+    } else if (opt == 'u') {
+      udp = 1;
+    } else if (!cli_client_opt(cc, opt, optarg)) {
+      return cli_usage_error("time", "unknown option");
     }
   }
   argi = optind;
-  cli_take_addr(&cc, argc, argv, &argi);
+  cli_take_addr(cc, argc, argv, &argi);
   if (argi < argc)
     return cli_usage_error("time", "unexpected argument '%s'", argv[argi]);
-  if (udp_addr != NULL)
-    udp_addr = cc.addr;
-  else if ((code = cli_connect("time", &cc, &c)) != EXIT_OK)
-    return code;
-  if (every <= 0) {
-    code = ask(c, &t, -1);
-  } else {
-    signal(SIGINT, on_sigint);
-    for (long long i = 0; !interrupted && (count < 0 || i < count); i++) {
-      if (i > 0) {
-        struct timespec d = {(time_t)every, (long)((every - (double)(time_t)every) * 1e9)};
-        while (nanosleep(&d, &d) < 0 && errno == EINTR && !interrupted) {
-        }
-        if (interrupted)
-          break;
-      }
-      if ((code = ask(c, &t, (long long)time(NULL))) != EXIT_OK)
-        break;
+  t->udp_addr = udp ? cc->addr : NULL;
+  return -1;
+}
+
+/* The tutorial's periodic client: the current time, every t->every seconds. */
+static int ask_every(sk_client *c, const time_req *t) {
+  struct timespec d = {(time_t)t->every, (long)((t->every - (double)(time_t)t->every) * 1e9)};
+  int code = EXIT_OK;
+  signal(SIGINT, on_sigint);
+  for (long long i = 0; !interrupted && (t->count < 0 || i < t->count); i++) {
+    struct timespec left = d;
+    while (i > 0 && nanosleep(&left, &left) < 0 && errno == EINTR && !interrupted) {
     }
+    if (interrupted || (code = ask(c, t, (long long)time(NULL))) != EXIT_OK)
+      break;
   }
+  return code;
+}
+
+int cmd_time(int argc, char **argv) {
+  cli_client cc = {0};
+  time_req t = {.count = -1};
+  sk_client *c = NULL;
+  int code = parse_opts(argc, argv, &t, &cc);
+
+  if (code >= 0)
+    return code;
+  if (t.udp_addr == NULL && (code = cli_connect("time", &cc, &c)) != EXIT_OK)
+    return code;
+  code = t.every > 0 ? ask_every(c, &t) : ask(c, &t, -1);
   sk_client_close(c);
   return code;
 }
