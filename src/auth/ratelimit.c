@@ -110,15 +110,18 @@ void sk__ratelimit_free(sk__ratelimit *rl) {
   free(rl);
 }
 
+/* The ends are found by comparing with head and tail rather than by a NULL
+ * prev or next: the same under the list's invariants, and it lets the static
+ * analyzer see that unlinking the head moves rl->head. */
 static void list_unlink(sk__ratelimit *rl, struct entry *e) {
-  if (e->prev)
-    e->prev->next = e->next;
-  else
+  if (rl->head == e)
     rl->head = e->next;
-  if (e->next)
-    e->next->prev = e->prev;
   else
+    e->prev->next = e->next;
+  if (rl->tail == e)
     rl->tail = e->prev;
+  else
+    e->next->prev = e->prev;
   e->prev = e->next = NULL;
 }
 

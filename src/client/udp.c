@@ -21,31 +21,43 @@ struct sk_udp {
   uint8_t rbuf[UDP_RBUF];
 };
 
+/* A datagram socket connected to the first address that takes one: the fd,
+ * or the last error (SK_EBADADDR when no address was an IP one). */
+static int connect_first(const sk_addr *a, int n) {
+  int rc = SK_EBADADDR;
+  for (int i = 0; i < n; i++) {
+    int fd;
+    if (a[i].family == AF_UNIX)
+      continue;
+    if ((fd = socket(a[i].family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
+      rc = -errno;
+      continue;
+    }
+    if (connect(fd, (struct sockaddr *)&a[i].ss, a[i].len) == 0)
+      return fd;
+    rc = -errno;
+    close(fd);
+  }
+  return rc;
+}
+
+/* The socket first, then the object: *out is set exactly when 0 is
+ * returned, a shape the static analyzer can follow as well. */
 int sk_udp_open(sk_udp **out, const char *addr) {
   sk_addr a[SK_ADDR_MAX];
-  int n = sk__addr_resolve(addr, SK_ADDR_BARE_PORT, a, SK_ADDR_MAX, NULL), rc = SK_EBADADDR;
+  int n = sk__addr_resolve(addr, SK_ADDR_BARE_PORT, a, SK_ADDR_MAX, NULL), fd;
   sk_udp *u;
 
   *out = NULL;
   if (n < 0)
     return n;
-  if ((u = malloc(sizeof(*u))) == NULL)
+  if ((fd = connect_first(a, n)) < 0)
+    return fd;
+  if ((u = malloc(sizeof(*u))) == NULL) {
+    close(fd);
     return -ENOMEM;
-  u->fd = -1;
-  for (int i = 0; i < n && u->fd < 0; i++) {
-    if (a[i].family == AF_UNIX)
-      continue;
-    u->fd = socket(a[i].family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (u->fd >= 0 && connect(u->fd, (struct sockaddr *)&a[i].ss, a[i].len) < 0) {
-      rc = -errno;
-      close(u->fd);
-      u->fd = -1;
-    }
   }
-  if (u->fd < 0) {
-    free(u);
-    return rc;
-  }
+  u->fd = fd;
   *out = u;
   return 0;
 }

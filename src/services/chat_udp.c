@@ -227,13 +227,21 @@ static void on_tick(sk_server *srv, void *ctx) {
     }
 }
 
+/* Every peer out, each read before it goes (as on_tick does): not
+ * "remove the bucket's head until it is empty", which relies on peer_remove
+ * finding the head by its text for the loop to end. */
+static void peer_remove_all(peer_table *pt, const char *reason) {
+  for (int b = 0; b < PEER_BUCKETS; b++)
+    for (chat_peer *p = pt->buckets[b], *next; p != NULL; p = next) {
+      next = p->hnext;
+      peer_remove(pt, p, 0, reason);
+    }
+}
+
 /* The UDP sockets close (server stop): members go quietly. */
 static void on_closing(sk_server *srv, void *ctx) {
   chat_srv *ch = ctx;
-  peer_table *pt = ch->udp;
-  for (int b = 0; b < PEER_BUCKETS; b++)
-    while (pt->buckets[b] != NULL)
-      peer_remove(pt, pt->buckets[b], 0, "stop");
+  peer_remove_all(ch->udp, "stop");
 }
 
 int chat_udp_start(chat_srv *ch) {
@@ -264,9 +272,7 @@ void chat_udp_free(chat_srv *ch) {
   peer_table *pt = ch->udp;
   if (pt == NULL)
     return;
-  for (int b = 0; b < PEER_BUCKETS; b++)
-    while (pt->buckets[b] != NULL)
-      peer_remove(pt, pt->buckets[b], 0, NULL);
+  peer_remove_all(pt, NULL);
   free(pt);
   ch->udp = NULL;
 }

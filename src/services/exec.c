@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <pwd.h>
 #include <signal.h>
@@ -139,9 +140,10 @@ static void cloexec_inherited(void) {
   if ((d = opendir("/proc/self/fd")) == NULL)
     return;
   while ((e = readdir(d)) != NULL) {
-    int fd = atoi(e->d_name);
-    if (fd > 2 && fd != dirfd(d))
-      fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+    char *end;
+    long fd = strtol(e->d_name, &end, 10); /* "." and ".." are not numbers */
+    if (*end == '\0' && fd > 2 && fd <= INT_MAX && fd != dirfd(d))
+      fcntl((int)fd, F_SETFD, fcntl((int)fd, F_GETFD) | FD_CLOEXEC);
   }
   closedir(d);
 }

@@ -249,13 +249,14 @@ static void open_work(uv_work_t *w) {
   const sk__get *g = j->g;
   const char *base;
   struct stat st;
-  int dirfd = sk__name_open_parent(g->root_fd, g->name, 0, &base), rc = dirfd;
+  int dirfd = sk__name_open_parent(g->root_fd, g->name, 0, &base), rc = dirfd, have_st = 0;
   if (dirfd >= 0) {
     j->fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    rc = j->fd < 0 || fstat(j->fd, &st) < 0 ? -errno : 0;
+    have_st = j->fd >= 0 && fstat(j->fd, &st) == 0;
+    rc = have_st ? 0 : -errno;
     close(dirfd);
   }
-  if (rc < 0) {
+  if (!have_st) { /* st is read only below, where fstat filled it */
     j->err = sk__name_err(rc);
     j->msg = j->err == SK_EFORBIDDEN ? "the name passes through a link or leaves the root"
                                      : "no such file";
