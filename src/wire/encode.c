@@ -17,13 +17,11 @@ static void put_be32(uint8_t *p, uint32_t v) {
 
 /* One json_dumpb straight into buf+4: it writes only what fits and always
  * returns the full length, so a short buffer costs no extra pass. */
-ssize_t sk_head_encode(const sk_head *h, void *buf, size_t cap) {
-  uint8_t *p = buf;
+static ssize_t encode_json(const json_t *o, uint8_t *p, size_t cap) {
   size_t room = cap > SK_PREFIX_LEN ? cap - SK_PREFIX_LEN : 0;
-  ssize_t fast = sk__head_dump_fast((const json_t *)h, room ? (char *)p + SK_PREFIX_LEN : NULL, room);
-  size_t n = fast >= 0 ? (size_t)fast
-                       : json_dumpb((const json_t *)h, room ? (char *)p + SK_PREFIX_LEN : NULL,
-                                    room, JSON_COMPACT);
+  char *text = room ? (char *)p + SK_PREFIX_LEN : NULL;
+  ssize_t fast = sk__head_dump_fast(o, text, room);
+  size_t n = fast >= 0 ? (size_t)fast : json_dumpb(o, text, room, JSON_COMPACT);
   if (n == 0)
     return -EINVAL; /* not an object, or nested too deep to encode */
   if (n > SK_HEAD_MAX)
@@ -31,6 +29,14 @@ ssize_t sk_head_encode(const sk_head *h, void *buf, size_t cap) {
   if (n <= room)
     put_be32(p, (uint32_t)n);
   return (ssize_t)(n + SK_PREFIX_LEN);
+}
+
+ssize_t sk_head_encode(const sk_head *h, void *buf, size_t cap) {
+  json_t *tmp;
+  const json_t *o = sk__head_json(h, &tmp);
+  ssize_t n = o != NULL ? encode_json(o, buf, cap) : -ENOMEM;
+  json_decref(tmp);
+  return n;
 }
 
 /* Measure, allocate exactly once, then encode into the buffer. */

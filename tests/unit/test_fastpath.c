@@ -70,12 +70,21 @@ static size_t make_head(char *buf, size_t cap) {
   return n;
 }
 
+/* The flat parser, seen as the jansson object it stands for. */
+static json_t *parse_fast(const char *text, size_t n) {
+  sk_flat *f = sk__flat_parse(text, n);
+  json_t *o = f != NULL ? sk__flat_json(f) : NULL;
+  ck_assert(f == NULL || o != NULL);
+  free(f);
+  return o;
+}
+
 START_TEST(parse_matches_jansson) {
   char buf[1024];
   int accepted = 0;
   for (int i = 0; i < 200000; i++) {
     size_t n = make_head(buf, sizeof(buf));
-    json_t *fast = sk__head_parse_fast(buf, n);
+    json_t *fast = parse_fast(buf, n);
     if (fast == NULL)
       continue;
     json_error_t e;
@@ -103,12 +112,12 @@ START_TEST(parse_common_heads) {
       "{}",          "{\"type\":\"echo\" }", "{\"type\":\"\\u0065cho\"}", "{\"size\":1.0}",
       "{\"a\":[1]}", "{\"type\":\"echo\"}x"};
   for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-    json_t *o = sk__head_parse_fast(ok[i], strlen(ok[i]));
+    json_t *o = parse_fast(ok[i], strlen(ok[i]));
     ck_assert_msg(o != NULL, "%s", ok[i]);
     json_decref(o);
   }
   for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-    ck_assert_msg(sk__head_parse_fast(no[i], strlen(no[i])) == NULL, "%s", no[i]);
+    ck_assert_msg(parse_fast(no[i], strlen(no[i])) == NULL, "%s", no[i]);
 }
 END_TEST
 
@@ -153,6 +162,96 @@ START_TEST(dump_matches_jansson) {
     json_decref(o);
   }
   ck_assert_int_gt(written, 1000);
+}
+END_TEST
+
+/* Every reader of the head API on the same key of two heads. */
+static void same_readers(const sk_head *a, const sk_head *b, const char *key) {
+  int64_t ia = 0, ib = 0;
+  int ba = 0, bb = 0;
+  double da = 0, db = 0;
+  const char *sa = sk_head_str(a, key), *sb = sk_head_str(b, key);
+  char ta[256], tb[256];
+  ck_assert_int_eq(sk_head_has(a, key), sk_head_has(b, key));
+  ck_assert(sa == sb || (sa && sb && strcmp(sa, sb) == 0));
+  ck_assert_uint_eq(sk_head_strlen(a, key), sk_head_strlen(b, key));
+  ck_assert_int_eq(sk_head_int(a, key, &ia), sk_head_int(b, key, &ib));
+  ck_assert_int_eq(ia, ib);
+  ck_assert_int_eq(sk_head_bool(a, key, &ba), sk_head_bool(b, key, &bb));
+  ck_assert_int_eq(ba, bb);
+  ck_assert_int_eq(sk_head_double(a, key, &da), sk_head_double(b, key, &db));
+  ck_assert(da == db);
+  ck_assert_ptr_null(sk_head_obj(a, key));
+  ck_assert_uint_eq(sk_head_arr_len(a, key), sk_head_arr_len(b, key));
+  ssize_t na = sk__head_member_text(a, key, ta, sizeof(ta));
+  ssize_t nb = sk__head_member_text(b, key, tb, sizeof(tb));
+  ck_assert_int_eq(na, nb);
+  ck_assert(na <= 0 || memcmp(ta, tb, (size_t)na) == 0);
+}
+
+/* A head from the grammar that starts with a string "type" when it starts
+ * with '{' (valid heads need one). */
+static size_t typed_head(char *buf, size_t cap) {
+  static const char type[] = "{\"type\":\"t\"";
+  const size_t k = sizeof(type) - 1;
+  size_t n = make_head(buf + k, cap - k);
+  if (n < 2 || buf[k] != '{') {
+    memmove(buf, buf + k, n);
+    return n;
+  }
+  memcpy(buf, type, k);
+  if (buf[k + 1] == '}') { /* "{}": the type is the only member */
+    memmove(buf + k, buf + k + 1, n - 1);
+    return n - 1 + k;
+  }
+  buf[k] = ',';
+  return n + k;
+}
+
+/* sk_head_parse hands out flat heads for simple text: every reader must
+ * answer as it does on the jansson object of the same text, and a writer
+ * must turn it into that object first. */
+START_TEST(flat_heads_read_like_jansson) {
+  static const char *const probe[] = {"type", "size", "id", "name", "", "nope"};
+  char buf[1024];
+  int flat = 0;
+  for (int i = 0; i < 200000; i++) {
+    size_t n = rnd(2) ? make_head(buf, sizeof(buf)) : typed_head(buf, sizeof(buf));
+    int err = 0;
+    sk_head *h = sk_head_parse(buf, n, &err);
+    json_error_t e;
+    json_t *ref = json_loadb(buf, n, JSON_ALLOW_NUL, &e);
+    if (h == NULL || *(const unsigned *)h != SK_FLAT_TAG) {
+      sk_head_free(h);
+      json_decref(ref);
+      continue;
+    }
+    flat++;
+    ck_assert_ptr_nonnull(ref);
+    for (size_t k = 0; k < sizeof(probe) / sizeof(probe[0]); k++)
+      same_readers(h, (sk_head *)ref, probe[k]);
+    ck_assert_str_eq(sk_head_type(h), sk_head_type((sk_head *)ref));
+    ck_assert_uint_eq(sk_head_size(h), sk_head_size((sk_head *)ref));
+    uint8_t ea[2048], eb[2048];
+    ssize_t la = sk_head_encode(h, ea, sizeof(ea)),
+            lb = sk_head_encode((sk_head *)ref, eb, sizeof(eb));
+    ck_assert_int_eq(la, lb);
+    ck_assert(memcmp(ea, eb, (size_t)la) == 0);
+    sk_head *d = sk_head_dup(h);
+    ck_assert(json_equal((json_t *)d, ref));
+    sk_head_free(d);
+    ck_assert_int_eq(sk_head_set_int(h, "n", 1), 0); /* a writer: now a jansson object */
+    json_object_set_new(ref, "n", json_integer(1));
+    for (size_t k = 0; k < sizeof(probe) / sizeof(probe[0]); k++)
+      same_readers(h, (sk_head *)ref, probe[k]);
+    la = sk_head_encode(h, ea, sizeof(ea));
+    lb = sk_head_encode((sk_head *)ref, eb, sizeof(eb));
+    ck_assert_int_eq(la, lb);
+    ck_assert(memcmp(ea, eb, (size_t)la) == 0);
+    sk_head_free(h);
+    json_decref(ref);
+  }
+  ck_assert_int_gt(flat, 1000);
 }
 END_TEST
 
@@ -228,6 +327,7 @@ int main(void) {
   tcase_add_test(tc, dump_matches_jansson);
   tcase_add_test(tc, codec_round_trip);
   tcase_add_test(tc, member_text_splices_like_encode);
+  tcase_add_test(tc, flat_heads_read_like_jansson);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
