@@ -4,6 +4,7 @@
  * (chat_room.c); every peer lives on the UDP loop, so the peer table needs
  * no lock. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,8 @@
 #define PEER_BUCKETS 256
 #define PEER_MAX 4096
 #define LEASE_MS 120000
+#define TEST_LEASE_MIN_S 0.001 /* SOCKIT_TEST_UDP_LEASE's range, in seconds */
+#define TEST_LEASE_MAX_S 3600.0
 
 struct chat_peer {
   chat_owner owner; /* its memberships */
@@ -244,15 +247,33 @@ static void on_closing(sk_server *srv, void *ctx) {
   peer_remove_all(ch->udp, "stop");
 }
 
+/* The lease: LEASE_MS, or SOCKIT_TEST_UDP_LEASE seconds (for tests only).
+ * The value is parsed whole and bounded before it becomes milliseconds: a
+ * double outside uint64_t's range has no defined conversion. A bad one is
+ * said and ignored. */
+static uint64_t lease_ms(void) {
+  const char *v = getenv("SOCKIT_TEST_UDP_LEASE");
+  char *end;
+  double s;
+  if (v == NULL || v[0] == '\0')
+    return LEASE_MS;
+  errno = 0;
+  s = strtod(v, &end);
+  if (end == v || *end != '\0' || errno != 0 || !(s >= TEST_LEASE_MIN_S && s <= TEST_LEASE_MAX_S)) {
+    fprintf(stderr,
+            "sockit: warning: ignoring SOCKIT_TEST_UDP_LEASE=%.40s: want seconds, %g to %g\n", v,
+            TEST_LEASE_MIN_S, TEST_LEASE_MAX_S);
+    return LEASE_MS;
+  }
+  return (uint64_t)(s * 1000);
+}
+
 int chat_udp_start(chat_srv *ch) {
   static const char *const types[] = {"join", "say", "leave", NULL};
   peer_table *pt = calloc(1, sizeof(*pt));
-  const char *lease = getenv("SOCKIT_TEST_UDP_LEASE"); /* seconds; tests only */
   if (pt == NULL)
     return -ENOMEM;
-  pt->lease_ms = LEASE_MS;
-  if (lease != NULL && atof(lease) > 0)
-    pt->lease_ms = (uint64_t)(atof(lease) * 1000);
+  pt->lease_ms = lease_ms();
   ch->udp = pt;
   sk_dgram_table t = {.types = types,
                       .handle = on_dgram,

@@ -270,6 +270,18 @@ def test_udp_lease_expiry(start_server):
     assert udp_frame(u)[0]["code"] == "forbidden"
 
 
+@pytest.mark.parametrize("lease", ["1e300", "-2", "nan", "inf", "1.5s", "0"])
+def test_udp_lease_override_out_of_range_is_ignored(start_server, lease):
+    # A huge value used to go through an undefined double -> uint64 cast;
+    # each of these is now refused with a warning and the 120 s lease stays.
+    srv = start_server("--no-auth", "--udp", "127.0.0.1:0",
+                       env_extra={"SOCKIT_TEST_UDP_LEASE": lease})
+    assert any("ignoring SOCKIT_TEST_UDP_LEASE" in line for line in srv.stderr_lines), \
+        srv.stderr_text()
+    u = udp_dgram(udp_addrs(srv)[0], {"type": "join", "room": "lease", "nick": "ghost"})
+    assert udp_frame(u)[0]["type"] == "joined"
+
+
 def test_joins_and_leaves_are_logged(start_server, tmp_path):
     log = tmp_path / "conn.log"
     srv = start_server("--no-auth", "--log", str(log))
