@@ -163,6 +163,11 @@ struct sk_server {
    * closing reserve_fd is the one its own accept gets. */
   uv_rwlock_t accept_lock;
   int reserve_fd;     /* -1 while lost (someone else took its number) */
+  /* --exec-user for seed exec commands (net/seed/exec.c), resolved by its
+   * start-up check; applied only when the server runs as root */
+  int seed_exec_setuser;
+  uid_t seed_exec_uid;
+  gid_t seed_exec_gid;
   void *svc_shared[SK_MAX_SERVICES]; /* per-service server-wide state */
   char hello_services[512];          /* cached JSON array text */
   sk_dgram_table dgram[SK_MAX_DGRAM]; /* UDP request tables (udp.c) */

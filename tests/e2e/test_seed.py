@@ -167,6 +167,29 @@ def sp_recv_exact(s, n):
     return buf
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="--exec-user needs a root server")
+def test_exec_runs_commands_as_exec_user(seed):
+    import pwd
+    import shutil
+    import tempfile
+    nobody = pwd.getpwnam("nobody")
+    root = tempfile.mkdtemp(prefix="sk-seed-exec-", dir="/tmp")  # nobody must enter it
+    os.chmod(root, 0o755)
+    try:
+        warned = seed("exec", extra=["--allow-exec", "--root", root])
+        assert any("seed exec" in line and "--exec-user" in line
+                   for line in warned.stderr_lines), warned.stderr_text()
+        srv = seed("exec", extra=["--allow-exec", "--root", root, "--exec-user", "nobody"])
+        assert not any("warning: --allow-exec" in line for line in srv.stderr_lines)
+        with connect(srv.addr) as s:
+            s.sendall(b"id -u; id -g")
+            n = struct.unpack("i", sp_recv_exact(s, 4))[0]
+            assert sp_recv_exact(s, n).decode().split() == [str(nobody.pw_uid),
+                                                           str(nobody.pw_gid)]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def test_exec_refused_without_allow_exec(sockit_bin, env, tmp_path):
     err = start_fails(sockit_bin, env, tmp_path, "--wire", "seed", "--service", "exec",
                       "-l", "127.0.0.1:0")

@@ -6,10 +6,12 @@
  * alone closes. While a command runs nothing more is read: the tutorial's
  * server does not read either, and TCP pushes back on the client. */
 #include <errno.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "net/seed/seed.h"
 #include "wire/seed.h"
@@ -184,6 +186,11 @@ static void run(exec_conn *ec, char *cmd) {
   }
   uv_timer_init(&sc->loop->uv, &ec->timer);
   own_handle(ec, (uv_handle_t *)&ec->timer);
+  if (sc->srv->seed_exec_setuser) { /* --exec-user, as the exec service does */
+    o.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
+    o.uid = sc->srv->seed_exec_uid;
+    o.gid = sc->srv->seed_exec_gid;
+  }
   rc = uv_spawn(&sc->loop->uv, &ec->proc, &o);
   if (rc < 0) { /* the handle still has to be closed */
     spawn_failed(ec, rc);
@@ -258,12 +265,42 @@ static void accept_exec(sk_listener *l, int fd) {
   sk__seed_accept(l, fd, &ops);
 }
 
+/* --exec-user as the exec service reads it: a known user, and another one
+ * than the server's own only when the server runs as root (which is also
+ * when uid and gid are set on each command). Resolved here, at start, so
+ * that no command waits on the user database. 0 or an error with *why. */
+static int resolve_exec_user(sk_server *srv, const char **why) {
+  static char msg[128];
+  const char *name = srv->cfg.exec_user;
+  struct passwd pw, *res = NULL;
+  char buf[4096];
+  if (name[0] == '\0')
+    return 0;
+  if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
+    snprintf(msg, sizeof(msg), "--exec-user %s: no such user", name);
+    *why = msg;
+    return -EINVAL;
+  }
+  if (geteuid() != 0 && pw.pw_uid != geteuid()) {
+    snprintf(msg, sizeof(msg), "--exec-user %s needs the server to run as root", name);
+    *why = msg;
+    return -EPERM;
+  }
+  srv->seed_exec_setuser = geteuid() == 0;
+  srv->seed_exec_uid = pw.pw_uid;
+  srv->seed_exec_gid = pw.pw_gid;
+  return 0;
+}
+
 static int check_exec(sk_server *srv, const sk_listen_spec *ls, const char **why) {
+  int rc;
   if (!srv->cfg.allow_exec) {
     *why = "--wire seed --service exec runs shell commands for anyone who connects: "
            "start the server with --allow-exec to allow it";
     return -EPERM;
   }
+  if ((rc = resolve_exec_user(srv, why)) < 0)
+    return rc;
   return sk__seed_check(srv, ls, why);
 }
 
