@@ -64,7 +64,10 @@ int sk_server_add_service(sk_server *srv, const sk_service *svc) {
 const sk_handler_ref *sk__find_handler(const sk_server *srv, const char *type) {
   const sk_handler_ref *off = NULL;
   for (int i = 0; i < srv->nhandlers; i++) {
-    if (strcmp(srv->handlers[i].h->type, type) != 0)
+    /* the first byte rules out nearly every type without a call: a strcmp
+     * per registered type was 130 instructions of each echo request */
+    const char *t = srv->handlers[i].h->type;
+    if (t[0] != type[0] || strcmp(t, type) != 0)
       continue;
     if (srv->enabled[srv->handlers[i].svc] == 1)
       return &srv->handlers[i];

@@ -34,6 +34,7 @@ typedef struct sk_flat {
   unsigned tag;
   json_t *j; /* set once a writer needed the jansson object: it counts then */
   int n;
+  int type_i, size_i; /* the members "type" and "size" (the last of each), or -1 */
   sk_flat_member m[SK_FLAT_MAX];
   char text[]; /* a copy of the head's text */
 } sk_flat;

@@ -67,10 +67,14 @@ static int size_ok(const json_t *o) {
   return (uint64_t)json_integer_value(s) <= SK_SIZE_MAX;
 }
 
+static const sk_flat_member *flat_at(const sk_flat *f, int i) {
+  return i >= 0 ? &f->m[i] : NULL;
+}
+
 /* A flat head with a string "type" and a valid "size": the checks below,
  * on its members. */
 static int flat_ok(const sk_flat *f) {
-  const sk_flat_member *t = sk__flat_get(f, "type"), *s = sk__flat_get(f, "size");
+  const sk_flat_member *t = flat_at(f, f->type_i), *s = flat_at(f, f->size_i);
   if (t == NULL || t->kind != JSON_STRING)
     return 0; /* flat strings hold no NUL */
   return s == NULL || (s->kind == JSON_INTEGER && s->num >= 0 && (uint64_t)s->num <= SK_SIZE_MAX);
@@ -150,12 +154,23 @@ static int fmember(const sk_head *h, const char *key, const sk_flat_member **m) 
 }
 
 const char *sk_head_type(const sk_head *h) {
-  return sk_head_str(h, "type");
+  const sk_flat *f = flat(h);
+  const sk_flat_member *m = f != NULL ? flat_at(f, f->type_i) : NULL;
+  if (f == NULL)
+    return json_string_value(member(h, "type"));
+  return m != NULL && m->kind == JSON_STRING ? m->str : NULL;
 }
 
 uint64_t sk_head_size(const sk_head *h) {
-  int64_t v;
-  return sk_head_int(h, "size", &v) == 0 && v >= 0 ? (uint64_t)v : 0;
+  const sk_flat *f = flat(h);
+  const sk_flat_member *m = f != NULL ? flat_at(f, f->size_i) : NULL;
+  const json_t *s;
+  if (f != NULL)
+    return m != NULL && m->kind == JSON_INTEGER && m->num >= 0 ? (uint64_t)m->num : 0;
+  s = member(h, "size");
+  if (!json_is_integer(s) || json_integer_value(s) < 0)
+    return 0;
+  return (uint64_t)json_integer_value(s);
 }
 
 int sk_head_has(const sk_head *h, const char *key) {
