@@ -65,6 +65,7 @@ int sk_head_double(const sk_head *h, const char *key, double *out); /* int or re
 const sk_head *sk_head_obj(const sk_head *h, const char *key); /* NULL: not an object */
 size_t sk_head_arr_len(const sk_head *h, const char *key);     /* 0: absent/not an array */
 const char *sk_head_arr_str(const sk_head *h, const char *key, size_t i);
+size_t sk_head_arr_strlen(const sk_head *h, const char *key, size_t i); /* may hold NUL */
 const sk_head *sk_head_arr_obj(const sk_head *h, const char *key, size_t i);
 
 /* Visit every member of an object whose value is a string; stops early and

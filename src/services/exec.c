@@ -494,9 +494,12 @@ static int parse_command(sk_conn *c, const sk_head *h, exec_args *a) {
     return bad(c, "\"argv\" must be a non-empty array of strings");
   if ((a->argv = calloc(n + 1, sizeof(char *))) == NULL)
     return bad(c, NULL);
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < n; i++) {
     if ((a->argv[i] = sk_head_arr_str(h, "argv", i)) == NULL || a->argv[0][0] == '\0')
       return bad(c, "\"argv\" must be a non-empty array of strings");
+    if (sk_head_arr_strlen(h, "argv", i) != strlen(a->argv[i])) /* exec would cut it there */
+      return bad(c, "\"argv\" strings cannot hold a NUL byte");
+  }
   return 0;
 }
 

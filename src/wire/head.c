@@ -262,6 +262,10 @@ const char *sk_head_arr_str(const sk_head *h, const char *key, size_t i) {
   return json_string_value(json_array_get(member(h, key), i));
 }
 
+size_t sk_head_arr_strlen(const sk_head *h, const char *key, size_t i) {
+  return json_string_length(json_array_get(member(h, key), i));
+}
+
 const sk_head *sk_head_arr_obj(const sk_head *h, const char *key, size_t i) {
   const json_t *v = json_array_get(member(h, key), i);
   return json_is_object(v) ? H(v) : NULL;
