@@ -135,6 +135,21 @@ conns_figure() {
   done
 }
 
+# ---- chat fan-out (figure 6) -----------------------------------------------------
+# 100 members in one room, one of them saying 64-byte messages: as fast as
+# its window of 16 allows, and at a fixed 2000 messages/s (200,000
+# deliveries/s) for latency without coordinated omission.
+chat_figures() {
+  local fig rate
+  for fig in chat100 chat100@2k; do
+    rate=()
+    [ "$fig" = chat100@2k ] && rate=(--rate 2000)
+    serve_sockit 0 && record_json "sockit~bench" "$fig" "$SOCKIT" bench "$ADDR" --key-file "$KEY" \
+      --mode chat --conns 100 --senders 1 --size 64 --duration "$DUR" --warmup 1 "${rate[@]}" --json
+    stop_all
+  done
+}
+
 echo "run.sh: results in $OUT" >&2
 echo_figure echo64_c50_p16 50 16 0 sockit epoll seed redis
 echo_figure echo64_c50_p1 50 1 0 sockit epoll redis
@@ -146,7 +161,7 @@ if [ "$(ulimit -n)" -gt "$((CONNS_BIG + 100))" ]; then
 else
   note "conns$CONNS_BIG: skipped, the fd limit is $(ulimit -n) and could not be raised here"
 fi
-note "chat fan-out: not measured (sockit bench has no chat mode yet)"
+chat_figures
 python3 "$OUT/kit/summarize.py" --ref epoll "$RES" | tee "$OUT/summary.md"
 echo
 python3 "$ROOT_DIR/bench/targets.py" "$RES" | tee -a "$OUT/summary.md"

@@ -1,4 +1,4 @@
-/* bench.c - `sockit bench [ADDR] --mode echo|rtt|conns ...`: options, the
+/* bench.c - `sockit bench [ADDR] --mode echo|rtt|conns|chat ...`: options, the
  * progress line and the report. The load itself is bench_run.c. */
 #include <errno.h>
 #include <inttypes.h>
@@ -11,8 +11,8 @@
 #include "cli.h"
 
 static const char bench_help[] =
-    "usage: sockit bench [ADDR] [--mode echo|rtt|conns|put|get] [--conns N] [--pipeline P]\n"
-    "                    [--size BYTES] [--duration S] [--warmup S] [--rate N]\n"
+    "usage: sockit bench [ADDR] [--mode echo|rtt|conns|chat|put|get] [--conns N] [--pipeline P]\n"
+    "                    [--size BYTES] [--duration S] [--warmup S] [--rate N] [--senders S]\n"
     "                    [--threads 1|2] [--hold S] [--server-pid PID] [--json]\n"
     "Load a sockit server from one process and report throughput and latency.\n"
     "Every connection authenticates as any client does (SPEC 4.3) first.\n\n"
@@ -23,15 +23,20 @@ static const char bench_help[] =
     "  conns  open and authenticate N connections, hold them, and check that each\n"
     "         still answers a ping (sent spread over --hold); with --server-pid,\n"
     "         report the server's RSS growth per connection\n"
+    "  chat   N members join one room; the first S of them (--senders) say\n"
+    "         BYTES-byte messages, each keeping P unseen by itself in flight\n"
+    "         (or all together --rate per second); reports deliveries per second\n"
+    "         over all members and the say-to-delivery latency (the send time\n"
+    "         travels in the message text)\n"
     "  put    upload one file (--file, or --size bytes made in /dev/shm; default\n"
     "         1 GiB) as sockit-bench.bin, timed from the request to put_ok\n"
     "  get    upload it untimed, then download it, timed, and compare the bytes\n\n"
     "Options:\n"
-    "  -m, --mode M          echo, rtt or conns\n"
-    "  -c, --conns N         connections (echo 50, rtt 1, conns 1000); past 28000 they\n"
+    "  -m, --mode M          echo, rtt, conns, chat, put or get\n"
+    "  -c, --conns N         connections (echo 50, rtt 1, conns 1000, chat 100); past 28000 they\n"
     "                        come from several 127.1.0.x source addresses\n"
-    "  -p, --pipeline P      requests in flight per connection (default 1)\n"
-    "  -s, --size BYTES      echo body size (default 64)\n"
+    "  -p, --pipeline P      requests in flight per connection (default 1; chat 16)\n"
+    "  -s, --size BYTES      echo body size, chat message size (24..65536) (default 64)\n"
     "  -d, --duration S      seconds measured (default 10)\n"
     "  -w, --warmup S        seconds of traffic before measuring (default 0)\n"
     "  -r, --rate N          fixed schedule of N requests/s over all connections;\n"
@@ -40,6 +45,7 @@ static const char bench_help[] =
     "                        (default: closed loop, as fast as the server answers)\n"
     "  -t, --threads T       client threads, 1 or 2 (default 1)\n"
     "      --hold S          conns: hold time (default 5)\n"
+    "      --senders S       chat: members that say messages (default 1)\n"
     "      --server-pid PID  conns: the server process, for its RSS\n"
     "      --connect-batch N handshakes in flight at once (default 64)\n"
     "      --timeout S       limit for connecting all, and for the last answers (default 60)\n"
@@ -51,7 +57,7 @@ static const char bench_help[] =
     "(buckets within 1.6 %); MB/s counts echo bodies one way, in 10^6 bytes.\n"
     "Exit status: 0 ok, 1 a check failed, 2 bad usage, 255 connect/auth failed.\n";
 
-enum { OPT_HOLD = 256, OPT_PID, OPT_BATCH, OPT_TIMEOUT, OPT_JSON, OPT_FILE, OPT_HASH };
+enum { OPT_HOLD = 256, OPT_PID, OPT_BATCH, OPT_TIMEOUT, OPT_JSON, OPT_FILE, OPT_HASH, OPT_SENDERS };
 
 static const struct option bench_opts_long[] = {
     {"mode", required_argument, NULL, 'm'},
@@ -69,6 +75,7 @@ static const struct option bench_opts_long[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"file", required_argument, NULL, OPT_FILE},
     {"hash", required_argument, NULL, OPT_HASH},
+    {"senders", required_argument, NULL, OPT_SENDERS},
     CLI_CLIENT_LONGOPTS,
     {0},
 };
@@ -94,10 +101,11 @@ static int parse_secs(const char *s, double lo, double *out) {
   return 0;
 }
 
+static const char *const mode_names[] = {"echo", "rtt", "conns", "chat", "put", "get"};
+
 static int parse_mode(const char *s, enum bench_mode *m) {
-  static const char *const names[] = {"echo", "rtt", "conns", "put", "get"};
-  for (int i = 0; i < 5; i++)
-    if (strcmp(s, names[i]) == 0) {
+  for (int i = 0; i < (int)(sizeof(mode_names) / sizeof(mode_names[0])); i++)
+    if (strcmp(s, mode_names[i]) == 0) {
       *m = (enum bench_mode)i;
       return 0;
     }
@@ -111,7 +119,7 @@ static int take_opt(bench_opts *o, int opt, const char *arg, int *set) {
   switch (opt) {
   case 'm':
     return parse_mode(arg, &o->mode) < 0
-               ? -cli_usage_error("bench", "--mode: echo, rtt, conns, put or get")
+               ? -cli_usage_error("bench", "--mode: echo, rtt, conns, chat, put or get")
                : 0;
   case 'c':
     bad = parse_int(arg, 1, 1000000, &v);
@@ -121,6 +129,11 @@ static int take_opt(bench_opts *o, int opt, const char *arg, int *set) {
   case 'p':
     bad = parse_int(arg, 1, 65536, &v);
     o->pipeline = (int)v;
+    *set |= 4;
+    break;
+  case OPT_SENDERS:
+    bad = parse_int(arg, 1, 1000000, &v);
+    o->senders = (int)v;
     break;
   case 's':
     bad = parse_int(arg, 0, 1ll << 40, &v);
@@ -169,6 +182,21 @@ static int take_opt(bench_opts *o, int opt, const char *arg, int *set) {
   return bad ? -cli_usage_error("bench", "bad value '%s' for an option", arg) : 0;
 }
 
+/* chat: the text carries a 24-byte stamp, and a say is at most 64 KiB. */
+static int check_chat(const bench_opts *o) {
+  if (o->mode != BENCH_CHAT)
+    return 0;
+  if (o->size < 24 || o->size > 65536) {
+    cli_usage_error("bench", "--size: chat messages are 24 to 65536 bytes");
+    return -1;
+  }
+  if (o->senders > o->conns) {
+    cli_usage_error("bench", "--senders: at most --conns (%d)", o->conns);
+    return -1;
+  }
+  return 0;
+}
+
 /* Returns -1 to stop with EXIT_USAGE, 1 after --help, 0 to run. */
 static int parse_args(int argc, char **argv, bench_opts *o) {
   cli_client cc = {0};
@@ -180,7 +208,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
                     .duration = 10,
                     .hold = 5,
                     .timeout = 60,
-                    .connect_batch = 64};
+                    .connect_batch = 64,
+                    .senders = 1};
   while ((opt = getopt_long(argc, argv, "hqm:c:p:s:d:w:r:t:", bench_opts_long, NULL)) != -1) {
     if (opt == 'h') {
       fputs(bench_help, stdout);
@@ -200,14 +229,19 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
   o->no_auth = cc.opts.no_auth;
   o->quiet = cc.quiet;
   if (!(set & 1))
-    o->conns = o->mode == BENCH_ECHO ? 50 : o->mode == BENCH_CONNS ? 1000 : 1;
+    o->conns = o->mode == BENCH_ECHO    ? 50
+               : o->mode == BENCH_CONNS ? 1000
+               : o->mode == BENCH_CHAT  ? 100
+                                        : 1;
+  if (!(set & 4) && o->mode == BENCH_CHAT)
+    o->pipeline = 16;
   if (!(set & 2) && o->mode >= BENCH_PUT)
     o->size = 1u << 30;
   if (o->mode == BENCH_ECHO && o->size > (1u << 30)) {
     cli_usage_error("bench", "--size: echo bodies are at most 1 GiB");
     return -1;
   }
-  return 0;
+  return check_chat(o);
 }
 
 /* ---- progress and report ------------------------------------------------ */
@@ -252,8 +286,7 @@ static void json_string(const char *s) {
 }
 
 static const char *mode_name(enum bench_mode m) {
-  static const char *const names[] = {"echo", "rtt", "conns", "put", "get"};
-  return names[m];
+  return mode_names[m];
 }
 
 static void report_json(const bench_opts *o, const bench_result *r) {
@@ -261,9 +294,14 @@ static void report_json(const bench_opts *o, const bench_result *r) {
   printf("{\"mode\":\"%s\",\"addr\":", mode_name(o->mode));
   json_string(o->addr);
   printf(",\"conns\":%d,\"pipeline\":%d,\"size\":%zu,\"threads\":%d,\"rate\":%.0f", o->conns,
-         o->pipeline, o->mode == BENCH_ECHO || o->mode >= BENCH_PUT ? o->size : 0, o->threads,
+         o->pipeline, o->mode == BENCH_ECHO || o->mode >= BENCH_CHAT ? o->size : 0, o->threads,
          o->rate);
-  if (o->mode >= BENCH_PUT) {
+  if (o->mode == BENCH_CHAT) {
+    printf(",\"senders\":%d,\"members\":%d,\"seconds\":%.3f,\"messages\":%" PRIu64
+           ",\"messages_s\":%.1f,\"deliveries\":%" PRIu64 ",\"deliveries_s\":%.1f",
+           o->senders, r->established, r->seconds, r->says, (double)r->says / s, r->requests,
+           (double)r->requests / s);
+  } else if (o->mode >= BENCH_PUT) {
     printf(",\"bytes\":%" PRIu64 ",\"seconds\":%.4f,\"mb_s\":%.1f,\"hash\":", r->body_bytes,
            r->seconds, (double)r->body_bytes / 1e6 / s);
     json_string(r->hash);
@@ -305,10 +343,29 @@ static void report_file(const bench_opts *o, const bench_result *r) {
   printf("  %-14s %s\n", "verified by", r->hash);
 }
 
+static void report_chat(const bench_opts *o, const bench_result *r) {
+  double s = r->seconds > 0 ? r->seconds : 1;
+  printf("sockit bench: chat %s, %d members, %d saying %zu-byte messages", o->addr, r->established,
+         o->senders, o->size);
+  if (o->rate > 0)
+    printf(" at %.0f/s\n", o->rate);
+  else
+    printf(", %d in flight each\n", o->pipeline);
+  printf("  %-14s %" PRIu64 " in %.3f s, %.0f/s\n", "messages", r->says, r->seconds,
+         (double)r->says / s);
+  printf("  %-14s %" PRIu64 ", %.0f/s, every byte verified\n", "deliveries", r->requests,
+         (double)r->requests / s);
+  report_latency(r);
+}
+
 static void report_table(const bench_opts *o, const bench_result *r) {
   double s = r->seconds > 0 ? r->seconds : 1;
   if (o->mode >= BENCH_PUT) {
     report_file(o, r);
+    return;
+  }
+  if (o->mode == BENCH_CHAT) {
+    report_chat(o, r);
     return;
   }
   printf("sockit bench: %s %s, %d connection%s", mode_name(o->mode), o->addr, o->conns,

@@ -8,7 +8,7 @@
 
 #include "common/hist.h"
 
-enum bench_mode { BENCH_ECHO, BENCH_RTT, BENCH_CONNS, BENCH_PUT, BENCH_GET };
+enum bench_mode { BENCH_ECHO, BENCH_RTT, BENCH_CONNS, BENCH_CHAT, BENCH_PUT, BENCH_GET };
 
 typedef struct bench_opts {
   const char *addr;
@@ -16,7 +16,8 @@ typedef struct bench_opts {
   int no_auth, quiet, json;
   enum bench_mode mode;
   int conns, pipeline, threads, connect_batch;
-  size_t size;      /* echo body bytes */
+  int senders;      /* chat: members that say messages (the first ones) */
+  size_t size;      /* echo body bytes; chat message bytes */
   double duration;  /* seconds measured (echo, rtt) */
   double warmup;    /* seconds run before measuring */
   double rate;      /* requests/s over all connections; 0: closed loop */
@@ -36,8 +37,9 @@ typedef struct bench_status {
 } bench_status;
 
 typedef struct bench_result {
-  sk_hist hist; /* latency in ns, from each request's intended send time */
-  uint64_t requests, body_bytes;
+  sk_hist hist;                  /* latency in ns, from each request's intended send time */
+  uint64_t requests, body_bytes; /* chat: deliveries (a message at one member) */
+  uint64_t says;                 /* chat: messages said (and seen back by their sender) */
   double seconds, setup_s;
   int established, answered;
   long rss_before_kb, rss_after_kb; /* -1: not measured */

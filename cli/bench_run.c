@@ -36,8 +36,9 @@
 #define SMALL_BODY 4096         /* bodies up to this are copied, larger ones referenced */
 #define PORTS_PER_SRC 28000     /* ephemeral ports one source address can use */
 #define SEQ_BYTES 8             /* the sequence number leading each body */
+#define CHAT_LEAD 24            /* chat text: 16 hex digits of the send time, 8 of the sender */
 
-enum cstate { C_IDLE, C_CONNECTING, C_HELLO, C_AUTH, C_READY, C_DONE };
+enum cstate { C_IDLE, C_CONNECTING, C_HELLO, C_AUTH, C_JOIN, C_READY, C_DONE };
 enum { CMD_NONE, CMD_GO, CMD_STOP };
 
 typedef struct bworker bworker;
@@ -54,8 +55,10 @@ typedef struct bench_ctx {
   uint8_t resp[64]; /* the expected response head (no prefix) */
   size_t resp_len;
   const char *resp_type; /* its type, for the slow path */
-  size_t body;           /* echo body size (0 for ping) */
-  uint8_t *pattern;      /* body bytes after the sequence number */
+  size_t body;           /* echo body size (0 for ping), chat text size */
+  size_t lead;           /* body bytes that differ per request (SEQ_BYTES or CHAT_LEAD) */
+  uint8_t *pattern;      /* body bytes after the lead */
+  char room[32];         /* chat: the room every member joins */
   atomic_int failed;     /* a fatal error in any worker */
 } bench_ctx;
 
@@ -78,7 +81,8 @@ typedef struct bconn {
   uint8_t *part;              /* a head split across reads */
   size_t part_len;
   uint64_t body_left, body_off;
-  uint8_t *out; /* heads and small bodies of the write in flight */
+  uint8_t stamp[CHAT_LEAD]; /* chat: the lead of the message being read */
+  uint8_t *out;             /* heads and small bodies of the write in flight */
   uv_buf_t *iov;
   char sn[SK_NONCE_HEX + 1], cn[SK_NONCE_HEX + 1];
 } bconn;
@@ -99,8 +103,8 @@ struct bworker {
   int going, stopping;
   uint8_t *rbuf;
   sk_hist hist;
-  uint64_t requests, body_bytes;
-  atomic_int cmd, live_ready, live_settled, live_lost;
+  uint64_t requests, body_bytes, says;
+  atomic_int cmd, live_ready, live_settled, live_lost, live_senders;
   atomic_uint_fast64_t live_done;
   int code; /* the first failure seen here */
   char error[256];
@@ -161,25 +165,44 @@ static void put_seq(uint8_t *p, uint64_t seq, size_t n) {
     p[i] = (uint8_t)(seq >> (8 * i));
 }
 
+static void put_hex(uint8_t *p, uint64_t v, int digits) {
+  while (digits-- > 0) {
+    p[digits] = (uint8_t) "0123456789abcdef"[v & 15];
+    v >>= 4;
+  }
+}
+
+/* The bytes that make request c->built unique: its sequence number (echo),
+ * or when it was due and who says it (chat), as text. */
+static void put_lead(const bconn *c, uint8_t *p, size_t n) {
+  const bench_opts *o = c->w->g->o;
+  if (o->mode != BENCH_CHAT) {
+    put_seq(p, c->built, n);
+    return;
+  }
+  put_hex(p, c->due[c->built % (uint64_t)o->pipeline], 16);
+  put_hex(p + 16, (uint64_t)c->index, 8);
+}
+
 /* Lay out requests [built, sent) (at most BATCH_MAX) as iovecs: heads,
  * sequence numbers and small bodies are copied into c->out; a large body's
  * pattern is referenced where it lies. Returns the iovec count. */
 static int build(bconn *c) {
   const bench_ctx *g = c->w->g;
-  size_t seq_n = g->body < SEQ_BYTES ? g->body : SEQ_BYTES, rest = g->body - seq_n;
+  size_t seq_n = g->body < g->lead ? g->body : g->lead, rest = g->body - seq_n;
   uint8_t *p = c->out, *seg = c->out;
   int niov = 0;
   for (int k = 0; c->built < c->sent && k < BATCH_MAX; k++, c->built++) {
     memcpy(p, g->req, g->req_len);
     p += g->req_len;
-    put_seq(p, c->built, seq_n);
+    put_lead(c, p, seq_n);
     p += seq_n;
     if (rest > 0 && g->body <= SMALL_BODY) {
-      memcpy(p, g->pattern + SEQ_BYTES, rest);
+      memcpy(p, g->pattern + seq_n, rest);
       p += rest;
     } else if (rest > 0) {
       c->iov[niov++] = uv_buf_init((char *)seg, (unsigned)(p - seg));
-      c->iov[niov++] = uv_buf_init((char *)g->pattern + SEQ_BYTES, (unsigned)rest);
+      c->iov[niov++] = uv_buf_init((char *)g->pattern + seq_n, (unsigned)rest);
       seg = p;
     }
   }
@@ -260,6 +283,8 @@ static void pump(bconn *c, uint64_t now) {
   uint64_t limit = w->interval > 0 ? due_count(w, c->slot, now) : UINT64_MAX;
   if (!w->going || c->state != C_READY || (o->mode != BENCH_CONNS && now >= w->t_end))
     return;
+  if (o->mode == BENCH_CHAT && c->index >= o->senders)
+    return; /* a member that only listens */
   if (o->mode == BENCH_CONNS && limit > 1)
     limit = 1; /* conns: one ping each */
   while (c->sent < limit && c->sent - c->done < (uint64_t)o->pipeline) {
@@ -390,8 +415,28 @@ static int send_head(bconn *c, sk_head *h) {
 static void conn_ready(bconn *c) {
   c->state = C_READY;
   atomic_fetch_add(&c->w->live_ready, 1);
+  if (c->w->g->o->mode == BENCH_CHAT && c->index < c->w->g->o->senders)
+    atomic_fetch_add(&c->w->live_senders, 1);
   settle(c);
   connect_next(c->w);
+}
+
+/* Authenticated: ready, or in chat mode first a member of the room. */
+static void authed(bconn *c) {
+  sk_head *j;
+  char nick[16];
+  if (c->w->g->o->mode != BENCH_CHAT) {
+    conn_ready(c);
+    return;
+  }
+  snprintf(nick, sizeof(nick), "b%d", c->index);
+  j = sk_head_new("join");
+  if (j == NULL || sk_head_set_str(j, "room", c->w->g->room) < 0 ||
+      sk_head_set_str(j, "nick", nick) < 0 || send_head(c, j) < 0)
+    conn_fail(c, EXIT_CONN, "cannot send the join frame");
+  else
+    c->state = C_JOIN;
+  sk_head_free(j);
 }
 
 /* The server's first word: hello, or an error such as busy or rate_limited. */
@@ -414,7 +459,7 @@ static void on_hello(bconn *c, const sk_head *hd) {
   char mac[SK_MAC_HEX + 1];
   sk_head *a;
   if (auth != NULL && strcmp(auth, "none") == 0) {
-    conn_ready(c);
+    authed(c);
     return;
   }
   if (auth == NULL || strcmp(auth, "hmac-sha256") != 0 || sn == NULL || !sk_auth_is_hex64(sn)) {
@@ -448,26 +493,124 @@ static void on_auth_ok(bconn *c, const sk_head *hd) {
     conn_fail(c, EXIT_CONN, "server failed mutual authentication (wrong key?)");
     return;
   }
-  conn_ready(c);
+  authed(c);
 }
 
 static void handshake_head(bconn *c, const uint8_t *h, size_t n) {
+  static const char *const want[] = {
+      [C_HELLO] = "hello", [C_AUTH] = "auth_ok", [C_JOIN] = "joined"};
   int err = 0;
   sk_head *hd = sk_head_parse(h, n, &err);
-  int hello = c->state == C_HELLO;
-  if (!refused(c, hd, hello ? "hello" : "auth_ok")) {
-    if (hello)
+  if (!refused(c, hd, want[c->state])) {
+    if (c->state == C_HELLO)
       on_hello(c, hd);
-    else
+    else if (c->state == C_AUTH)
       on_auth_ok(c, hd);
+    else
+      conn_ready(c);
   }
   sk_head_free(hd);
+}
+
+/* ---- chat: deliveries -------------------------------------------------- */
+
+/* The "size" of a head that ends in ,"size":N} (what the server writes for
+ * msg), or -1: parse it properly then. */
+static int64_t tail_size(const uint8_t *h, size_t n) {
+  static const char key[] = ",\"size\":";
+  size_t i = n - 1, k = sizeof(key) - 1;
+  int64_t v = 0, mul = 1;
+  if (n < k + 2 || h[i] != '}')
+    return -1;
+  while (i > 0 && h[i - 1] >= '0' && h[i - 1] <= '9' && mul <= 1000000000000)
+    v += (h[--i] - '0') * mul, mul *= 10;
+  return mul > 1 && i >= k && memcmp(h + i - k, key, k) == 0 ? v : -1;
+}
+
+/* A frame at a member: a msg (its text follows), a presence (ignored), or
+ * something that ends the run. */
+static void chat_head(bconn *c, const uint8_t *h, size_t n) {
+  static const char msg[] = "{\"type\":\"msg\",";
+  int64_t size = n > sizeof(msg) && memcmp(h, msg, sizeof(msg) - 1) == 0 ? tail_size(h, n) : -1;
+  int err = 0;
+  sk_head *hd;
+  if (size < 0 && (hd = sk_head_parse(h, n, &err)) != NULL) {
+    const char *type = sk_head_type(hd);
+    if (strcmp(type, "msg") == 0)
+      size = (int64_t)sk_head_size(hd);
+    else if (strcmp(type, "presence") != 0)
+      refused(c, hd, "msg");
+    sk_head_free(hd);
+  }
+  if (size >= 0 && (uint64_t)size != c->w->g->body)
+    conn_fail(c, EXIT_FAIL, "a message of %lld bytes arrived, %zu were said", (long long)size,
+              c->w->g->body);
+  else if (size >= 0)
+    c->body_left = (uint64_t)size, c->body_off = 0;
+}
+
+static uint64_t get_hex(const uint8_t *p, int digits, int *bad) {
+  uint64_t v = 0;
+  for (int i = 0; i < digits; i++) {
+    int d = p[i] >= '0' && p[i] <= '9'   ? p[i] - '0'
+            : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10
+                                         : -1;
+    *bad |= d < 0;
+    v = v << 4 | (uint64_t)(d & 15);
+  }
+  return v;
+}
+
+/* A whole message arrived at member c: its latency from when it was due,
+ * and at its sender one more message out of the window. */
+static void delivered(bconn *c, uint64_t now) {
+  bworker *w = c->w;
+  int bad = 0;
+  uint64_t due = get_hex(c->stamp, 16, &bad), from = get_hex(c->stamp + 16, 8, &bad);
+  if (bad || due > now) {
+    conn_fail(c, EXIT_FAIL, "a message arrived with a garbled time stamp");
+    return;
+  }
+  if (now >= w->t_measure && now < w->t_end) {
+    sk__hist_record(&w->hist, now - due);
+    w->requests++;
+    w->body_bytes += w->g->body;
+  }
+  atomic_store_explicit(&w->live_done,
+                        atomic_load_explicit(&w->live_done, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+  if (from != (uint64_t)c->index)
+    return;
+  if (c->done == c->sent) {
+    conn_fail(c, EXIT_FAIL, "a message came back that its sender did not say");
+    return;
+  }
+  c->done++;
+  if (now >= w->t_measure && now < w->t_end)
+    w->says++;
+  pump(c, now);
+}
+
+/* Text bytes of the message being read: the lead is kept, the rest must be
+ * the pattern. Returns 0 after a failure. */
+static int chat_text(bconn *c, const uint8_t *p, size_t n) {
+  const bench_ctx *g = c->w->g;
+  size_t off = (size_t)c->body_off, i = 0;
+  for (; i < n && off + i < CHAT_LEAD; i++)
+    c->stamp[off + i] = p[i];
+  if (i < n && memcmp(p + i, g->pattern + off + i, n - i) != 0) {
+    conn_fail(c, EXIT_FAIL, "a message arrived with other text than was said");
+    return 0;
+  }
+  return 1;
 }
 
 static void on_head(bconn *c, const uint8_t *h, size_t n, uint64_t now) {
   const bench_ctx *g = c->w->g;
   if (c->state != C_READY)
     handshake_head(c, h, n);
+  else if (g->o->mode == BENCH_CHAT)
+    chat_head(c, h, n);
   else if (n == g->resp_len && memcmp(h, g->resp, n) == 0)
     response_head(c, g->body, now); /* the usual case: exactly what we expect */
   else
@@ -526,7 +669,14 @@ static size_t take_head(bconn *c, const uint8_t *p, size_t n, uint64_t now) {
 static void on_bytes(bconn *c, const uint8_t *p, size_t n, uint64_t now) {
   while (n > 0 && c->state != C_DONE) {
     size_t used;
-    if (c->body_left > 0) {
+    if (c->body_left > 0 && c->w->g->o->mode == BENCH_CHAT) {
+      used = n < c->body_left ? n : (size_t)c->body_left;
+      if (!chat_text(c, p, used))
+        return;
+      c->body_off += used;
+      if ((c->body_left -= used) == 0)
+        delivered(c, now);
+    } else if (c->body_left > 0) {
       used = n < c->body_left ? n : (size_t)c->body_left;
       if (!body_matches(c, p, used)) {
         conn_fail(c, EXIT_FAIL, "echo %llu came back wrong (in its bytes %llu..%llu)",
@@ -629,8 +779,9 @@ static void connect_next(bworker *w) {
 
 static void worker_go(bworker *w) {
   uint64_t now = uv_hrtime();
-  for (int i = 0; i < w->n; i++)
-    if (w->c[i].state == C_READY) {
+  const bench_opts *o = w->g->o;
+  for (int i = 0; i < w->n; i++) /* chat: the schedule is the senders' */
+    if (w->c[i].state == C_READY && (o->mode != BENCH_CHAT || w->c[i].index < o->senders)) {
       w->c[i].slot = w->nready;
       w->ready[w->nready++] = &w->c[i];
     }
@@ -672,7 +823,7 @@ static void worker_main(void *arg) {
 /* ---- setting up --------------------------------------------------------- */
 
 static int conn_alloc(bconn *c, const bench_ctx *g) {
-  size_t per = g->req_len + (g->body <= SMALL_BODY ? g->body : SEQ_BYTES);
+  size_t per = g->req_len + (g->body <= SMALL_BODY ? g->body : g->lead);
   int batch = g->o->pipeline < BATCH_MAX ? g->o->pipeline : BATCH_MAX;
   c->due = calloc((size_t)g->o->pipeline, sizeof(*c->due));
   c->out = malloc(per * (size_t)batch);
@@ -720,9 +871,32 @@ static int worker_init(bworker *w, bench_ctx *g, int first, int n) {
   return 0;
 }
 
+/* chat: every member joins one room of this run; members say the same
+ * head, and what comes back is a msg per member (no response head to
+ * compare: see chat_head). */
+static int make_chat_frame(bench_ctx *g) {
+  sk_head *say = sk_head_new("say");
+  ssize_t a = -ENOMEM;
+  snprintf(g->room, sizeof(g->room), "bench-%ld", (long)getpid());
+  g->body = g->o->size;
+  g->lead = CHAT_LEAD;
+  g->resp_type = "msg";
+  if (say && sk_head_set_str(say, "room", g->room) == 0 &&
+      sk_head_set_int(say, "size", (int64_t)g->body) == 0)
+    a = sk_head_encode(say, g->req, sizeof(g->req));
+  sk_head_free(say);
+  if (a < 0 || (size_t)a > sizeof(g->req))
+    return -ENOMEM;
+  g->req_len = (size_t)a;
+  return 0;
+}
+
 /* The request and the expected response, encoded once by the codec. */
 static int make_frames(bench_ctx *g) {
   int echo = g->o->mode == BENCH_ECHO;
+  if (g->o->mode == BENCH_CHAT)
+    return make_chat_frame(g);
+  g->lead = SEQ_BYTES;
   sk_head *req = sk_head_new(echo ? "echo" : "ping"), *resp = sk_head_new(echo ? "echo" : "pong");
   ssize_t a = -ENOMEM, b = -ENOMEM;
   g->body = echo ? g->o->size : 0;
@@ -743,9 +917,10 @@ static int make_frames(bench_ctx *g) {
   return 0;
 }
 
-/* A fixed pseudo-random pattern, so that shifted or mixed-up bodies fail. */
+/* A fixed pseudo-random pattern, so that shifted or mixed-up bodies fail
+ * (chat: letters, as a message must be text). */
 static int make_pattern(bench_ctx *g) {
-  size_t n = g->body > SEQ_BYTES ? g->body : SEQ_BYTES;
+  size_t n = g->body > g->lead ? g->body : g->lead;
   uint32_t x = 2463534242u;
   g->pattern = malloc(n);
   if (g->pattern == NULL)
@@ -754,7 +929,7 @@ static int make_pattern(bench_ctx *g) {
     x ^= x << 13;
     x ^= x >> 17;
     x ^= x << 5;
-    g->pattern[i] = (uint8_t)x;
+    g->pattern[i] = g->o->mode == BENCH_CHAT ? (uint8_t)('a' + x % 26) : (uint8_t)x;
   }
   return 0;
 }
@@ -877,9 +1052,11 @@ static int wait_setup(bench_ctx *g, bworker *ws, int nt, bench_progress_fn progr
 
 /* Set each worker's clock and, with --rate, its share of the rate. */
 static void plan(const bench_opts *o, bworker *ws, int nt, int ready) {
-  uint64_t go = uv_hrtime() + 1000000; /* a moment for the command to arrive */
+  uint64_t go = uv_hrtime() + 1000000;                  /* a moment for the command to arrive */
+  for (int t = 0; o->mode == BENCH_CHAT && t < nt; t++) /* chat: the senders share the rate */
+    ready = (t == 0 ? 0 : ready) + atomic_load(&ws[t].live_senders);
   for (int t = 0; t < nt; t++) {
-    int mine = atomic_load(&ws[t].live_ready);
+    int mine = atomic_load(o->mode == BENCH_CHAT ? &ws[t].live_senders : &ws[t].live_ready);
     ws[t].t_go = go;
     ws[t].t_measure = go + (uint64_t)(o->warmup * 1e9);
     ws[t].t_end =
@@ -925,6 +1102,7 @@ static void collect(const bench_opts *o, bworker *ws, int nt, bench_result *r, u
     sk__hist_merge(&r->hist, &ws[t].hist);
     r->requests += ws[t].requests;
     r->body_bytes += ws[t].body_bytes;
+    r->says += ws[t].says;
     r->established += atomic_load(&ws[t].live_ready);
     r->answered += (int)atomic_load(&ws[t].live_done);
     if (r->code == EXIT_OK && ws[t].code != EXIT_OK) {
