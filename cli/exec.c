@@ -27,7 +27,9 @@ static const char exec_help[] =
     "      --shell LINE   run LINE with /bin/sh -c\n"
     "      --stdin        send our stdin to the program (tar c d | sockit exec --stdin -- tar x)\n"
     "      --timeout S    kill the program after S seconds (the server's --exec-timeout\n"
-    "                     is the default and the ceiling)\n" CLI_CLIENT_HELP;
+    "                     is the default and the ceiling)\n"
+    "      --env NAME=VALUE  add a variable to the program's environment (repeatable)\n"
+    CLI_CLIENT_HELP;
 
 #define STDIN_CHUNK (64u * 1024)           /* SPEC: stdin in 64 KiB frames */
 #define OUT_CAP (STDIN_CHUNK + 16u * 1024) /* one stdin frame plus a few heads */
@@ -50,10 +52,14 @@ typedef struct xc {
   int done, code;
 } xc;
 
+#define EXEC_ENV_MAX 64
+
 typedef struct exec_opts {
   const char *shell;
   int want_stdin;
   double timeout;
+  const char *env[EXEC_ENV_MAX]; /* "NAME=VALUE", from argv */
+  int nenv;
 } exec_opts;
 
 /* ---- the socket's outgoing side ----------------------------------------- */
@@ -120,19 +126,6 @@ static int pump_stdin(xc *x) {
 
 /* ---- the incoming side -------------------------------------------------- */
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return -errno;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 static void on_exit_frame(xc *x, const sk_head *h, const exec_opts *o) {
   int64_t code = 0, sig = 0;
   int timed_out = 0;
@@ -182,7 +175,7 @@ static int step_in(xc *x, const exec_opts *o) {
   if (r <= 0)
     return r < 0 ? (int)r : SK_ECLOSED;
   x->left -= (uint64_t)r;
-  if (x->to_fd >= 0 && write_all(x->to_fd, buf, (size_t)r) < 0)
+  if (x->to_fd >= 0 && cli_write_all(x->to_fd, buf, (size_t)r) < 0)
     x->to_fd = -1; /* our own output is gone: keep draining, the exit still matters */
   return 0;
 }
@@ -218,6 +211,23 @@ static int run(xc *x, const exec_opts *o) {
   return 0;
 }
 
+/* "env": {"NAME":"VALUE",...} from the --env words (checked at parse time). */
+static int set_env(sk_head *h, const exec_opts *o) {
+  sk_head *env = sk_head_new(NULL);
+  int rc = env ? 0 : -ENOMEM;
+  for (int i = 0; rc == 0 && i < o->nenv; i++) {
+    const char *eq = strchr(o->env[i], '=');
+    char name[256];
+    snprintf(name, sizeof(name), "%.*s", (int)(eq - o->env[i]), o->env[i]);
+    rc = sk_head_set_str(env, name, eq + 1);
+  }
+  if (rc < 0) {
+    sk_head_free(env);
+    return rc;
+  }
+  return sk_head_set_obj(h, "env", env);
+}
+
 static sk_head *build_request(char **argv, int argc, const exec_opts *o) {
   sk_head *h = sk_head_new("exec");
   int rc = h ? 0 : -ENOMEM;
@@ -229,6 +239,8 @@ static sk_head *build_request(char **argv, int argc, const exec_opts *o) {
     rc = sk_head_set_bool(h, "stdin", 1);
   if (rc == 0 && o->timeout > 0)
     rc = sk_head_set_double(h, "timeout", o->timeout);
+  if (rc == 0 && o->nenv > 0)
+    rc = set_env(h, o);
   if (rc < 0) {
     sk_head_free(h);
     return NULL;
@@ -253,6 +265,7 @@ static int parse_opts(int argc, char **argv, exec_opts *o, cli_client *cc, int *
   static const struct option opts[] = {{"shell", required_argument, NULL, 's'},
                                        {"stdin", no_argument, NULL, 'i'},
                                        {"timeout", required_argument, NULL, 't'},
+                                       {"env", required_argument, NULL, 'e'},
                                        CLI_CLIENT_LONGOPTS,
                                        {0}};
   int dd = 0, opt, n, argi;
@@ -272,6 +285,15 @@ static int parse_opts(int argc, char **argv, exec_opts *o, cli_client *cc, int *
     case 'i':
       o->want_stdin = 1;
       break;
+    case 'e': {
+      const char *eq = strchr(optarg, '=');
+      if (eq == NULL || eq == optarg || eq - optarg >= 256)
+        return cli_usage_error("exec", "--env wants NAME=VALUE");
+      if (o->nenv == EXEC_ENV_MAX)
+        return cli_usage_error("exec", "at most %d --env variables", EXEC_ENV_MAX);
+      o->env[o->nenv++] = optarg;
+      break;
+    }
     case 't':
       o->timeout = strtod(optarg, &end);
       if (*end != '\0' || !(o->timeout > 0))

@@ -86,6 +86,9 @@ int sk_head_set_double(sk_head *h, const char *key, double val);
 int sk_head_set_strv(sk_head *h, const char *key, const char *const *v, size_t n);
 /* Append obj (ownership passes to h, even on failure) to array key. */
 int sk_head_append(sk_head *h, const char *key, sk_head *obj);
+/* Set member key to obj (ownership passes to h, even on failure): nested
+ * objects such as exec's "env". */
+int sk_head_set_obj(sk_head *h, const char *key, sk_head *obj);
 /* Set key to a copy of src's member key, if src has one (for "id"). */
 int sk_head_copy_member(sk_head *h, const sk_head *src, const char *key);
 int sk_head_del(sk_head *h, const char *key);

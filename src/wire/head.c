@@ -394,6 +394,17 @@ int sk_head_append(sk_head *h, const char *key, sk_head *obj) {
   return json_array_append_new(arr, v) == 0 ? 0 : -ENOMEM;
 }
 
+int sk_head_set_obj(sk_head *h, const char *key, sk_head *obj) {
+  json_t *v = obj != NULL ? Jw(obj) : NULL;
+  if (v == NULL) {
+    sk_head_free(obj);
+    return -ENOMEM; /* most likely a failed sk_head_new() */
+  }
+  json_incref(v); /* the member takes the object; a flat head's shell goes */
+  sk_head_free(obj);
+  return set_new(h, key, v);
+}
+
 /* A deep copy, so that the two heads never share a mutable value. */
 int sk_head_copy_member(sk_head *h, const sk_head *src, const char *key) {
   const sk_flat_member *m;
