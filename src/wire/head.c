@@ -372,6 +372,20 @@ int sk_head_set_strv(sk_head *h, const char *key, const char *const *v, size_t n
   return set_new(h, key, arr);
 }
 
+/* obj as a jansson object carrying obj's one reference, for a container to
+ * take over: a flat head hands over the object it became and its shell goes.
+ * NULL (obj released) when out of memory. */
+static json_t *take_json(sk_head *obj) {
+  sk_flat *f = as_flat(obj);
+  json_t *v;
+  if (f == NULL)
+    return (json_t *)obj;
+  v = Jw(obj);
+  f->j = NULL; /* so that freeing the shell leaves v alone */
+  free(f);
+  return v;
+}
+
 int sk_head_append(sk_head *h, const char *key, sk_head *obj) {
   json_t *arr = json_object_get(h != NULL ? Jw(h) : NULL, key), *v;
   if (arr == NULL) {
@@ -385,24 +399,14 @@ int sk_head_append(sk_head *h, const char *key, sk_head *obj) {
     sk_head_free(obj);
     return -EINVAL;
   }
-  if (obj == NULL || (v = Jw(obj)) == NULL) {
-    sk_head_free(obj);
+  if (obj == NULL || (v = take_json(obj)) == NULL)
     return -ENOMEM; /* most likely a failed sk_head_new() */
-  }
-  json_incref(v); /* the array takes the object; a flat head's shell goes */
-  sk_head_free(obj);
   return json_array_append_new(arr, v) == 0 ? 0 : -ENOMEM;
 }
 
 int sk_head_set_obj(sk_head *h, const char *key, sk_head *obj) {
-  json_t *v = obj != NULL ? Jw(obj) : NULL;
-  if (v == NULL) {
-    sk_head_free(obj);
-    return -ENOMEM; /* most likely a failed sk_head_new() */
-  }
-  json_incref(v); /* the member takes the object; a flat head's shell goes */
-  sk_head_free(obj);
-  return set_new(h, key, v);
+  json_t *v = obj != NULL ? take_json(obj) : NULL;
+  return v == NULL ? -ENOMEM : set_new(h, key, v); /* set_new takes v, also on failure */
 }
 
 /* A deep copy, so that the two heads never share a mutable value. */
