@@ -44,6 +44,17 @@ cc_works() {
   return $rc
 }
 
+# Can clang link a libFuzzer harness?
+fuzzer_works() {
+  local tmp rc
+  tmp=$(mktemp -d)
+  printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n)'\
+'{(void)d;(void)n;return 0;}\n' >"$tmp/f.c"
+  clang -fsanitize=fuzzer "$tmp/f.c" -o "$tmp/f" >/dev/null 2>&1 && rc=0 || rc=1
+  rm -rf "$tmp"
+  return $rc
+}
+
 # Debian package installed? Used for libraries while pkg-config itself is missing.
 dpkg_has() {
   have_cmd dpkg-query || return 1
@@ -78,6 +89,14 @@ check_all() {
   if [[ ! -x $PYTHON ]] || ! "$PYTHON" -c 'import pytest' >/dev/null 2>&1; then
     need python3-pytest "$PYTHON -m pytest"
   fi
+  # make test's hardening stage: libFuzzer harnesses (clang and its runtime)
+  # and a valgrind run of the end-to-end suite
+  if ! have_cmd clang; then
+    need clang "clang, for the libFuzzer harnesses"
+  elif ! fuzzer_works; then
+    need libclang-rt-dev "clang's libFuzzer runtime"
+  fi
+  have_cmd valgrind || need valgrind "valgrind memcheck of the e2e suite"
   # the e2e suite runs its tests in parallel and bounds each one
   if ! "$PYTHON" -c 'import xdist' >/dev/null 2>&1; then
     need python3-pytest-xdist "pytest -n (parallel e2e tests)"
