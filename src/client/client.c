@@ -94,21 +94,13 @@ int sk_client_write(sk_client *c, const void *data, size_t n) {
   return 0;
 }
 
-/* Read more bytes into the buffer; 0 on EOF is SK_ECLOSED. */
-static int fill(sk_client *c) {
-  if (c->rpos == c->rlen)
-    c->rpos = c->rlen = 0;
-  else if (c->rlen == CLIENT_RBUF) {
-    memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-    c->rlen -= c->rpos;
-    c->rpos = 0;
-  }
+/* One recv into buf, waiting up to the timeout: the byte count, or
+ * SK_ECLOSED for EOF and a reset, -ETIMEDOUT, or another -errno. */
+static ssize_t recv_some(sk_client *c, void *buf, size_t n) {
   for (;;) {
-    ssize_t r = recv(c->fd, c->rbuf + c->rlen, CLIENT_RBUF - c->rlen, 0);
-    if (r > 0) {
-      c->rlen += (size_t)r;
-      return 0;
-    }
+    ssize_t r = recv(c->fd, buf, n, 0);
+    if (r > 0)
+      return r;
     if (r == 0)
       return SK_ECLOSED;
     if (errno == EINTR)
@@ -119,6 +111,22 @@ static int fill(sk_client *c) {
     if (rc < 0)
       return rc;
   }
+}
+
+/* Read more bytes into the buffer; 0 on EOF is SK_ECLOSED. */
+static int fill(sk_client *c) {
+  if (c->rpos == c->rlen)
+    c->rpos = c->rlen = 0;
+  else if (c->rlen == CLIENT_RBUF) {
+    memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+    c->rlen -= c->rpos;
+    c->rpos = 0;
+  }
+  ssize_t r = recv_some(c, c->rbuf + c->rlen, CLIENT_RBUF - c->rlen);
+  if (r < 0)
+    return (int)r;
+  c->rlen += (size_t)r;
+  return 0;
 }
 
 int sk_client_recv_head(sk_client *c, sk_head **head) {
@@ -141,23 +149,10 @@ int sk_client_recv_head(sk_client *c, sk_head **head) {
 /* A large read with nothing buffered goes straight into the caller's
  * memory (bulk downloads: one copy less), never past the body's end. */
 static ssize_t read_body_direct(sk_client *c, void *buf, size_t cap) {
-  size_t want = sk_decoder_body_avail(&c->dec, cap);
-  for (;;) {
-    ssize_t r = recv(c->fd, buf, want, 0);
-    if (r > 0) {
-      sk_decoder_body_consume(&c->dec, (size_t)r);
-      return r;
-    }
-    if (r == 0)
-      return SK_ECLOSED;
-    if (errno == EINTR)
-      continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK)
-      return errno == ECONNRESET ? SK_ECLOSED : -errno;
-    int rc = wait_fd(c->fd, POLLIN, c->timeout_ms);
-    if (rc < 0)
-      return rc;
-  }
+  ssize_t r = recv_some(c, buf, sk_decoder_body_avail(&c->dec, cap));
+  if (r > 0)
+    sk_decoder_body_consume(&c->dec, (size_t)r);
+  return r;
 }
 
 ssize_t sk_client_read_body(sk_client *c, void *buf, size_t cap) {
