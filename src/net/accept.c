@@ -14,11 +14,13 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "net/core.h"
+#include "sockit/error.h"
 
 #define ACCEPT_BATCH 32 /* accepts per wakeup: the other handles get their turn */
 #define SHED_MAX 4096   /* closes per shedding: the backlog's size */
@@ -42,6 +44,35 @@ static void raise_nofile(void) {
       rl.rlim_cur = was;
   }
   fprintf(stderr, "sockit: open file limit %llu\n", (unsigned long long)rl.rlim_cur);
+}
+
+int sk__stream_adopt(uv_stream_t *s, int fd, struct sockaddr_storage *ss, char *peer, size_t cap) {
+  int len = sizeof(*ss);
+  int rc = s->type == UV_TCP ? uv_tcp_open((uv_tcp_t *)s, fd) : uv_pipe_open((uv_pipe_t *)s, fd);
+  if (rc < 0) {
+    close(fd); /* the handle did not take it */
+    return rc;
+  }
+  memset(ss, 0, sizeof(*ss));
+  if (s->type == UV_TCP) {
+    uv_tcp_nodelay((uv_tcp_t *)s, 1);
+    uv_tcp_getpeername((uv_tcp_t *)s, (struct sockaddr *)ss, &len);
+    sk__addr_format((struct sockaddr *)ss, (socklen_t)len, peer, cap);
+  } else {
+    ss->ss_family = AF_UNIX;
+    snprintf(peer, cap, "unix");
+  }
+  return 0;
+}
+
+int sk__admit(sk_server *srv, const struct sockaddr *sa) {
+  if (!sk__peer_allowed(srv, sa))
+    return -EACCES;
+  if (atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_conns) {
+    atomic_fetch_sub(&srv->nconns, 1);
+    return SK_EBUSY;
+  }
+  return 0;
 }
 
 int sk__accept_prepare(sk_server *srv) {

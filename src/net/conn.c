@@ -1070,16 +1070,12 @@ out:
 
 /* Decide whether to serve this peer at all; returns 0 or the error to send. */
 static int admit(sk_conn *c, const struct sockaddr *sa) {
-  sk_server *srv = c->srv;
-  if (!sk__peer_allowed(srv, sa))
-    return -EACCES;
-  if (atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_conns) {
-    atomic_fetch_sub(&srv->nconns, 1);
-    return SK_EBUSY;
-  }
+  int rc = sk__admit(c->srv, sa);
+  if (rc < 0)
+    return rc;
   c->counted = 1;
   sk__addr_ip(sa, c->ip, sizeof(c->ip));
-  if (c->ip[0] && sk__ratelimit_blocked(srv->rl, c->ip, sk__now_wall()))
+  if (c->ip[0] && sk__ratelimit_blocked(c->srv->rl, c->ip, sk__now_wall()))
     return SK_ERATELIMIT;
   return 0;
 }
@@ -1114,26 +1110,15 @@ static sk_conn *conn_new(sk_listener *l) {
 void sk__conn_accept(sk_listener *l, int fd) {
   sk_conn *c = conn_new(l);
   struct sockaddr_storage ss;
-  int len = sizeof(ss), rc;
+  int rc;
 
   if (c == NULL) {
     close(fd); /* out of memory: the peer sees a close rather than silence */
     return;
   }
-  rc = c->h.handle.type == UV_TCP ? uv_tcp_open(&c->h.tcp, fd) : uv_pipe_open(&c->h.pipe, fd);
-  if (rc < 0) {
-    close(fd); /* the handle did not take it */
+  if (sk__stream_adopt(&c->h.stream, fd, &ss, c->peer, sizeof(c->peer)) < 0) {
     hard_close(c);
     return;
-  }
-  memset(&ss, 0, sizeof(ss));
-  if (c->h.handle.type == UV_TCP) {
-    uv_tcp_nodelay(&c->h.tcp, 1);
-    uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len);
-    sk__addr_format((struct sockaddr *)&ss, (socklen_t)len, c->peer, sizeof(c->peer));
-  } else {
-    ss.ss_family = AF_UNIX;
-    snprintf(c->peer, sizeof(c->peer), "unix");
   }
   sk_decoder_init(&c->dec, c->srv->auth ? SK_PREAUTH_HEAD : 0); /* tight only until auth */
   rc = admit(c, (struct sockaddr *)&ss);

@@ -233,6 +233,14 @@ int sk__listener_start(sk_loop *loop, sk_listener *l, int fd);
 /* A bound stream socket for ls (fills ls->fd and ls->bound on the first
  * call); the fd or an error (server.c). */
 int sk__stream_socket(sk_listen_spec *ls, int reuseport);
+/* What every wire does with an accepted fd, in order:
+ * sk__stream_adopt puts it into s (a uv_tcp_t or uv_pipe_t, initialized),
+ * fills *ss with the peer's address and peer with its text ("unix" for Unix
+ * peers); 0, or an error with fd closed. sk__admit applies --allow/--deny
+ * (-EACCES: serve nothing) and --max-conns (SK_EBUSY); on 0 the caller holds
+ * one count in srv->nconns, to release when it closes. */
+int sk__stream_adopt(uv_stream_t *s, int fd, struct sockaddr_storage *ss, char *peer, size_t cap);
+int sk__admit(sk_server *srv, const struct sockaddr *sa);
 
 /* ---- connections (conn.c) ---- */
 void sk__conn_accept(sk_listener *l, int fd);

@@ -214,41 +214,25 @@ static sk_seed_conn *conn_new(sk_listener *l, const sk_seed_ops *ops) {
 
 /* --allow/--deny and --max-conns, as for native connections. */
 static int admit(sk_seed_conn *sc, const struct sockaddr *sa) {
-  if (!sk__peer_allowed(sc->srv, sa))
-    return -EACCES;
-  if (atomic_fetch_add(&sc->srv->nconns, 1) >= sc->srv->cfg.max_conns) {
-    atomic_fetch_sub(&sc->srv->nconns, 1);
-    return SK_EBUSY;
-  }
-  sc->counted = 1;
-  return 0;
+  int rc = sk__admit(sc->srv, sa);
+  sc->counted = rc == 0;
+  return rc;
 }
 
 void sk__seed_accept(sk_listener *l, int fd, const sk_seed_ops *ops) {
   sk_seed_conn *sc = conn_new(l, ops);
   struct sockaddr_storage ss;
-  int len = sizeof(ss), rc;
+  int rc;
 
   if (sc == NULL) {
     close(fd); /* out of memory: the peer sees a close rather than silence */
     return;
   }
-  rc = sc->h.handle.type == UV_TCP ? uv_tcp_open(&sc->h.tcp, fd) : uv_pipe_open(&sc->h.pipe, fd);
-  if (rc < 0) {
-    close(fd); /* the handle did not take it */
+  if (sk__stream_adopt(&sc->h.stream, fd, &ss, sc->peer, sizeof(sc->peer)) < 0) {
     sk__seed_close(sc, 0);
     return;
   }
-  memset(&ss, 0, sizeof(ss));
-  if (sc->h.handle.type == UV_TCP) {
-    uv_tcp_nodelay(&sc->h.tcp, 1);
-    uv_tcp_getpeername(&sc->h.tcp, (struct sockaddr *)&ss, &len);
-    sk__addr_format((struct sockaddr *)&ss, (socklen_t)len, sc->peer, sizeof(sc->peer));
-    sk__addr_ip((struct sockaddr *)&ss, sc->ip, sizeof(sc->ip));
-  } else {
-    ss.ss_family = AF_UNIX;
-    snprintf(sc->peer, sizeof(sc->peer), "unix");
-  }
+  sk__addr_ip((struct sockaddr *)&ss, sc->ip, sizeof(sc->ip));
   rc = admit(sc, (struct sockaddr *)&ss);
   if (rc != -EACCES)
     sk__seed_log(sc, "accept", "wire", 's', ops->name, NULL);
