@@ -93,6 +93,7 @@ check_all() {
   # and a valgrind run of the end-to-end suite
   if ! have_cmd clang; then
     need clang "clang, for the libFuzzer harnesses"
+    need libclang-rt-dev "clang's libFuzzer runtime" # not pulled in by clang
   elif ! fuzzer_works; then
     need libclang-rt-dev "clang's libFuzzer runtime"
   fi
@@ -131,14 +132,18 @@ if ! have_cmd apt-get; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-echo "deps: $cmd" >&2
-if ! apt-get install -y --no-install-recommends "${missing[@]}" >&2; then
-  echo "deps: install failed; running apt-get update and trying again" >&2
-  apt-get update >&2
-  apt-get install -y --no-install-recommends "${missing[@]}" >&2
-fi
-
-check_all
+# Some checks can only run once an earlier package is there (the fuzzer
+# runtime needs clang to test it), so a second round may find more.
+for round in 1 2; do
+  echo "deps: apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  if ! apt-get install -y --no-install-recommends "${missing[@]}" >&2; then
+    echo "deps: install failed; running apt-get update and trying again" >&2
+    apt-get update >&2
+    apt-get install -y --no-install-recommends "${missing[@]}" >&2
+  fi
+  check_all
+  ((${#missing[@]} == 0)) && break
+done
 if ((${#missing[@]} != 0)); then
   echo "deps: still missing after install: ${why[*]}" >&2
   exit 1
