@@ -55,6 +55,22 @@ typedef int (*sk_handle_fn)(sk_conn *c, const sk_request *req);
  * body is then discarded. */
 typedef ssize_t (*sk_body_fn)(sk_conn *c, void *state, const uint8_t *data, size_t n);
 
+/* Optional zero-copy receive for a streamed body: while the connection is
+ * inside such a body and none of its bytes wait in the core's read buffer,
+ * the core asks the sink where the next bytes go and the socket is read
+ * straight into that memory. body_buf returns:
+ *   > 0  the room at *buf; the core reads at most that many bytes (and never
+ *        past the body's end) there, then calls body_got with how many came
+ *        (possibly none: then body_got is not called and the room is asked
+ *        for again later). The memory stays the sink's throughout.
+ *   0    no room now: the connection pauses as when .body takes fewer bytes;
+ *        the sink calls sk_conn_resume() when it has room again.
+ *   < 0  no lending now: the next bytes go through the read buffer to .body.
+ * Bytes that arrived in the read buffer with the head still go to .body, and
+ * the end of the body is still announced by .body(NULL, 0). */
+typedef ssize_t (*sk_body_buf_fn)(sk_conn *c, void *state, uint8_t **buf);
+typedef void (*sk_body_got_fn)(sk_conn *c, void *state, size_t n);
+
 enum {
   SK_H_STREAM = 1 << 0,  /* body delivered piecewise to .body, not gathered */
   SK_H_FOLLOW = 1 << 1,  /* may run while a request of this service is active */
@@ -70,6 +86,10 @@ typedef struct sk_handler {
   /* Optional: a limit that depends on the server's options (echo's
    * --max-message, put's --max-file); overrides max_body. */
   uint64_t (*limit)(const sk_server *srv);
+  /* Optional, both or neither, beside .body: zero-copy receive (see
+   * sk_body_buf_fn). Last, so positional initializers stay valid. */
+  sk_body_buf_fn body_buf;
+  sk_body_got_fn body_got;
 } sk_handler;
 
 typedef struct sk_service {

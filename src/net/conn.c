@@ -45,11 +45,13 @@ struct sk_conn {
   unsigned authed : 1, closing : 1, hard_closing : 1, lingering : 1, reading : 1;
   unsigned in_process : 1, rerun : 1, dirty : 1, sink_paused : 1, congested : 1;
   unsigned stop_when_idle : 1, counted : 1, eof : 1;
+  unsigned lent : 1; /* the read in progress goes to the sink's memory (on_alloc) */
 
   /* read side */
   uint8_t *rbuf;
   size_t rpos, rlen;
   sk_decoder dec;
+  size_t got; /* body bytes just read into the sink's memory, not yet told */
 
   /* the frame whose body is being read */
   sk_head *fhead;
@@ -848,33 +850,8 @@ static void on_head(sk_conn *c, sk_head *h) {
 
 /* ---- the read loop ------------------------------------------------------ */
 
-/* Move body bytes to where they go. Returns 0 when it cannot go on (needs
- * input, or the sink paused), 1 to keep going. */
-static int step_body(sk_conn *c) {
-  size_t n = sk_decoder_body_avail(&c->dec, c->rlen - c->rpos);
-  const uint8_t *p = c->rbuf + c->rpos;
-  ssize_t took = (ssize_t)n;
-
-  if (n == 0)
-    return 0;
-  if (c->bmode == BODY_GATHER) {
-    memcpy(c->gather + c->gathered, p, n);
-    c->gathered += n;
-  } else if (c->bmode == BODY_SINK) {
-    took = c->fref->h->body(c, c->svc_state[c->fref->svc], p, n);
-    if (took < 0) {
-      send_error(c, c->fhead, (int)took, NULL);
-      c->bmode = BODY_DISCARD;
-      sk_conn_done(c);
-      return 1;
-    }
-    if ((size_t)took < n)
-      c->sink_paused = 1;
-  }
-  c->rpos += (size_t)took;
-  sk_decoder_body_consume(&c->dec, (size_t)took);
-  if (c->dec.in_body)
-    return !c->sink_paused;
+/* The body is complete: the gathered handler runs, or the sink hears (NULL, 0). */
+static void body_end(sk_conn *c) {
   if (c->bmode == BODY_GATHER) {
     call_handler(c, c->fhead, c->fref, c->gather);
   } else if (c->bmode == BODY_SINK) {
@@ -885,6 +862,53 @@ static int step_body(sk_conn *c) {
     }
   }
   frame_done(c);
+}
+
+/* Offer n body bytes to the sink: at p in the read buffer, or (p NULL) read
+ * straight into the sink's own memory, which it has then taken. Returns the
+ * bytes taken, or -1 when the sink failed (the rest is then discarded). */
+static ssize_t to_sink(sk_conn *c, const uint8_t *p, size_t n) {
+  void *state = c->svc_state[c->fref->svc];
+  ssize_t took;
+  if (p == NULL) {
+    c->fref->h->body_got(c, state, n);
+    return (ssize_t)n;
+  }
+  took = c->fref->h->body(c, state, p, n);
+  if (took < 0) {
+    send_error(c, c->fhead, (int)took, NULL);
+    c->bmode = BODY_DISCARD;
+    sk_conn_done(c);
+    return -1;
+  }
+  if ((size_t)took < n)
+    c->sink_paused = 1;
+  return took;
+}
+
+/* Move body bytes to where they go. Returns 0 when it cannot go on (needs
+ * input, or the sink paused), 1 to keep going. */
+static int step_body(sk_conn *c) {
+  size_t got = c->got;
+  size_t n = got ? got : sk_decoder_body_avail(&c->dec, c->rlen - c->rpos);
+  const uint8_t *p = got ? NULL : c->rbuf + c->rpos;
+  ssize_t took = (ssize_t)n;
+
+  c->got = 0;
+  if (n == 0)
+    return 0;
+  if (c->bmode == BODY_GATHER) {
+    memcpy(c->gather + c->gathered, p, n);
+    c->gathered += n;
+  } else if (c->bmode == BODY_SINK && (took = to_sink(c, p, n)) < 0) {
+    return 1;
+  }
+  if (p != NULL)
+    c->rpos += (size_t)took;
+  sk_decoder_body_consume(&c->dec, (size_t)took);
+  if (c->dec.in_body)
+    return !c->sink_paused;
+  body_end(c);
   return 1;
 }
 
@@ -902,15 +926,17 @@ static void process(sk_conn *c) {
   do {
     c->rerun = 0;
     while (!blocked(c)) {
-      if (c->dec.in_body) {
-        if (!step_body(c))
-          break;
-        continue;
-      }
+      /* A waiting head first: the decoder may be inside its body, which
+       * must reach the frame it belongs to once that frame is dispatched. */
       if (c->pending != NULL) {
         sk_head *h = c->pending;
         c->pending = NULL;
         dispatch(c, h);
+        continue;
+      }
+      if (c->dec.in_body) {
+        if (!step_body(c))
+          break;
         continue;
       }
       if (c->queued > SK_WQ_PAUSE) {
@@ -941,8 +967,37 @@ static void process(sk_conn *c) {
   sk_conn_unref(c);
 }
 
+/* In a streamed body whose sink lends memory, with none of the body's bytes
+ * in the read buffer: read straight into the sink's memory, capped at the
+ * bytes the body still owes so that the next frame never lands there.
+ * Returns 0 to read into the read buffer instead. */
+static int lend(sk_conn *c, uv_buf_t *buf) {
+  const sk_handler *h = c->bmode == BODY_SINK ? c->fref->h : NULL;
+  uint8_t *p = NULL;
+  ssize_t room;
+
+  if (h == NULL || h->body_buf == NULL || c->closing || c->sink_paused || !c->dec.in_body ||
+      (c->rbuf != NULL && c->rpos < c->rlen))
+    return 0;
+  room = h->body_buf(c, c->svc_state[c->fref->svc], &p);
+  if (room < 0)
+    return 0;
+  if (room == 0) { /* no room: on_read sees UV_ENOBUFS and stops reading */
+    c->sink_paused = 1;
+    buf->base = NULL;
+    buf->len = 0;
+    return 1;
+  }
+  buf->base = (char *)p;
+  buf->len = sk_decoder_body_avail(&c->dec, (size_t)room);
+  c->lent = 1;
+  return 1;
+}
+
 static void on_alloc(uv_handle_t *handle, size_t hint, uv_buf_t *buf) {
   sk_conn *c = handle->data;
+  if (lend(c, buf))
+    return;
   if (c->rbuf == NULL) {
     c->rbuf = sk__rbuf_get(c->loop);
     c->rpos = c->rlen = 0;
@@ -963,8 +1018,14 @@ static void on_alloc(uv_handle_t *handle, size_t hint, uv_buf_t *buf) {
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   sk_conn *c = stream->data;
+  int lent = c->lent;
+  c->lent = 0;
   if (nread == 0)
     return;
+  if (nread == UV_ENOBUFS && c->sink_paused) { /* the sink had no room (lend) */
+    update_reading(c);
+    return;
+  }
   if (nread < 0) {
     c->eof = 1;
     /* A half-close after complete requests still gets its answers; a peer
@@ -980,7 +1041,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     c->rlen = c->rpos = 0;
     return;
   }
-  c->rlen += (size_t)nread;
+  if (lent)
+    c->got = (size_t)nread; /* step_body tells the sink first: nothing is buffered */
+  else
+    c->rlen += (size_t)nread;
   process(c);
 }
 

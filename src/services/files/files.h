@@ -24,6 +24,8 @@ typedef struct files_conn {
 /* put.c */
 int sk__put_handle(sk_conn *c, const sk_request *req);
 ssize_t sk__put_body(sk_conn *c, void *state, const uint8_t *data, size_t n);
+ssize_t sk__put_body_buf(sk_conn *c, void *state, uint8_t **buf);
+void sk__put_body_got(sk_conn *c, void *state, size_t n);
 int sk__put_end(sk_conn *c, const sk_request *req);
 void sk__put_cancel(files_conn *fc); /* the connection closed */
 uint64_t sk__put_limit(const sk_server *srv);

@@ -1,6 +1,7 @@
 /* put.c - uploads (SPEC 4.7): put + body + put_end -> put_ok.
  *
- * The loop only copies body bytes into a ring of large buffers; each full
+ * Body bytes land in a ring of large buffers (read into it straight from the
+ * socket, or copied from the core's read buffer at the body's start); each full
  * buffer goes down two chains on libuv's pool, one write at a time in file
  * order (so the part file is always a clean prefix, even after SIGKILL) and
  * one hash update at a time, the two running side by side. When every
@@ -329,26 +330,40 @@ static void handoff(sk__put *p) {
     p->filled++;
 }
 
+/* The buffer the next body bytes go to, set up for them; NULL when the
+ * ring is full or out of memory (then failed). */
+static put_buf *fill_slot(sk__put *p) {
+  put_buf *b = &p->bufs[p->filled % PUT_NBUF];
+  if (ring_full(p))
+    return NULL;
+  if (b->data == NULL && (b->data = malloc(PUT_BUF)) == NULL) {
+    fail(p, -ENOMEM, NULL);
+    return NULL;
+  }
+  if (b->seq != p->filled || b->len == 0) { /* a slot whose last use is over */
+    b->seq = p->filled;
+    b->len = 0;
+    b->off = p->cfg.offset + p->taken;
+  }
+  return b;
+}
+
+/* k bytes were added at the end of b; a full buffer goes to the chains. */
+static void filled(sk__put *p, put_buf *b, size_t k) {
+  b->len += k;
+  p->taken += k;
+  if (b->len == PUT_BUF)
+    p->filled++;
+}
+
 static size_t fill(sk__put *p, const uint8_t *data, size_t n) {
   size_t took = 0;
-  while (took < n && !ring_full(p)) {
-    put_buf *b = &p->bufs[p->filled % PUT_NBUF];
-    if (b->data == NULL && (b->data = malloc(PUT_BUF)) == NULL) {
-      fail(p, -ENOMEM, NULL);
-      break;
-    }
-    if (b->seq != p->filled || b->len == 0) { /* a slot whose last use is over */
-      b->seq = p->filled;
-      b->len = 0;
-      b->off = p->cfg.offset + p->taken;
-    }
+  put_buf *b;
+  while (took < n && (b = fill_slot(p)) != NULL) {
     size_t k = n - took < PUT_BUF - b->len ? n - took : PUT_BUF - b->len;
     memcpy(b->data + b->len, data + took, k);
-    b->len += k;
+    filled(p, b, k);
     took += k;
-    p->taken += k;
-    if (b->len == PUT_BUF)
-      p->filled++;
   }
   return took;
 }
@@ -370,6 +385,35 @@ ssize_t sk__put_body(sk_conn *c, void *state, const uint8_t *data, size_t n) {
     p->paused = true;
   advance(p);
   return (ssize_t)took;
+}
+
+/* Zero-copy receive: the core reads the socket straight into the free end
+ * of the buffer being filled, which saves the copy sk__put_body makes. No
+ * room (part file not open yet, ring full, failed) pauses as a short take
+ * does; advance() resumes. */
+ssize_t sk__put_body_buf(sk_conn *c, void *state, uint8_t **buf) {
+  files_conn *fc = state;
+  sk__put *p = fc->put;
+  put_buf *b;
+  if (p == NULL)
+    return -1; /* answered already: .body discards the rest */
+  b = p->opened && !p->err ? fill_slot(p) : NULL;
+  if (b == NULL) {
+    p->paused = true;
+    advance(p); /* a failed allocation closes; never resumes from here */
+    return 0;
+  }
+  *buf = b->data + b->len;
+  return (ssize_t)(PUT_BUF - b->len);
+}
+
+void sk__put_body_got(sk_conn *c, void *state, size_t n) {
+  files_conn *fc = state;
+  sk__put *p = fc->put;
+  if (p == NULL) /* cannot happen: lent and told within one read */
+    return;
+  filled(p, &p->bufs[p->filled % PUT_NBUF], n);
+  advance(p);
 }
 
 /* ---- opening: parent folders, checks, the part file, a resumed prefix ---- */
