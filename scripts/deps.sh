@@ -98,6 +98,9 @@ check_all() {
     need libclang-rt-dev "clang's libFuzzer runtime"
   fi
   have_cmd valgrind || need valgrind "valgrind memcheck of the e2e suite"
+  # the man page is rendered and checked for warnings by the e2e suite
+  have_cmd groff || need groff-base "groff, to check man/sockit.1"
+  have_cmd man || need man-db "man -l man/sockit.1"
   # the e2e suite runs its tests in parallel and bounds each one
   if ! "$PYTHON" -c 'import xdist' >/dev/null 2>&1; then
     need python3-pytest-xdist "pytest -n (parallel e2e tests)"
