@@ -864,17 +864,10 @@ static void body_end(sk_conn *c) {
   frame_done(c);
 }
 
-/* Offer n body bytes to the sink: at p in the read buffer, or (p NULL) read
- * straight into the sink's own memory, which it has then taken. Returns the
- * bytes taken, or -1 when the sink failed (the rest is then discarded). */
+/* Offer n body bytes in the read buffer to the sink. Returns the bytes
+ * taken, or -1 when the sink failed (the rest is then discarded). */
 static ssize_t to_sink(sk_conn *c, const uint8_t *p, size_t n) {
-  void *state = c->svc_state[c->fref->svc];
-  ssize_t took;
-  if (p == NULL) {
-    c->fref->h->body_got(c, state, n);
-    return (ssize_t)n;
-  }
-  took = c->fref->h->body(c, state, p, n);
+  ssize_t took = c->fref->h->body(c, c->svc_state[c->fref->svc], p, n);
   if (took < 0) {
     send_error(c, c->fhead, (int)took, NULL);
     c->bmode = BODY_DISCARD;
@@ -886,25 +879,40 @@ static ssize_t to_sink(sk_conn *c, const uint8_t *p, size_t n) {
   return took;
 }
 
-/* Move body bytes to where they go. Returns 0 when it cannot go on (needs
- * input, or the sink paused), 1 to keep going. */
-static int step_body(sk_conn *c) {
-  size_t got = c->got;
-  size_t n = got ? got : sk_decoder_body_avail(&c->dec, c->rlen - c->rpos);
-  const uint8_t *p = got ? NULL : c->rbuf + c->rpos;
+/* Body bytes from the read buffer: gathered, offered to the sink or
+ * dropped. Returns the bytes used (0: none buffered), or -1 as to_sink. */
+static ssize_t take_buffered(sk_conn *c) {
+  size_t n = sk_decoder_body_avail(&c->dec, c->rlen - c->rpos);
+  const uint8_t *p = c->rbuf + c->rpos;
   ssize_t took = (ssize_t)n;
-
-  c->got = 0;
   if (n == 0)
     return 0;
   if (c->bmode == BODY_GATHER) {
     memcpy(c->gather + c->gathered, p, n);
     c->gathered += n;
   } else if (c->bmode == BODY_SINK && (took = to_sink(c, p, n)) < 0) {
-    return 1;
+    return -1;
   }
-  if (p != NULL)
-    c->rpos += (size_t)took;
+  c->rpos += (size_t)took;
+  return took;
+}
+
+/* Body bytes read straight into the sink's memory (lend): the sink has
+ * them already; it only hears how many. lend() lends only to a sink. */
+static size_t take_lent(sk_conn *c) {
+  size_t n = c->got;
+  c->got = 0;
+  if (c->bmode == BODY_SINK)
+    c->fref->h->body_got(c, c->svc_state[c->fref->svc], n);
+  return n;
+}
+
+/* Move body bytes to where they go. Returns 0 when it cannot go on (needs
+ * input, or the sink paused), 1 to keep going. */
+static int step_body(sk_conn *c) {
+  ssize_t took = c->got > 0 ? (ssize_t)take_lent(c) : take_buffered(c);
+  if (took <= 0) /* -1: failed, the rest is discarded; 0: needs input or paused */
+    return took < 0;
   sk_decoder_body_consume(&c->dec, (size_t)took);
   if (c->dec.in_body)
     return !c->sink_paused;

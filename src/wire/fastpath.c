@@ -107,15 +107,21 @@ sk_flat *sk__flat_parse(const char *s, size_t n) {
   f->type_i = f->size_i = -1;
   p = f->text + 1;
   e = f->text + n;
-  while (f->n < SK_FLAT_MAX && (r = scan_member(&p, e, &f->m[f->n])) != 0) {
-    sk_flat_member *m = &f->m[f->n++];
-    ((char *)m->key)[m->klen] = '\0'; /* the closing quotes: scanned already */
-    if (m->klen == 4 && memcmp(m->key, "type", 4) == 0)
-      f->type_i = f->n - 1;
-    else if (m->klen == 4 && memcmp(m->key, "size", 4) == 0)
-      f->size_i = f->n - 1;
-    if (m->kind == JSON_STRING)
-      ((char *)m->str)[m->slen] = '\0';
+  /* Each member is scanned into a local and then stored: written in place
+   * in f->m, the analyzer cannot tell the text's NULs below from stores
+   * into the members that share the allocation (core.uninitialized). */
+  while (f->n < SK_FLAT_MAX) {
+    sk_flat_member m;
+    if ((r = scan_member(&p, e, &m)) == 0)
+      break;
+    ((char *)m.key)[m.klen] = '\0'; /* the closing quotes: scanned already */
+    if (m.klen == 4 && memcmp(m.key, "type", 4) == 0)
+      f->type_i = f->n;
+    else if (m.klen == 4 && memcmp(m.key, "size", 4) == 0)
+      f->size_i = f->n;
+    if (m.kind == JSON_STRING)
+      ((char *)m.str)[m.slen] = '\0';
+    f->m[f->n++] = m;
     if (r == 2)
       return f;
   }
@@ -252,7 +258,7 @@ ssize_t sk__value_dump_fast(const json_t *v, char *buf, size_t cap) {
 
 size_t sk__flat_member_text(const sk_flat_member *m, char *buf, size_t cap) {
   static const char *const lits[] = {"true", "false", "null"};
-  char tmp[24], *p = tmp;
+  char tmp[24], *p;
   const char *text = tmp;
   size_t n;
   if (m->kind == JSON_STRING) {
