@@ -304,6 +304,9 @@ def test_exclusive(fsrv, root, tmp_path, run_cli):
 def test_concurrent_uploads_of_one_name(fsrv, root):
     a_data, b_data = os.urandom(2 * MiB), os.urandom(2 * MiB)
     a = send_half(fsrv, "same.bin", a_data, MiB)
+    # a's part file exists only once its put has claimed the name: without
+    # this, b's connection (maybe on the other loop) can be served first
+    assert wait_for(lambda: part_of(root, "same.bin").exists())
     b = raw(fsrv)
     put_raw(b, "same.bin", b_data)
     b.send({"type": "put_end", "hash": sha256(b_data)})
