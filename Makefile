@@ -146,8 +146,8 @@ test: build build-asan examples
 	PYTHON=$(PYTHON) $(ROOT)/scripts/e2e.sh $(abspath $(BUILD))/sockit || { rc=1; st3=FAILED; }; \
 	echo "== end-to-end tests: $(ASAN_BUILD)/sockit (ASan+UBSan)"; \
 	PYTHON=$(PYTHON) $(ASAN_ENV) $(ROOT)/scripts/e2e.sh $(abspath $(ASAN_BUILD))/sockit || { rc=1; st4=FAILED; }; \
-	echo "== hardening: fuzz-smoke, test-tsan-smoke, test-valgrind-smoke"; \
-	$(MAKE) fuzz-smoke test-tsan-smoke test-valgrind-smoke || { rc=1; st5=FAILED; }; \
+	echo "== hardening: fuzz-smoke, test-tsan-smoke, test-valgrind-smoke, lint, format-check"; \
+	$(MAKE) fuzz-smoke test-tsan-smoke test-valgrind-smoke lint format-check || { rc=1; st5=FAILED; }; \
 	echo "== summary: unit $$st1, unit-asan $$st2, e2e $$st3, e2e-asan $$st4, hardening $$st5"; \
 	exit $$rc
 

@@ -24,12 +24,14 @@ typedef struct cli_client {
 
 #define CLI_CLIENT_LONGOPTS                                                                        \
   {"key-file", required_argument, NULL, 'K'}, {"no-auth", no_argument, NULL, 'N'},                 \
-      {"help", no_argument, NULL, 'h'}, {"quiet", no_argument, NULL, 'q'}
+      {"help", no_argument, NULL, 'h'}, {                                                          \
+    "quiet", no_argument, NULL, 'q'                                                                \
+  }
 
 #define CLI_CLIENT_HELP                                                                            \
-  "      --key-file F   key file (default: $SOCKIT_KEY_FILE, else ~/.config/sockit/key)\n"        \
+  "      --key-file F   key file (default: $SOCKIT_KEY_FILE, else ~/.config/sockit/key)\n"         \
   "      --no-auth      do not authenticate (the server must run with --no-auth)\n"                \
-  "  -q, --quiet        no progress output\n"                                                       \
+  "  -q, --quiet        no progress output\n"                                                      \
   "  -h, --help         this help\n"
 
 /* Write all n bytes to a blocking fd (EINTR and short writes handled);

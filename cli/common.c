@@ -79,12 +79,10 @@ int cli_connect(const char *cmd, cli_client *cc, sk_client **out) {
     cli_error(cmd, "%s refused our key: use the server's key file (--key-file F)", cc->addr);
     break;
   case SK_EAUTHREQ:
-    cli_error(cmd, "%s requires authentication: drop --no-auth and give --key-file F",
-              cc->addr);
+    cli_error(cmd, "%s requires authentication: drop --no-auth and give --key-file F", cc->addr);
     break;
   case SK_EBADADDR:
-    cli_error(cmd, "bad address '%s': use HOST:PORT, [IPv6]:PORT, :PORT or unix:/path",
-              cc->addr);
+    cli_error(cmd, "bad address '%s': use HOST:PORT, [IPv6]:PORT, :PORT or unix:/path", cc->addr);
     break;
   case -ECONNREFUSED:
   case -ENOENT:

@@ -11,7 +11,8 @@ static const char echo_help[] =
     "usage: sockit echo [ADDR] [TEXT...]\n"
     "Send TEXT (words joined by spaces, then a newline is printed) or, without\n"
     "TEXT, all of stdin; print what the server echoes back.\n\n"
-    "  -u, --udp          one datagram to `serve --udp ADDR` (at most 65507 bytes)\n" CLI_CLIENT_HELP;
+    "  -u, --udp          one datagram to `serve --udp ADDR` (at most 65507 "
+    "bytes)\n" CLI_CLIENT_HELP;
 
 #define ECHO_STDIN_MAX (16u << 20) /* the server's default --max-message */
 

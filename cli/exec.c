@@ -28,8 +28,8 @@ static const char exec_help[] =
     "      --stdin        send our stdin to the program (tar c d | sockit exec --stdin -- tar x)\n"
     "      --timeout S    kill the program after S seconds (the server's --exec-timeout\n"
     "                     is the default and the ceiling)\n"
-    "      --env NAME=VALUE  add a variable to the program's environment (repeatable)\n"
-    CLI_CLIENT_HELP;
+    "      --env NAME=VALUE  add a variable to the program's environment "
+    "(repeatable)\n" CLI_CLIENT_HELP;
 
 #define STDIN_CHUNK (64u * 1024)           /* SPEC: stdin in 64 KiB frames */
 #define OUT_CAP (STDIN_CHUNK + 16u * 1024) /* one stdin frame plus a few heads */

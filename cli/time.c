@@ -18,10 +18,13 @@ static const char time_help[] =
     "      --every S      ask again every S seconds with the current time, like the\n"
     "                     tutorial's periodic client; Ctrl-C ends it\n"
     "      --count N      with --every: stop after N answers\n"
-    "  -u, --udp          ask `serve --udp ADDR` in one datagram (retried on timeout)\n" CLI_CLIENT_HELP;
+    "  -u, --udp          ask `serve --udp ADDR` in one datagram (retried on "
+    "timeout)\n" CLI_CLIENT_HELP;
 
 static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig) { interrupted = 1; }
+static void on_sigint(int sig) {
+  interrupted = 1;
+}
 
 typedef struct time_req {
   int has_ts;
@@ -69,11 +72,14 @@ static int parse_num(const char *s, long long *out) {
 
 /* Options into t and cc; -1 to go on, else the exit code. */
 static int parse_opts(int argc, char **argv, time_req *t, cli_client *cc) {
-  static const struct option opts[] = {
-      {"ts", required_argument, NULL, 't'},     {"tz", required_argument, NULL, 'z'},
-      {"format", required_argument, NULL, 'f'}, {"every", required_argument, NULL, 'e'},
-      {"count", required_argument, NULL, 'c'},  {"udp", no_argument, NULL, 'u'},
-      CLI_CLIENT_LONGOPTS,                      {0}};
+  static const struct option opts[] = {{"ts", required_argument, NULL, 't'},
+                                       {"tz", required_argument, NULL, 'z'},
+                                       {"format", required_argument, NULL, 'f'},
+                                       {"every", required_argument, NULL, 'e'},
+                                       {"count", required_argument, NULL, 'c'},
+                                       {"udp", no_argument, NULL, 'u'},
+                                       CLI_CLIENT_LONGOPTS,
+                                       {0}};
   int opt, udp = 0, argi;
   char *end;
   while ((opt = getopt_long(argc, argv, "hqu", opts, NULL)) != -1) {

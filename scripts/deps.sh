@@ -98,6 +98,10 @@ check_all() {
     need libclang-rt-dev "clang's libFuzzer runtime"
   fi
   have_cmd valgrind || need valgrind "valgrind memcheck of the e2e suite"
+  # make test also runs make lint and make format-check
+  have_cmd cppcheck || need cppcheck "cppcheck (make lint)"
+  have_cmd clang-tidy || need clang-tidy "clang-tidy (make lint)"
+  have_cmd clang-format || need clang-format "clang-format (make format-check)"
   # the man page is rendered and checked for warnings by the e2e suite
   have_cmd groff || need groff-base "groff, to check man/sockit.1"
   have_cmd man || need man-db "man -l man/sockit.1"

@@ -16,10 +16,10 @@
 extern "C" {
 #endif
 
-#define SK_NONCE_HEX 64   /* chars, without the NUL */
+#define SK_NONCE_HEX 64 /* chars, without the NUL */
 #define SK_MAC_HEX 64
-#define SK_KEY_MIN 16     /* shortest secret accepted */
-#define SK_KEY_MAX 4096   /* longest key file read */
+#define SK_KEY_MIN 16   /* shortest secret accepted */
+#define SK_KEY_MAX 4096 /* longest key file read */
 
 typedef struct sk_key {
   uint8_t *bytes; /* the secret, owned; wiped by sk_key_clear */
@@ -48,12 +48,10 @@ int sk_key_generate(const char *path);
 int sk_auth_nonce(char out[SK_NONCE_HEX + 1]);
 
 /* The client's proof: hex HMAC-SHA256(secret, "sockit/1 client:" SN ":" CN). */
-int sk_auth_client_mac(const sk_key *key, const char *sn, const char *cn,
-                       char out[SK_MAC_HEX + 1]);
+int sk_auth_client_mac(const sk_key *key, const char *sn, const char *cn, char out[SK_MAC_HEX + 1]);
 
 /* The server's proof: hex HMAC-SHA256(secret, "sockit/1 server:" CN ":" SN). */
-int sk_auth_server_mac(const sk_key *key, const char *sn, const char *cn,
-                       char out[SK_MAC_HEX + 1]);
+int sk_auth_server_mac(const sk_key *key, const char *sn, const char *cn, char out[SK_MAC_HEX + 1]);
 
 /* Constant-time comparison of two NUL-terminated hex strings; 1 if equal.
  * Takes the same time for any two strings of the expected length. */

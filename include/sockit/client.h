@@ -65,8 +65,7 @@ int sk_client_write(sk_client *c, const void *data, size_t n);
 /* Receive one frame whole: *head owned by the caller, *body malloc'd (NULL
  * when empty; NUL-terminated for convenience), body larger than max_body
  * gives SK_ETOOLARGE. An error frame is returned as a frame like any other. */
-int sk_client_recv(sk_client *c, sk_head **head, uint8_t **body, size_t *n,
-                   size_t max_body);
+int sk_client_recv(sk_client *c, sk_head **head, uint8_t **body, size_t *n, size_t max_body);
 
 /* Receive a head only; the body (sk_head_size bytes) is then read with
  * sk_client_read_body, until it returns 0. */
@@ -76,8 +75,8 @@ ssize_t sk_client_read_body(sk_client *c, void *buf, size_t cap);
 /* Send a request and receive its one response. An error response becomes
  * its SK_E* code (the frame is still returned in *resp when resp is not
  * NULL, so the caller can show its "message"). */
-int sk_client_request(sk_client *c, sk_head *req, const void *body, size_t n,
-                      sk_head **resp, uint8_t **resp_body, size_t *resp_n);
+int sk_client_request(sk_client *c, sk_head *req, const void *body, size_t n, sk_head **resp,
+                      uint8_t **resp_body, size_t *resp_n);
 
 /* The descriptor, for poll(); and whether buffered input is waiting (poll
  * will not see it). */
@@ -112,17 +111,17 @@ typedef struct sk_xfer_result {
 } sk_xfer_result;
 
 typedef struct sk_put_opts {
-  const char *hash;      /* NULL: the fastest both sides offer; "none": no hash */
-  int resume;            /* ask stat and continue the server's part file */
-  int exclusive;         /* refuse to replace an existing file (SK_EEXISTS) */
+  const char *hash; /* NULL: the fastest both sides offer; "none": no hash */
+  int resume;       /* ask stat and continue the server's part file */
+  int exclusive;    /* refuse to replace an existing file (SK_EEXISTS) */
   sk_progress_fn progress;
   void *progress_ctx;
   sk_xfer_result *result; /* optional */
 } sk_put_opts;
 
 typedef struct sk_get_opts {
-  const char *hash;      /* as for put */
-  int resume;            /* continue the local part file beside out_path */
+  const char *hash; /* as for put */
+  int resume;       /* continue the local part file beside out_path */
   sk_progress_fn progress;
   void *progress_ctx;
   sk_xfer_result *result; /* optional */
@@ -179,8 +178,8 @@ const char *sk_client_pick_hash(const sk_client *c, const char *want, int *err);
  * to max socket addresses, in getaddrinfo's order (one for unix:). Returns
  * the count (>= 1), or SK_EBADADDR with *why (when why is not NULL) saying
  * what is wrong; *why is static text. */
-int sk_resolve(const char *addr, int flags, struct sockaddr_storage *ss, socklen_t *len,
-               int max, const char **why);
+int sk_resolve(const char *addr, int flags, struct sockaddr_storage *ss, socklen_t *len, int max,
+               const char **why);
 
 /* The SPEC 2 text of a socket address ("127.0.0.1:8080", "[::1]:8080",
  * "unix:/path"), NUL-terminated in buf. Returns buf. */

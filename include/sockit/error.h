@@ -19,31 +19,30 @@ extern "C" {
 #define SK_ERR_BASE (-10000)
 
 /* X(NAME, wire code or NULL, human message). Order is the ABI: append only. */
-#define SK_ERRNO_MAP(X)                                                        \
-  X(BADFRAME, "bad_frame", "malformed frame")                                 \
-  X(BADREQ, "bad_request", "bad request")                                     \
-  X(UNKNOWNTYPE, "unknown_type", "unknown request type")                      \
-  X(AUTHREQ, "auth_required", "authentication required")                     \
-  X(AUTHFAIL, "auth_failed", "authentication failed (wrong key?)")            \
-  X(RATELIMIT, "rate_limited",                                                \
-    "too many failed authentications from this address; wait a minute")      \
-  X(FORBIDDEN, "forbidden", "forbidden")                                      \
-  X(NOTFOUND, "not_found", "not found")                                       \
-  X(EXISTS, "exists", "already exists")                                       \
-  X(TOOLARGE, "too_large", "too large")                                       \
-  X(HASHMISMATCH, "hash_mismatch", "hash mismatch")                           \
-  X(IO, "io_error", "input/output error")                                     \
-  X(BUSY, "busy", "busy")                                                     \
-  X(NICKTAKEN, "nick_taken", "nick already taken in this room")               \
-  X(SLOWCONSUMER, "slow_consumer", "dropped: output not read fast enough")    \
-  X(TIMEOUT, "timeout", "timed out")                                          \
-  X(INTERNAL, "internal", "internal error")                                   \
-  X(PROTO, NULL, "protocol error: unexpected frame from peer")                \
-  X(BADMAC, NULL, "server failed mutual authentication (wrong key?)")         \
-  X(BADKEY, NULL, "unusable key file")                                        \
-  X(BADADDR, NULL, "bad address")                                             \
-  X(CLOSED, NULL, "connection closed by peer")                                \
-  X(USAGE, NULL, "bad usage")                                                 \
+#define SK_ERRNO_MAP(X)                                                                            \
+  X(BADFRAME, "bad_frame", "malformed frame")                                                      \
+  X(BADREQ, "bad_request", "bad request")                                                          \
+  X(UNKNOWNTYPE, "unknown_type", "unknown request type")                                           \
+  X(AUTHREQ, "auth_required", "authentication required")                                           \
+  X(AUTHFAIL, "auth_failed", "authentication failed (wrong key?)")                                 \
+  X(RATELIMIT, "rate_limited", "too many failed authentications from this address; wait a minute") \
+  X(FORBIDDEN, "forbidden", "forbidden")                                                           \
+  X(NOTFOUND, "not_found", "not found")                                                            \
+  X(EXISTS, "exists", "already exists")                                                            \
+  X(TOOLARGE, "too_large", "too large")                                                            \
+  X(HASHMISMATCH, "hash_mismatch", "hash mismatch")                                                \
+  X(IO, "io_error", "input/output error")                                                          \
+  X(BUSY, "busy", "busy")                                                                          \
+  X(NICKTAKEN, "nick_taken", "nick already taken in this room")                                    \
+  X(SLOWCONSUMER, "slow_consumer", "dropped: output not read fast enough")                         \
+  X(TIMEOUT, "timeout", "timed out")                                                               \
+  X(INTERNAL, "internal", "internal error")                                                        \
+  X(PROTO, NULL, "protocol error: unexpected frame from peer")                                     \
+  X(BADMAC, NULL, "server failed mutual authentication (wrong key?)")                              \
+  X(BADKEY, NULL, "unusable key file")                                                             \
+  X(BADADDR, NULL, "bad address")                                                                  \
+  X(CLOSED, NULL, "connection closed by peer")                                                     \
+  X(USAGE, NULL, "bad usage")                                                                      \
   X(REMOTE, NULL, "the server answered with an error")
 
 enum {
@@ -51,7 +50,7 @@ enum {
 #define SK_ERR_ENUM_(name, wire, msg) SK_E##name,
   SK_ERRNO_MAP(SK_ERR_ENUM_)
 #undef SK_ERR_ENUM_
-  SK_ELAST_
+      SK_ELAST_
 };
 
 /* SK_ASYNC: returned by a request handler that will finish later with

@@ -55,8 +55,8 @@ uint64_t sk_head_size(const sk_head *h);
  * The int/bool/double readers return 0, -ENOENT when the member is absent,
  * or SK_EBADREQ when it has another type (or, for ints, is not integral). */
 int sk_head_has(const sk_head *h, const char *key);
-const char *sk_head_str(const sk_head *h, const char *key);  /* NULL: absent/not a string */
-size_t sk_head_strlen(const sk_head *h, const char *key);    /* byte length (may hold NUL) */
+const char *sk_head_str(const sk_head *h, const char *key); /* NULL: absent/not a string */
+size_t sk_head_strlen(const sk_head *h, const char *key);   /* byte length (may hold NUL) */
 int sk_head_int(const sk_head *h, const char *key, int64_t *out);
 int sk_head_bool(const sk_head *h, const char *key, int *out);
 int sk_head_double(const sk_head *h, const char *key, double *out); /* int or real */
@@ -71,8 +71,7 @@ const sk_head *sk_head_arr_obj(const sk_head *h, const char *key, size_t i);
 /* Visit every member of an object whose value is a string; stops early and
  * returns cb's value when cb returns non-zero. -EINVAL if a value is not a
  * string (used for "env"). */
-int sk_head_each_str(const sk_head *h,
-                     int (*cb)(void *ctx, const char *key, const char *val),
+int sk_head_each_str(const sk_head *h, int (*cb)(void *ctx, const char *key, const char *val),
                      void *ctx);
 
 /* Member writers: 0 or -ENOMEM; -EINVAL for a string that is not UTF-8, a

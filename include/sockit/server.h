@@ -72,17 +72,17 @@ typedef ssize_t (*sk_body_buf_fn)(sk_conn *c, void *state, uint8_t **buf);
 typedef void (*sk_body_got_fn)(sk_conn *c, void *state, size_t n);
 
 enum {
-  SK_H_STREAM = 1 << 0,  /* body delivered piecewise to .body, not gathered */
-  SK_H_FOLLOW = 1 << 1,  /* may run while a request of this service is active */
-  SK_H_NOAUTH = 1 << 2,  /* (reserved for the core's auth frame) */
+  SK_H_STREAM = 1 << 0, /* body delivered piecewise to .body, not gathered */
+  SK_H_FOLLOW = 1 << 1, /* may run while a request of this service is active */
+  SK_H_NOAUTH = 1 << 2, /* (reserved for the core's auth frame) */
 };
 
 typedef struct sk_handler {
   const char *type;
   sk_handle_fn handle;
-  sk_body_fn body;     /* for SK_H_STREAM */
+  sk_body_fn body; /* for SK_H_STREAM */
   unsigned flags;
-  uint64_t max_body;   /* body limit; 0 means 64 KiB (SPEC 4.2) */
+  uint64_t max_body; /* body limit; 0 means 64 KiB (SPEC 4.2) */
   /* Optional: a limit that depends on the server's options (echo's
    * --max-message, put's --max-file); overrides max_body. */
   uint64_t (*limit)(const sk_server *srv);
@@ -93,8 +93,8 @@ typedef struct sk_handler {
 } sk_handler;
 
 typedef struct sk_service {
-  const char *name;             /* as listed in hello "services" */
-  const sk_handler *handlers;   /* terminated by an entry with type NULL */
+  const char *name;           /* as listed in hello "services" */
+  const sk_handler *handlers; /* terminated by an entry with type NULL */
   /* Runs on the connection's first request for this service; *state is
    * handed to every later call. Returns 0 or an SK_E* code. Optional. */
   int (*setup)(sk_conn *c, void **state);
@@ -151,7 +151,7 @@ void sk_server_free(sk_server *srv);
 
 /* Read-only views of options, for services. */
 const char *sk_server_root(const sk_server *srv);
-int sk_server_root_fd(const sk_server *srv);        /* O_PATH/dir fd of --root */
+int sk_server_root_fd(const sk_server *srv); /* O_PATH/dir fd of --root */
 int sk_server_auth_enabled(const sk_server *srv);
 int64_t sk_server_opt_int(const sk_server *srv, const char *name); /* -1: unknown */
 
@@ -223,8 +223,7 @@ void sk_conn_log(sk_conn *c, const char *event, ...);
 /* A buffer of cap bytes (len 0); NULL when out of memory. refcount 1. */
 sk_buf *sk_buf_new(size_t cap);
 /* Wrap memory the caller allocated; free_fn(ctx, data) runs at the last unref. */
-sk_buf *sk_buf_wrap(void *data, size_t len, void (*free_fn)(void *ctx, void *data),
-                    void *ctx);
+sk_buf *sk_buf_wrap(void *data, size_t len, void (*free_fn)(void *ctx, void *data), void *ctx);
 uint8_t *sk_buf_data(sk_buf *b);
 size_t sk_buf_len(const sk_buf *b);
 size_t sk_buf_cap(const sk_buf *b);

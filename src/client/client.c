@@ -371,7 +371,9 @@ int sk_client_connect(sk_client **out, const char *addr, const sk_client_opts *o
   return rc;
 }
 
-const sk_head *sk_client_hello(const sk_client *c) { return c->hello; }
+const sk_head *sk_client_hello(const sk_client *c) {
+  return c->hello;
+}
 
 static int hello_lists(const sk_client *c, const char *key, const char *name) {
   size_t n = sk_head_arr_len(c->hello, key);
@@ -391,9 +393,15 @@ int sk_client_has_hash(const sk_client *c, const char *name) {
   return strcmp(name, "sha256") == 0 || hello_lists(c, "hashes", name);
 }
 
-int sk_client_fd(const sk_client *c) { return c->fd; }
-int sk_client_pending(const sk_client *c) { return c->rpos < c->rlen; }
-void sk_client_set_timeout(sk_client *c, int timeout_ms) { c->timeout_ms = timeout_ms; }
+int sk_client_fd(const sk_client *c) {
+  return c->fd;
+}
+int sk_client_pending(const sk_client *c) {
+  return c->rpos < c->rlen;
+}
+void sk_client_set_timeout(sk_client *c, int timeout_ms) {
+  c->timeout_ms = timeout_ms;
+}
 
 int sk_client_shutdown_write(sk_client *c) {
   return shutdown(c->fd, SHUT_WR) < 0 ? -errno : 0;

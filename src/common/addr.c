@@ -27,8 +27,8 @@ static int resolve_unix(const char *path, sk_addr *out, const char **why) {
 }
 
 /* Split "host:port", "[v6]:port", ":port" or (with bare) "port". */
-static int split_host_port(const char *text, int flags, char *host, size_t hcap,
-                           const char **port, const char **why) {
+static int split_host_port(const char *text, int flags, char *host, size_t hcap, const char **port,
+                           const char **why) {
   const char *colon;
   if (text[0] == '[') {
     const char *end = strchr(text, ']');
@@ -153,4 +153,6 @@ char *sk__addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_
   return buf;
 }
 
-int sk__addr_looks_like(const char *text) { return strchr(text, ':') != NULL; }
+int sk__addr_looks_like(const char *text) {
+  return strchr(text, ':') != NULL;
+}

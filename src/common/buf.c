@@ -43,10 +43,18 @@ sk_buf *sk_buf_wrap(void *data, size_t len, void (*free_fn)(void *ctx, void *dat
   return b;
 }
 
-uint8_t *sk_buf_data(sk_buf *b) { return b->data; }
-size_t sk_buf_len(const sk_buf *b) { return b->len; }
-size_t sk_buf_cap(const sk_buf *b) { return b->cap; }
-void sk_buf_set_len(sk_buf *b, size_t len) { b->len = len <= b->cap ? len : b->cap; }
+uint8_t *sk_buf_data(sk_buf *b) {
+  return b->data;
+}
+size_t sk_buf_len(const sk_buf *b) {
+  return b->len;
+}
+size_t sk_buf_cap(const sk_buf *b) {
+  return b->cap;
+}
+void sk_buf_set_len(sk_buf *b, size_t len) {
+  b->len = len <= b->cap ? len : b->cap;
+}
 
 sk_buf *sk_buf_ref(sk_buf *b) {
   atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);

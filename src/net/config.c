@@ -18,17 +18,21 @@ enum opt_kind { OPT_INT, OPT_STR, OPT_FLAG, OPT_LISTEN, OPT_CIDR, OPT_SIZE };
 typedef struct opt {
   const char *name;
   enum opt_kind kind;
-  size_t off;     /* offset in sk_config */
-  size_t cap;     /* string capacity, or for OPT_LISTEN the listen kind */
+  size_t off; /* offset in sk_config */
+  size_t cap; /* string capacity, or for OPT_LISTEN the listen kind */
   int64_t min, max;
-  int deny;       /* OPT_CIDR: the deny list */
+  int deny; /* OPT_CIDR: the deny list */
 } opt;
 
 #define F(field) offsetof(sk_config, field)
-#define STR(name, field) {name, OPT_STR, F(field), sizeof(((sk_config *)0)->field), 0, 0, 0}
-#define INT(name, field, lo, hi) {name, OPT_INT, F(field), 0, lo, hi, 0}
-#define SIZE(name, field, lo, hi) {name, OPT_SIZE, F(field), 0, lo, hi, 0}
-#define FLAG(name, field) {name, OPT_FLAG, F(field), 0, 0, 1, 0}
+#define STR(name, field)                                                                           \
+  { name, OPT_STR, F(field), sizeof(((sk_config *)0)->field), 0, 0, 0 }
+#define INT(name, field, lo, hi)                                                                   \
+  { name, OPT_INT, F(field), 0, lo, hi, 0 }
+#define SIZE(name, field, lo, hi)                                                                  \
+  { name, OPT_SIZE, F(field), 0, lo, hi, 0 }
+#define FLAG(name, field)                                                                          \
+  { name, OPT_FLAG, F(field), 0, 0, 1, 0 }
 
 static const opt options[] = {
     {"listen", OPT_LISTEN, 0, SK_LISTEN_STREAM, 0, 0, 0},
@@ -92,8 +96,11 @@ static int parse_int(const char *v, int size, int64_t *out) {
   if (errno != 0 || end == v)
     return -EINVAL;
   if (size && *end != '\0') {
-    int shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20
-              : *end == 'G' || *end == 'g' ? 30 : *end == 'T' || *end == 't' ? 40 : -1;
+    int shift = *end == 'K' || *end == 'k'   ? 10
+                : *end == 'M' || *end == 'm' ? 20
+                : *end == 'G' || *end == 'g' ? 30
+                : *end == 'T' || *end == 't' ? 40
+                                             : -1;
     if (shift < 0 || end[1] != '\0' || n > (INT64_MAX >> shift))
       return -EINVAL;
     n <<= shift;

@@ -74,8 +74,8 @@ struct sk_conn {
   int winflight; /* queue items covered by the write in flight (0: none) */
   size_t wbytes; /* bytes in the write in flight */
   size_t queued;
-  uint64_t out_left;     /* body bytes owed after sk_conn_send_head */
-  sk_buf **deferred;     /* pushes waiting for that body to end */
+  uint64_t out_left; /* body bytes owed after sk_conn_send_head */
+  sk_buf **deferred; /* pushes waiting for that body to end */
   int ndeferred, deferred_cap;
   size_t deferred_bytes;
 
@@ -85,7 +85,7 @@ struct sk_conn {
   char nonce[SK_NONCE_HEX + 1];
   uint64_t bytes_in, bytes_out, t_start, last_active;
   char peer[64]; /* "[v6]:port" is at most 54 bytes, Unix peers are "unix" */
-  char ip[48]; /* "" for Unix peers: never rate limited */
+  char ip[48];   /* "" for Unix peers: never rate limited */
   sk_conn *prev, *next, *next_dirty;
 };
 
@@ -97,14 +97,28 @@ static void update_reading(sk_conn *c);
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static uint64_t now_ms(sk_conn *c) { return uv_now(&c->loop->uv); }
+static uint64_t now_ms(sk_conn *c) {
+  return uv_now(&c->loop->uv);
+}
 
-sk_loop *sk__conn_loop(const sk_conn *c) { return c->loop; }
-sk_server *sk_conn_server(const sk_conn *c) { return c->srv; }
-const char *sk_conn_peer(const sk_conn *c) { return c->peer; }
-int sk_conn_authenticated(const sk_conn *c) { return c->authed && c->srv->auth; }
-int sk_conn_is_closing(const sk_conn *c) { return c->closing; }
-size_t sk_conn_queued(const sk_conn *c) { return c->queued + c->deferred_bytes; }
+sk_loop *sk__conn_loop(const sk_conn *c) {
+  return c->loop;
+}
+sk_server *sk_conn_server(const sk_conn *c) {
+  return c->srv;
+}
+const char *sk_conn_peer(const sk_conn *c) {
+  return c->peer;
+}
+int sk_conn_authenticated(const sk_conn *c) {
+  return c->authed && c->srv->auth;
+}
+int sk_conn_is_closing(const sk_conn *c) {
+  return c->closing;
+}
+size_t sk_conn_queued(const sk_conn *c) {
+  return c->queued + c->deferred_bytes;
+}
 int sk_conn_congested(sk_conn *c) {
   if (c->queued <= SK_WQ_PAUSE)
     return 0;
@@ -115,7 +129,9 @@ int sk__conn_active(const sk_conn *c) {
   return c->active || c->bmode != BODY_NONE || c->pending != NULL;
 }
 
-void sk_conn_ref(sk_conn *c) { atomic_fetch_add(&c->refs, 1); }
+void sk_conn_ref(sk_conn *c) {
+  atomic_fetch_add(&c->refs, 1);
+}
 
 static void conn_free(sk_conn *c) {
   for (int i = 0; i < c->ndeferred; i++)
@@ -370,7 +386,9 @@ void sk__conn_flush_dirty(sk_loop *l) {
 
 /* ---- sending frames ----------------------------------------------------- */
 
-static const sk_head *id_source(sk_conn *c) { return c->cur_head ? c->cur_head : c->req_head; }
+static const sk_head *id_source(sk_conn *c) {
+  return c->cur_head ? c->cur_head : c->req_head;
+}
 
 /* Does h already say "size": n? Most sized responses do (echo sets it), and
  * replacing the member would cost an allocation and a free per frame. */
@@ -557,8 +575,8 @@ static void on_close(uv_handle_t *handle) {
   if (c->counted)
     atomic_fetch_sub(&c->srv->nconns, 1);
   sk_conn_log(c, "close", "bytes_in", 'i', (int64_t)c->bytes_in, "bytes_out", 'i',
-              (int64_t)c->bytes_out, "duration", 'f',
-              (double)(uv_hrtime() - c->t_start) / 1e9, NULL);
+              (int64_t)c->bytes_out, "duration", 'f', (double)(uv_hrtime() - c->t_start) / 1e9,
+              NULL);
   sk_conn_unref(c);
 }
 
@@ -570,7 +588,9 @@ static void hard_close(sk_conn *c) {
   uv_close((uv_handle_t *)&c->timer, on_close);
 }
 
-static void on_linger_timeout(uv_timer_t *t) { hard_close(t->data); }
+static void on_linger_timeout(uv_timer_t *t) {
+  hard_close(t->data);
+}
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
   sk_conn *c = req->data;

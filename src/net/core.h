@@ -25,18 +25,18 @@
 #define SK_MAX_CIDRS 64
 #define SK_MAX_LOOPS 64
 
-#define SK_RBUF_SIZE (256u * 1024)     /* read buffer: > one max head + prefix */
-#define SK_RBUF_POOL 32                /* idle read buffers kept per loop */
-#define SK_WCHUNK (16u * 1024)         /* write coalescing buffer size */
-#define SK_WQ_PAUSE (1u << 20)         /* stop reading above this much unsent */
-#define SK_WQ_LOW (256u * 1024)        /* resume below this */
-#define SK_DISCARD_MAX (16u << 20)     /* over-limit bodies up to this are skipped */
-#define SK_PREAUTH_HEAD 4096u          /* head limit until auth_ok */
-#define SK_DEFAULT_BODY (64u * 1024)   /* SPEC 4.2 default body limit */
-#define SK_IOV_MAX 64                  /* iovecs per write */
-#define SK_LINGER_MS 2000              /* drain input this long after an error close */
+#define SK_RBUF_SIZE (256u * 1024)   /* read buffer: > one max head + prefix */
+#define SK_RBUF_POOL 32              /* idle read buffers kept per loop */
+#define SK_WCHUNK (16u * 1024)       /* write coalescing buffer size */
+#define SK_WQ_PAUSE (1u << 20)       /* stop reading above this much unsent */
+#define SK_WQ_LOW (256u * 1024)      /* resume below this */
+#define SK_DISCARD_MAX (16u << 20)   /* over-limit bodies up to this are skipped */
+#define SK_PREAUTH_HEAD 4096u        /* head limit until auth_ok */
+#define SK_DEFAULT_BODY (64u * 1024) /* SPEC 4.2 default body limit */
+#define SK_IOV_MAX 64                /* iovecs per write */
+#define SK_LINGER_MS 2000            /* drain input this long after an error close */
 #define SK_AUTH_DEADLINE_MS 10000
-#define SK_CLOSE_GRACE_MS 5000         /* longest wait to flush a closing conn */
+#define SK_CLOSE_GRACE_MS 5000 /* longest wait to flush a closing conn */
 #define SK_DEFAULT_SERVICES "echo,time,chat,files"
 
 typedef struct sk_loop sk_loop;
@@ -86,14 +86,14 @@ struct sk_listener {
 enum sk_listen_kind { SK_LISTEN_STREAM, SK_LISTEN_UDP, SK_LISTEN_DAYTIME, SK_LISTEN_RFC868 };
 
 typedef struct sk_listen_spec {
-  char text[SK_ADDR_TEXT];   /* as given */
-  char bound[SK_ADDR_TEXT];  /* after bind, with the real port */
+  char text[SK_ADDR_TEXT];  /* as given */
+  char bound[SK_ADDR_TEXT]; /* after bind, with the real port */
   enum sk_listen_kind kind;
-  char wire[16];             /* "native" or "seed" */
-  char service[32];          /* for seed listeners */
+  char wire[16];    /* "native" or "seed" */
+  char service[32]; /* for seed listeners */
   int wire_explicit;
   sk_addr addr;
-  int fd;                    /* the first bound socket (to learn port 0) */
+  int fd; /* the first bound socket (to learn port 0) */
 } sk_listen_spec;
 
 typedef struct sk_cidr {
@@ -148,7 +148,7 @@ struct sk_server {
   sk_handler_ref handlers[SK_MAX_HANDLERS];
   int nhandlers;
   sk_key key;
-  int auth;           /* 1: hmac-sha256 */
+  int auth; /* 1: hmac-sha256 */
   int root_fd;
   sk__ratelimit *rl;
   sk__log *log;
@@ -157,22 +157,22 @@ struct sk_server {
   sk_loop *loops;
   int nloops;
   int nloops_ready; /* initialized by sk__loop_init, so owed sk__loop_fini */
-  uv_mutex_t lock;    /* guards what services share (see services) */
+  uv_mutex_t lock;  /* guards what services share (see services) */
   /* Accepting at the fd limit (accept.c): loops accept holding it shared;
    * shedding holds it exclusively, so that the descriptor it frees by
    * closing reserve_fd is the one its own accept gets. */
   uv_rwlock_t accept_lock;
-  int reserve_fd;     /* -1 while lost (someone else took its number) */
+  int reserve_fd; /* -1 while lost (someone else took its number) */
   /* --exec-user for seed exec commands (net/seed/exec.c), resolved by its
    * start-up check; applied only when the server runs as root */
   int seed_exec_setuser;
   uid_t seed_exec_uid;
   gid_t seed_exec_gid;
-  void *svc_shared[SK_MAX_SERVICES]; /* per-service server-wide state */
-  char hello_services[512];          /* cached JSON array text */
+  void *svc_shared[SK_MAX_SERVICES];  /* per-service server-wide state */
+  char hello_services[512];           /* cached JSON array text */
   sk_dgram_table dgram[SK_MAX_DGRAM]; /* UDP request tables (udp.c) */
   int ndgram;
-  struct sk__udp *udp;                /* UDP endpoints, owned by udp.c */
+  struct sk__udp *udp; /* UDP endpoints, owned by udp.c */
 };
 
 /* A task handed to another loop's thread. */
@@ -187,12 +187,12 @@ struct sk_loop {
   sk_server *srv;
   int index;
   uv_thread_t thread;
-  uv_async_t wake;      /* tasks posted and stop requests */
-  uv_prepare_t prepare; /* flushes dirty write queues before blocking */
-  uv_check_t check;     /* ... and right after I/O callbacks */
-  uv_timer_t drain;     /* graceful stop: polls until connections are gone */
-  uv_timer_t accept_retry; /* restarts paused listeners (accept.c) */
-  uv_tcp_t first_stream;   /* opened and closed at init: see sk__loop_init */
+  uv_async_t wake;             /* tasks posted and stop requests */
+  uv_prepare_t prepare;        /* flushes dirty write queues before blocking */
+  uv_check_t check;            /* ... and right after I/O callbacks */
+  uv_timer_t drain;            /* graceful stop: polls until connections are gone */
+  uv_timer_t accept_retry;     /* restarts paused listeners (accept.c) */
+  uv_tcp_t first_stream;       /* opened and closed at init: see sk__loop_init */
   uv_signal_t sigint, sigterm; /* loop 0 only */
   uv_mutex_t qlock;
   sk_task *qhead, *qtail;
@@ -200,8 +200,8 @@ struct sk_loop {
   int nlisteners;
   void *rbuf_pool[SK_RBUF_POOL];
   int nrbuf;
-  sk_conn *conns;       /* every open connection on this loop */
-  sk_conn *dirty;       /* connections with unflushed output */
+  sk_conn *conns;           /* every open connection on this loop */
+  sk_conn *dirty;           /* connections with unflushed output */
   sk_wire_conn *wire_conns; /* connections of other wires (seed) */
   int stopping;
   uint64_t stop_deadline;

@@ -60,8 +60,12 @@ static void run_tasks(sk_loop *l) {
   }
 }
 
-static void on_flush_prepare(uv_prepare_t *p) { sk__conn_flush_dirty(p->data); }
-static void on_flush_check(uv_check_t *p) { sk__conn_flush_dirty(p->data); }
+static void on_flush_prepare(uv_prepare_t *p) {
+  sk__conn_flush_dirty(p->data);
+}
+static void on_flush_check(uv_check_t *p) {
+  sk__conn_flush_dirty(p->data);
+}
 
 static void close_internal(sk_loop *l) {
   uv_close((uv_handle_t *)&l->wake, NULL);
@@ -143,7 +147,9 @@ static void on_wake(uv_async_t *a) {
     begin_stop(l);
 }
 
-static void on_signal(uv_signal_t *s, int signum) { sk_server_stop(s->data); }
+static void on_signal(uv_signal_t *s, int signum) {
+  sk_server_stop(s->data);
+}
 
 int sk__loop_init(sk_loop *l, sk_server *srv, int index) {
   int rc;

@@ -84,18 +84,25 @@ static int check_type_clash(const sk_server *srv, const char **why) {
     const sk_handler_ref *a = &srv->handlers[i], *b;
     if (srv->enabled[a->svc] != 1 || (b = sk__find_handler(srv, a->h->type)) == a)
       continue;
-    snprintf(msg, sizeof(msg), "request type '%s' is served by both '%s' and '%s': leave one "
-             "out of --services", a->h->type, srv->services[b->svc]->name,
-             srv->services[a->svc]->name);
+    snprintf(msg, sizeof(msg),
+             "request type '%s' is served by both '%s' and '%s': leave one "
+             "out of --services",
+             a->h->type, srv->services[b->svc]->name, srv->services[a->svc]->name);
     *why = msg;
     return -EEXIST;
   }
   return 0;
 }
 
-const char *sk_server_root(const sk_server *srv) { return srv->cfg.root; }
-int sk_server_root_fd(const sk_server *srv) { return srv->root_fd; }
-int sk_server_auth_enabled(const sk_server *srv) { return srv->auth; }
+const char *sk_server_root(const sk_server *srv) {
+  return srv->cfg.root;
+}
+int sk_server_root_fd(const sk_server *srv) {
+  return srv->root_fd;
+}
+int sk_server_auth_enabled(const sk_server *srv) {
+  return srv->auth;
+}
 
 void sk_server_stop(sk_server *srv) {
   atomic_store(&srv->stopping, 1);
@@ -127,8 +134,7 @@ static int enable_services(sk_server *srv, const char **why) {
     size_t len = comma ? (size_t)(comma - p) : strlen(p);
     int found = len == 0;
     for (int i = 0; i < srv->nservices && !found; i++)
-      found = strlen(srv->services[i]->name) == len &&
-              strncmp(srv->services[i]->name, p, len) == 0;
+      found = strlen(srv->services[i]->name) == len && strncmp(srv->services[i]->name, p, len) == 0;
     if (!found) {
       snprintf(msg, sizeof(msg), "unknown service '%.*s' in --services", (int)len, p);
       *why = msg;
@@ -191,8 +197,10 @@ static int prepare_key(sk_server *srv, const char **why) {
       return rc;
     }
     if (rc == 0)
-      fprintf(stderr, "sockit: created key file %s (mode 0600); clients of this user use it "
-                      "by default, copy it to other users or machines\n", path);
+      fprintf(stderr,
+              "sockit: created key file %s (mode 0600); clients of this user use it "
+              "by default, copy it to other users or machines\n",
+              path);
   }
   rc = sk_key_load(path, &srv->key, why);
   if (rc < 0) {
@@ -359,7 +367,9 @@ static int open_listeners(sk_server *srv, const char **why) {
 
 /* ---- running ------------------------------------------------------------ */
 
-static void loop_thread(void *arg) { sk__loop_run(arg); }
+static void loop_thread(void *arg) {
+  sk__loop_run(arg);
+}
 
 static int prepare(sk_server *srv, const char **why) {
   int rc;
@@ -367,8 +377,8 @@ static int prepare(sk_server *srv, const char **why) {
       (rc = prepare_root(srv, why)) < 0)
     return rc;
   if (srv->cfg.log_file[0] != '\0' &&
-      (rc = sk__log_open(&srv->log, srv->cfg.log_file,
-                         strcmp(srv->cfg.log_format, "json") == 0)) < 0) {
+      (rc = sk__log_open(&srv->log, srv->cfg.log_file, strcmp(srv->cfg.log_format, "json") == 0)) <
+          0) {
     *why = "cannot open the --log file";
     return rc;
   }

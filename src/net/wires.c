@@ -8,12 +8,9 @@ static const struct {
   const char *wire, *service; /* service NULL: any */
   const sk_wire *impl;
 } wires[] = {
-    {"native", NULL, &sk__wire_native},
-    {"seed", "time", &sk__wire_seed_time},
-    {"seed", "exec", &sk__wire_seed_exec},
-    {"seed", "put", &sk__wire_seed_put},
-    {"seed", "auth", &sk__wire_seed_auth},
-    {"seed", "chat", &sk__wire_seed_chat},
+    {"native", NULL, &sk__wire_native},    {"seed", "time", &sk__wire_seed_time},
+    {"seed", "exec", &sk__wire_seed_exec}, {"seed", "put", &sk__wire_seed_put},
+    {"seed", "auth", &sk__wire_seed_auth}, {"seed", "chat", &sk__wire_seed_chat},
 };
 
 const sk_wire *sk__wire_find(const char *wire, const char *service) {

@@ -4,12 +4,8 @@
 #include "services/services.h"
 
 static const sk_service *const builtins[] = {
-    &sk__svc_core,
-    &sk__svc_echo,
-    &sk__svc_time,
-    &sk__svc_chat,  &sk__svc_dgram,
-    &sk__svc_exec,
-    &sk__svc_files,
+    &sk__svc_core,  &sk__svc_echo, &sk__svc_time,  &sk__svc_chat,
+    &sk__svc_dgram, &sk__svc_exec, &sk__svc_files,
 };
 
 int sk_server_new(sk_server **out) {

@@ -9,7 +9,7 @@ extern const sk_service sk__svc_echo;
 extern const sk_service sk__svc_time;
 extern const sk_service sk__svc_chat;  /* join, say, leave (SPEC 4.8), TCP and UDP */
 extern const sk_service sk__svc_dgram; /* unnamed: echo, time, ping over UDP (SPEC 5) */
-extern const sk_service sk__svc_exec; /* exec, stdin, signal (SPEC 4.6) */
+extern const sk_service sk__svc_exec;  /* exec, stdin, signal (SPEC 4.6) */
 extern const sk_service sk__svc_files; /* put, put_end, get, stat, list (SPEC 4.7) */
 
 /* Format unix time ts in zone tz ("local", "UTC", "+HH:MM", "-HH:MM") with a

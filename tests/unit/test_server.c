@@ -5,7 +5,9 @@
 
 #include "sockit/sockit.h"
 
-static int answer(sk_conn *c, const sk_request *req) { return 0; }
+static int answer(sk_conn *c, const sk_request *req) {
+  return 0;
+}
 
 static const sk_handler get_handlers[] = {{.type = "get", .handle = answer}, {0}};
 static const sk_handler kv_handlers[] = {{.type = "kv", .handle = answer}, {0}};
