@@ -2,6 +2,7 @@
 environment (HOME, XDG dirs), key files, and servers started on port 0 whose
 real addresses are read from their `sockit: listening on ADDR` lines."""
 
+import hashlib
 import os
 import queue
 import re
@@ -28,6 +29,35 @@ SOCKIT_WRAP = shlex.split(os.environ.get("SOCKIT_WRAP", ""))
 WRAP_ERROR_EXIT = 99
 READY_DEADLINE = 60.0 if SOCKIT_WRAP else 10.0
 LISTEN_RE = re.compile(r"^sockit: listening on (\S+)(?: \((?:udp|seed wire)\))*\s*$")
+
+
+# Helpers several test files share: polling, /proc readings, hash names.
+
+
+def wait_for(pred, timeout=5.0, step=0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(step)
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def sha256(data):
+    """The SPEC 4.7 hash name of data: "sha256:HEX"."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def have_binary():

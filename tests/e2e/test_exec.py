@@ -12,22 +12,13 @@ import time
 import pytest
 
 import sockit_proto as sp
-from conftest import SOCKIT_BIN
+from conftest import SOCKIT_BIN, fd_count, rss_kib, wait_for
 
 MiB = 1024 * 1024
 
 
 # ---------------------------------------------------------------------------
 # helpers
-
-
-def wait_for(pred, timeout=5.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
 
 
 def asan_env():
@@ -101,18 +92,6 @@ def children(ppid):
         if int(fields[1]) == ppid:
             out.append((int(name), fields[0]))
     return out
-
-
-def fd_count(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 # ---------------------------------------------------------------------------

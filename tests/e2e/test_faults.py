@@ -4,11 +4,9 @@ uploads, a full disk, an exec child that leaves a daemon behind, and 10,000
 connect/auth/close cycles. Each test says what it injects and what must
 hold; the figures (connections held, faults injected) are printed with -s."""
 
-import hashlib
 import os
 import resource
 import selectors
-import signal
 import socket
 import struct
 import subprocess
@@ -17,35 +15,14 @@ import time
 
 import pytest
 
-import conftest
 import sockit_proto as sp
+from conftest import fd_count, rss_kib, sha256, wait_for
 
 MiB = 1 << 20
 
 
 # ---------------------------------------------------------------------------
 # helpers
-
-
-def wait_for(pred, timeout=5.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
-
-
-def fd_count(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def small_quarantine():
@@ -72,10 +49,6 @@ def authed(srv, secret):
     c = srv.connect()
     c.handshake(secret)
     return c
-
-
-def sha256(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def head_only(head):

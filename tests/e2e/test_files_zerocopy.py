@@ -5,7 +5,6 @@ the body still owes. These tests mix the two paths (bytes that came with the
 head, then many small reads), pipeline the next frames right behind a body
 (they must never land in the ring), and drop a connection mid-body."""
 
-import hashlib
 import os
 import random
 import time
@@ -13,30 +12,9 @@ import time
 import pytest
 
 import sockit_proto as sp
+from test_files import fsrv, raw, root, sha256  # noqa: F401 (fixtures)
 
 MiB = 1 << 20
-
-
-def sha256(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture
-def root(tmp_path):
-    d = tmp_path / "root"
-    d.mkdir()
-    return d
-
-
-@pytest.fixture
-def fsrv(start_server, root):
-    return start_server("--no-auth", "--root", str(root))
-
-
-def raw(srv):
-    c = srv.connect()
-    c.hello()
-    return c
 
 
 def put_frame(name, data, offset=0, **extra):
