@@ -77,7 +77,8 @@ check_all() {
   local mod pkg
   # pkg-config module  Debian package
   for pair in "libuv:libuv1-dev" "libcrypto:libssl-dev" "jansson:libjansson-dev" \
-              "check:check" "libxxhash:libxxhash-dev"; do
+              "check:check" "libxxhash:libxxhash-dev" \
+              "icu-uc:libicu-dev" "icu-i18n:libicu-dev"; do
     mod=${pair%%:*}
     pkg=${pair#*:}
     if ((have_pc)); then

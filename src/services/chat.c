@@ -10,7 +10,8 @@
 #include "sockit/error.h"
 
 static const char bad_name[] =
-    "room and nick must be 1..32 bytes of printable UTF-8 without spaces";
+    "room and nick must be 1..32 bytes of printable UTF-8 without spaces, controls or "
+    "invisible characters";
 
 void chat_log(chat_owner *o, const char *event, const char *room, const char *nick,
               const char *reason) {
@@ -142,12 +143,17 @@ static int start(sk_server *srv) {
     return -ENOMEM;
   ch->srv = srv;
   ch->hist_max = (size_t)srv->cfg.chat_history;
+  if ((rc = chat_names_open(&ch->spoof)) < 0) {
+    free(ch);
+    return rc;
+  }
   uv_mutex_init(&ch->lock);
   for (int i = 0; i < srv->nservices; i++)
     if (srv->services[i] == &sk__svc_chat)
       srv->svc_shared[i] = ch;
   if ((rc = chat_udp_start(ch)) < 0) {
     uv_mutex_destroy(&ch->lock);
+    chat_names_close(ch->spoof);
     free(ch);
   }
   return rc;
@@ -160,6 +166,7 @@ static void stop(sk_server *srv) {
   chat_udp_free(ch);
   chat_rooms_free(ch);
   uv_mutex_destroy(&ch->lock);
+  chat_names_close(ch->spoof);
   free(ch);
   for (int i = 0; i < srv->nservices; i++)
     if (srv->services[i] == &sk__svc_chat)

@@ -53,6 +53,7 @@ struct chat_member {
   chat_member *onext;         /* in the owner's list (owner thread) */
   chat_owner *owner;
   char nick[CHAT_NAME_MAX + 1];
+  char *skel; /* the nick's UTS #39 skeleton: nick_taken compares these */
 };
 
 struct chat_srv {
@@ -62,7 +63,8 @@ struct chat_srv {
   int nrooms;
   atomic_uint_fast64_t clock; /* orders emptied rooms for eviction */
   size_t hist_max;
-  void *udp; /* chat_udp.c's peer table (UDP loop only) */
+  struct USpoofChecker *spoof; /* ICU's, for nick skeletons (chat_names.c) */
+  void *udp;                   /* chat_udp.c's peer table (UDP loop only) */
 };
 
 /* What a join hands back: the joined head and the history frames (each a
@@ -73,8 +75,16 @@ typedef struct chat_join_out {
   size_t nhist;
 } chat_join_out;
 
+/* Names and text (chat_names.c). A name: 1..32 bytes of UTF-8 whose every
+ * code point draws as itself (no controls, format characters, spaces or
+ * default-ignorables). Text: any valid UTF-8. */
 int chat_valid_name(const char *s, size_t len);
 int chat_valid_text(const uint8_t *p, size_t n);
+/* The server's spoof checker: 0, -ENOMEM, or -ENOENT when ICU has no data. */
+int chat_names_open(struct USpoofChecker **out);
+void chat_names_close(struct USpoofChecker *sc);
+/* nick's skeleton (malloc'd), or NULL when out of memory. */
+char *chat_nick_skeleton(const struct USpoofChecker *sc, const char *nick);
 chat_member *chat_find(const chat_owner *o, const char *room);
 const char *chat_room_name(const chat_room *r);
 

@@ -31,60 +31,7 @@ typedef struct delivery {
   target t[];
 } delivery;
 
-/* ---- names and text ----------------------------------------------------- */
-
-/* Length of the UTF-8 sequence at p (strict: no overlongs, surrogates or
- * values past U+10FFFF), or 0 if it is not valid; *cp gets the value. */
-static size_t utf8_next(const uint8_t *p, size_t n, uint32_t *cp) {
-  static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-  size_t len = p[0] < 0x80                    ? 1
-               : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
-               : (p[0] & 0xf0) == 0xe0        ? 3
-               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
-                                              : 0;
-  uint32_t v;
-  if (len == 0 || len > n)
-    return 0;
-  v = len == 1 ? p[0] : p[0] & (0x3f >> (len - 1));
-  for (size_t i = 1; i < len; i++) {
-    if ((p[i] & 0xc0) != 0x80)
-      return 0;
-    v = v << 6 | (p[i] & 0x3f);
-  }
-  if (v < min[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-    return 0;
-  *cp = v;
-  return len;
-}
-
-int chat_valid_text(const uint8_t *p, size_t n) {
-  uint32_t cp;
-  for (size_t i = 0, k; i < n; i += k)
-    if ((k = utf8_next(p + i, n - i, &cp)) == 0)
-      return 0;
-  return 1;
-}
-
-/* Controls and every kind of space are refused in names. */
-static int printable_nonspace(uint32_t cp) {
-  if (cp <= 0x20 || (cp >= 0x7f && cp <= 0xa0) || cp == 0x1680 || cp == 0x180e)
-    return 0;
-  if ((cp >= 0x2000 && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202f) || cp == 0x205f ||
-      cp == 0x2060 || cp == 0x3000 || cp == 0xfeff)
-    return 0;
-  return 1;
-}
-
-int chat_valid_name(const char *s, size_t len) {
-  const uint8_t *p = (const uint8_t *)s;
-  uint32_t cp;
-  if (s == NULL || len == 0 || len > CHAT_NAME_MAX || strlen(s) != len)
-    return 0;
-  for (size_t i = 0, k; i < len; i += k)
-    if ((k = utf8_next(p + i, len - i, &cp)) == 0 || !printable_nonspace(cp))
-      return 0;
-  return 1;
-}
+/* ---- names ------------------------------------------------------------ */
 
 const char *chat_room_name(const chat_room *r) {
   return r->name;
@@ -302,6 +249,11 @@ void chat_rooms_free(chat_srv *ch) {
 
 /* ---- join, say, leave --------------------------------------------------- */
 
+static void member_free(chat_member *m) {
+  free(m->skel);
+  free(m);
+}
+
 /* Room locked. The joined head: every nick, cut to members_max bytes. */
 static sk_head *joined_head(chat_room *r, const char *nick, size_t members_max) {
   const char **names = malloc((size_t)r->nmembers * sizeof(*names));
@@ -330,9 +282,10 @@ static sk_head *joined_head(chat_room *r, const char *nick, size_t members_max) 
   return h;
 }
 
-static int nick_taken(const chat_room *r, const char *nick) {
+/* The same nick, or one a reader could mistake for it (chat_names.c). */
+static int nick_taken(const chat_room *r, const char *skel) {
   for (const chat_member *m = r->members; m != NULL; m = m->rnext)
-    if (strcmp(m->nick, nick) == 0)
+    if (strcmp(m->skel, skel) == 0)
       return 1;
   return 0;
 }
@@ -341,7 +294,7 @@ static int nick_taken(const chat_room *r, const char *nick) {
 static int join_locked(chat_room *r, chat_member *m, size_t want, size_t members_max,
                        chat_join_out *out) {
   size_t nh = want < r->hn ? want : r->hn;
-  if (nick_taken(r, m->nick))
+  if (nick_taken(r, m->skel))
     return SK_ENICKTAKEN;
   m->rprev = r->tail;
   if (r->tail)
@@ -384,8 +337,10 @@ int chat_join(chat_owner *o, const char *room, const char *nick, size_t want_his
   int rc = -ENOMEM;
 
   memset(out, 0, sizeof(*out));
-  if (m == NULL)
+  if (m == NULL || (m->skel = chat_nick_skeleton(ch->spoof, nick)) == NULL) {
+    free(m);
     return rc;
+  }
   m->owner = o;
   snprintf(m->nick, sizeof(m->nick), "%s", nick);
   uv_mutex_lock(&ch->lock);
@@ -394,7 +349,7 @@ int chat_join(chat_owner *o, const char *room, const char *nick, size_t want_his
     uv_mutex_lock(&r->lock); /* registry, then room: the one lock order */
   uv_mutex_unlock(&ch->lock);
   if (r == NULL) {
-    free(m);
+    member_free(m);
     return rc;
   }
   m->room = r;
@@ -403,7 +358,7 @@ int chat_join(chat_owner *o, const char *room, const char *nick, size_t want_his
     unlink_locked(r, m);
   uv_mutex_unlock(&r->lock);
   if (rc < 0) {
-    free(m);
+    member_free(m);
     return rc;
   }
   m->onext = o->members;
@@ -459,5 +414,5 @@ void chat_leave(chat_member *m, int presence_too) {
       break;
     }
   o->n--;
-  free(m);
+  member_free(m);
 }

@@ -14,6 +14,7 @@ import time
 import pytest
 
 import sockit_proto as sp
+from conftest import rss_kib, wait_for
 
 EMOJI_TEXT = "你好，世界 🎉😀 naïve"
 
@@ -160,6 +161,62 @@ def test_nick_taken_and_bad_names(chat_server):
     b.send({"type": "say", "room": "r"}, b"x" * 65537)
     b.expect_error("too_large")
     b.ping()  # still usable
+
+
+# Issue 15 item 5: names that draw as something else, or as nothing.
+INVISIBLE_NAMES = [
+    "in\u2064vis",      # invisible plus
+    "zw\u200bsp",       # zero width space
+    "\u2066lri",        # left-to-right isolate
+    "\u202eevil",       # right-to-left override
+    "\u3164",           # hangul filler (a letter that draws as nothing)
+    "a\u034fb",         # combining grapheme joiner
+    "esc\x1b]0;title\x07",
+    "csi\u009b31m",
+    "del\x7f",
+    "nl\n[07:00:00]",
+    "nb\u00a0sp",
+]
+
+
+@pytest.mark.parametrize("name", INVISIBLE_NAMES)
+def test_nick_and_room_with_invisible_or_control_code_points_refused(chat_server, name):
+    c = chat_server.connect()
+    c.hello()
+    c.send({"type": "join", "room": "r", "nick": name, "id": 1})
+    assert c.expect_error("bad_request")["id"] == 1
+    c.send({"type": "join", "room": name, "nick": "ok", "id": 2})
+    assert c.expect_error("bad_request")["id"] == 2
+    c.send({"type": "join", "room": "r", "nick": "ok"})
+    assert c.expect("joined")[0]["members"] == ["ok"]
+
+
+def test_confusable_nick_is_taken(chat_server):
+    a, _ = member(chat_server, "r", "alice")
+    b = chat_server.connect()
+    b.hello()
+    for nick in ["\u0430lice",  # Cyrillic a
+                 "al\u0456ce",  # Cyrillic i
+                 "aIice",        # capital I for l
+                 "a\u217cice"]: # small roman numeral fifty
+        b.send({"type": "join", "room": "r", "nick": nick, "id": 7})
+        err = b.expect_error("nick_taken")
+        assert err["id"] == 7, nick
+    b.send({"type": "join", "room": "other", "nick": "\u0430lice"})  # another room: fine
+    assert b.expect("joined")[0]["nick"] == "\u0430lice"
+    b.send({"type": "join", "room": "r", "nick": "alicia"})
+    assert sorted(b.expect("joined")[0]["members"]) == ["alice", "alicia"]
+    a.close()  # alice gone: her look-alike may take the name
+    c = chat_server.connect()
+    c.hello()
+
+    def join_as_lookalike():  # the server sees alice's close a moment later
+        c.send({"type": "join", "room": "r", "nick": "\u0430lice"})
+        head, _ = next_of(c, {"joined", "error"})
+        assert head["type"] == "joined" or head["code"] == "nick_taken"
+        return head if head["type"] == "joined" else None
+
+    assert wait_for(join_as_lookalike)["members"] == ["alicia", "\u0430lice"]
 
 
 def test_three_members_500_each_pipelined_same_order(chat_server):
