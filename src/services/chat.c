@@ -2,6 +2,7 @@
  * join / joined / say / msg / presence / leave. Rooms, their order and the
  * fan-out are in chat_room.c; UDP members in chat_udp.c. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,51 @@ void chat_log(chat_owner *o, const char *event, const char *room, const char *ni
   else
     sk__log_event(o->chat->srv->log, o->addr, event, "room", 's', room, "nick", 's', nick,
                   "transport", 's', "udp", reason ? "reason" : NULL, 's', reason, NULL);
+}
+
+/* ---- the backend's calls ------------------------------------------------ */
+
+static void member_free(chat_member *m) {
+  free(m->skel);
+  free(m);
+}
+
+int chat_join(chat_owner *o, const char *room, const char *nick, size_t want_hist,
+              size_t members_max, chat_join_out *out) {
+  chat_member *m = calloc(1, sizeof(*m));
+  int rc;
+
+  memset(out, 0, sizeof(*out));
+  if (m == NULL || (m->skel = chat_nick_skeleton(o->chat->spoof, nick)) == NULL) {
+    free(m);
+    return -ENOMEM;
+  }
+  m->owner = o;
+  snprintf(m->nick, sizeof(m->nick), "%s", nick);
+  if ((rc = o->chat->backend->join(m, room, want_hist, members_max, out)) < 0) {
+    member_free(m);
+    return rc;
+  }
+  m->onext = o->members;
+  o->members = m;
+  o->n++;
+  return 0;
+}
+
+int chat_say(chat_member *m, const uint8_t *text, size_t n) {
+  return m->owner->chat->backend->say(m, text, n);
+}
+
+void chat_leave(chat_member *m, int presence) {
+  chat_owner *o = m->owner;
+  o->chat->backend->leave(m, presence);
+  for (chat_member **pp = &o->members; *pp != NULL; pp = &(*pp)->onext)
+    if (*pp == m) {
+      *pp = m->onext;
+      break;
+    }
+  o->n--;
+  member_free(m);
 }
 
 void chat_leave_all(chat_owner *o, int presence, const char *reason) {
@@ -147,15 +193,26 @@ static int start(sk_server *srv) {
     free(ch);
     return rc;
   }
+  ch->backend = &chat_backend_local;
   uv_mutex_init(&ch->lock);
   for (int i = 0; i < srv->nservices; i++)
     if (srv->services[i] == &sk__svc_chat)
       srv->svc_shared[i] = ch;
+  if (ch->backend->start != NULL && (rc = ch->backend->start(ch)) < 0)
+    goto fail;
   if ((rc = chat_udp_start(ch)) < 0) {
-    uv_mutex_destroy(&ch->lock);
-    chat_names_close(ch->spoof);
-    free(ch);
+    if (ch->backend->stop != NULL)
+      ch->backend->stop(ch);
+    goto fail;
   }
+  return 0;
+fail:
+  for (int i = 0; i < srv->nservices; i++)
+    if (srv->services[i] == &sk__svc_chat)
+      srv->svc_shared[i] = NULL;
+  uv_mutex_destroy(&ch->lock);
+  chat_names_close(ch->spoof);
+  free(ch);
   return rc;
 }
 
@@ -164,6 +221,8 @@ static void stop(sk_server *srv) {
   if (ch == NULL)
     return;
   chat_udp_free(ch);
+  if (ch->backend->stop != NULL)
+    ch->backend->stop(ch);
   chat_rooms_free(ch);
   uv_mutex_destroy(&ch->lock);
   chat_names_close(ch->spoof);

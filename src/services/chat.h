@@ -1,6 +1,11 @@
 /* chat.h - rooms shared by the chat service's two transports: TCP/Unix
  * connections (chat.c) and UDP peers with leases (chat_udp.c).
  *
+ * The service never decides where a room's order, membership and history
+ * live: it calls chat_join / chat_say / chat_leave, and those go to the
+ * server's backend (chat_backend below). The local backend keeps rooms in
+ * this process (chat_room.c).
+ *
  * Where a room lives: rooms are shared by every loop, and each room has one
  * mutex held while a message gets its place in the room's order (history
  * append and the hand-off to every member's loop). Deliveries to a member
@@ -35,6 +40,7 @@ typedef struct chat_srv chat_srv;
 typedef struct chat_room chat_room;
 typedef struct chat_member chat_member;
 typedef struct chat_peer chat_peer;
+typedef struct chat_join_out chat_join_out;
 
 /* Whoever joins: a connection's chat state or a UDP peer. Owner thread only. */
 typedef struct chat_owner {
@@ -56,8 +62,39 @@ struct chat_member {
   char *skel; /* the nick's UTS #39 skeleton: nick_taken compares these */
 };
 
+/* A chat backend: one table of functions, chosen once per server (as a
+ * redis ae backend or a curl TLS backend is). Each runs on the calling
+ * owner's thread. The owner's side (its member list, the count of its
+ * rooms, allocation and free of the member) is chat.c's, never a backend's.
+ *
+ * join  Put m (owner and nick set, in no room yet) into room. The answer
+ *       goes to out: the joined head (every nick in the room, the joiner's
+ *       included, cut to members_max bytes) and up to want_hist earlier msg
+ *       frames. The room's other members get a join presence. Returns 0,
+ *       SK_ENICKTAKEN or another SK_E* / -errno code; on an error m is in no
+ *       room and out is empty.
+ * say   Give text (valid UTF-8, at most CHAT_SAY_MAX bytes) its place in the
+ *       room's order and hand it to every member, the sender included.
+ * leave Take m out of its room (presence: tell the others). m is freed by
+ *       the caller after the call.
+ * start, stop (optional) Per server, after the registry exists / before it
+ *       is freed. */
+typedef struct chat_backend {
+  const char *name;
+  int (*start)(chat_srv *ch);
+  void (*stop)(chat_srv *ch);
+  int (*join)(chat_member *m, const char *room, size_t want_hist, size_t members_max,
+              chat_join_out *out);
+  int (*say)(chat_member *m, const uint8_t *text, size_t n);
+  void (*leave)(chat_member *m, int presence);
+} chat_backend;
+
+extern const chat_backend chat_backend_local; /* chat_room.c */
+
 struct chat_srv {
   sk_server *srv;
+  const chat_backend *backend;
+  void *be;        /* the backend's own state */
   uv_mutex_t lock; /* the room registry */
   chat_room *buckets[CHAT_ROOM_BUCKETS];
   int nrooms;
@@ -69,11 +106,11 @@ struct chat_srv {
 
 /* What a join hands back: the joined head and the history frames (each a
  * reference the caller drops). */
-typedef struct chat_join_out {
+struct chat_join_out {
   sk_head *joined;
   sk_buf **hist;
   size_t nhist;
-} chat_join_out;
+};
 
 /* Names and text (chat_names.c). A name: 1..32 bytes of UTF-8 whose every
  * code point draws as itself (no controls, format characters, spaces or
@@ -87,6 +124,8 @@ void chat_names_close(struct USpoofChecker *sc);
 char *chat_nick_skeleton(const struct USpoofChecker *sc, const char *nick);
 chat_member *chat_find(const chat_owner *o, const char *room);
 const char *chat_room_name(const chat_room *r);
+
+/* The service's calls; each goes to the server's backend (chat.c). */
 
 /* Join o to room as nick. members_max bounds the bytes of the members list
  * (UDP answers are bounded; the list is cut and "truncated":true added).

@@ -247,12 +247,7 @@ void chat_rooms_free(chat_srv *ch) {
     }
 }
 
-/* ---- join, say, leave --------------------------------------------------- */
-
-static void member_free(chat_member *m) {
-  free(m->skel);
-  free(m);
-}
+/* ---- the local backend: join, say, leave ------------------------------- */
 
 /* Room locked. The joined head: every nick, cut to members_max bytes. */
 static sk_head *joined_head(chat_room *r, const char *nick, size_t members_max) {
@@ -329,42 +324,25 @@ static void unlink_locked(chat_room *r, chat_member *m) {
     r->emptied = atomic_fetch_add(&m->owner->chat->clock, 1);
 }
 
-int chat_join(chat_owner *o, const char *room, const char *nick, size_t want_hist,
-              size_t members_max, chat_join_out *out) {
-  chat_srv *ch = o->chat;
-  chat_member *m = calloc(1, sizeof(*m));
+static int local_join(chat_member *m, const char *room, size_t want_hist, size_t members_max,
+                      chat_join_out *out) {
+  chat_srv *ch = m->owner->chat;
   chat_room *r;
   int rc = -ENOMEM;
 
-  memset(out, 0, sizeof(*out));
-  if (m == NULL || (m->skel = chat_nick_skeleton(ch->spoof, nick)) == NULL) {
-    free(m);
-    return rc;
-  }
-  m->owner = o;
-  snprintf(m->nick, sizeof(m->nick), "%s", nick);
   uv_mutex_lock(&ch->lock);
   r = room_get(ch, room, &rc);
   if (r != NULL)
     uv_mutex_lock(&r->lock); /* registry, then room: the one lock order */
   uv_mutex_unlock(&ch->lock);
-  if (r == NULL) {
-    member_free(m);
+  if (r == NULL)
     return rc;
-  }
   m->room = r;
   rc = join_locked(r, m, want_hist, members_max, out);
   if (rc == -ENOMEM)
     unlink_locked(r, m);
   uv_mutex_unlock(&r->lock);
-  if (rc < 0) {
-    member_free(m);
-    return rc;
-  }
-  m->onext = o->members;
-  o->members = m;
-  o->n++;
-  return 0;
+  return rc;
 }
 
 void chat_join_out_free(chat_join_out *out) {
@@ -375,7 +353,7 @@ void chat_join_out_free(chat_join_out *out) {
   memset(out, 0, sizeof(*out));
 }
 
-int chat_say(chat_member *m, const uint8_t *text, size_t n) {
+static int local_say(chat_member *m, const uint8_t *text, size_t n) {
   chat_room *r = m->room;
   chat_srv *ch = m->owner->chat;
   sk_head *h = sk_head_new("msg");
@@ -400,19 +378,15 @@ int chat_say(chat_member *m, const uint8_t *text, size_t n) {
   return frame ? 0 : -ENOMEM;
 }
 
-void chat_leave(chat_member *m, int presence_too) {
-  chat_owner *o = m->owner;
+static void local_leave(chat_member *m, int presence_too) {
   chat_room *r = m->room;
   uv_mutex_lock(&r->lock);
   unlink_locked(r, m);
   if (presence_too)
-    presence(r, o->chat, m, "leave");
+    presence(r, m->owner->chat, m, "leave");
   uv_mutex_unlock(&r->lock);
-  for (chat_member **pp = &o->members; *pp != NULL; pp = &(*pp)->onext)
-    if (*pp == m) {
-      *pp = m->onext;
-      break;
-    }
-  o->n--;
-  member_free(m);
 }
+
+/* Rooms in this process: the order is taken under the room's lock. */
+const chat_backend chat_backend_local = {
+    .name = "local", .join = local_join, .say = local_say, .leave = local_leave};
