@@ -67,8 +67,8 @@ struct chat_member {
  * owner's thread. The owner's side (its member list, the count of its
  * rooms, allocation and free of the member) is chat.c's, never a backend's.
  *
- * join  Put m (owner and nick set, in no room yet) into room. The answer
- *       goes to out: the joined head (every nick in the room, the joiner's
+ * join  Put m (owner, nick and skel set; in no room yet) into room. The
+ *       answer goes to out: the joined head (every nick in the room, the joiner's
  *       included, cut to members_max bytes) and up to want_hist earlier msg
  *       frames. The room's other members get a join presence. Returns 0,
  *       SK_ENICKTAKEN or another SK_E* / -errno code; on an error m is in no
