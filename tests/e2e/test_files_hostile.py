@@ -124,3 +124,58 @@ def test_get_offset_float_and_string_exact_answer(asrv, secret):
         assert head["id"] == 3
     assert c.ping()["type"] == "pong"
     assert asrv.alive()
+
+
+# ---- special files in the root (issue 15 item 6) ----------------------------
+
+
+def test_fifo_in_root_does_not_hang_the_workers(asrv, secret, root):
+    """`get fifo` blocked a pool thread in open(); four of them stalled every
+    other client's get and list. Now each is refused at once, and the others
+    answer promptly."""
+    os.mkfifo(root / "fifo")
+    stuck = []
+    for _ in range(6):  # more than libuv's 4 pool threads
+        c = authed(asrv, secret)
+        c.send({"type": "get", "name": "fifo", "offset": 0})
+        stuck.append(c)
+    for c in stuck:
+        head, _ = c.recv_frame(timeout=3)
+        assert head["type"] == "error" and head["code"] == "forbidden", head
+        assert "regular" in head["message"]
+    t0 = time.monotonic()
+    other = authed(asrv, secret)
+    head, body = other.request({"type": "get", "name": "a", "offset": 0}, timeout=3)
+    assert head["type"] == "file" and body == b"hello"
+    assert other.recv_head(timeout=3)["type"] == "file_end"
+    head, _ = other.request({"type": "list", "name": ""}, timeout=3)
+    assert head["type"] == "list"
+    assert time.monotonic() - t0 < 3
+    types = {e["name"]: e["type"] for e in head["entries"]}
+    assert types == {"a": "file", "dir": "dir", "fifo": "other"}
+    head, _ = other.request({"type": "stat", "name": "fifo"}, timeout=3)
+    assert head["type"] == "stat" and head["exists"] is True
+    for c in stuck:
+        c.close()
+
+
+def test_put_over_a_fifo_refused(asrv, secret, root):
+    os.mkfifo(root / "fifo")
+    c = authed(asrv, secret)
+    head, _ = c.request({"type": "put", "name": "fifo", "total": 2, "offset": 0}, b"hi")
+    assert head["type"] == "error" and head["code"] == "exists", head
+    assert c.ping()["type"] == "pong"
+    assert os.path.exists(root / "fifo") and not os.path.isfile(root / "fifo")
+
+
+def test_device_node_refused_without_opening(asrv, secret, root):
+    """A character device (made as root) is never opened: reading some has
+    side effects. /dev/null's numbers are safe for the test."""
+    if os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    os.mknod(root / "null", 0o666 | 0o020000, os.makedev(1, 3))
+    c = authed(asrv, secret)
+    head, _ = c.request({"type": "get", "name": "null", "offset": 0}, timeout=3)
+    assert head["type"] == "error" and head["code"] == "forbidden", head
+    head, _ = c.request({"type": "list", "name": ""}, timeout=3)
+    assert {e["name"]: e["type"] for e in head["entries"]}["null"] == "other"

@@ -250,19 +250,30 @@ static void open_work(uv_work_t *w) {
   const char *base;
   struct stat st;
   int dirfd = sk__name_open_parent(g->root_fd, g->name, 0, &base), rc = dirfd, have_st = 0;
+  /* Only a regular file is ever opened: a FIFO would block this pool
+   * thread in open() (four of them stalled every client), and opening some
+   * devices has side effects. Checked before the open, then again on the
+   * fd (O_NONBLOCK so that a swap in between cannot block either). */
   if (dirfd >= 0) {
-    j->fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    have_st = j->fd >= 0 && fstat(j->fd, &st) == 0;
-    rc = have_st ? 0 : -errno;
+    rc = fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+    if (rc == 0 && S_ISREG(st.st_mode)) {
+      j->fd = openat(dirfd, base, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+      rc = j->fd >= 0 && fstat(j->fd, &st) == 0 ? 0 : -errno;
+    }
+    have_st = rc == 0;
     close(dirfd);
   }
-  if (!have_st) { /* st is read only below, where fstat filled it */
+  if (!have_st) { /* st is read only below, where fstatat or fstat filled it */
     j->err = sk__name_err(rc);
     j->msg = j->err == SK_EFORBIDDEN ? "the name passes through a link or leaves the root"
                                      : "no such file";
-  } else if (!S_ISREG(st.st_mode)) {
+  } else if (S_ISDIR(st.st_mode)) {
     j->err = SK_EBADREQ;
-    j->msg = "not a regular file (use list for folders)";
+    j->msg = "a folder, not a file (use list for folders)";
+  } else if (!S_ISREG(st.st_mode)) {
+    j->err = SK_EFORBIDDEN;
+    j->msg = S_ISLNK(st.st_mode) ? "the name is a link: links are refused"
+                                 : "not a regular file: only files and folders are served";
   } else if ((uint64_t)st.st_size < g->offset) {
     j->err = SK_EBADREQ;
     j->msg = "offset is past the end of the file";

@@ -17,12 +17,13 @@
 /* A list head must stay under SK_HEAD_MAX: entries past this estimate are
  * left out and the answer says "truncated". */
 #define LIST_HEAD_BUDGET (SK_HEAD_MAX - 4096)
-#define ENTRY_OVERHEAD 72 /* {"name":"","type":"file","length":..,"mtime":..} */
+#define ENTRY_OVERHEAD 112 /* {"name":"","type":"partial","length":..,"mtime":..,"partial":..} */
 
 typedef struct entry {
   char *name;
-  int dir;
+  const char *type; /* "file", "dir", "link", "other", or "partial" (an upload only) */
   uint64_t length;
+  uint64_t partial; /* a file's upload in progress: its part file's length */
   int64_t mtime;
 } entry;
 
@@ -131,25 +132,48 @@ int sk__stat_handle(sk_conn *c, const sk_request *req) {
 
 /* ---- list --------------------------------------------------------------- */
 
-static int add_entry(job *j, const char *name, const struct stat *st, size_t *budget) {
-  size_t need = ENTRY_OVERHEAD + 2 * strlen(name); /* escapes may grow a name */
+/* What list calls a directory entry: files and folders, links (never
+ * followed), and "other" for FIFOs, sockets and devices, which the service
+ * never opens. */
+static const char *entry_type(const struct stat *st) {
+  return S_ISREG(st->st_mode)   ? "file"
+         : S_ISDIR(st->st_mode) ? "dir"
+         : S_ISLNK(st->st_mode) ? "link"
+                                : "other";
+}
+
+/* Bytes name takes in a JSON head, escapes included (a control byte becomes
+ * \u00XX): hostile names must not push a listing past the head limit. */
+static size_t json_len(const char *name) {
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+    n += *p < 0x20 ? 6 : (*p == '"' || *p == '\\') ? 2 : 1;
+  return n;
+}
+
+static int add_entry(job *j, const char *name, const char *type, const struct stat *st,
+                     size_t *budget) {
+  size_t need = ENTRY_OVERHEAD + json_len(name);
+  entry *e;
   if (need > *budget) {
     j->truncated = 1;
     return 0;
   }
   if (j->n == j->cap) {
     size_t cap = j->cap ? j->cap * 2 : 32;
-    entry *e = realloc(j->entries, cap * sizeof(*e));
-    if (e == NULL)
+    entry *bigger = realloc(j->entries, cap * sizeof(*bigger));
+    if (bigger == NULL)
       return -ENOMEM;
-    j->entries = e;
+    j->entries = bigger;
     j->cap = cap;
   }
-  if ((j->entries[j->n].name = strdup(name)) == NULL)
+  e = &j->entries[j->n];
+  memset(e, 0, sizeof(*e));
+  if ((e->name = strdup(name)) == NULL)
     return -ENOMEM;
-  j->entries[j->n].dir = S_ISDIR(st->st_mode);
-  j->entries[j->n].length = S_ISDIR(st->st_mode) ? 0 : (uint64_t)st->st_size;
-  j->entries[j->n].mtime = (int64_t)st->st_mtime;
+  e->type = type;
+  e->length = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+  e->mtime = (int64_t)st->st_mtime;
   j->n++;
   *budget -= need;
   return 0;
@@ -159,20 +183,58 @@ static int by_name(const void *a, const void *b) {
   return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
 }
 
-/* Regular files and folders only: links and part files are not shown. */
+/* The upload a part file belongs to: ".BASE.sockit-part" -> BASE into out;
+ * 0 for a shortened part name (its base is not recoverable). */
+static int part_base(const char *part, char out[SK_PART_NAME_MAX]) {
+  size_t n = strlen(part) - 1 - (sizeof(SK_PART_SUFFIX) - 1);
+  char check[SK_PART_NAME_MAX];
+  if (n == 0 || n >= SK_PART_NAME_MAX)
+    return 0;
+  memcpy(out, part + 1, n);
+  out[n] = '\0';
+  sk__name_part(out, check);
+  return strcmp(check, part) == 0;
+}
+
+/* A part file shows on its file's entry ("partial": bytes so far), or, for
+ * a first upload not published yet, as an entry of type "partial". */
+static int add_part(job *j, const char *part, const struct stat *st, size_t *budget) {
+  char base[SK_PART_NAME_MAX];
+  if (!S_ISREG(st->st_mode) || !part_base(part, base))
+    return 0;
+  for (size_t i = 0; i < j->n; i++) {
+    if (strcmp(j->entries[i].name, base) == 0) {
+      if (strcmp(j->entries[i].type, "file") == 0)
+        j->entries[i].partial = (uint64_t)st->st_size;
+      return 0;
+    }
+  }
+  return add_entry(j, base, "partial", st, budget);
+}
+
+/* Every entry but "." and ".."; part files are folded into their file's
+ * entry after the others are read. */
 static int read_dir(job *j, DIR *d) {
-  size_t budget = LIST_HEAD_BUDGET - 2 * strlen(j->name);
+  size_t budget = LIST_HEAD_BUDGET - json_len(j->name), nparts = 0;
   struct dirent *de;
   struct stat st;
   int rc = 0;
   while (rc == 0 && (de = readdir(d)) != NULL) {
-    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-        sk__name_is_part(de->d_name))
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
       continue;
-    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-        !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+    if (sk__name_is_part(de->d_name)) {
+      nparts++;
       continue;
-    rc = add_entry(j, de->d_name, &st, &budget);
+    }
+    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+      rc = add_entry(j, de->d_name, entry_type(&st), &st, &budget);
+  }
+  if (rc == 0 && nparts > 0) {
+    rewinddir(d);
+    while (rc == 0 && (de = readdir(d)) != NULL)
+      if (sk__name_is_part(de->d_name) &&
+          fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        rc = add_part(j, de->d_name, &st, &budget);
   }
   if (rc == 0 && j->n > 1)
     qsort(j->entries, j->n, sizeof(*j->entries), by_name);
@@ -206,10 +268,16 @@ static sk_head *list_head(job *j) {
     goto fail;
   for (size_t i = 0; i < j->n; i++) {
     sk_head *e = sk_head_new(NULL);
-    if (e == NULL || sk_head_set_str(e, "name", j->entries[i].name) < 0 ||
-        sk_head_set_str(e, "type", j->entries[i].dir ? "dir" : "file") < 0 ||
+    int rc = e == NULL ? -ENOMEM : sk_head_set_str(e, "name", j->entries[i].name);
+    if (rc == -EINVAL) { /* not UTF-8: no client could name it in a head either */
+      sk_head_free(e);
+      continue;
+    }
+    if (rc < 0 || sk_head_set_str(e, "type", j->entries[i].type) < 0 ||
         sk_head_set_int(e, "length", (int64_t)j->entries[i].length) < 0 ||
-        sk_head_set_int(e, "mtime", j->entries[i].mtime) < 0) {
+        sk_head_set_int(e, "mtime", j->entries[i].mtime) < 0 ||
+        (j->entries[i].partial > 0 &&
+         sk_head_set_int(e, "partial", (int64_t)j->entries[i].partial) < 0)) {
       sk_head_free(e);
       goto fail;
     }

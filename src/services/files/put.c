@@ -437,7 +437,7 @@ static int open_target(const put_cfg *cfg, put_disk *d) {
 static int open_part(const put_cfg *cfg, put_disk *d) {
   struct stat st;
   sk__name_part(d->base, d->part);
-  d->fd = openat(d->dirfd, d->part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  d->fd = openat(d->dirfd, d->part, O_RDWR | O_CREAT | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (d->fd < 0 || fstat(d->fd, &st) < 0)
     return -errno;
   if (!S_ISREG(st.st_mode))
