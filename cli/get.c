@@ -1,28 +1,76 @@
-/* get.c - `sockit get [ADDR] NAME [-o FILE] [--resume] [--hash NAME]`:
- * download a file through a part file beside the output, renamed over it
- * only when the whole file's hash matches the server's. */
+/* get.c - `sockit get [ADDR] NAME... [-o FILE|DIR|-] [--resume] [--hash NAME]`:
+ * download files as cp and curl write them: a regular file (or a new name)
+ * through a part file renamed over it only when the whole file's hash
+ * matches the server's; links followed; FIFOs and devices written through;
+ * `-o -` to standard output; a folder (or a path ending in '/') means into
+ * it. */
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "progress.h"
 
 static const char get_help[] =
-    "usage: sockit get [ADDR] NAME [-o FILE] [--resume] [--hash NAME]\n"
-    "Download NAME from the server's file root to FILE (default: its base name\n"
-    "in the current folder). Bytes go to .FILE.sockit-part first; FILE appears\n"
-    "only when the hash of the whole file matches the server's.\n\n"
-    "  -o, --output FILE  where to write it\n"
+    "usage: sockit get [ADDR] NAME... [-o FILE|DIR|-] [--resume] [--hash NAME]\n"
+    "Download each NAME from the server's file root (default: under its base\n"
+    "name in the current folder). A regular file is written to .FILE.sockit-part\n"
+    "first and appears only when the hash of the whole file matches the server's;\n"
+    "a link is followed; a FIFO or device is written through, in order.\n\n"
+    "  -o, --output FILE  where to write it; DIR or DIR/: into that folder;\n"
+    "                     -: to standard output (a bad hash is reported after\n"
+    "                     the bytes, exit 1)\n"
     "      --resume       continue from the part file an interrupted get left\n"
     "      --hash NAME    sha256, xxh128, ... (default: the fastest both sides "
     "have)\n" CLI_CLIENT_HELP;
 
-static int report(const char *name, int rc, const sk_xfer_result *res) {
-  if (res->message[0] != '\0')
+typedef struct get_job {
+  sk_client *c;
+  sk_get_opts opts;
+  const char *out; /* -o, or NULL */
+  int quiet;
+} get_job;
+
+static int is_folder(const char *path) {
+  struct stat st;
+  size_t n = strlen(path);
+  return (n > 0 && path[n - 1] == '/') || (stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+}
+
+/* -o /dev/stdout and its kin: the summary line would land in the data. */
+static int is_stdout(const char *path) {
+  struct stat a, b;
+  return fstat(STDOUT_FILENO, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+         a.st_ino == b.st_ino;
+}
+
+static int is_conn_error(int rc) {
+  return rc == SK_ECLOSED || rc == -EPIPE || rc == -ECONNRESET || rc == -ETIMEDOUT;
+}
+
+/* One line naming what failed: the local path for a local failure, the
+ * server's name for the server's. */
+static int report(const char *name, const char *where, int rc, const sk_xfer_result *res) {
+  if (res->local && rc == -ESPIPE)
+    cli_error("get",
+              "%s: not a regular file: --resume needs one (a FIFO or device is written "
+              "in one go)",
+              where);
+  else if (res->local && rc == -EISDIR)
+    cli_error("get", "%s: is a folder (the file would go into it only as %s/)", where, where);
+  else if (res->local)
+    cli_error("get", "%s: %s", where, sk_strerror(rc));
+  else if (res->message[0] != '\0')
     cli_error("get", "%s: server said %s: %s", name, sk_err_wire_name(rc), res->message);
+  else if (rc == SK_EHASHMISMATCH && res->through)
+    cli_error("get",
+              "%s: the bytes written to %s differ from the server's (hash mismatch): "
+              "discard them",
+              name, strcmp(where, "-") == 0 ? "standard output" : where);
   else if (rc == SK_EHASHMISMATCH)
     cli_error("get",
               "%s: the hash of the bytes received differs from the server's: "
@@ -30,9 +78,36 @@ static int report(const char *name, int rc, const sk_xfer_result *res) {
               name);
   else
     cli_error("get", "%s: %s", name, sk_strerror(rc));
-  if (rc == SK_ECLOSED || rc == -EPIPE || rc == -ECONNRESET || rc == -ETIMEDOUT)
-    return EXIT_CONN;
-  return EXIT_FAIL;
+  return is_conn_error(rc) ? EXIT_CONN : EXIT_FAIL;
+}
+
+static int get_one(get_job *j, const char *name) {
+  sk_xfer_result res = {0};
+  cli_progress bar;
+  int rc, to_stdout = j->out != NULL && strcmp(j->out, "-") == 0;
+  char tmp[PATH_MAX], def[PATH_MAX];
+  const char *out = j->out;
+  if (out == NULL) {
+    snprintf(tmp, sizeof(tmp), "%s", name);
+    snprintf(def, sizeof(def), "%s", basename(tmp));
+    out = def;
+  }
+  cli_progress_start(&bar, name, j->quiet);
+  j->opts.progress = cli_progress_update;
+  j->opts.progress_ctx = &bar;
+  j->opts.result = &res;
+  if (to_stdout) {
+    fflush(stdout);
+    rc = sk_client_get_fd(j->c, name, STDOUT_FILENO, &j->opts);
+  } else {
+    rc = sk_client_get_file(j->c, name, out, &j->opts);
+  }
+  cli_progress_end(&bar);
+  if (rc < 0)
+    return report(name, res.local && res.path[0] ? res.path : out, rc, &res);
+  if (!j->quiet && !to_stdout && !is_stdout(res.path))
+    printf("%s\t%llu\t%s\n", res.path, (unsigned long long)res.total, res.hash);
+  return EXIT_OK;
 }
 
 int cmd_get(int argc, char **argv) {
@@ -42,12 +117,7 @@ int cmd_get(int argc, char **argv) {
                                        {"hash", required_argument, NULL, 'H'},
                                        {0}};
   cli_client cc = {0};
-  sk_get_opts go = {0};
-  sk_xfer_result res = {0};
-  sk_client *c = NULL;
-  cli_progress bar;
-  const char *out = NULL, *name;
-  char tmp[PATH_MAX], def[PATH_MAX];
+  get_job j = {0};
   int opt, argi, code, rc;
 
   while ((opt = getopt_long(argc, argv, "hqo:", opts, NULL)) != -1) {
@@ -56,45 +126,41 @@ int cmd_get(int argc, char **argv) {
       return EXIT_OK;
     }
     if (opt == 'o')
-      out = optarg;
+      j.out = optarg;
     else if (opt == 'R')
-      go.resume = 1;
+      j.opts.resume = 1;
     else if (opt == 'H')
-      go.hash = optarg;
+      j.opts.hash = optarg;
     else if (!cli_client_opt(&cc, opt, optarg))
       return cli_usage_error("get", "unknown option");
   }
   argi = optind;
   cli_take_addr(&cc, argc, argv, &argi);
-  if (argc - argi != 1)
-    return cli_usage_error("get", "name exactly one file to fetch");
-  name = argv[argi];
-  if (go.hash != NULL && strcmp(go.hash, "none") == 0)
+  if (argi >= argc)
+    return cli_usage_error("get", "name at least one file to fetch");
+  if (j.opts.hash != NULL && strcmp(j.opts.hash, "none") == 0)
     return cli_usage_error("get", "a download is always verified: name a hash or drop --hash");
-  if (out == NULL) {
-    snprintf(tmp, sizeof(tmp), "%s", name);
-    snprintf(def, sizeof(def), "%s", basename(tmp));
-    out = def;
-  }
-  if ((code = cli_connect("get", &cc, &c)) != EXIT_OK)
+  if (j.out != NULL && strcmp(j.out, "-") == 0 && j.opts.resume)
+    return cli_usage_error("get", "--resume needs a file: standard output cannot be continued");
+  if (argc - argi > 1 && j.out != NULL && strcmp(j.out, "-") != 0 && !is_folder(j.out))
+    return cli_usage_error("get", "several names go into a folder: give -o DIR/");
+  j.quiet = cc.quiet;
+  if ((code = cli_connect("get", &cc, &j.c)) != EXIT_OK)
     return code;
-  sk_client_pick_hash(c, go.hash, &rc);
+  sk_client_pick_hash(j.c, j.opts.hash, &rc);
   if (rc < 0) {
     cli_error("get", "hash '%s' is not offered by both sides; drop --hash for the default",
-              go.hash);
-    sk_client_close(c);
+              j.opts.hash);
+    sk_client_close(j.c);
     return EXIT_FAIL;
   }
-  cli_progress_start(&bar, name, cc.quiet);
-  go.progress = cli_progress_update;
-  go.progress_ctx = &bar;
-  go.result = &res;
-  rc = sk_client_get_file(c, name, out, &go);
-  cli_progress_end(&bar);
-  sk_client_close(c);
-  if (rc < 0)
-    return report(name, rc, &res);
-  if (!cc.quiet)
-    printf("%s\t%llu\t%s\n", out, (unsigned long long)res.total, res.hash);
-  return EXIT_OK;
+  for (int i = argi; i < argc; i++) {
+    int one = get_one(&j, argv[i]);
+    if (one != EXIT_OK && code == EXIT_OK)
+      code = one;
+    if (one == EXIT_CONN)
+      break;
+  }
+  sk_client_close(j.c);
+  return code;
 }

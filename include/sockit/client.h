@@ -108,6 +108,9 @@ typedef struct sk_xfer_result {
   uint64_t offset;   /* bytes already there before this transfer (resume) */
   char hash[160];    /* "ALG:HEX" both sides agreed on; "" when unhashed */
   char message[256]; /* the server's error message, when it sent one */
+  int local;         /* get: the failure was the local file's (path says which) */
+  int through;       /* get: written straight to path, no part file (FIFO, device, fd) */
+  char path[4096];   /* get: where the file went (a folder joined, links followed) */
 } sk_xfer_result;
 
 typedef struct sk_put_opts {
@@ -133,11 +136,23 @@ typedef struct sk_get_opts {
  * the server; a negative errno for the local file. opts may be NULL. */
 int sk_client_put_file(sk_client *c, const char *path, const char *name, const sk_put_opts *opts);
 
-/* Download name to out_path through a part file beside it
- * (".BASE.sockit-part"), renamed over out_path only when the whole file's
- * hash matches the server's. opts may be NULL. */
+/* Download name to out_path as cp and curl would write it:
+ * - a regular file or a new name: through a part file beside it
+ *   (".BASE.sockit-part"), renamed over it only when the whole file's hash
+ *   matches the server's (--resume continues the part file);
+ * - a symbolic link: the same, at the file the link names (links followed);
+ * - a folder, or a path ending in '/': into it, under name's last component;
+ * - a FIFO, a device, /dev/stdout or /dev/fd/N: written through in order,
+ *   no part file and no resume (-ESPIPE); a wrong hash is found after the
+ *   bytes were written (SK_EHASHMISMATCH).
+ * result->path says where the file went; result->local is set when the
+ * failure was the local file's. opts may be NULL. */
 int sk_client_get_file(sk_client *c, const char *name, const char *out_path,
                        const sk_get_opts *opts);
+
+/* Download name into fd (e.g. standard output), in order, hash checked at
+ * the end; fd is neither closed nor seeked. */
+int sk_client_get_fd(sk_client *c, const char *name, int fd, const sk_get_opts *opts);
 
 typedef struct sk_file_stat {
   int exists;

@@ -22,9 +22,11 @@
 #define XFER_BUF (1u << 20)
 #define PATH_CAP 4096
 
-static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off) {
+/* Write n bytes at off; seq: in order with write() instead (a pipe, FIFO or
+ * device has no offsets). */
+static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off, int seq) {
   while (n > 0) {
-    ssize_t w = pwrite(fd, p, n, (off_t)off);
+    ssize_t w = seq ? write(fd, p, n) : pwrite(fd, p, n, (off_t)off);
     if (w < 0 && errno == EINTR)
       continue;
     if (w < 0)
@@ -60,7 +62,8 @@ typedef struct ring {
   ring_block blk[RING_N];
   uint64_t queued, done; /* blocks handed over / finished by the helper */
   int stop, err, started;
-  int wfd; /* get: the part file the helper writes; -1 for put */
+  int wfd; /* get: the part file (or output) the helper writes; -1 for put */
+  int seq; /* wfd takes its bytes in order, without offsets */
   int pfd; /* the file whose prefix [0, plen) is hashed first */
   uint64_t plen;
   sk__hash *h; /* NULL without a hash */
@@ -68,7 +71,7 @@ typedef struct ring {
 
 static int ring_block_work(ring *r, const ring_block *b) {
   if (r->wfd >= 0) {
-    int rc = write_all(r->wfd, b->data, b->len, b->off);
+    int rc = write_all(r->wfd, b->data, b->len, b->off, r->seq);
     if (rc < 0)
       return rc;
   }
@@ -98,11 +101,13 @@ static void *ring_main(void *arg) {
   }
 }
 
-/* Start the helper: wfd >= 0 makes it write blocks there; alg (or NULL)
+/* Start the helper: wfd >= 0 makes it write blocks there (in order with
+ * write() when seq); alg (or NULL)
  * the hash, which first covers pfd's bytes [0, plen) (a resumed prefix). */
-static int ring_start(ring *r, int wfd, const char *alg, int pfd, uint64_t plen) {
+static int ring_start(ring *r, int wfd, int seq, const char *alg, int pfd, uint64_t plen) {
   memset(r, 0, sizeof(*r));
   r->wfd = wfd;
+  r->seq = seq;
   r->pfd = pfd;
   r->plen = plen;
   if (alg != NULL && (r->h = sk__hash_new(alg)) == NULL)
@@ -414,7 +419,7 @@ int sk_client_put_file(sk_client *c, const char *path, const char *name, const s
   if (rc == 0 && ps.o->resume)
     rc = put_resume_offset(&ps, name);
   if (rc == 0)
-    rc = ring_start(&ps.rg, -1, ps.alg, ps.fd, ps.offset);
+    rc = ring_start(&ps.rg, -1, 0, ps.alg, ps.fd, ps.offset);
   if (rc == 0 && (rc = send_put_head(&ps, name)) == 0 && (rc = send_body(&ps)) == 0)
     rc = put_finish(&ps, name);
   ring_finish(&ps.rg, ps.hash, sizeof(ps.hash), 1);
@@ -436,13 +441,22 @@ typedef struct get_state {
   const sk_get_opts *o;
   sk_xfer_result *res;
   const char *alg;
-  char part[PATH_CAP];
+  char out[PATH_CAP];  /* where the file goes, links followed */
+  char part[PATH_CAP]; /* beside out; "" when writing through */
   int fd;
+  int through; /* write in order straight into fd: no part file, no rename */
+  int local;   /* the failure is the local file's, not the server's */
   uint64_t offset, total;
   int64_t mode, mtime;
   ring rg;
   char hash[SK_HASH_HEX_MAX];
 } get_state;
+
+static int local_fail(get_state *gs, int rc) {
+  if (rc < 0)
+    gs->local = 1;
+  return rc;
+}
 
 /* ".BASE.sockit-part" beside out_path, named as the server names its own. */
 static int part_path(const char *out, char *part) {
@@ -455,16 +469,82 @@ static int part_path(const char *out, char *part) {
   return 0;
 }
 
-static int open_part(get_state *gs, const char *out) {
+/* out_path names a folder (it ends in '/' or is one): the file goes into
+ * it under name's last component, as scp and cp do. */
+static int into_folder(const char *out_path, const char *name, char *out) {
+  size_t n = strlen(out_path);
+  const char *base = strrchr(name, '/');
   struct stat st;
-  int rc = part_path(out, gs->part);
+  int is_dir = stat(out_path, &st) == 0 && S_ISDIR(st.st_mode);
+  if (n > 0 && out_path[n - 1] == '/' && !is_dir)
+    return access(out_path, F_OK) == 0 || errno != ENOENT ? -ENOTDIR : -ENOENT;
+  base = base ? base + 1 : name;
+  if (!is_dir)
+    return snprintf(out, PATH_CAP, "%s", out_path) >= PATH_CAP ? -ENAMETOOLONG : 0;
+  if (snprintf(out, PATH_CAP, "%s%s%s", out_path, n > 0 && out_path[n - 1] == '/' ? "" : "/",
+               base) >= PATH_CAP)
+    return -ENAMETOOLONG;
+  return 0;
+}
+
+/* Follow out's links to what they name: a regular file or a new name keeps
+ * the part-file-and-rename treatment at the link's target (the link stays a
+ * link); a FIFO, device or socket, or an open file of this process
+ * (/dev/stdout, /dev/fd/N, /proc/self/fd/N), is written through in order. */
+static int resolve_out(get_state *gs) {
+  char link[PATH_CAP], next[PATH_CAP];
+  struct stat st;
+  for (int hops = 0; hops < 40; hops++) {
+    if (strncmp(gs->out, "/proc/", 6) == 0 || strncmp(gs->out, "/dev/fd/", 8) == 0) {
+      gs->through = 1;
+      return 0;
+    }
+    if (lstat(gs->out, &st) < 0)
+      return errno == ENOENT ? 0 : -errno; /* a new name */
+    if (S_ISREG(st.st_mode))
+      return 0;
+    if (S_ISDIR(st.st_mode))
+      return -EISDIR;
+    if (!S_ISLNK(st.st_mode)) {
+      gs->through = 1;
+      return 0;
+    }
+    ssize_t n = readlink(gs->out, link, sizeof(link) - 1);
+    if (n < 0)
+      return -errno;
+    link[n] = '\0';
+    const char *slash = strrchr(gs->out, '/');
+    int dirlen = link[0] == '/' || slash == NULL ? 0 : (int)(slash - gs->out + 1);
+    if (snprintf(next, sizeof(next), "%.*s%s", dirlen, gs->out, link) >= (int)sizeof(next))
+      return -ENAMETOOLONG;
+    memcpy(gs->out, next, sizeof(next));
+  }
+  return -ELOOP;
+}
+
+static int open_part(get_state *gs) {
+  struct stat st;
+  int rc = part_path(gs->out, gs->part);
   int flags = O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (gs->o->resume ? 0 : O_TRUNC);
   if (rc < 0)
     return rc;
-  if ((gs->fd = open(gs->part, flags, 0600)) < 0 || fstat(gs->fd, &st) < 0)
+  if ((gs->fd = open(gs->part, flags, 0600)) < 0 || fstat(gs->fd, &st) < 0) {
+    gs->part[0] = '\0'; /* not ours: never unlinked */
     return -errno;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    gs->part[0] = '\0';
+    return -EEXIST;
+  }
   gs->offset = (uint64_t)st.st_size;
   return 0;
+}
+
+static int open_through(get_state *gs) {
+  if (gs->o->resume)
+    return -ESPIPE; /* no part file to continue: a FIFO or device is written in one go */
+  gs->fd = open(gs->out, O_WRONLY | O_TRUNC | O_NOCTTY | O_CLOEXEC);
+  return gs->fd < 0 ? -errno : 0;
 }
 
 static int get_request(get_state *gs, const char *name) {
@@ -507,7 +587,7 @@ static int recv_body(get_state *gs) {
     ring_block *b = ring_take(&gs->rg, &rc);
     size_t len = 0, want = gs->total - done < XFER_BUF ? (size_t)(gs->total - done) : XFER_BUF;
     if (b == NULL)
-      break;
+      return local_fail(gs, rc); /* the helper could not write, or no memory */
     while (rc == 0 && len < want) {
       ssize_t r = sk_client_read_body(gs->c, b->data + len, want - len);
       if (r <= 0)
@@ -530,7 +610,7 @@ static int get_verify(get_state *gs) {
   const char *theirs;
   int rc = recv_expect(gs->c, "file_end", &end, gs->res);
   if (rc == 0)
-    rc = ring_finish(&gs->rg, gs->hash, sizeof(gs->hash), 0);
+    rc = local_fail(gs, ring_finish(&gs->rg, gs->hash, sizeof(gs->hash), 0));
   if (rc == 0 && gs->alg != NULL) {
     theirs = sk_head_str(end, "hash");
     if (theirs == NULL || strcasecmp(theirs, gs->hash) != 0)
@@ -540,46 +620,86 @@ static int get_verify(get_state *gs) {
   return rc;
 }
 
-static int get_publish(get_state *gs, const char *out) {
+static int get_publish(get_state *gs) {
   struct timespec ts[2] = {{0, UTIME_NOW}, {gs->mtime, 0}};
+  if (gs->through)
+    return 0; /* the bytes are where they belong already */
   if (fchmod(gs->fd, (mode_t)(gs->mode & 0777)) < 0 || futimens(gs->fd, ts) < 0 ||
-      fsync(gs->fd) < 0 || rename(gs->part, out) < 0)
-    return -errno;
+      fsync(gs->fd) < 0 || rename(gs->part, gs->out) < 0)
+    return local_fail(gs, -errno);
   return 0;
+}
+
+/* The transfer into gs->fd (a part file, or a file written through). */
+static int get_run(get_state *gs, const char *name) {
+  int rc = get_request(gs, name);
+  if (rc == 0)
+    rc = local_fail(gs, ring_start(&gs->rg, gs->fd, gs->through, gs->alg, gs->fd, gs->offset));
+  if (rc == 0 && (rc = recv_body(gs)) == 0 && (rc = get_verify(gs)) == 0)
+    rc = get_publish(gs);
+  ring_finish(&gs->rg, gs->hash, sizeof(gs->hash), 0); /* drain: the part file keeps what came */
+  return rc;
+}
+
+static void get_result(get_state *gs, int rc) {
+  if (gs->res == NULL)
+    return;
+  gs->res->total = gs->total;
+  gs->res->offset = gs->offset;
+  gs->res->local = rc < 0 && gs->local;
+  gs->res->through = gs->through;
+  snprintf(gs->res->path, sizeof(gs->res->path), "%s", gs->out);
+  if (rc == 0)
+    snprintf(gs->res->hash, sizeof(gs->res->hash), "%s", gs->hash);
+}
+
+static void get_init(get_state *gs, sk_client *c, const sk_get_opts *opts) {
+  static const sk_get_opts none = {0};
+  memset(gs, 0, sizeof(*gs));
+  gs->c = c;
+  gs->o = opts ? opts : &none;
+  gs->fd = -1;
+  gs->res = gs->o->result;
+  if (gs->res != NULL)
+    memset(gs->res, 0, sizeof(*gs->res));
+}
+
+int sk_client_get_fd(sk_client *c, const char *name, int fd, const sk_get_opts *opts) {
+  get_state gs;
+  int rc = 0;
+  get_init(&gs, c, opts);
+  gs.fd = fd;
+  gs.through = 1;
+  gs.alg = sk_client_pick_hash(c, gs.o->hash, &rc);
+  if (rc == 0)
+    rc = gs.o->resume ? local_fail(&gs, -ESPIPE) : get_run(&gs, name);
+  get_result(&gs, rc);
+  return rc;
 }
 
 int sk_client_get_file(sk_client *c, const char *name, const char *out_path,
                        const sk_get_opts *opts) {
-  static const sk_get_opts none = {0};
-  get_state gs = {.c = c, .o = opts ? opts : &none, .fd = -1};
+  get_state gs;
   int rc = 0;
-
-  gs.res = gs.o->result;
-  if (gs.res != NULL)
-    memset(gs.res, 0, sizeof(*gs.res));
+  get_init(&gs, c, opts);
   gs.alg = sk_client_pick_hash(c, gs.o->hash, &rc);
   if (rc == 0)
-    rc = open_part(&gs, out_path);
+    rc = local_fail(&gs, into_folder(out_path, name, gs.out));
   if (rc == 0)
-    rc = get_request(&gs, name);
+    rc = local_fail(&gs, resolve_out(&gs));
   if (rc == 0)
-    rc = ring_start(&gs.rg, gs.fd, gs.alg, gs.fd, gs.offset);
-  if (rc == 0 && (rc = recv_body(&gs)) == 0 && (rc = get_verify(&gs)) == 0)
-    rc = get_publish(&gs, out_path);
-  ring_finish(&gs.rg, gs.hash, sizeof(gs.hash), 0); /* drain: the part file keeps what came */
-  if (gs.res != NULL) {
-    gs.res->total = gs.total;
-    gs.res->offset = gs.offset;
-    if (rc == 0)
-      snprintf(gs.res->hash, sizeof(gs.res->hash), "%s", gs.hash);
-  }
-  if (gs.fd >= 0) {
+    rc = local_fail(&gs, gs.through ? open_through(&gs) : open_part(&gs));
+  if (rc == 0)
+    rc = get_run(&gs, name);
+  get_result(&gs, rc);
+  if (gs.fd >= 0 && gs.part[0] != '\0') {
     struct stat st;
     /* a wrong hash means wrong bytes: never keep them for a resume; an
      * empty part file (refused get) is not worth keeping either */
     if (rc < 0 && (rc == SK_EHASHMISMATCH || (fstat(gs.fd, &st) == 0 && st.st_size == 0)))
       unlink(gs.part);
-    close(gs.fd);
   }
+  if (gs.fd >= 0)
+    close(gs.fd);
   return rc;
 }
