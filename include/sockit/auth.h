@@ -60,6 +60,20 @@ int sk_auth_mac_equal(const char *a, const char *b);
 /* Is s exactly 64 lowercase hex chars? */
 int sk_auth_is_hex64(const char *s);
 
+/* ---- authenticated datagrams (SPEC 5) -----------------------------------
+ * Every datagram to or from a server with a key ends with a 32-byte trailer
+ * HMAC-SHA256(K_udp, frame), where K_udp is derived from the secret by HKDF
+ * (RFC 5869) with SHA-256, one output block:
+ *   PRK_udp = HMAC-SHA256(key = "sockit/2 udp", msg = secret)
+ *   K_udp   = HMAC-SHA256(key = PRK_udp, msg = "udp" || 0x01)
+ * The library applies it for you (sk_udp_open_opts); this is for other
+ * implementations and tests. */
+#define SK_UDP_KEY_LEN 32
+#define SK_UDP_TAG_LEN 32
+
+/* K_udp for the key's secret. Returns 0, -EINVAL or SK_EINTERNAL. */
+int sk_auth_udp_key(const sk_key *key, uint8_t out[SK_UDP_KEY_LEN]);
+
 #ifdef __cplusplus
 }
 #endif

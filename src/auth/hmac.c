@@ -1,4 +1,6 @@
-/* hmac.c - nonces and the HMAC-SHA256 challenge-response of SPEC 4.3. */
+/* hmac.c - nonces, the HMAC-SHA256 challenge-response of SPEC 4.3 and the
+ * key of authenticated datagrams (SPEC 5). */
+#include "auth/dgram.h"
 #include "auth/hmac_md5.h"
 
 #include <sockit/auth.h>
@@ -12,7 +14,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #define NONCE_BYTES (SK_NONCE_HEX / 2)
 #define SHA256_BYTES (SK_MAC_HEX / 2)
@@ -138,4 +142,47 @@ int sk__hmac_md5(const void *key, size_t klen, const void *msg, size_t mlen, uin
       mdlen != 16)
     return SK_EINTERNAL;
   return 0;
+}
+
+/* HMAC-SHA256 over the pieces in order, as if they were one message: the
+ * server signs a head and a body that sit in two buffers. */
+int sk__hmac_sha256v(const void *key, size_t klen, const struct iovec *iov, int n,
+                     uint8_t out[SHA256_BYTES]) {
+  EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+                         OSSL_PARAM_construct_end()};
+  size_t len = 0;
+  int rc = SK_EINTERNAL;
+
+  if (ctx == NULL || !EVP_MAC_init(ctx, key, klen, params))
+    goto out;
+  for (int i = 0; i < n; i++)
+    if (iov[i].iov_len > 0 && !EVP_MAC_update(ctx, iov[i].iov_base, iov[i].iov_len))
+      goto out;
+  if (EVP_MAC_final(ctx, out, &len, SHA256_BYTES) && len == SHA256_BYTES)
+    rc = 0;
+out:
+  EVP_MAC_CTX_free(ctx);
+  EVP_MAC_free(mac);
+  return rc;
+}
+
+/* HKDF-SHA256 (RFC 5869) written out, because the two steps are the
+ * contract (SPEC 5) and one output block is all we take:
+ * extract with the salt as key, expand with info "udp" and counter 1. */
+int sk_auth_udp_key(const sk_key *key, uint8_t out[SK_UDP_KEY_LEN]) {
+  static const char salt[] = "sockit/2 udp";
+  static const uint8_t info[] = {'u', 'd', 'p', 0x01};
+  uint8_t prk[SHA256_BYTES];
+  int rc;
+
+  if (!key || !key->bytes || !out)
+    return -EINVAL;
+  struct iovec secret = {key->bytes, key->len}, expand = {(void *)info, sizeof info};
+  rc = sk__hmac_sha256v(salt, sizeof salt - 1, &secret, 1, prk);
+  if (rc == 0)
+    rc = sk__hmac_sha256v(prk, sizeof prk, &expand, 1, out);
+  OPENSSL_cleanse(prk, sizeof prk);
+  return rc;
 }
