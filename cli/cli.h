@@ -61,8 +61,11 @@ int cmd_time(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 
 /* UDP forms of echo and time (udp.c): print the answer, return the exit code. */
-int cli_udp_echo(const char *addr, const char *text, size_t n, int newline);
-int cli_udp_time(const char *addr, sk_head *req);
+int cli_udp_echo(const cli_client *cc, const char *text, size_t n, int newline);
+int cli_udp_time(const cli_client *cc, sk_head *req);
+/* A UDP socket to cc->addr authenticated as cc's options say; on failure
+ * one line on stderr and the exit code, else EXIT_OK. */
+int cli_udp_open(const char *cmd, const cli_client *cc, sk_udp **out);
 int cmd_listen(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
 int cmd_exec(int argc, char **argv);

@@ -11,8 +11,8 @@ static const char echo_help[] =
     "usage: sockit echo [ADDR] [TEXT...]\n"
     "Send TEXT (words joined by spaces, then a newline is printed) or, without\n"
     "TEXT, all of stdin; print what the server echoes back.\n\n"
-    "  -u, --udp          one datagram to `serve --udp ADDR` (at most 65507 "
-    "bytes)\n" CLI_CLIENT_HELP;
+    "  -u, --udp          one datagram to `serve --udp ADDR` (at most 65507\n"
+    "                     bytes), authenticated with the key but not encrypted\n" CLI_CLIENT_HELP;
 
 #define ECHO_STDIN_MAX (16u << 20) /* the server's default --max-message */
 
@@ -93,7 +93,7 @@ int cmd_echo(int argc, char **argv) {
     return EXIT_FAIL;
   }
   if (udp) {
-    code = cli_udp_echo(cc.addr, text, n, from_args);
+    code = cli_udp_echo(&cc, text, n, from_args);
     goto out;
   }
   if ((code = cli_connect("echo", &cc, &c)) != EXIT_OK)

@@ -18,8 +18,9 @@ static const char time_help[] =
     "      --every S      ask again every S seconds with the current time, like the\n"
     "                     tutorial's periodic client; Ctrl-C ends it\n"
     "      --count N      with --every: stop after N answers\n"
-    "  -u, --udp          ask `serve --udp ADDR` in one datagram (retried on "
-    "timeout)\n" CLI_CLIENT_HELP;
+    "  -u, --udp          ask `serve --udp ADDR` in one datagram (retried on\n"
+    "                     timeout), authenticated with the key but not encrypted;\n"
+    "                     --ts needs --no-auth there\n" CLI_CLIENT_HELP;
 
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) {
@@ -30,22 +31,24 @@ typedef struct time_req {
   int has_ts;
   long long ts;
   const char *tz, *format;
-  const char *udp_addr; /* --udp: ask over UDP, no connection */
-  double every;         /* --every S, 0: once */
-  long long count;      /* --count N, -1: until Ctrl-C */
+  const cli_client *udp; /* --udp: ask over UDP, no connection */
+  double every;          /* --every S, 0: once */
+  long long count;       /* --count N, -1: until Ctrl-C */
 } time_req;
 
 static int ask(sk_client *c, const time_req *t, long long ts) {
   sk_head *req = sk_head_new("time"), *resp = NULL;
   int rc = req ? 0 : -ENOMEM;
-  if (rc == 0 && (t->has_ts || ts >= 0))
+  /* over UDP "now" is the default: an authenticated datagram's "ts" is its
+   * send time already */
+  if (rc == 0 && (t->has_ts || (ts >= 0 && t->udp == NULL)))
     sk_head_set_int(req, "ts", t->has_ts ? t->ts : ts);
   if (rc == 0 && t->tz)
     sk_head_set_str(req, "tz", t->tz);
   if (rc == 0 && t->format)
     sk_head_set_str(req, "format", t->format);
-  if (rc == 0 && t->udp_addr != NULL) {
-    rc = cli_udp_time(t->udp_addr, req);
+  if (rc == 0 && t->udp != NULL) {
+    rc = cli_udp_time(t->udp, req);
     sk_head_free(req);
     return rc;
   }
@@ -111,7 +114,7 @@ static int parse_opts(int argc, char **argv, time_req *t, cli_client *cc) {
   cli_take_addr(cc, argc, argv, &argi);
   if (argi < argc)
     return cli_usage_error("time", "unexpected argument '%s'", argv[argi]);
-  t->udp_addr = udp ? cc->addr : NULL;
+  t->udp = udp ? cc : NULL;
   return -1;
 }
 
@@ -138,7 +141,7 @@ int cmd_time(int argc, char **argv) {
 
   if (code >= 0)
     return code;
-  if (t.udp_addr == NULL && (code = cli_connect("time", &cc, &c)) != EXIT_OK)
+  if (t.udp == NULL && (code = cli_connect("time", &cc, &c)) != EXIT_OK)
     return code;
   code = t.every > 0 ? ask_every(c, &t) : ask(c, &t, -1);
   sk_client_close(c);

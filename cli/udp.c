@@ -1,5 +1,7 @@
 /* udp.c - `sockit echo --udp` and `sockit time --udp` (SPEC 5): one
- * datagram each way, asked again when no answer comes in time. */
+ * datagram each way, asked again when no answer comes in time. With a key
+ * (--key-file, or the default one when it exists) the datagrams are
+ * authenticated; --no-auth sends them plain. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,63 +11,95 @@
 #define UDP_TIMEOUT_MS 1000
 #define UDP_RETRIES 2 /* three tries in all */
 
+int cli_udp_open(const char *cmd, const cli_client *cc, sk_udp **out) {
+  int rc = sk_udp_open_opts(out, cc->addr, &cc->opts);
+  switch (rc) {
+  case 0:
+    return EXIT_OK;
+  case SK_EBADKEY:
+    cli_error(cmd, "cannot use the key file: it must exist, hold at least 16 bytes and be "
+                   "mode 0600 (chmod 600 FILE); make one with: sockit keygen");
+    return EXIT_FAIL;
+  case SK_EBADADDR:
+    cli_error(cmd, "bad address '%s': use HOST:PORT or [IPv6]:PORT", cc->addr);
+    return EXIT_USAGE;
+  }
+  cli_error(cmd, "cannot use %s for UDP: %s", cc->addr, sk_strerror(rc));
+  return EXIT_CONN;
+}
+
 /* A failed UDP request as one clear line; returns the exit code. */
-static int udp_failed(const char *cmd, const char *addr, int rc, const sk_head *resp, size_t n) {
+static int udp_failed(const char *cmd, const sk_udp *u, const char *addr, int rc,
+                      const sk_head *resp, size_t n) {
   switch (resp != NULL ? 0 : rc) {
   case SK_ETOOLARGE:
     cli_error(cmd,
               "refused: %zu bytes do not fit in one UDP datagram (at most %u bytes for "
-              "the whole frame); nothing was sent: send it over TCP (drop --udp)",
-              n, SK_UDP_FRAME_MAX);
+              "the whole frame%s); nothing was sent: send it over TCP (drop --udp)",
+              n, SK_UDP_FRAME_MAX, sk_udp_authenticated(u) ? " and its 32-byte trailer" : "");
     return EXIT_FAIL;
   case -ETIMEDOUT:
+    /* a server with a key says nothing to a datagram it cannot verify */
     cli_error(cmd,
               "no answer from %s over UDP after %d tries; is `sockit serve --udp %s` "
-              "running there?",
-              addr, UDP_RETRIES + 1, addr);
+              "running there%s?",
+              addr, UDP_RETRIES + 1, addr,
+              sk_udp_authenticated(u) ? " with this key (for a --no-auth server add --no-auth)"
+                                      : " with --no-auth (else give its --key-file)");
     return EXIT_CONN;
   case -ECONNREFUSED:
     cli_error(cmd, "nothing listens for UDP on %s (start `sockit serve --udp %s`)", addr, addr);
     return EXIT_CONN;
-  case SK_EBADADDR:
-    cli_error(cmd, "bad address '%s': use HOST:PORT or [IPv6]:PORT", addr);
-    return EXIT_USAGE;
   }
   return cli_request_failed(cmd, rc, resp);
 }
 
-int cli_udp_echo(const char *addr, const char *text, size_t n, int newline) {
+int cli_udp_echo(const cli_client *cc, const char *text, size_t n, int newline) {
   sk_head *req = sk_head_new("echo"), *resp = NULL;
   uint8_t *body = NULL;
   size_t got = 0;
-  int rc = req ? sk_udp_request(addr, req, text, n, UDP_TIMEOUT_MS, UDP_RETRIES, &resp, &body, &got)
-               : -ENOMEM;
-  int code = EXIT_OK;
+  sk_udp *u = NULL;
+  int code = req ? cli_udp_open("echo", cc, &u) : EXIT_FAIL, rc;
+  if (code != EXIT_OK)
+    goto out;
+  rc = sk_udp_call(u, req, text, n, UDP_TIMEOUT_MS, UDP_RETRIES, &resp, &body, &got);
   if (rc < 0) {
-    code = udp_failed("echo", addr, rc, resp, n);
+    code = udp_failed("echo", u, cc->addr, rc, resp, n);
   } else {
     fwrite(body, 1, got, stdout);
     if (newline)
       fputc('\n', stdout);
     code = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
   }
+out:
+  sk_udp_close(u);
   sk_head_free(req);
   sk_head_free(resp);
   free(body);
   return code;
 }
 
-int cli_udp_time(const char *addr, sk_head *req) {
+int cli_udp_time(const cli_client *cc, sk_head *req) {
   sk_head *resp = NULL;
-  int rc = sk_udp_request(addr, req, NULL, 0, UDP_TIMEOUT_MS, UDP_RETRIES, &resp, NULL, NULL);
-  int code;
+  sk_udp *u = NULL;
+  int code = cli_udp_open("time", cc, &u), rc;
+  if (code != EXIT_OK)
+    return code;
+  if (sk_udp_authenticated(u) && sk_head_has(req, "ts")) {
+    sk_udp_close(u);
+    return cli_usage_error("time", "--ts cannot go in an authenticated datagram (its \"ts\" is "
+                                   "the send time): drop --udp, or use --no-auth with a "
+                                   "--no-auth server");
+  }
+  rc = sk_udp_call(u, req, NULL, 0, UDP_TIMEOUT_MS, UDP_RETRIES, &resp, NULL, NULL);
   if (rc < 0) {
-    code = udp_failed("time", addr, rc, resp, 0);
+    code = udp_failed("time", u, cc->addr, rc, resp, 0);
   } else {
     const char *text = sk_head_str(resp, "text");
     printf("%s\n", text ? text : "");
     code = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
   }
+  sk_udp_close(u);
   sk_head_free(resp);
   return code;
 }

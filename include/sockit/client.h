@@ -201,33 +201,59 @@ int sk_resolve(const char *addr, int flags, struct sockaddr_storage *ss, socklen
 char *sk_addr_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t cap);
 
 /* ---- UDP (SPEC 5) ---------------------------------------------------------
- * One frame per datagram, no authentication: echo, time, ping and chat.
- * A frame over SK_UDP_FRAME_MAX bytes is refused with SK_ETOOLARGE before
- * anything is sent (a cut datagram would be garbage to the server). */
+ * One frame per datagram: echo, time, ping and chat.
+ * A frame over SK_UDP_FRAME_MAX bytes (trailer included) is refused with
+ * SK_ETOOLARGE before anything is sent (a cut datagram would be garbage to
+ * the server).
+ *
+ * A server with a key takes only authenticated datagrams: each carries "ts"
+ * and "n" in its head and an HMAC trailer (sockit/auth.h), and anything else
+ * gets no answer at all. A socket opened with a key (sk_udp_open_opts) adds
+ * them to what it sends (so a head's own "ts" is replaced) and drops every
+ * datagram that fails the trailer, ts or replay check. UDP is authenticated,
+ * never encrypted: anyone on the path can read the datagrams.
+ * Without a key (a --no-auth server) datagrams are plain; the library pads
+ * them so the server may answer (it never sends an unproven address more
+ * bytes than it got), and answers a chat join's cookie by sending the join
+ * again: callers see neither. */
 #define SK_UDP_FRAME_MAX 65507u
 
 typedef struct sk_udp sk_udp;
 
 /* A UDP socket connected to addr (HOST:PORT or [IPv6]:PORT; the first
- * resolution that works). Returns 0 or SK_EBADADDR / a negated errno. */
+ * resolution that works), sending plain datagrams. Returns 0 or SK_EBADADDR
+ * / a negated errno. */
 int sk_udp_open(sk_udp **out, const char *addr);
+
+/* The same, authenticated as opts say (NULL: as a zeroed sk_client_opts):
+ * no_auth: plain datagrams; key_file: that key (SK_EBADKEY when it cannot be
+ * used); else the default key file when there is one, plain datagrams when
+ * there is none. timeout_ms is not used. */
+int sk_udp_open_opts(sk_udp **out, const char *addr, const sk_client_opts *opts);
+
+/* 1 when the socket authenticates its datagrams with a key. */
+int sk_udp_authenticated(const sk_udp *u);
 
 /* Send head ("size" set to n) and n body bytes as one datagram. */
 int sk_udp_send(sk_udp *u, sk_head *head, const void *body, size_t n);
 
 /* Wait up to timeout_ms (-1: forever) for one well-formed frame; datagrams
- * that are not exactly one frame are skipped. *head is the caller's, *body
- * malloc'd (NULL when empty). -ETIMEDOUT when nothing came; -ECONNREFUSED
- * when the host said nobody listens there. */
+ * that are not exactly one frame, or fail authentication, are skipped.
+ * *head is the caller's, *body malloc'd (NULL when empty). -ETIMEDOUT when
+ * nothing came; -ECONNREFUSED when the host said nobody listens there. */
 int sk_udp_recv(sk_udp *u, sk_head **head, uint8_t **body, size_t *n, int timeout_ms);
 
 int sk_udp_fd(const sk_udp *u); /* for poll() */
 void sk_udp_close(sk_udp *u);
 
-/* One request, one answer: sends req (an "id" is added when it has none, to
- * match the answer), waits timeout_ms, and sends again up to retries times.
- * An error answer becomes its SK_E* code, with the frame still in *resp.
- * resp_body / resp_n may be NULL. */
+/* One request, one answer on an open socket: sends req (an "id" is added
+ * when it has none, to match the answer), waits timeout_ms, and sends again
+ * up to retries times. An error answer becomes its SK_E* code, with the
+ * frame still in *resp. resp_body / resp_n may be NULL. */
+int sk_udp_call(sk_udp *u, sk_head *req, const void *body, size_t n, int timeout_ms, int retries,
+                sk_head **resp, uint8_t **resp_body, size_t *resp_n);
+
+/* sk_udp_call on a plain socket opened (and closed) for this request. */
 int sk_udp_request(const char *addr, sk_head *req, const void *body, size_t n, int timeout_ms,
                    int retries, sk_head **resp, uint8_t **resp_body, size_t *resp_n);
 

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/client_int.h"
 #include "common/addr.h"
 #include "sockit/auth.h"
 #include "sockit/client.h"
@@ -279,7 +280,7 @@ int sk_client_request(sk_client *c, sk_head *req, const void *body, size_t n, sk
 
 /* ---- the handshake ------------------------------------------------------ */
 
-static int load_key(const sk_client_opts *o, sk_key *key) {
+int sk__client_load_key(const sk_client_opts *o, sk_key *key) {
   char path[4096];
   const char *why;
   int rc;
@@ -299,7 +300,7 @@ static int authenticate(sk_client *c, const sk_client_opts *o) {
 
   if (sn == NULL || !sk_auth_is_hex64(sn))
     return SK_EPROTO;
-  if ((rc = load_key(o, &key)) < 0)
+  if ((rc = sk__client_load_key(o, &key)) < 0)
     return rc == -ENOENT || rc == -EPERM ? SK_EBADKEY : rc;
   rc = -ENOMEM;
   if (sk_auth_nonce(cn) < 0 || sk_auth_client_mac(&key, sn, cn, mac) < 0 ||

@@ -1,6 +1,15 @@
 /* udp.c - the UDP client (sockit/client.h, SPEC 5): one frame per datagram,
  * a connected socket so that only the server's datagrams (and its ICMP
- * "port unreachable") reach us, and retries for requests. */
+ * "port unreachable") reach us, and retries for requests.
+ *
+ * With a key, every datagram is stamped and sealed (auth/dgram.h) and every
+ * answer that fails the trailer, ts or replay check is skipped as if it had
+ * never come. Without one, the server proves our address before it sends us
+ * chat (a join is answered with a cookie that the join must repeat) and never
+ * answers an unproven address with more bytes than it got: so plain
+ * datagrams are padded to PAD_MIN bytes, and a cookie is taken and the join
+ * sent again here, unseen by the caller.
+ */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -10,14 +19,25 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/dgram.h"
+#include "client/client_int.h"
 #include "common/addr.h"
 #include "sockit/client.h"
 #include "sockit/error.h"
 
 #define UDP_RBUF 65536u
+#define REPLAY_MAX 4096  /* answers remembered per minute (ts, n) */
+#define PAD_MIN 256      /* plain datagrams are at least this long */
+#define PAD_MEMBER 9     /* what ,"pad":"" adds before its text */
+#define COOKIE_MAX 64    /* longest cookie kept (SPEC: 32 hex chars) */
+#define COOKIE_RESENDS 3 /* joins sent again for one join, at most */
 
 struct sk_udp {
   int fd;
+  sk__dg_guard *guard; /* NULL: plain datagrams */
+  sk_head *join;       /* the last join sent (plain): sent again with a cookie */
+  int cookie_resends;
+  char cookie[COOKIE_MAX + 1]; /* the server's latest, added to every join */
   uint8_t rbuf[UDP_RBUF];
 };
 
@@ -53,13 +73,49 @@ int sk_udp_open(sk_udp **out, const char *addr) {
     return n;
   if ((fd = connect_first(a, n)) < 0)
     return fd;
-  if ((u = malloc(sizeof(*u))) == NULL) {
+  if ((u = calloc(1, sizeof(*u))) == NULL) {
     close(fd);
     return -ENOMEM;
   }
   u->fd = fd;
   *out = u;
   return 0;
+}
+
+/* The key the options ask for: none with no_auth; an explicit key file
+ * must load; the default one is used when it exists. */
+static int guard_for(const sk_client_opts *o, sk__dg_guard **out) {
+  sk_key key = {0};
+  int rc;
+  *out = NULL;
+  if (o != NULL && o->no_auth)
+    return 0;
+  if ((rc = sk__client_load_key(o, &key)) < 0) {
+    if (rc == -ENOENT && (o == NULL || o->key_file == NULL))
+      return 0; /* no default key: plain datagrams, as for a --no-auth server */
+    return rc == -ENOENT || rc == -EPERM ? SK_EBADKEY : rc;
+  }
+  *out = sk__dg_guard_new(&key, REPLAY_MAX);
+  sk_key_clear(&key);
+  return *out ? 0 : -ENOMEM;
+}
+
+int sk_udp_open_opts(sk_udp **out, const char *addr, const sk_client_opts *opts) {
+  sk__dg_guard *guard;
+  int rc = guard_for(opts, &guard);
+  *out = NULL;
+  if (rc < 0)
+    return rc;
+  if ((rc = sk_udp_open(out, addr)) < 0) {
+    sk__dg_guard_free(guard);
+    return rc;
+  }
+  (*out)->guard = guard;
+  return 0;
+}
+
+int sk_udp_authenticated(const sk_udp *u) {
+  return u->guard != NULL;
 }
 
 int sk_udp_fd(const sk_udp *u) {
@@ -70,32 +126,88 @@ void sk_udp_close(sk_udp *u) {
   if (u == NULL)
     return;
   close(u->fd);
+  sk__dg_guard_free(u->guard);
+  sk_head_free(u->join);
   free(u);
 }
 
+/* ---- sending ------------------------------------------------------------ */
+
+static int send_all(int fd, struct iovec *iov, int n) {
+  struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+  while (sendmsg(fd, &msg, MSG_NOSIGNAL) < 0)
+    if (errno != EINTR)
+      return -errno;
+  return 0;
+}
+
+/* What a plain join carries and keeps: the server's cookie when we have one,
+ * and a copy to send again when a (new) cookie comes. */
+static int note_join(sk_udp *u, sk_head *head) {
+  if (u->guard != NULL || strcmp(sk_head_type(head), "join") != 0)
+    return 0;
+  if (u->cookie[0] != '\0' && sk_head_set_str(head, "cookie", u->cookie) < 0)
+    return -ENOMEM;
+  if (head != u->join) {
+    sk_head_free(u->join);
+    if ((u->join = sk_head_dup(head)) == NULL)
+      return -ENOMEM;
+    u->cookie_resends = 0;
+  }
+  return 0;
+}
+
+/* A plain datagram shorter than PAD_MIN gets a "pad" member that makes it
+ * PAD_MIN long: the server may answer an unproven address with no more
+ * bytes than it received (SPEC 5), and a time or cookie answer is longer
+ * than a bare request. */
+static int pad(sk_udp *u, sk_head *head, size_t body, ssize_t *hn) {
+  size_t have = (size_t)*hn + body;
+  if (u->guard != NULL || have >= PAD_MIN)
+    return 0;
+  size_t k = PAD_MIN - have > PAD_MEMBER ? PAD_MIN - have - PAD_MEMBER : 0;
+  char text[PAD_MIN];
+  memset(text, ' ', k);
+  if (sk_head_set_strn(head, "pad", text, k) < 0)
+    return -ENOMEM;
+  *hn = sk_head_encode(head, NULL, 0);
+  return *hn < 0 ? (int)*hn : 0;
+}
+
 int sk_udp_send(sk_udp *u, sk_head *head, const void *body, size_t n) {
-  uint8_t *hb = NULL;
+  size_t seal = u->guard ? SK_UDP_TAG_LEN : 0;
+  uint8_t *hb = NULL, tag[SK_UDP_TAG_LEN];
   ssize_t hn;
-  int rc = 0;
+  int rc;
 
   if ((n > 0 || sk_head_has(head, "size")) && sk_head_set_int(head, "size", (int64_t)n) < 0)
     return -ENOMEM;
+  if ((rc = note_join(u, head)) < 0 ||
+      (u->guard && (rc = sk__dg_stamp(head, sk__dg_wall_ms())) < 0))
+    return rc;
   if (n > SK_UDP_FRAME_MAX || (hn = sk_head_encode(head, NULL, 0)) < 0 ||
-      (size_t)hn + n > SK_UDP_FRAME_MAX)
+      (size_t)hn + n + seal > SK_UDP_FRAME_MAX)
     return SK_ETOOLARGE; /* before anything is sent: never a cut datagram */
-  if ((hn = sk_head_encode_alloc(head, &hb)) < 0)
+  if ((rc = pad(u, head, n, &hn)) < 0)
+    return rc;
+  hn = sk_head_encode_alloc(head, &hb);
+  sk_head_del(head, "pad"); /* the caller's head stays as it was given */
+  if (hn < 0)
     return (int)hn;
-  struct iovec iov[2] = {{hb, (size_t)hn}, {(void *)body, n}};
-  struct msghdr msg = {.msg_iov = iov, .msg_iovlen = n > 0 ? 2 : 1};
-  while (sendmsg(u->fd, &msg, MSG_NOSIGNAL) < 0) {
-    if (errno != EINTR) {
-      rc = -errno;
-      break;
-    }
+  struct iovec iov[3] = {{hb, (size_t)hn}, {(void *)body, n}, {tag, sizeof(tag)}};
+  int niov = n > 0 ? 2 : 1;
+  if (u->guard != NULL) {
+    if ((rc = sk__dg_tag(u->guard, iov, niov, tag)) < 0)
+      goto out;
+    iov[niov++] = iov[2];
   }
+  rc = send_all(u->fd, iov, niov);
+out:
   free(hb);
   return rc;
 }
+
+/* ---- receiving ---------------------------------------------------------- */
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -135,6 +247,45 @@ static int take_frame(const uint8_t *p, size_t len, sk_head **head, uint8_t **bo
   return 1;
 }
 
+/* A datagram as a frame we accept: 1 (and the frame), or 0 to skip it. */
+static int accept_datagram(sk_udp *u, size_t len, sk_head **head, uint8_t **body, size_t *n) {
+  if (u->guard != NULL) {
+    ssize_t flen = sk__dg_verify(u->guard, u->rbuf, len);
+    if (flen < 0)
+      return 0;
+    len = (size_t)flen;
+  }
+  sk_head *h = NULL;
+  uint8_t *b = NULL;
+  int rc = take_frame(u->rbuf, len, &h, &b, n);
+  if (rc <= 0)
+    return rc;
+  if (u->guard != NULL && sk__dg_fresh(u->guard, h, sk__dg_wall_ms(), (uint64_t)now_ms()) < 0) {
+    sk_head_free(h);
+    free(b);
+    return 0;
+  }
+  *head = h;
+  body ? (void)(*body = b) : free(b);
+  return 1;
+}
+
+/* {"type":"cookie"} to a plain socket: keep it and send the last join again
+ * with it. 1 when the frame was one (consumed), 0 when it is the caller's. */
+static int take_cookie(sk_udp *u, const sk_head *h) {
+  const char *c = sk_head_str(h, "cookie");
+  size_t len = sk_head_strlen(h, "cookie");
+  if (u->guard != NULL || strcmp(sk_head_type(h), "cookie") != 0)
+    return 0;
+  if (c == NULL || len == 0 || len > COOKIE_MAX || strlen(c) != len || u->join == NULL ||
+      u->cookie_resends >= COOKIE_RESENDS)
+    return 1; /* not one we can use: dropped */
+  memcpy(u->cookie, c, len + 1);
+  u->cookie_resends++;
+  sk_udp_send(u, u->join, NULL, 0); /* lost: the caller's retry asks again */
+  return 1;
+}
+
 int sk_udp_recv(sk_udp *u, sk_head **head, uint8_t **body, size_t *n, int timeout_ms) {
   int64_t deadline = now_ms() + timeout_ms;
   for (;;) {
@@ -156,10 +307,25 @@ int sk_udp_recv(sk_udp *u, sk_head **head, uint8_t **body, size_t *n, int timeou
       return -errno;
     if ((size_t)r > sizeof(u->rbuf))
       continue; /* cut: not a frame */
-    if ((rc = take_frame(u->rbuf, (size_t)r, head, body, n)) != 0)
-      return rc < 0 ? rc : 0;
+    sk_head *h = NULL;
+    if ((rc = accept_datagram(u, (size_t)r, &h, body, n)) < 0)
+      return rc;
+    if (rc == 0)
+      continue;
+    if (take_cookie(u, h)) {
+      sk_head_free(h);
+      if (body) {
+        free(*body);
+        *body = NULL;
+      }
+      continue;
+    }
+    *head = h;
+    return 0;
   }
 }
+
+/* ---- requests ----------------------------------------------------------- */
 
 /* Does the answer repeat our id? */
 static int same_id(const sk_head *resp, int64_t id) {
@@ -201,12 +367,9 @@ static int request_on(sk_udp *u, sk_head *req, const void *body, size_t n, int t
   return -ETIMEDOUT;
 }
 
-int sk_udp_request(const char *addr, sk_head *req, const void *body, size_t n, int timeout_ms,
-                   int retries, sk_head **resp, uint8_t **resp_body, size_t *resp_n) {
-  sk_udp *u = NULL;
+int sk_udp_call(sk_udp *u, sk_head *req, const void *body, size_t n, int timeout_ms, int retries,
+                sk_head **resp, uint8_t **resp_body, size_t *resp_n) {
   int64_t id;
-  int rc;
-
   *resp = NULL;
   if (resp_body)
     *resp_body = NULL;
@@ -215,9 +378,20 @@ int sk_udp_request(const char *addr, sk_head *req, const void *body, size_t n, i
     if (sk_head_set_int(req, "id", id) < 0)
       return -ENOMEM;
   }
+  return request_on(u, req, body, n, timeout_ms, retries, id, resp, resp_body, resp_n);
+}
+
+int sk_udp_request(const char *addr, sk_head *req, const void *body, size_t n, int timeout_ms,
+                   int retries, sk_head **resp, uint8_t **resp_body, size_t *resp_n) {
+  sk_udp *u = NULL;
+  int rc;
+
+  *resp = NULL;
+  if (resp_body)
+    *resp_body = NULL;
   if ((rc = sk_udp_open(&u, addr)) < 0)
     return rc;
-  rc = request_on(u, req, body, n, timeout_ms, retries, id, resp, resp_body, resp_n);
+  rc = sk_udp_call(u, req, body, n, timeout_ms, retries, resp, resp_body, resp_n);
   sk_udp_close(u);
   return rc;
 }

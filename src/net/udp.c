@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/dgram.h"
 #include "net/udp.h"
 #include "sockit/error.h"
 
@@ -31,7 +32,8 @@ typedef struct sk__udp {
   uv_timer_t tick;
   udp_ep *eps[SK_MAX_LISTENERS];
   int neps, handles, closing;
-  uint64_t received, malformed, denied, answered, refused;
+  sk__dg_guard *guard; /* a server with a key: every datagram is authenticated */
+  uint64_t received, malformed, denied, answered, refused, unauthentic, stale;
   uint8_t rbuf[65536];
 } sk__udp;
 
@@ -76,32 +78,85 @@ static int send_now(sk_dgram *d, const uv_buf_t *bufs, unsigned n, size_t total)
 }
 
 int sk__dgram_reply(sk_dgram *d, sk_head *h, const void *body, size_t n) {
-  uint8_t head[SK_PREFIX_LEN + 2048], *big = NULL;
+  sk__dg_guard *guard = d->srv->udp ? d->srv->udp->guard : NULL;
+  uint8_t head[SK_PREFIX_LEN + 2048], *big = NULL, tag[SK_UDP_TAG_LEN];
+  size_t seal = guard ? SK_UDP_TAG_LEN : 0;
   ssize_t len;
   int rc;
 
   if (sk_head_copy_member(h, d->req, "id") < 0 ||
-      ((n > 0 || sk_head_has(h, "size")) && sk_head_set_int(h, "size", (int64_t)n) < 0))
+      ((n > 0 || sk_head_has(h, "size")) && sk_head_set_int(h, "size", (int64_t)n) < 0) ||
+      (guard && sk__dg_stamp(h, sk__dg_wall_ms()) < 0))
     return -ENOMEM;
   len = sk_head_encode(h, head, sizeof(head));
   if (len < 0)
     return (int)len;
-  if ((size_t)len + n > d->budget || (size_t)len + n > SK_UDP_MAX)
+  if ((size_t)len + n + seal > d->budget || (size_t)len + n + seal > SK_UDP_MAX)
     return SK_ETOOLARGE; /* checked before any allocation */
   if ((size_t)len > sizeof(head)) {
     if ((len = sk_head_encode_alloc(h, &big)) < 0)
       return (int)len;
   }
-  uv_buf_t bufs[2] = {uv_buf_init((char *)(big ? big : head), (unsigned)len),
+  uv_buf_t bufs[3] = {uv_buf_init((char *)(big ? big : head), (unsigned)len),
                       uv_buf_init((char *)body, (unsigned)n)};
-  rc = send_now(d, bufs, n > 0 ? 2 : 1, (size_t)len + n);
+  unsigned nbufs = n > 0 ? 2 : 1;
+  if (guard) {
+    struct iovec iov[2] = {{bufs[0].base, bufs[0].len}, {bufs[1].base, bufs[1].len}};
+    if ((rc = sk__dg_tag(guard, iov, (int)nbufs, tag)) < 0)
+      goto out;
+    bufs[nbufs++] = uv_buf_init((char *)tag, sizeof(tag));
+  }
+  rc = send_now(d, bufs, nbufs, (size_t)len + n + seal);
+out:
   free(big);
   return rc;
 }
 
+/* A pre-encoded frame (a chat message, shared with TCP members) as this
+ * server's datagram: with a key, a copy whose head carries a new ts and n,
+ * followed by the trailer; without, the frame itself. A new reference, or
+ * NULL (out of memory, or not one frame). */
+static sk_buf *datagram_of(sk__udp *u, sk_buf *frame) {
+  const uint8_t *p = sk_buf_data(frame);
+  size_t len = sk_buf_len(frame), body;
+  sk_decoder dec;
+  sk_head *h = NULL;
+  sk_buf *out = NULL;
+  ssize_t used, hl;
+
+  if (u->guard == NULL)
+    return sk_buf_ref(frame);
+  sk_decoder_init(&dec, 0);
+  if ((used = sk_decode_head(&dec, p, len, &h)) <= 0)
+    return NULL;
+  body = len - (size_t)used;
+  if (sk_head_size(h) != body || sk__dg_stamp(h, sk__dg_wall_ms()) < 0 ||
+      (hl = sk_head_encode(h, NULL, 0)) < 0 ||
+      (out = sk_buf_new((size_t)hl + body + SK_UDP_TAG_LEN)) == NULL)
+    goto out;
+  uint8_t *q = sk_buf_data(out);
+  sk_head_encode(h, q, (size_t)hl);
+  memcpy(q + hl, p + used, body);
+  struct iovec iov = {q, (size_t)hl + body};
+  if (sk__dg_tag(u->guard, &iov, 1, q + hl + body) < 0) {
+    sk_buf_unref(out);
+    out = NULL;
+    goto out;
+  }
+  sk_buf_set_len(out, (size_t)hl + body + SK_UDP_TAG_LEN);
+out:
+  sk_head_free(h);
+  return out;
+}
+
 int sk__dgram_reply_frame(sk_dgram *d, sk_buf *frame) {
-  uv_buf_t b = uv_buf_init((char *)sk_buf_data(frame), (unsigned)sk_buf_len(frame));
-  return send_now(d, &b, 1, sk_buf_len(frame));
+  sk_buf *dg = d->srv->udp ? datagram_of(d->srv->udp, frame) : NULL;
+  if (dg == NULL)
+    return -ENOMEM;
+  uv_buf_t b = uv_buf_init((char *)sk_buf_data(dg), (unsigned)sk_buf_len(dg));
+  int rc = send_now(d, &b, 1, sk_buf_len(dg));
+  sk_buf_unref(dg);
+  return rc;
 }
 
 int sk__dgram_error(sk_dgram *d, int err, const char *msg) {
@@ -130,7 +185,7 @@ static void on_pushed(uv_udp_send_t *req, int status) {
 
 int sk__udp_push(sk_server *srv, int ep, const struct sockaddr *to, socklen_t len, sk_buf *frame) {
   udp_ep *e = endpoint(srv, ep);
-  uv_buf_t b = uv_buf_init((char *)sk_buf_data(frame), (unsigned)sk_buf_len(frame));
+  sk_buf *dg;
   push_req *p;
   int rc;
 
@@ -138,21 +193,29 @@ int sk__udp_push(sk_server *srv, int ep, const struct sockaddr *to, socklen_t le
     return -EPIPE;
   if (sk_buf_len(frame) > SK_UDP_MAX)
     return SK_ETOOLARGE;
-  rc = uv_udp_try_send(&e->h, &b, 1, to);
-  if (rc >= 0)
-    return 0;
-  if (rc != UV_EAGAIN)
-    return rc;
-  if (uv_udp_get_send_queue_size(&e->h) > SK_UDP_SENDQ)
-    return SK_EBUSY; /* a peer that cannot keep up loses datagrams, nobody waits */
-  if ((p = malloc(sizeof(*p))) == NULL)
+  if ((dg = datagram_of(e->set, frame)) == NULL)
     return -ENOMEM;
-  p->frame = sk_buf_ref(frame);
-  rc = uv_udp_send(&p->req, &e->h, &b, 1, to, on_pushed);
-  if (rc < 0) {
-    sk_buf_unref(p->frame);
-    free(p);
+  uv_buf_t b = uv_buf_init((char *)sk_buf_data(dg), (unsigned)sk_buf_len(dg));
+  if (sk_buf_len(dg) > SK_UDP_MAX)
+    rc = SK_ETOOLARGE;
+  else if ((rc = uv_udp_try_send(&e->h, &b, 1, to)) >= 0)
+    rc = 0;
+  else if (rc != UV_EAGAIN)
+    ; /* the error as it is */
+  else if (uv_udp_get_send_queue_size(&e->h) > SK_UDP_SENDQ)
+    rc = SK_EBUSY; /* a peer that cannot keep up loses datagrams, nobody waits */
+  else if ((p = malloc(sizeof(*p))) == NULL)
+    rc = -ENOMEM;
+  else {
+    p->frame = dg; /* the reference moves to the request */
+    dg = NULL;
+    if ((rc = uv_udp_send(&p->req, &e->h, &b, 1, to, on_pushed)) < 0) {
+      sk_buf_unref(p->frame);
+      free(p);
+    }
   }
+  if (dg != NULL)
+    sk_buf_unref(dg);
   return rc;
 }
 
@@ -199,11 +262,38 @@ static void dispatch(sk_dgram *d, const sk_head *h, const uint8_t *body, size_t 
                   "not served over UDP (no authentication there): use a TCP listener");
 }
 
+/* With a key: the trailer first (nothing of an unauthenticated datagram is
+ * parsed), then, once it is decoded, ts and n. Any failure is silence. */
+static sk_head *accept_datagram(sk__udp *u, const uv_buf_t *buf, size_t n, size_t *head_len) {
+  sk_head *head;
+  if (u->guard != NULL) {
+    ssize_t flen = sk__dg_verify(u->guard, (const uint8_t *)buf->base, n);
+    if (flen < 0) {
+      u->unauthentic++;
+      return NULL;
+    }
+    n = (size_t)flen;
+  }
+  /* garbage is counted and dropped, never answered: answering it would
+   * reflect whatever a forged sender address asks for */
+  if ((head = decode_datagram((const uint8_t *)buf->base, n, head_len)) == NULL) {
+    u->malformed++;
+    return NULL;
+  }
+  if (u->guard != NULL &&
+      sk__dg_fresh(u->guard, head, sk__dg_wall_ms(), uv_now(&u->loop->uv)) < 0) {
+    u->stale++;
+    sk_head_free(head);
+    return NULL;
+  }
+  return head;
+}
+
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
                     unsigned flags) {
   udp_ep *e = h->data;
   sk__udp *u = e->set;
-  size_t head_len = 0;
+  size_t head_len = 0, frame_len;
   sk_head *head;
 
   if (nread < 0 || addr == NULL || u->closing)
@@ -213,23 +303,22 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
     u->denied++;
     return;
   }
-  /* garbage is counted and dropped, never answered: answering it would
-   * reflect whatever a forged sender address asks for */
-  head = (flags & UV_UDP_PARTIAL)
-             ? NULL
-             : decode_datagram((const uint8_t *)buf->base, (size_t)nread, &head_len);
-  if (head == NULL) {
+  if (flags & UV_UDP_PARTIAL) {
     u->malformed++;
     return;
   }
-  sk_dgram d = {.srv = u->srv, .req = head, .budget = (size_t)nread + SK_UDP_AMP};
+  if ((head = accept_datagram(u, buf, (size_t)nread, &head_len)) == NULL)
+    return;
+  frame_len = (size_t)nread - (u->guard ? SK_UDP_TAG_LEN : 0);
+  sk_dgram d = {
+      .srv = u->srv, .req = head, .budget = (size_t)nread + SK_UDP_AMP, .authed = u->guard != NULL};
   for (d.ep = 0; d.ep < u->neps && u->eps[d.ep] != e; d.ep++) {
   }
   d.fromlen =
       addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
   memcpy(&d.from, addr, d.fromlen);
   sk__addr_format(addr, d.fromlen, d.peer, sizeof(d.peer));
-  dispatch(&d, head, (const uint8_t *)buf->base + head_len, (size_t)nread - head_len);
+  dispatch(&d, head, (const uint8_t *)buf->base + head_len, frame_len - head_len);
   sk_head_free(head);
 }
 
@@ -246,8 +335,10 @@ static void on_closed(uv_handle_t *h) {
     return;
   sk__log_event(u->srv->log, "udp", "udp_stats", "received", 'i', (int64_t)u->received, "answered",
                 'i', (int64_t)u->answered, "malformed", 'i', (int64_t)u->malformed, "refused", 'i',
-                (int64_t)u->refused, "denied", 'i', (int64_t)u->denied, NULL);
+                (int64_t)u->refused, "denied", 'i', (int64_t)u->denied, "unauthentic", 'i',
+                (int64_t)u->unauthentic, "stale", 'i', (int64_t)u->stale, NULL);
   u->srv->udp = NULL;
+  sk__dg_guard_free(u->guard);
   free(u);
 }
 
@@ -285,6 +376,10 @@ static int set_create(sk_server *srv) {
     return -ENOMEM;
   u->srv = srv;
   u->loop = sk__udp_loop(srv);
+  if (srv->auth && (u->guard = sk__dg_guard_new(&srv->key, SK_UDP_REPLAY_MAX)) == NULL) {
+    free(u);
+    return -ENOMEM;
+  }
   uv_check_init(&u->loop->uv, &u->stopper);
   uv_check_start(&u->stopper, on_check);
   uv_timer_init(&u->loop->uv, &u->tick);

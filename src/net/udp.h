@@ -5,6 +5,12 @@
  * request/answer pairs, so one thread serves them, and whatever a service
  * keeps per UDP peer (chat leases) is touched by that one thread only.
  *
+ * Authentication (SPEC 5): on a server with a key every datagram, both
+ * ways, carries "ts"/"n" and the HMAC trailer of auth/dgram.h. udp.c checks
+ * them before any table sees the datagram and drops failures silently;
+ * answers and pushes are stamped and sealed here, so services never see
+ * either. A datagram that passed is d->authed.
+ *
  * Reflection: a datagram's sender address is not proven, so no answer to a
  * datagram (all frames sent for it together) is more than SK_UDP_AMP bytes
  * larger than the datagram itself; sk__dgram_reply enforces it.
@@ -17,6 +23,11 @@
 #define SK_UDP_MAX 65507u       /* largest UDP payload (IPv4) */
 #define SK_UDP_AMP 512u         /* answer bytes allowed beyond the request */
 #define SK_UDP_SENDQ (8u << 20) /* pushes are dropped above this much unsent */
+#define SK_UDP_REPLAY_MAX 65536 /* (ts, n) remembered per minute; past it: dropped */
+/* What stamping and sealing add to a pre-encoded frame, at most: the
+ * trailer and ',"ts":<13 digits>,"n":"<16 hex>"' (a frame's own "ts" is
+ * replaced). For budgeting history. */
+#define SK_UDP_SEAL_MAX (32u + 48u)
 
 /* One datagram being answered; valid only during the handler call. */
 struct sk_dgram {
@@ -27,6 +38,7 @@ struct sk_dgram {
   char peer[SK_ADDR_TEXT]; /* the sender as text, for logs */
   const sk_head *req;      /* answers repeat its "id" */
   size_t budget;           /* answer bytes still allowed */
+  int authed;              /* its trailer, ts and n passed (server with a key) */
 };
 
 /* Register a table (copied) from a service's .start hook. Returns 0 or
@@ -39,7 +51,8 @@ int sk__dgram_register(sk_server *srv, const sk_dgram_table *t);
  * is sent; the caller may send a smaller answer), or a negative error. */
 int sk__dgram_reply(sk_dgram *d, sk_head *h, const void *body, size_t n);
 
-/* Answer with a pre-encoded frame (chat history); same budget rule. */
+/* Answer with a pre-encoded frame (chat history); same budget rule. On a
+ * server with a key its head is stamped again and the frame sealed. */
 int sk__dgram_reply_frame(sk_dgram *d, sk_buf *frame);
 
 /* Answer with an error frame (message NULL: the table's text). */
@@ -50,8 +63,9 @@ sk_loop *sk__udp_loop(sk_server *srv);
 
 /* Send a whole frame to a peer from endpoint ep, outside any answer (chat
  * pushes). Only on the UDP loop's thread. The frame is referenced until
- * sent. Returns 0, -EPIPE when the endpoint has closed, SK_ETOOLARGE for a
- * frame over SK_UDP_MAX, SK_EBUSY when the send queue is full (dropped). */
+ * sent (on a server with a key, a stamped and sealed copy is). Returns 0, -EPIPE when the endpoint
+ * has closed, SK_ETOOLARGE for a frame over SK_UDP_MAX, SK_EBUSY when the send queue is full
+ * (dropped). */
 int sk__udp_push(sk_server *srv, int ep, const struct sockaddr *to, socklen_t len, sk_buf *frame);
 
 #endif

@@ -118,9 +118,9 @@ static const char *dgram_room(sk_dgram *d, const sk_head *h) {
 
 /* The newest history frames that still fit the answer budget, in order. */
 static void send_history(sk_dgram *d, const chat_join_out *jo) {
-  size_t first = jo->nhist, bytes = 0;
-  while (first > 0 && bytes + sk_buf_len(jo->hist[first - 1]) <= d->budget)
-    bytes += sk_buf_len(jo->hist[--first]);
+  size_t first = jo->nhist, bytes = 0, seal = d->authed ? SK_UDP_SEAL_MAX : 0;
+  while (first > 0 && bytes + sk_buf_len(jo->hist[first - 1]) + seal <= d->budget)
+    bytes += sk_buf_len(jo->hist[--first]) + seal;
   for (size_t i = first; i < jo->nhist; i++)
     sk__dgram_reply_frame(d, jo->hist[i]);
 }

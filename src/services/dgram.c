@@ -37,12 +37,14 @@ static int dgram_echo(sk_dgram *d, const sk_head *h, const uint8_t *body, size_t
   return answer(d, "echo", body, n, 1);
 }
 
-/* The same members and checks as the TCP time service (SPEC 4.5). */
-static int time_head(const sk_head *req, sk_head **out, const char **why) {
+/* The same members and checks as the TCP time service (SPEC 4.5), except
+ * that in an authenticated datagram "ts" is the sender's clock in ms (SPEC
+ * 5), not a time to format: there the time formatted is now. */
+static int time_head(const sk_head *req, int authed, sk_head **out, const char **why) {
   const char *tz = "local", *fmt = "%Y-%m-%d %H:%M:%S";
   char text[TIME_TEXT_MAX];
   int64_t ts = (int64_t)time(NULL);
-  int rc = sk_head_int(req, "ts", &ts);
+  int rc = authed ? -ENOENT : sk_head_int(req, "ts", &ts);
 
   *why = "ts must be an integer (unix seconds)";
   if (rc < 0 && rc != -ENOENT)
@@ -72,7 +74,7 @@ static int time_head(const sk_head *req, sk_head **out, const char **why) {
 static int dgram_time(sk_dgram *d, const sk_head *h, const uint8_t *body, size_t n) {
   const char *why = NULL;
   sk_head *resp = NULL;
-  int rc = time_head(h, &resp, &why);
+  int rc = time_head(h, d->authed, &resp, &why);
   if (rc == SK_EBADREQ)
     return sk__dgram_error(d, rc, why);
   if (rc == 0)

@@ -1,16 +1,21 @@
 """End-to-end tests of the UDP service (issue 6, SPEC 5): one frame per
 datagram, echo and time over IPv4 and IPv6, exec/files refused, garbage
 never answered, answers bounded by their request, and the client side of
-`sockit echo --udp` / `sockit time --udp`."""
+`sockit echo --udp` / `sockit time --udp`. The server has a key, so every
+datagram here is authenticated (udp_proto); the attacks on that are in
+test_udp_security.py."""
 
+import calendar
+import hashlib
+import hmac
 import re
 import socket
-import struct
 import time
 
 import pytest
 
 import sockit_proto as sp
+import udp_proto as up
 from conftest import have_ipv6
 
 AMP = 512
@@ -33,6 +38,15 @@ def udp_server(start_server, key_file):
         args += ["--udp", "[::1]:0"]
     srv = start_server(*args)
     srv.udp = udp_addrs(srv, 2 if have_ipv6() else 1)
+    srv.kudp = up.udp_key(sp.load_secret(key_file))
+    srv.key_file = key_file
+    return srv
+
+
+@pytest.fixture
+def plain_udp_server(start_server):
+    srv = start_server("--no-auth", "--udp", "127.0.0.1:0")
+    srv.udp = udp_addrs(srv, 1)
     return srv
 
 
@@ -48,37 +62,51 @@ def exchange(addr, data, timeout=1.0):
             return None
 
 
-def parse(data):
-    hlen = struct.unpack(">I", data[:4])[0]
-    head = sp.check_head(data[4:4 + hlen])
-    body = data[4 + hlen:]
-    assert len(body) == head.get("size", 0), "one frame fills the whole datagram"
-    return head, body
-
-
-def ask(addr, head, body=b""):
-    req = sp.frame(head, body)
+def ask(srv, addr, head, body=b""):
+    """One authenticated request and its authenticated answer."""
+    req = up.seal(srv.kudp, head, body)
     data = exchange(addr, req)
     assert data is not None, "no answer to %r" % (head,)
     assert len(data) <= len(req) + AMP
-    return parse(data)
+    return up.unseal(srv.kudp, data)
+
+
+def strip(head):
+    return {k: v for k, v in head.items() if k not in ("ts", "n")}
 
 
 def test_echo_and_time_ipv4_and_ipv6(udp_server, run_cli):
+    key = ["--key-file", udp_server.key_file]
     for addr in udp_server.udp:
-        head, body = ask(addr, {"type": "echo", "id": "e1"}, "héllo 😀".encode())
-        assert head == {"type": "echo", "size": len(body), "id": "e1"}
+        head, body = ask(udp_server, addr, {"type": "echo", "id": "e1"}, "héllo 😀".encode())
+        assert strip(head) == {"type": "echo", "size": len(body), "id": "e1"}
         assert body == "héllo 😀".encode()
-        head, _ = ask(addr, {"type": "time", "ts": 0, "tz": "+08:00", "id": 2})
-        assert head["text"] == "1970-01-01 08:00:00" and head["id"] == 2
-        assert abs(head["now"] - time.time()) < 5
-        assert ask(addr, {"type": "ping"})[0]["type"] == "pong"
-        r = run_cli("echo", "--udp", addr, "hello", "over", "udp")
+        # an authenticated datagram's "ts" is its send time: the time of now
+        head, _ = ask(udp_server, addr, {"type": "time", "tz": "+00:00", "id": 2})
+        assert head["id"] == 2 and abs(head["now"] - time.time()) < 5
+        t = time.strptime(head["text"], "%Y-%m-%d %H:%M:%S")
+        assert abs(calendar.timegm(t) - time.time()) < 5, head
+        assert ask(udp_server, addr, {"type": "ping"})[0]["type"] == "pong"
+        r = run_cli("echo", "--udp", addr, "hello", "over", "udp", *key)
         assert (r.returncode, r.stdout) == (0, "hello over udp\n"), r.stderr
-        r = run_cli("time", "--udp", addr, "--ts", "0", "--tz", "UTC")
-        assert (r.returncode, r.stdout) == (0, "1970-01-01 00:00:00\n"), r.stderr
-        r = run_cli("echo", "-u", addr, input="from stdin")
+        r = run_cli("time", "--udp", addr, "--tz", "UTC", *key)
+        assert r.returncode == 0, r.stderr
+        t = time.strptime(r.stdout.strip(), "%Y-%m-%d %H:%M:%S")
+        assert abs(calendar.timegm(t) - time.time()) < 5, r.stdout
+        r = run_cli("echo", "-u", addr, *key, input="from stdin")
         assert (r.returncode, r.stdout) == (0, "from stdin"), r.stderr
+
+
+def test_time_of_a_given_ts_needs_a_plain_server(udp_server, plain_udp_server, run_cli):
+    addr = plain_udp_server.udp[0]
+    req = sp.frame(up.pad({"type": "time", "ts": 0, "tz": "+08:00", "id": 2}))
+    head, _ = up.parse_frame(exchange(addr, req))
+    assert head["text"] == "1970-01-01 08:00:00" and head["id"] == 2
+    r = run_cli("time", "--udp", addr, "--no-auth", "--ts", "0", "--tz", "UTC")
+    assert (r.returncode, r.stdout) == (0, "1970-01-01 00:00:00\n"), r.stderr
+    # with a key the member is taken by the send time: said, nothing sent
+    r = run_cli("time", "--udp", udp_server.udp[0], "--key-file", udp_server.key_file, "--ts", "0")
+    assert r.returncode == 2 and "--ts" in r.stderr and r.stdout == ""
 
 
 def test_exec_and_files_are_forbidden(udp_server):
@@ -89,40 +117,47 @@ def test_exec_and_files_are_forbidden(udp_server):
                        ({"type": "list"}, b""),
                        ({"type": "auth", "nonce": "0" * 64, "mac": "0" * 64}, b""),
                        ({"type": "no_such_type"}, b"")]:
-        got, _ = ask(addr, dict(head, id=9), body)
+        got, _ = ask(udp_server, addr, dict(head, id=9), body)
         assert (got["type"], got["code"], got["id"]) == ("error", "forbidden", 9)
 
 
 def test_malformed_datagrams_get_no_answer(udp_server):
     addr = udp_server.udp[0]
-    good = sp.frame({"type": "echo"}, b"abc")
+
+    def sealed(data):
+        return data + hmac.new(udp_server.kudp, data, hashlib.sha256).digest()
+
+    good = sp.frame(up.stamp({"type": "echo"}), b"abc")
     for junk in [b"", b"garbage", b"\x00\x00\x00\x01{", b"\xff\xff\xff\xff" + b"x" * 50,
                  sp.raw_frame(b"[1,2]"), sp.raw_frame(b'{"no":"type"}'),
                  good[:-1], good + b"extra",  # size must match the rest exactly
                  good + sp.frame({"type": "ping"})]:  # exactly one frame per datagram
+        # neither as it is nor with a valid trailer: the frame itself is bad
         assert exchange(addr, junk, timeout=0.3) is None, junk
-    assert ask(addr, {"type": "echo"}, b"abc")[1] == b"abc"  # still serving
+        assert exchange(addr, sealed(junk), timeout=0.3) is None, junk
+    assert ask(udp_server, addr, {"type": "echo"}, b"abc")[1] == b"abc"  # still serving
 
 
 def test_answers_stay_within_512_bytes_of_the_request(udp_server):
     addr = udp_server.udp[0]
     small = {"type": "time"}
-    head, _ = ask(addr, small)  # the default answer to a tiny request fits
+    head, _ = ask(udp_server, addr, small)  # the default answer to a tiny request fits
     assert head["type"] == "time"
-    head, _ = ask(addr, {"type": "time", "format": "%c" * 128})  # would be ~3 KiB
+    head, _ = ask(udp_server, addr, {"type": "time", "format": "%c" * 128})  # would be ~3 KiB
     assert (head["type"], head["code"]) == ("error", "too_large")
-    head, _ = ask(addr, {"type": "time", "format": "%Y" * 40})  # grows, but within bounds
+    head, _ = ask(udp_server, addr, {"type": "time", "format": "%Y" * 40})  # within bounds
     assert head["type"] == "time"
 
 
 def test_oversize_frame_refused_by_the_client(udp_server, run_cli):
     addr = udp_server.udp[0]
-    r = run_cli("echo", "--udp", addr, input="x" * 65500)
+    key = ["--key-file", udp_server.key_file]
+    r = run_cli("echo", "--udp", addr, *key, input="x" * 65450)  # the trailer would not fit
     assert r.returncode == 1
-    assert "65507" in r.stderr and "nothing was sent" in r.stderr
+    assert "65507" in r.stderr and "nothing was sent" in r.stderr and "trailer" in r.stderr
     assert r.stderr.count("\n") == 1
-    r = run_cli("echo", "--udp", addr, input="y" * 65400)  # fits in one datagram
-    assert r.returncode == 0 and r.stdout == "y" * 65400
+    r = run_cli("echo", "--udp", addr, *key, input="y" * 65300)  # fits in one datagram
+    assert r.returncode == 0 and r.stdout == "y" * 65300
 
 
 def test_client_retries_and_reports_silence(run_cli):
