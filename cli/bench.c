@@ -15,7 +15,7 @@ static const char bench_help[] =
     "                    [--size BYTES] [--duration S] [--warmup S] [--rate N] [--senders S]\n"
     "                    [--threads 1|2] [--hold S] [--server-pid PID] [--json]\n"
     "Load a sockit server from one process and report throughput and latency.\n"
-    "Every connection authenticates as any client does (SPEC 4.3) first.\n\n"
+    "Every connection authenticates first, as any client does.\n\n"
     "Modes:\n"
     "  echo   N connections each keep P echo requests of BYTES in flight; every\n"
     "         echoed byte is checked, in order (default)\n"
@@ -52,7 +52,8 @@ static const char bench_help[] =
     "      --file PATH       put/get: the file to send\n"
     "      --hash NAME       put/get: sha256, xxh128, ... or none (default: the fastest\n"
     "                        both sides have)\n"
-    "      --json            one JSON object on stdout instead of the table\n" CLI_CLIENT_HELP
+    "      --json            one JSON object on stdout instead of the table\n" CLI_QUIET_HELP
+        CLI_KEY_HELP CLI_HELP_HELP
     "\nLatency is in microseconds, from an HDR-style log-linear histogram\n"
     "(buckets within 1.6 %); MB/s counts echo bodies one way, in 10^6 bytes.\n"
     "Exit status: 0 ok, 1 a check failed, 2 bad usage, 255 connect/auth failed.\n";
@@ -76,6 +77,7 @@ static const struct option bench_opts_long[] = {
     {"file", required_argument, NULL, OPT_FILE},
     {"hash", required_argument, NULL, OPT_HASH},
     {"senders", required_argument, NULL, OPT_SENDERS},
+    CLI_QUIET_LONGOPT,
     CLI_CLIENT_LONGOPTS,
     {0},
 };
@@ -199,7 +201,7 @@ static int check_chat(const bench_opts *o) {
 
 /* Returns -1 to stop with EXIT_USAGE, 1 after --help, 0 to run. */
 static int parse_args(int argc, char **argv, bench_opts *o) {
-  cli_client cc = {0};
+  cli_client cc = {.cmd = "bench"};
   int opt, argi, set = 0;
   *o = (bench_opts){.mode = BENCH_ECHO,
                     .pipeline = 1,
@@ -210,13 +212,19 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
                     .timeout = 60,
                     .connect_batch = 64,
                     .senders = 1};
-  while ((opt = getopt_long(argc, argv, "hqm:c:p:s:d:w:r:t:", bench_opts_long, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":hqm:c:p:s:d:w:r:t:", bench_opts_long, NULL)) != -1) {
     if (opt == 'h') {
       fputs(bench_help, stdout);
       return 1;
     }
-    if (!cli_client_opt(&cc, opt, optarg) && take_opt(o, opt, optarg, &set) < 0)
+    if (opt == '?' || opt == ':') {
+      cli_option_error("bench", opt, argv);
       return -1;
+    }
+    /* -w is bench's warmup; --timeout and --json are bench's own too */
+    if (opt == 'w' || !cli_client_opt(&cc, opt, optarg))
+      if (take_opt(o, opt, optarg, &set) < 0)
+        return -1;
   }
   argi = optind;
   cli_take_addr(&cc, argc, argv, &argi);

@@ -480,11 +480,11 @@ int cmd_chat(int argc, char **argv) {
                                        CLI_CLIENT_LONGOPTS,
                                        {0}};
   const char *room = "lobby", *nick = getenv("USER");
-  cli_client cc = {0};
+  cli_client cc = {.cmd = "chat"};
   chat ch = {0};
   int opt, argi, udp = 0, code;
 
-  while ((opt = getopt_long(argc, argv, "hqu", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":u" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
     if (opt == 'h')
       return fputs(chat_help, stdout), EXIT_OK;
     if (opt == 'r')
@@ -494,7 +494,7 @@ int cmd_chat(int argc, char **argv) {
     else if (opt == 'u')
       udp = 1;
     else if (!cli_client_opt(&cc, opt, optarg))
-      return cli_usage_error("chat", "unknown option");
+      return cli_option_error("chat", opt, argv);
   }
   argi = optind;
   cli_take_addr(&cc, argc, argv, &argi);

@@ -3,6 +3,7 @@
 #define SOCKIT_CLI_H
 
 #include <getopt.h>
+#include <stdio.h>
 
 #include "sockit/sockit.h"
 
@@ -15,24 +16,74 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 /* Usage mistake: prints the line and a pointer to --help; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Option errors (getopt's ':' and '?'): one line naming the option and the
+ * command's --help; returns EXIT_USAGE. Commands pass the optstring with a
+ * leading ':' so that a missing value is told apart from an unknown option. */
+int cli_option_error(const char *cmd, int opt, char **argv);
+
+/* `CMD --version`, `sockit -V`, `sockit version`. */
+int cli_print_version(void);
+
+/* Untrusted text (from a server or another chat member) made safe for a
+ * terminal: controls, DEL, bidi and other format characters escaped
+ * (\x1b, \u202e, ...; see src/common/escape.h). cli_safe returns one of a
+ * few rotating static buffers (cut at 1 KiB), for messages: at most four
+ * calls per printf. cli_write_safe writes any length to f. */
+const char *cli_safe(const char *s);
+void cli_write_safe(FILE *f, const char *s, size_t n);
+
 /* The client options every client command takes. */
 typedef struct cli_client {
+  const char *cmd; /* for messages; set by cli_connect */
   const char *addr;
   sk_client_opts opts;
-  int quiet;
+  int quiet;        /* -q (only the commands with a progress bar take it) */
+  int json;         /* --json: one JSON object per result on stdout */
+  int verbose;      /* -v: the connection's steps on stderr */
+  double timeout_s; /* --timeout/-w: connect plus hello (default 10) */
+  /* the step that failed, as the library told it (sk_client_step_fn) */
+  int failed_step, failed_err;
+  char failed_why[512];
 } cli_client;
+
+enum { CLI_OPT_JSON = 0x1000, CLI_OPT_VERSION };
+
+/* Short options every client command takes (after its own, and after the
+ * leading ':' of cli_option_error). */
+#define CLI_CLIENT_SHORTOPTS "hvw:"
 
 #define CLI_CLIENT_LONGOPTS                                                                        \
   {"key-file", required_argument, NULL, 'K'}, {"no-auth", no_argument, NULL, 'N'},                 \
-      {"help", no_argument, NULL, 'h'}, {                                                          \
-    "quiet", no_argument, NULL, 'q'                                                                \
+      {"timeout", required_argument, NULL, 'w'},                                                   \
+      {"connect-timeout", required_argument, NULL, 'w'},                                           \
+      {"json", no_argument, NULL, CLI_OPT_JSON}, {"verbose", no_argument, NULL, 'v'},              \
+      {"version", no_argument, NULL, CLI_OPT_VERSION}, {                                           \
+    "help", no_argument, NULL, 'h'                                                                 \
   }
 
-#define CLI_CLIENT_HELP                                                                            \
+/* Only for commands with something to silence (a progress bar). */
+#define CLI_QUIET_LONGOPT                                                                          \
+  { "quiet", no_argument, NULL, 'q' }
+#define CLI_QUIET_HELP "  -q, --quiet        no progress bar\n"
+
+#define CLI_TIMEOUT_HELP                                                                           \
+  "  -w, --timeout S    give up when connecting and the server's hello take more\n"                \
+  "                     than S seconds (default 10)\n"
+
+#define CLI_KEY_HELP                                                                               \
   "      --key-file F   key file (default: $SOCKIT_KEY_FILE, else ~/.config/sockit/key)\n"         \
-  "      --no-auth      do not authenticate (the server must run with --no-auth)\n"                \
-  "  -q, --quiet        no progress output\n"                                                      \
-  "  -h, --help         this help\n"
+  "      --no-auth      do not authenticate (the server must run with --no-auth)\n"
+
+#define CLI_HELP_HELP                                                                              \
+  "  -h, --help         this help\n"                                                               \
+  "      --version      print the version\n"
+
+/* The common options but -w, for a command whose --timeout means more. */
+#define CLI_CLIENT_COMMON_HELP                                                                     \
+  "      --json         results as JSON objects on stdout, one per line\n"                         \
+  "  -v, --verbose      print the connection's steps on stderr\n" CLI_KEY_HELP CLI_HELP_HELP
+
+#define CLI_CLIENT_HELP CLI_TIMEOUT_HELP CLI_CLIENT_COMMON_HELP
 
 /* Write all n bytes to a blocking fd (EINTR and short writes handled);
  * 0 or -errno. */
@@ -45,9 +96,14 @@ int cli_client_opt(cli_client *cc, int opt, const char *arg);
  * Moves past it (*argi) when taken; sets cc->addr to it or the default. */
 void cli_take_addr(cli_client *cc, int argc, char **argv, int *argi);
 
-/* Connect and authenticate; on failure prints one line and returns
- * EXIT_CONN (or EXIT_FAIL for a key file problem). */
+/* Connect and authenticate; on failure prints one line naming the step
+ * that failed and returns EXIT_CONN (EXIT_USAGE for an address that is not
+ * one). */
 int cli_connect(const char *cmd, cli_client *cc, sk_client **out);
+
+/* What is wrong with the key file at path, in one line into buf (for a
+ * server: how to make one; for a client: copy the server's). */
+int cli_key_problem(const char *path, int for_server, char *buf, size_t cap);
 
 /* Turn a failed request's code (and the error frame, if any) into a line on
  * stderr and an exit code. */

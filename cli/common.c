@@ -1,11 +1,16 @@
 /* common.c - helpers every command shares (cli.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/escape.h"
+#include "sockit/auth.h"
 
 static void vline(const char *cmd, const char *fmt, va_list ap) {
   char line[1024];
@@ -44,6 +49,59 @@ int cli_write_all(int fd, const void *data, size_t n) {
   return 0;
 }
 
+int cli_option_error(const char *cmd, int opt, char **argv) {
+  char name[64];
+  const char *prev = optind > 0 ? argv[optind - 1] : "";
+  /* A long option is the word getopt just passed (optopt is 0 for an unknown
+   * one, its value for one missing its argument); a short one is optopt. */
+  if (strncmp(prev, "--", 2) == 0 && prev[2] != '\0' && (optopt == 0 || opt == ':'))
+    snprintf(name, sizeof(name), "%.*s", (int)strcspn(prev, "="), prev);
+  else
+    snprintf(name, sizeof(name), "-%c", optopt > 32 && optopt < 127 ? optopt : '?');
+  fprintf(stderr, "sockit %s: %s %s (see: sockit %s --help)\n", cmd,
+          opt == ':' ? "missing value for option" : "unknown option", cli_safe(name), cmd);
+  return EXIT_USAGE;
+}
+
+int cli_print_version(void) {
+  printf("sockit %s\n", sk_version());
+  return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
+#define SAFE_BUFS 4
+#define SAFE_CAP 1024
+
+const char *cli_safe(const char *s) {
+  static char bufs[SAFE_BUFS][SAFE_CAP];
+  static unsigned next;
+  char *b = bufs[next++ % SAFE_BUFS];
+  size_t n = strlen(s);
+  if (sk__escape_text(b, SAFE_CAP, s, n) >= SAFE_CAP)
+    snprintf(b + SAFE_CAP - 4, 4, "...");
+  return b;
+}
+
+void cli_write_safe(FILE *f, const char *s, size_t n) {
+  char small[512], *buf = small;
+  size_t need = sk__escape_text(NULL, 0, s, n);
+  if (need >= sizeof(small) && (buf = malloc(need + 1)) == NULL)
+    return;
+  sk__escape_text(buf, need + 1, s, n);
+  fwrite(buf, 1, need, f);
+  if (buf != small)
+    free(buf);
+}
+
+/* A number of seconds > 0 (fractions allowed), for -w/--timeout. */
+static int parse_seconds(const char *s, double *out) {
+  char *end;
+  double v = strtod(s, &end);
+  if (end == s || *end != '\0' || !(v > 0) || v > 86400 * 365)
+    return -1;
+  *out = v;
+  return 0;
+}
+
 int cli_client_opt(cli_client *cc, int opt, const char *arg) {
   switch (opt) {
   case 'K':
@@ -55,6 +113,24 @@ int cli_client_opt(cli_client *cc, int opt, const char *arg) {
   case 'q':
     cc->quiet = 1;
     return 1;
+  case 'v':
+    cc->verbose = 1;
+    return 1;
+  case CLI_OPT_JSON:
+    cc->json = 1;
+    return 1;
+  case 'w':
+    if (parse_seconds(arg, &cc->timeout_s) < 0) {
+      cli_usage_error(cc->cmd ? cc->cmd : "client",
+                      "--timeout wants a positive number of seconds, not '%s'", cli_safe(arg));
+      exit(EXIT_USAGE);
+    }
+    cc->opts.connect_timeout_ms = (int)(cc->timeout_s * 1000 + 0.5);
+    if (cc->opts.connect_timeout_ms < 1)
+      cc->opts.connect_timeout_ms = 1;
+    return 1;
+  case CLI_OPT_VERSION:
+    exit(cli_print_version());
   }
   return 0;
 }
@@ -66,40 +142,167 @@ void cli_take_addr(cli_client *cc, int argc, char **argv, int *argi) {
     cc->addr = sk_client_default_addr();
 }
 
-int cli_connect(const char *cmd, cli_client *cc, sk_client **out) {
-  int rc = sk_client_connect(out, cc->addr, &cc->opts);
-  if (rc == 0)
-    return EXIT_OK;
-  switch (rc) {
-  case SK_EBADKEY:
-    cli_error(cmd, "cannot use the key file: it must exist, hold at least 16 bytes and be "
-                   "mode 0600 (chmod 600 FILE); make one with: sockit keygen");
+static const char *const step_names[] = {"resolve", "connect", "hello", "auth", "ready"};
+
+static void on_step(void *ctx, sk_client_step step, int err, const char *detail) {
+  cli_client *cc = ctx;
+  const char *name =
+      (unsigned)step < sizeof(step_names) / sizeof(step_names[0]) ? step_names[step] : "step";
+  if (err < 0) {
+    cc->failed_step = (int)step;
+    cc->failed_err = err;
+    snprintf(cc->failed_why, sizeof(cc->failed_why), "%s", detail ? detail : "");
+  }
+  if (!cc->verbose)
+    return;
+  switch (err < 0 ? -1 : (int)step) {
+  case -1:
+    fprintf(stderr, "sockit %s: %s failed: %s\n", cc->cmd, name, cli_safe(detail ? detail : ""));
     break;
+  case SK_STEP_RESOLVE:
+    fprintf(stderr, "sockit %s: resolving %s\n", cc->cmd, cli_safe(detail));
+    break;
+  case SK_STEP_CONNECT:
+    fprintf(stderr, "sockit %s: connecting to %s\n", cc->cmd, detail);
+    break;
+  case SK_STEP_HELLO:
+    fprintf(stderr, "sockit %s: connected to %s, waiting for the server's hello\n", cc->cmd,
+            detail);
+    break;
+  case SK_STEP_AUTH:
+    fprintf(stderr, "sockit %s: authenticating with the key in %s\n", cc->cmd, cli_safe(detail));
+    break;
+  case SK_STEP_READY:
+    fprintf(stderr, "sockit %s: ready (%s)\n", cc->cmd, cli_safe(detail));
+    break;
+  }
+}
+
+/* "HOST" of "HOST:PORT" or "[HOST]:PORT", for "cannot resolve HOST". */
+static void host_of(const char *addr, char *buf, size_t cap) {
+  const char *colon = strrchr(addr, ':');
+  size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
+  if (addr[0] == '[' && n >= 2 && addr[n - 1] == ']') {
+    addr++;
+    n -= 2;
+  }
+  snprintf(buf, cap, "%.*s", (int)n, addr);
+}
+
+int cli_key_problem(const char *path, int for_server, char *buf, size_t cap) {
+  struct stat st;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0 && errno == ENOENT) {
+    if (for_server)
+      return snprintf(
+          buf, cap,
+          "key file %s is missing: give --key-file F, or omit it to use (and create) the default",
+          path);
+    return snprintf(buf, cap,
+                    "no key file at %s: copy the server's key file there (or give --key-file F); "
+                    "`sockit keygen` would make a new key that the server does not know",
+                    path);
+  }
+  if (fd < 0)
+    return snprintf(buf, cap, "cannot open key file %s: %s", path, strerror(errno));
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return snprintf(buf, cap, "key file %s is not a regular file", path);
+  }
+  if (st.st_mode & 077) {
+    close(fd);
+    return snprintf(buf, cap, "key file %s has mode %04o, so others can read it: run chmod 600 %s",
+                    path, (unsigned)(st.st_mode & 07777), path);
+  }
+  if (st.st_size > SK_KEY_MAX) {
+    close(fd);
+    return snprintf(buf, cap,
+                    "key file %s is %lld bytes, more than a key's %d: is it the right file?", path,
+                    (long long)st.st_size, SK_KEY_MAX);
+  }
+  char key[SK_KEY_MAX];
+  ssize_t n = read(fd, key, sizeof(key));
+  close(fd);
+  while (n > 0 && strchr(" \t\r\n", key[n - 1]) != NULL)
+    n--;
+  explicit_bzero(key, sizeof(key));
+  if (n < 0)
+    return snprintf(buf, cap, "cannot read key file %s: %s", path, strerror(errno));
+  return snprintf(buf, cap, "key file %s holds %zd bytes; a key needs at least %d (%s)", path, n,
+                  SK_KEY_MIN,
+                  for_server ? "make one with: sockit keygen" : "copy the server's key file");
+}
+
+/* One line for a connect that failed at cc->failed_step; the exit code. */
+static int connect_failed(const char *cmd, cli_client *cc, int rc) {
+  char host[300], why[1024];
+  double s = cc->timeout_s > 0 ? cc->timeout_s : 10;
+  const char *detail = cc->failed_why;
+  switch (rc) {
+  case SK_EBADADDR:
+    return cli_usage_error(cmd, "bad address '%s': %s", cli_safe(cc->addr),
+                           detail[0] ? detail : "use HOST:PORT, [IPv6]:PORT, :PORT or unix:/path");
+  case SK_ERESOLVE:
+    host_of(cc->addr, host, sizeof(host));
+    cli_error(cmd, "cannot resolve %s: %s", cli_safe(host), detail);
+    return EXIT_CONN;
+  case SK_ENOHELLO:
+    cli_error(cmd,
+              "connected, but the server sent no sockit hello within %g s: is it a sockit server "
+              "(or a TLS one)?",
+              s);
+    return EXIT_CONN;
+  case SK_EBADKEY:
+    cli_key_problem(detail, 0, why, sizeof(why));
+    cli_error(cmd, "%s", why);
+    return EXIT_CONN;
   case SK_EAUTHFAIL:
     cli_error(cmd, "%s refused our key: use the server's key file (--key-file F)", cc->addr);
-    break;
+    return EXIT_CONN;
   case SK_EAUTHREQ:
     cli_error(cmd, "%s requires authentication: drop --no-auth and give --key-file F", cc->addr);
-    break;
-  case SK_EBADADDR:
-    cli_error(cmd, "bad address '%s': use HOST:PORT, [IPv6]:PORT, :PORT or unix:/path", cc->addr);
-    break;
+    return EXIT_CONN;
   case -ECONNREFUSED:
   case -ENOENT:
     cli_error(cmd, "cannot connect to %s: %s; is `sockit serve` running there?", cc->addr,
               sk_strerror(rc));
-    break;
-  default:
-    cli_error(cmd, "cannot connect to %s: %s", cc->addr, sk_strerror(rc));
+    return EXIT_CONN;
   }
+  if (rc == -ETIMEDOUT && cc->failed_step == SK_STEP_CONNECT)
+    cli_error(cmd, "no answer from %s within %g s while connecting", cc->addr, s);
+  else if (rc == -ETIMEDOUT && cc->failed_step == SK_STEP_AUTH)
+    cli_error(cmd, "connected, but %s did not answer our authentication within %g s", cc->addr, s);
+  else if (cc->failed_step == SK_STEP_HELLO &&
+           (rc == SK_ECLOSED || rc == SK_EBADFRAME || rc == SK_EPROTO))
+    cli_error(cmd, "connected, but %s %s: is it a sockit server (or a TLS one)?", cc->addr,
+              rc == SK_ECLOSED ? "closed the connection without a sockit hello"
+                               : "does not speak sockit (no hello)");
+  else if (cc->failed_step == SK_STEP_HELLO && rc == SK_ERATELIMIT)
+    cli_error(cmd, "%s: %s", cc->addr, sk_strerror(rc));
+  else if (cc->failed_step == SK_STEP_HELLO && rc <= SK_ERR_BASE && detail[0])
+    /* an error frame in place of the hello (busy, forbidden): its words */
+    cli_error(cmd, "%s refused the connection (%s): %s", cc->addr, sk_err_wire_name(rc),
+              cli_safe(detail));
+  else
+    cli_error(cmd, "cannot connect to %s: %s", cc->addr, sk_strerror(rc));
   return EXIT_CONN;
+}
+
+int cli_connect(const char *cmd, cli_client *cc, sk_client **out) {
+  int rc;
+  cc->cmd = cmd;
+  cc->opts.on_step = on_step;
+  cc->opts.step_ctx = cc;
+  cc->failed_why[0] = '\0';
+  rc = sk_client_connect(out, cc->addr, &cc->opts);
+  return rc == 0 ? EXIT_OK : connect_failed(cmd, cc, rc);
 }
 
 int cli_request_failed(const char *cmd, int rc, const sk_head *resp) {
   const char *msg = resp ? sk_error_message(resp) : NULL;
   const char *code = resp ? sk_head_str(resp, "code") : NULL;
   if (code != NULL)
-    cli_error(cmd, "server said %s: %s", code, msg ? msg : sk_strerror(rc));
+    cli_error(cmd, "server said %s: %s", cli_safe(code), msg ? cli_safe(msg) : sk_strerror(rc));
   else
     cli_error(cmd, "%s", sk_strerror(rc));
   if (rc == SK_ECLOSED || rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -EPIPE ||

@@ -63,7 +63,7 @@ static int read_stdin(char **out, size_t *n) {
 
 int cmd_echo(int argc, char **argv) {
   static const struct option opts[] = {CLI_CLIENT_LONGOPTS, {"udp", no_argument, NULL, 'u'}, {0}};
-  cli_client cc = {0};
+  cli_client cc = {.cmd = "echo"};
   int udp = 0;
   sk_client *c = NULL;
   sk_head *req = NULL, *resp = NULL;
@@ -72,7 +72,7 @@ int cmd_echo(int argc, char **argv) {
   size_t n = 0, got = 0;
   int opt, argi, rc, code;
 
-  while ((opt = getopt_long(argc, argv, "hqu", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":u" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
     if (opt == 'h') {
       fputs(echo_help, stdout);
       return EXIT_OK;
@@ -82,7 +82,7 @@ int cmd_echo(int argc, char **argv) {
       continue;
     }
     if (!cli_client_opt(&cc, opt, optarg))
-      return cli_usage_error("echo", "unknown option");
+      return cli_option_error("echo", opt, argv);
   }
   argi = optind;
   cli_take_addr(&cc, argc, argv, &argi);

@@ -19,17 +19,22 @@
 #include "cli.h"
 
 static const char exec_help[] =
-    "usage: sockit exec [ADDR] [--stdin] [--timeout S] -- PROGRAM [ARG...]\n"
-    "       sockit exec [ADDR] [--stdin] [--timeout S] --shell 'COMMAND LINE'\n"
+    "usage: sockit exec [ADDR] [OPTIONS] [--] PROGRAM [ARG...]\n"
+    "       sockit exec [ADDR] [OPTIONS] --shell 'COMMAND LINE'\n"
     "Run a program on the server (started with --allow-exec) in its file root.\n"
     "Its stdout and stderr come out on ours; the exit status is the program's, or\n"
-    "128+N when signal N ended it. Ctrl-C sends it INT, a second Ctrl-C KILL.\n\n"
+    "128+N when signal N ended it, and 255 when sockit itself failed (no\n"
+    "connection, a wrong key, a server that does not allow exec), as ssh does.\n"
+    "Ctrl-C sends it INT, a second Ctrl-C KILL. Options end at PROGRAM, so\n"
+    "`sockit exec HOST:PORT ls -la` runs `ls -la`.\n\n"
     "      --shell LINE   run LINE with /bin/sh -c\n"
     "      --stdin        send our stdin to the program (tar c d | sockit exec --stdin -- tar x)\n"
     "      --timeout S    kill the program after S seconds (the server's --exec-timeout\n"
     "                     is the default and the ceiling)\n"
     "      --env NAME=VALUE  add a variable to the program's environment "
-    "(repeatable)\n" CLI_CLIENT_HELP;
+    "(repeatable)\n"
+    "  -w, --connect-timeout S  give up when connecting and the server's hello take\n"
+    "                     more than S seconds (default 10)\n" CLI_CLIENT_COMMON_HELP;
 
 #define STDIN_CHUNK (64u * 1024)           /* SPEC: stdin in 64 KiB frames */
 #define OUT_CAP (STDIN_CHUNK + 16u * 1024) /* one stdin frame plus a few heads */
@@ -154,7 +159,10 @@ static void on_head(xc *x, sk_head *h, const exec_opts *o) {
     on_exit_frame(x, h, o);
   } else if (strcmp(type, "error") == 0) {
     int err = sk_err_from_wire(sk_head_str(h, "code") ? sk_head_str(h, "code") : "");
-    x->code = cli_request_failed("exec", err, h);
+    /* refused (forbidden, busy, ...): sockit's failure, never the program's
+     * exit 1, as ssh keeps 255 for its own */
+    cli_request_failed("exec", err, h);
+    x->code = EXIT_CONN;
     x->done = 1;
   }
 }
@@ -257,10 +265,44 @@ static void catch_sigint(void) {
   sigaction(SIGINT, &sa, NULL);
 }
 
-/* Options come before a `--`; PROGRAM and its arguments after it are never
- * taken as options. Without `--`, the words after ADDR are the program
- * (`sockit exec uptime`). Returns -1 to go on, or an exit code; *cmd_at is
- * where PROGRAM starts. */
+/* One option; -1 to go on, else the exit code. */
+static int take_opt(int opt, char **argv, exec_opts *o, cli_client *cc) {
+  char *end;
+  switch (opt) {
+  case 'h':
+    fputs(exec_help, stdout);
+    return EXIT_OK;
+  case 's':
+    o->shell = optarg;
+    break;
+  case 'i':
+    o->want_stdin = 1;
+    break;
+  case 'e': {
+    const char *eq = strchr(optarg, '=');
+    if (eq == NULL || eq == optarg || eq - optarg >= 256)
+      return cli_usage_error("exec", "--env wants NAME=VALUE");
+    if (o->nenv == EXEC_ENV_MAX)
+      return cli_usage_error("exec", "at most %d --env variables", EXEC_ENV_MAX);
+    o->env[o->nenv++] = optarg;
+    break;
+  }
+  case 't':
+    o->timeout = strtod(optarg, &end);
+    if (*end != '\0' || !(o->timeout > 0))
+      return cli_usage_error("exec", "--timeout wants a positive number of seconds");
+    break;
+  default:
+    if (!cli_client_opt(cc, opt, optarg))
+      return cli_option_error("exec", opt, argv);
+  }
+  return -1;
+}
+
+/* As ssh does: sockit's options (before and after ADDR) end at the first
+ * word that is not one of them, which is PROGRAM (`sockit exec HOST:PORT ls
+ * -la` runs `ls -la`); a `--` ends them too. Returns -1 to go on, or an exit
+ * code; *cmd_at is where PROGRAM starts. */
 static int parse_opts(int argc, char **argv, exec_opts *o, cli_client *cc, int *cmd_at) {
   static const struct option opts[] = {{"shell", required_argument, NULL, 's'},
                                        {"stdin", no_argument, NULL, 'i'},
@@ -268,53 +310,31 @@ static int parse_opts(int argc, char **argv, exec_opts *o, cli_client *cc, int *
                                        {"env", required_argument, NULL, 'e'},
                                        CLI_CLIENT_LONGOPTS,
                                        {0}};
-  int dd = 0, opt, n, argi;
-  for (int i = 1; i < argc && dd == 0; i++)
-    if (strcmp(argv[i], "--") == 0)
-      dd = i;
-  n = dd ? dd : argc;
-  while ((opt = getopt_long(n, argv, "hq", opts, NULL)) != -1) {
-    char *end;
-    switch (opt) {
-    case 'h':
-      fputs(exec_help, stdout);
-      return EXIT_OK;
-    case 's':
-      o->shell = optarg;
-      break;
-    case 'i':
-      o->want_stdin = 1;
-      break;
-    case 'e': {
-      const char *eq = strchr(optarg, '=');
-      if (eq == NULL || eq == optarg || eq - optarg >= 256)
-        return cli_usage_error("exec", "--env wants NAME=VALUE");
-      if (o->nenv == EXEC_ENV_MAX)
-        return cli_usage_error("exec", "at most %d --env variables", EXEC_ENV_MAX);
-      o->env[o->nenv++] = optarg;
-      break;
+  int opt;
+  for (;;) {
+    while ((opt = getopt_long(argc, argv, "+:" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
+      int rc = take_opt(opt, argv, o, cc);
+      if (rc >= 0)
+        return rc;
     }
-    case 't':
-      o->timeout = strtod(optarg, &end);
-      if (*end != '\0' || !(o->timeout > 0))
-        return cli_usage_error("exec", "--timeout wants a positive number of seconds");
+    if (optind > 1 && strcmp(argv[optind - 1], "--") == 0)
       break;
-    default:
-      if (!cli_client_opt(cc, opt, optarg))
-        return cli_usage_error("exec", "unknown option");
+    /* SPEC 2: the first word is the address when it has a ':' */
+    if (cc->addr == NULL && optind < argc && strchr(argv[optind], ':') != NULL) {
+      cc->addr = argv[optind++];
+      continue;
     }
+    break;
   }
-  argi = optind;
-  cli_take_addr(cc, n, argv, &argi);
-  if (dd && argi < dd)
-    return cli_usage_error("exec", "unexpected argument '%s' before --", argv[argi]);
-  *cmd_at = dd ? dd + 1 : argi;
+  if (cc->addr == NULL)
+    cc->addr = sk_client_default_addr();
+  *cmd_at = optind;
   return -1;
 }
 
 int cmd_exec(int argc, char **argv) {
   exec_opts o = {0};
-  cli_client cc = {0};
+  cli_client cc = {.cmd = "exec"};
   sk_head *req = NULL;
   xc *x = NULL;
   int code, cmd_at = argc, rc;

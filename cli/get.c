@@ -26,7 +26,7 @@ static const char get_help[] =
     "                     the bytes, exit 1)\n"
     "      --resume       continue from the part file an interrupted get left\n"
     "      --hash NAME    sha256, xxh128, ... (default: the fastest both sides "
-    "have)\n" CLI_CLIENT_HELP;
+    "have)\n" CLI_QUIET_HELP CLI_CLIENT_HELP;
 
 typedef struct get_job {
   sk_client *c;
@@ -112,15 +112,16 @@ static int get_one(get_job *j, const char *name) {
 
 int cmd_get(int argc, char **argv) {
   static const struct option opts[] = {CLI_CLIENT_LONGOPTS,
+                                       CLI_QUIET_LONGOPT,
                                        {"output", required_argument, NULL, 'o'},
                                        {"resume", no_argument, NULL, 'R'},
                                        {"hash", required_argument, NULL, 'H'},
                                        {0}};
-  cli_client cc = {0};
+  cli_client cc = {.cmd = "get"};
   get_job j = {0};
   int opt, argi, code, rc;
 
-  while ((opt = getopt_long(argc, argv, "hqo:", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":qo:" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
     if (opt == 'h') {
       fputs(get_help, stdout);
       return EXIT_OK;
@@ -132,7 +133,7 @@ int cmd_get(int argc, char **argv) {
     else if (opt == 'H')
       j.opts.hash = optarg;
     else if (!cli_client_opt(&cc, opt, optarg))
-      return cli_usage_error("get", "unknown option");
+      return cli_option_error("get", opt, argv);
   }
   argi = optind;
   cli_take_addr(&cc, argc, argv, &argi);

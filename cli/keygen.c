@@ -14,19 +14,23 @@ static const char keygen_help[] =
     "  -h, --help         this help\n";
 
 int cmd_keygen(int argc, char **argv) {
-  static const struct option opts[] = {
-      {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}};
+  static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {"version", no_argument, NULL, CLI_OPT_VERSION},
+                                       {0}};
   char path[4096];
   const char *out = NULL;
   int opt, rc;
 
-  while ((opt = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
     if (opt == 'h') {
       fputs(keygen_help, stdout);
       return EXIT_OK;
     }
+    if (opt == CLI_OPT_VERSION)
+      return cli_print_version();
     if (opt != 'o')
-      return cli_usage_error("keygen", "unknown option");
+      return cli_option_error("keygen", opt, argv);
     out = optarg;
   }
   if (optind < argc)

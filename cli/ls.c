@@ -27,19 +27,19 @@ static void print_entry(const sk_dir_entry *e) {
 
 int cmd_ls(int argc, char **argv) {
   static const struct option opts[] = {CLI_CLIENT_LONGOPTS, {0}};
-  cli_client cc = {0};
+  cli_client cc = {.cmd = "ls"};
   sk_client *c = NULL;
   sk_dir_entry *entries = NULL;
   size_t n = 0;
   int opt, argi, code, rc;
 
-  while ((opt = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
     if (opt == 'h') {
       fputs(ls_help, stdout);
       return EXIT_OK;
     }
     if (!cli_client_opt(&cc, opt, optarg))
-      return cli_usage_error("ls", "unknown option");
+      return cli_option_error("ls", opt, argv);
   }
   argi = optind;
   cli_take_addr(&cc, argc, argv, &argi);

@@ -32,18 +32,40 @@ static int usage(FILE *out) {
   return out == stdout ? EXIT_OK : EXIT_USAGE;
 }
 
+static const struct command *find(const char *name) {
+  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    if (strcmp(name, commands[i].name) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+/* `sockit help CMD` is `sockit CMD --help`. */
+static int help(int argc, char **argv) {
+  const struct command *c;
+  char *args[] = {argv[1], "--help", NULL};
+  if (argc < 2)
+    return usage(stdout);
+  if ((c = find(argv[1])) == NULL) {
+    fprintf(stderr, "sockit: unknown command '%s' (see: sockit --help)\n", argv[1]);
+    return EXIT_USAGE;
+  }
+  return c->run(2, args);
+}
+
 int main(int argc, char **argv) {
+  const struct command *c;
+  opterr = 0; /* cli_option_error says it in one line */
   if (argc < 2)
     return usage(stderr);
-  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0)
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
     return usage(stdout);
-  if (strcmp(argv[1], "--version") == 0) {
-    printf("sockit %s\n", sk_version());
-    return EXIT_OK;
-  }
-  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-    if (strcmp(argv[1], commands[i].name) == 0)
-      return commands[i].run(argc - 1, argv + 1);
+  if (strcmp(argv[1], "help") == 0)
+    return help(argc - 1, argv + 1);
+  if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0 ||
+      strcmp(argv[1], "version") == 0)
+    return cli_print_version();
+  if ((c = find(argv[1])) != NULL)
+    return c->run(argc - 1, argv + 1);
   fprintf(stderr, "sockit: unknown command '%s' (see: sockit --help)\n", argv[1]);
   return EXIT_USAGE;
 }

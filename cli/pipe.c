@@ -564,9 +564,10 @@ int pipe_parse(pipe_opts *o, int argc, char **argv, const char *help, int allow_
                                        {"keep-open", no_argument, NULL, 'k'},
                                        {"idle-timeout", required_argument, NULL, 'i'},
                                        {"help", no_argument, NULL, 'h'},
+                                       {"version", no_argument, NULL, CLI_OPT_VERSION},
                                        {0}};
   int opt;
-  while ((opt = getopt_long(argc, argv, allow_keep ? "ukh" : "uh", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, allow_keep ? ":ukh" : ":uh", opts, NULL)) != -1) {
     char *end;
     double s;
     if (opt == 'h') {
@@ -581,8 +582,10 @@ int pipe_parse(pipe_opts *o, int argc, char **argv, const char *help, int allow_
       if (*end != '\0' || !(s > 0) || s > 2e6) /* 2e6 s in ms still fits an int */
         return cli_usage_error(o->cmd, "--idle-timeout wants a positive number of seconds");
       o->idle_ms = s * 1000 < 1 ? 1 : (int)(s * 1000);
+    } else if (opt == CLI_OPT_VERSION) {
+      return cli_print_version();
     } else {
-      return cli_usage_error(o->cmd, "unknown option");
+      return cli_option_error(o->cmd, opt, argv);
     }
   }
   if (optind < argc)

@@ -24,7 +24,7 @@ static const char put_help[] =
     "      --resume       continue an interrupted upload (asks stat first)\n"
     "      --exclusive    refuse to replace a file that exists on the server\n"
     "      --hash NAME    sha256, xxh128, ... (default: the fastest both sides "
-    "have)\n" CLI_CLIENT_HELP;
+    "have)\n" CLI_QUIET_HELP CLI_CLIENT_HELP;
 
 typedef struct put_job {
   sk_client *c;
@@ -148,19 +148,20 @@ static void default_name(const char *path, char *out, size_t cap) {
 
 int cmd_put(int argc, char **argv) {
   static const struct option opts[] = {CLI_CLIENT_LONGOPTS,
+                                       CLI_QUIET_LONGOPT,
                                        {"as", required_argument, NULL, 'A'},
                                        {"recursive", no_argument, NULL, 'r'},
                                        {"resume", no_argument, NULL, 'R'},
                                        {"exclusive", no_argument, NULL, 'X'},
                                        {"hash", required_argument, NULL, 'H'},
                                        {0}};
-  cli_client cc = {0};
+  cli_client cc = {.cmd = "put"};
   put_job j = {0};
   const char *as = NULL;
   char name[NAME_CAP];
   int opt, argi, code, recursive = 0, rc;
 
-  while ((opt = getopt_long(argc, argv, "hqr", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":qr" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
     if (opt == 'h') {
       fputs(put_help, stdout);
       return EXIT_OK;
@@ -176,7 +177,7 @@ int cmd_put(int argc, char **argv) {
     else if (opt == 'H')
       j.opts.hash = optarg;
     else if (!cli_client_opt(&cc, opt, optarg))
-      return cli_usage_error("put", "unknown option");
+      return cli_option_error("put", opt, argv);
   }
   argi = optind;
   cli_take_addr(&cc, argc, argv, &argi);

@@ -36,38 +36,26 @@ static const char serve_help[] =
     "      --deny CIDR        never serve these peers (repeatable)\n"
     "      --daytime ADDR     RFC 867 daytime on TCP and UDP ADDR\n"
     "      --rfc868 ADDR      RFC 868 time on TCP and UDP ADDR\n"
-    "  -h, --help             this help\n\n"
+    "  -h, --help             this help\n"
+    "      --version          print the version\n\n"
     "SIGINT/SIGTERM stop accepting, let transfers finish for up to 10 s, exit 0.\n";
 
 /* Long options map 1:1 to sk_server_set names; -l is "listen". */
 static const struct option serve_opts[] = {
-    {"listen", required_argument, NULL, 'l'},
-    {"udp", required_argument, NULL, 0},
-    {"services", required_argument, NULL, 0},
-    {"root", required_argument, NULL, 0},
-    {"key-file", required_argument, NULL, 0},
-    {"no-auth", no_argument, NULL, 0},
-    {"allow-exec", no_argument, NULL, 0},
-    {"exec-timeout", required_argument, NULL, 0},
-    {"exec-user", required_argument, NULL, 0},
-    {"max-execs", required_argument, NULL, 0},
-    {"wire", required_argument, NULL, 0},
-    {"service", required_argument, NULL, 0},
-    {"wire-seed-public", no_argument, NULL, 0},
-    {"max-conns", required_argument, NULL, 0},
-    {"idle-timeout", required_argument, NULL, 0},
-    {"max-message", required_argument, NULL, 0},
-    {"max-file", required_argument, NULL, 0},
-    {"chat-history", required_argument, NULL, 0},
-    {"log", required_argument, NULL, 0},
-    {"log-format", required_argument, NULL, 0},
-    {"threads", required_argument, NULL, 0},
-    {"allow", required_argument, NULL, 0},
-    {"deny", required_argument, NULL, 0},
-    {"daytime", required_argument, NULL, 0},
-    {"rfc868", required_argument, NULL, 0},
-    {"help", no_argument, NULL, 'h'},
-    {0},
+    {"listen", required_argument, NULL, 'l'},     {"udp", required_argument, NULL, 0},
+    {"services", required_argument, NULL, 0},     {"root", required_argument, NULL, 0},
+    {"key-file", required_argument, NULL, 0},     {"no-auth", no_argument, NULL, 0},
+    {"allow-exec", no_argument, NULL, 0},         {"exec-timeout", required_argument, NULL, 0},
+    {"exec-user", required_argument, NULL, 0},    {"max-execs", required_argument, NULL, 0},
+    {"wire", required_argument, NULL, 0},         {"service", required_argument, NULL, 0},
+    {"wire-seed-public", no_argument, NULL, 0},   {"max-conns", required_argument, NULL, 0},
+    {"idle-timeout", required_argument, NULL, 0}, {"max-message", required_argument, NULL, 0},
+    {"max-file", required_argument, NULL, 0},     {"chat-history", required_argument, NULL, 0},
+    {"log", required_argument, NULL, 0},          {"log-format", required_argument, NULL, 0},
+    {"threads", required_argument, NULL, 0},      {"allow", required_argument, NULL, 0},
+    {"deny", required_argument, NULL, 0},         {"daytime", required_argument, NULL, 0},
+    {"rfc868", required_argument, NULL, 0},       {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},          {0},
 };
 
 int cmd_serve(int argc, char **argv) {
@@ -79,16 +67,20 @@ int cmd_serve(int argc, char **argv) {
     cli_error("serve", "out of memory");
     return EXIT_FAIL;
   }
-  while ((opt = getopt_long(argc, argv, "l:h", serve_opts, &idx)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":l:h", serve_opts, &idx)) != -1) {
     const char *name;
     if (opt == 'h') {
       fputs(serve_help, stdout);
       sk_server_free(srv);
       return EXIT_OK;
     }
-    if (opt == '?') {
+    if (opt == 'V') {
       sk_server_free(srv);
-      return cli_usage_error("serve", "unknown or incomplete option");
+      return cli_print_version();
+    }
+    if (opt == '?' || opt == ':') {
+      sk_server_free(srv);
+      return cli_option_error("serve", opt, argv);
     }
     name = opt == 'l' ? "listen" : serve_opts[idx].name;
     if (sk_server_set(srv, name, optarg, &why) < 0) {

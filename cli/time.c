@@ -85,7 +85,7 @@ static int parse_opts(int argc, char **argv, time_req *t, cli_client *cc) {
                                        {0}};
   int opt, udp = 0, argi;
   char *end;
-  while ((opt = getopt_long(argc, argv, "hqu", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":u" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
     if (opt == 'h') {
       fputs(time_help, stdout);
       return EXIT_OK;
@@ -107,7 +107,7 @@ static int parse_opts(int argc, char **argv, time_req *t, cli_client *cc) {
     } else if (opt == 'u') {
       udp = 1;
     } else if (!cli_client_opt(cc, opt, optarg)) {
-      return cli_usage_error("time", "unknown option");
+      return cli_option_error("time", opt, argv);
     }
   }
   argi = optind;
@@ -134,7 +134,7 @@ static int ask_every(sk_client *c, const time_req *t) {
 }
 
 int cmd_time(int argc, char **argv) {
-  cli_client cc = {0};
+  cli_client cc = {.cmd = "time"};
   time_req t = {.count = -1};
   sk_client *c = NULL;
   int code = parse_opts(argc, argv, &t, &cc);

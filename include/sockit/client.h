@@ -30,19 +30,43 @@ extern "C" {
 
 typedef struct sk_client sk_client;
 
+/* The steps of sk_client_connect, reported to an sk_client_step_fn. */
+typedef enum sk_client_step {
+  SK_STEP_RESOLVE, /* detail: the address as given */
+  SK_STEP_CONNECT, /* detail: one resolved address, as it is tried */
+  SK_STEP_HELLO,   /* connected to detail; waiting for the server's hello */
+  SK_STEP_AUTH,    /* detail: the key file; proving we hold the key */
+  SK_STEP_READY,   /* detail: the server's name; requests may go */
+} sk_client_step;
+
+/* Called as each step starts (err 0), and once more for the step that
+ * failed (err < 0, detail the reason in words, e.g. the resolver's
+ * "Name or service not known", or the key file's path). detail is borrowed
+ * for the call. The library itself never prints: a program that wants
+ * `-v` output prints from here. */
+typedef void (*sk_client_step_fn)(void *ctx, sk_client_step step, int err, const char *detail);
+
 typedef struct sk_client_opts {
-  const char *key_file; /* NULL: the default key file (see sk_key_default_path) */
-  int no_auth;          /* do not authenticate (the server must allow it) */
-  int timeout_ms;       /* per call; 0: the 30 s default; -1: forever */
+  const char *key_file;      /* NULL: the default key file (see sk_key_default_path) */
+  int no_auth;               /* do not authenticate (the server must allow it) */
+  int timeout_ms;            /* per call; 0: the 30 s default; -1: forever */
+  int connect_timeout_ms;    /* connecting, the hello and the auth together;
+                                0: the 10 s default; -1: forever */
+  sk_client_step_fn on_step; /* optional */
+  void *step_ctx;
 } sk_client_opts;
 
 /* The default address: $SOCKIT_ADDR, else "127.0.0.1:8080". */
 const char *sk_client_default_addr(void);
 
 /* Connect to addr (SPEC 2 syntax), read the hello and authenticate,
- * verifying the server's own mac. On failure *out is NULL and the return is
- * e.g. -ECONNREFUSED, SK_EAUTHFAIL, SK_ERATELIMIT, SK_EBADMAC, SK_EBADKEY.
- * opts may be NULL. */
+ * verifying the server's own mac, all within opts->connect_timeout_ms. On
+ * failure *out is NULL and the return is e.g. SK_EBADADDR (syntax),
+ * SK_ERESOLVE (the name does not resolve), -ECONNREFUSED, -ETIMEDOUT (no
+ * answer while connecting), SK_ENOHELLO (connected, but no hello came in
+ * time), SK_EPROTO or SK_EBADFRAME (the peer does not speak sockit),
+ * SK_EAUTHFAIL, SK_ERATELIMIT, SK_EBADMAC, SK_EBADKEY; opts->on_step hears
+ * which step failed and why. opts may be NULL. */
 int sk_client_connect(sk_client **out, const char *addr, const sk_client_opts *opts);
 
 /* The server's hello (borrowed; lives as long as the client). */
@@ -191,8 +215,9 @@ const char *sk_client_pick_hash(const sk_client *c, const char *want, int *err);
 
 /* Resolve addr (SPEC 2: HOST:PORT, [IPv6]:PORT, :PORT, unix:/path) into up
  * to max socket addresses, in getaddrinfo's order (one for unix:). Returns
- * the count (>= 1), or SK_EBADADDR with *why (when why is not NULL) saying
- * what is wrong; *why is static text. */
+ * the count (>= 1), or SK_EBADADDR (not an address) or SK_ERESOLVE (the
+ * name does not resolve) with *why (when why is not NULL) saying what is
+ * wrong; *why is static text. */
 int sk_resolve(const char *addr, int flags, struct sockaddr_storage *ss, socklen_t *len, int max,
                const char **why);
 
@@ -222,7 +247,7 @@ typedef struct sk_udp sk_udp;
 
 /* A UDP socket connected to addr (HOST:PORT or [IPv6]:PORT; the first
  * resolution that works), sending plain datagrams. Returns 0 or SK_EBADADDR
- * / a negated errno. */
+ * / SK_ERESOLVE / a negated errno. */
 int sk_udp_open(sk_udp **out, const char *addr);
 
 /* The same, authenticated as opts say (NULL: as a zeroed sk_client_opts):

@@ -43,7 +43,9 @@ extern "C" {
   X(BADADDR, NULL, "bad address")                                                                  \
   X(CLOSED, NULL, "connection closed by peer")                                                     \
   X(USAGE, NULL, "bad usage")                                                                      \
-  X(REMOTE, NULL, "the server answered with an error")
+  X(REMOTE, NULL, "the server answered with an error")                                             \
+  X(RESOLVE, NULL, "cannot resolve the host name")                                                 \
+  X(NOHELLO, NULL, "connected, but no sockit hello came (not a sockit server?)")
 
 enum {
   SK_EFIRST_ = SK_ERR_BASE + 1,

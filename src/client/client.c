@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,10 +22,12 @@
 
 #define CLIENT_RBUF (256u * 1024)
 #define CLIENT_TIMEOUT_MS 30000
+#define CLIENT_CONNECT_TIMEOUT_MS 10000
 
 struct sk_client {
   int fd;
   int timeout_ms;
+  int64_t deadline_ms; /* while connecting: when the connect budget ends (0: none) */
   uint8_t *rbuf;
   size_t rpos, rlen;
   sk_decoder dec;
@@ -48,6 +51,24 @@ static int wait_fd(int fd, short events, int timeout_ms) {
     if (errno != EINTR)
       return -errno;
   }
+}
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How long one wait may take: the per-call timeout, cut to what is left of
+ * the connect budget while connecting (connect, hello and auth share it). */
+static int wait_budget(const sk_client *c) {
+  int64_t left;
+  if (c->deadline_ms == 0)
+    return c->timeout_ms;
+  left = c->deadline_ms - now_ms();
+  if (left < 0)
+    left = 0;
+  return c->timeout_ms < 0 || left < c->timeout_ms ? (int)left : c->timeout_ms;
 }
 
 static int connect_one(const sk_addr *a, int timeout_ms) {
@@ -84,7 +105,7 @@ int sk_client_write(sk_client *c, const void *data, size_t n) {
         continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK)
         return -errno;
-      int rc = wait_fd(c->fd, POLLOUT, c->timeout_ms);
+      int rc = wait_fd(c->fd, POLLOUT, wait_budget(c));
       if (rc < 0)
         return rc;
       continue;
@@ -108,7 +129,7 @@ static ssize_t recv_some(sk_client *c, void *buf, size_t n) {
       continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
       return errno == ECONNRESET ? SK_ECLOSED : -errno;
-    int rc = wait_fd(c->fd, POLLIN, c->timeout_ms);
+    int rc = wait_fd(c->fd, POLLIN, wait_budget(c));
     if (rc < 0)
       return rc;
   }
@@ -280,14 +301,43 @@ int sk_client_request(sk_client *c, sk_head *req, const void *body, size_t n, sk
 
 /* ---- the handshake ------------------------------------------------------ */
 
+/* Where the options say the key is: o->key_file, else the default. */
+static int key_path(const sk_client_opts *o, char *path, size_t cap) {
+  if (o != NULL && o->key_file != NULL)
+    return snprintf(path, cap, "%s", o->key_file) < (int)cap ? 0 : -ENAMETOOLONG;
+  return sk_key_default_path(path, cap);
+}
+
 int sk__client_load_key(const sk_client_opts *o, sk_key *key) {
   char path[4096];
   const char *why;
-  int rc;
-  if (o != NULL && o->key_file != NULL)
-    return sk_key_load(o->key_file, key, &why);
-  rc = sk_key_default_path(path, sizeof(path));
+  int rc = key_path(o, path, sizeof(path));
   return rc < 0 ? rc : sk_key_load(path, key, &why);
+}
+
+static void step(const sk_client_opts *o, sk_client_step s, int err, const char *detail) {
+  if (o != NULL && o->on_step != NULL)
+    o->on_step(o->step_ctx, s, err, detail);
+}
+
+/* The key, with its path told to on_step (both when the step starts and,
+ * for a key that cannot be used, when it fails: the program names the file
+ * in its message). */
+static int load_key(const sk_client_opts *o, sk_key *key) {
+  char path[4096];
+  const char *why;
+  int rc = key_path(o, path, sizeof(path));
+  if (rc < 0) {
+    step(o, SK_STEP_AUTH, rc, "no key file path ($HOME is not set)");
+    return rc;
+  }
+  step(o, SK_STEP_AUTH, 0, path);
+  rc = sk_key_load(path, key, &why);
+  if (rc == -ENOENT || rc == -EPERM)
+    rc = SK_EBADKEY;
+  if (rc < 0)
+    step(o, SK_STEP_AUTH, rc, path);
+  return rc;
 }
 
 static int authenticate(sk_client *c, const sk_client_opts *o) {
@@ -300,8 +350,8 @@ static int authenticate(sk_client *c, const sk_client_opts *o) {
 
   if (sn == NULL || !sk_auth_is_hex64(sn))
     return SK_EPROTO;
-  if ((rc = sk__client_load_key(o, &key)) < 0)
-    return rc == -ENOENT || rc == -EPERM ? SK_EBADKEY : rc;
+  if ((rc = load_key(o, &key)) < 0)
+    return rc;
   rc = -ENOMEM;
   if (sk_auth_nonce(cn) < 0 || sk_auth_client_mac(&key, sn, cn, mac) < 0 ||
       sk_auth_server_mac(&key, sn, cn, expect) < 0 || (req = sk_head_new("auth")) == NULL)
@@ -318,53 +368,96 @@ out:
   sk_head_free(req);
   sk_head_free(resp);
   sk_key_clear(&key);
-  return rc == SK_ECLOSED ? SK_EAUTHFAIL : rc;
+  rc = rc == SK_ECLOSED ? SK_EAUTHFAIL : rc;
+  if (rc < 0 && rc != SK_EBADKEY)
+    step(o, SK_STEP_AUTH, rc, sk_strerror(rc));
+  return rc;
+}
+
+/* Read the hello; a peer that says nothing in time is SK_ENOHELLO, so that
+ * the caller can tell "no answer" from "answered, but not sockit". */
+static int read_hello(sk_client *c, const sk_client_opts *o) {
+  int rc = sk_client_recv(c, &c->hello, NULL, NULL, 0);
+  if (rc == -ETIMEDOUT)
+    rc = SK_ENOHELLO;
+  if (rc == 0 && (rc = frame_error(c->hello)) < 0) {
+    /* e.g. rate_limited or busy in place of the hello: the server's words */
+    const char *msg = sk_error_message(c->hello);
+    step(o, SK_STEP_HELLO, rc, msg != NULL ? msg : sk_strerror(rc));
+    return rc;
+  }
+  if (rc == 0 && strcmp(sk_head_type(c->hello), "hello") != 0)
+    rc = SK_EPROTO;
+  if (rc < 0)
+    step(o, SK_STEP_HELLO, rc, sk_strerror(rc));
+  return rc;
 }
 
 static int handshake(sk_client *c, const sk_client_opts *o) {
   const char *auth;
-  int rc = sk_client_recv(c, &c->hello, NULL, NULL, 0);
+  int rc = read_hello(c, o);
   if (rc < 0)
     return rc;
-  if ((rc = frame_error(c->hello)) < 0)
-    return rc; /* e.g. rate_limited or busy in place of the hello */
-  if (strcmp(sk_head_type(c->hello), "hello") != 0)
-    return SK_EPROTO;
   auth = sk_head_str(c->hello, "auth");
   if (auth != NULL && strcmp(auth, "none") == 0)
     return 0;
   if (o != NULL && o->no_auth)
-    return SK_EAUTHREQ; /* the server wants a key and we were told not to use one */
-  if (auth == NULL || strcmp(auth, "hmac-sha256") != 0)
-    return SK_EPROTO;
-  return authenticate(c, o);
+    rc = SK_EAUTHREQ; /* the server wants a key and we were told not to use one */
+  else if (auth == NULL || strcmp(auth, "hmac-sha256") != 0)
+    rc = SK_EPROTO;
+  else
+    return authenticate(c, o);
+  step(o, SK_STEP_AUTH, rc, sk_strerror(rc));
+  return rc;
+}
+
+/* Try each address in turn, each with what is left of the budget. */
+static int connect_any(sk_client *c, const sk_addr *addrs, int n, const sk_client_opts *o) {
+  char text[SK_ADDR_TEXT];
+  int rc = -ECONNREFUSED;
+  for (int i = 0; i < n; i++) {
+    sk__addr_format((const struct sockaddr *)&addrs[i].ss, addrs[i].len, text, sizeof(text));
+    step(o, SK_STEP_CONNECT, 0, text);
+    int fd = connect_one(&addrs[i], wait_budget(c));
+    if (fd >= 0) {
+      c->fd = fd;
+      step(o, SK_STEP_HELLO, 0, text);
+      return 0;
+    }
+    rc = fd;
+    step(o, SK_STEP_CONNECT, rc, sk_strerror(rc));
+  }
+  return rc;
 }
 
 int sk_client_connect(sk_client **out, const char *addr, const sk_client_opts *opts) {
   sk_addr addrs[SK_ADDR_MAX];
   sk_client *c;
-  int n, rc = -ECONNREFUSED;
+  const char *why = NULL, *server;
+  int n, rc,
+      budget =
+          opts && opts->connect_timeout_ms ? opts->connect_timeout_ms : CLIENT_CONNECT_TIMEOUT_MS;
 
   *out = NULL;
-  n = sk__addr_resolve(addr, 0, addrs, SK_ADDR_MAX, NULL);
-  if (n < 0)
+  step(opts, SK_STEP_RESOLVE, 0, addr);
+  n = sk__addr_resolve(addr, 0, addrs, SK_ADDR_MAX, &why);
+  if (n < 0) {
+    step(opts, SK_STEP_RESOLVE, n, why != NULL ? why : sk_strerror(n));
     return n;
+  }
   c = calloc(1, sizeof(*c));
   if (c == NULL || (c->rbuf = malloc(CLIENT_RBUF)) == NULL) {
     free(c);
     return -ENOMEM;
   }
   c->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : CLIENT_TIMEOUT_MS;
+  c->deadline_ms = budget > 0 ? now_ms() + budget : 0;
   sk_decoder_init(&c->dec, 0);
   c->fd = -1;
-  for (int i = 0; i < n && c->fd < 0; i++) {
-    int fd = connect_one(&addrs[i], c->timeout_ms);
-    if (fd >= 0)
-      c->fd = fd;
-    else
-      rc = fd;
-  }
-  if (c->fd >= 0 && (rc = handshake(c, opts)) == 0) {
+  if ((rc = connect_any(c, addrs, n, opts)) == 0 && (rc = handshake(c, opts)) == 0) {
+    c->deadline_ms = 0;
+    server = sk_head_str(c->hello, "server");
+    step(opts, SK_STEP_READY, 0, server != NULL ? server : "");
     *out = c;
     return 0;
   }

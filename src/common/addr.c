@@ -102,7 +102,7 @@ int sk__addr_resolve(const char *text, int flags, sk_addr *out, size_t max, cons
   rc = getaddrinfo(host, port, &hints, &res);
   if (rc != 0) {
     *why = gai_strerror(rc);
-    return SK_EBADADDR;
+    return rc == EAI_SYSTEM && errno != 0 ? -errno : SK_ERESOLVE;
   }
   for (ai = res; ai != NULL && (size_t)n < max; ai = ai->ai_next) {
     if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
@@ -116,7 +116,7 @@ int sk__addr_resolve(const char *text, int flags, sk_addr *out, size_t max, cons
   freeaddrinfo(res);
   if (n == 0) {
     *why = "no IPv4 or IPv6 address for that host";
-    return SK_EBADADDR;
+    return SK_ERESOLVE;
   }
   return n;
 }

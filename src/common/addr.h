@@ -20,8 +20,9 @@ enum {
 };
 
 /* Resolve text into up to max addresses (getaddrinfo, IPv4 and IPv6).
- * Returns the count (>= 1) or SK_EBADADDR / a negated errno. *why, if given,
- * explains a failure in words. */
+ * Returns the count (>= 1), SK_EBADADDR for text that is no address,
+ * SK_ERESOLVE for a name that does not resolve, or a negated errno. *why,
+ * if given, explains a failure in words (the resolver's, for SK_ERESOLVE). */
 int sk__addr_resolve(const char *text, int flags, sk_addr *out, size_t max, const char **why);
 
 /* "127.0.0.1:8080", "[::1]:8080" or "unix:/path". Returns buf. */

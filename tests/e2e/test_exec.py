@@ -416,9 +416,9 @@ def test_cli_exit_codes(exec_server, key_file, run_cli, server):
     assert r.returncode == 127 and "no-such-program-xyz" in r.stderr
     r = cli(run_cli, exec_server, key_file, "--timeout", "1", "--", "sleep", "30")
     assert r.returncode == 128 + 15 and "time" in r.stderr
-    # refused: one clear line, exit 1
+    # refused: one clear line, exit 255 (sockit's failure: 1 is the program's)
     r = run_cli("exec", server.addr, "--key-file", key_file, "--", "true")
-    assert r.returncode == 1 and "--allow-exec" in r.stderr
+    assert r.returncode == 255 and "--allow-exec" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     r = run_cli("exec", "127.0.0.1:1", "--key-file", key_file, "--", "true")
     assert r.returncode == 255

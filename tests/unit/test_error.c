@@ -76,8 +76,9 @@ START_TEST(wire_round_trip_all) {
     ck_assert_str_eq(w, "internal");
     internal++;
   }
-  ck_assert_int_eq(internal, 7); /* PROTO BADMAC BADKEY BADADDR CLOSED USAGE REMOTE */
-  ck_assert_int_eq(SK_ELAST_ - SK_EFIRST_ - 1, (int)NSPEC + 7);
+  /* PROTO BADMAC BADKEY BADADDR CLOSED USAGE REMOTE RESOLVE NOHELLO */
+  ck_assert_int_eq(internal, 9);
+  ck_assert_int_eq(SK_ELAST_ - SK_EFIRST_ - 1, (int)NSPEC + 9);
 }
 END_TEST
 

@@ -1,0 +1,319 @@
+"""The command line as a newcomer meets it (issue 16): options and their
+errors, help and version, timeouts that name their step, one exit-code rule,
+key file messages, `exec` options ending at the program, -v steps, --json.
+Each test failed before its fix."""
+
+import json
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import write_key
+
+CLIENT_COMMANDS = ("echo", "time", "exec", "put", "get", "ls", "chat")
+
+
+# ---------------------------------------------------------------------------
+# peers that do not behave like a sockit server
+
+
+class SilentServer:
+    """Accepts connections and never sends a byte (a non-sockit service that
+    waits for the client to speak first, like HTTP)."""
+
+    def __init__(self):
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.addr = "127.0.0.1:%d" % self.lsock.getsockname()[1]
+        self.conns = []
+        self.stopping = False
+        self.t = threading.Thread(target=self._accept, daemon=True)
+        self.t.start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                s, _ = self.lsock.accept()
+            except OSError:
+                return
+            self.conns.append(s)
+
+    def close(self):
+        self.stopping = True
+        try:
+            self.lsock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.lsock.close()
+        for s in self.conns:
+            s.close()
+
+
+class FullBacklog:
+    """A listener that never accepts, with its accept queue full: the kernel
+    drops further SYNs, so a connect gets no answer at all (as a blackholed
+    address does), on loopback and without depending on the network."""
+
+    def __init__(self):
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(0)
+        self.addr = "127.0.0.1:%d" % self.lsock.getsockname()[1]
+        self.fillers = []
+        for _ in range(4):
+            c = socket.socket()
+            c.setblocking(False)
+            try:
+                c.connect(self.lsock.getsockname())
+            except BlockingIOError:
+                pass
+            self.fillers.append(c)
+
+    def close(self):
+        for c in self.fillers:
+            c.close()
+        self.lsock.close()
+
+
+@pytest.fixture
+def silent():
+    s = SilentServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def blackhole():
+    b = FullBacklog()
+    yield b
+    b.close()
+
+
+def args_for(cmd):
+    """Arguments that make each client command connect and do one thing."""
+    return {"echo": ["hi"], "exec": ["true"], "get": ["x"], "put": ["/etc/hostname"]}.get(cmd, [])
+
+
+# ---------------------------------------------------------------------------
+# 16.6 timeouts that name their step
+
+
+@pytest.mark.parametrize("cmd", CLIENT_COMMANDS)
+def test_no_hello_within_timeout(run_cli, silent, key_file, cmd):
+    t0 = time.monotonic()
+    r = run_cli(cmd, silent.addr, "-w", "0.5", "--key-file", key_file, *args_for(cmd),
+                input="", timeout=20)
+    took = time.monotonic() - t0
+    assert r.returncode == 255, r
+    assert r.stderr == ("sockit %s: connected, but the server sent no sockit hello within 0.5 s: "
+                        "is it a sockit server (or a TLS one)?\n" % cmd), r.stderr
+    assert took < 5, took
+
+
+@pytest.mark.parametrize("cmd", ("echo", "time", "ls"))
+def test_no_answer_while_connecting(run_cli, blackhole, cmd):
+    t0 = time.monotonic()
+    r = run_cli(cmd, blackhole.addr, "--timeout", "0.5", *args_for(cmd), timeout=20)
+    took = time.monotonic() - t0
+    assert r.returncode == 255, r
+    assert r.stderr == "sockit %s: no answer from %s within 0.5 s while connecting\n" % (
+        cmd, blackhole.addr)
+    assert "closed by peer" not in r.stderr
+    assert took < 5, took
+
+
+def test_connect_timeout_spelling_for_exec(run_cli, blackhole):
+    # exec's --timeout is the program's time limit: -w and --connect-timeout
+    for flag in ("-w", "--connect-timeout"):
+        r = run_cli("exec", blackhole.addr, flag, "0.3", "true", timeout=20)
+        assert r.returncode == 255
+        assert "no answer from %s within 0.3 s while connecting" % blackhole.addr in r.stderr
+
+
+def test_default_timeout_is_ten_seconds(run_cli, silent):
+    t0 = time.monotonic()
+    r = run_cli("echo", silent.addr, "hi", timeout=30)
+    took = time.monotonic() - t0
+    assert r.returncode == 255 and "within 10 s" in r.stderr, r
+    assert 9 < took < 15, took
+
+
+def test_bad_timeout_value(run_cli):
+    r = run_cli("echo", "-w", "soon", "hi")
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "'soon'" in r.stderr and "--help" in r.stderr
+
+
+# ---------------------------------------------------------------------------
+# 16.7 one exit-code rule
+
+
+def test_unresolvable_name_is_255_with_the_reason(run_cli):
+    r = run_cli("echo", "nosuchhost.invalid:8080", "hi", timeout=30)
+    assert r.returncode == 255, r
+    assert r.stderr.startswith("sockit echo: cannot resolve nosuchhost.invalid: "), r.stderr
+    assert r.stderr.count("\n") == 1 and "bad address" not in r.stderr
+    for cmd in ("time", "ls", "exec"):
+        r = run_cli(cmd, "nosuchhost.invalid:8080", *args_for(cmd), timeout=30)
+        assert r.returncode == 255 and "cannot resolve nosuchhost.invalid" in r.stderr, r
+
+
+def test_address_that_is_not_one_is_usage(run_cli):
+    r = run_cli("echo", "localhost:http", "hi")
+    assert r.returncode == 2 and "bad address 'localhost:http'" in r.stderr, r
+
+
+def test_exec_refused_is_255(run_cli, server, key_file):
+    r = run_cli("exec", server.addr, "--key-file", key_file, "--", "true")
+    assert r.returncode == 255, r
+    assert "--allow-exec" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+# ---------------------------------------------------------------------------
+# 16.4 exec options end at the program
+
+
+@pytest.fixture
+def exec_server(start_server, key_file, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "b.txt").write_text("x")
+    (root / ".hidden").write_text("y")
+    return start_server("--key-file", key_file, "--allow-exec", "--root", str(root))
+
+
+def test_exec_program_options_are_the_programs(run_cli, exec_server, key_file):
+    r = run_cli("exec", exec_server.addr, "--key-file", key_file, "ls", "-a")
+    assert (r.returncode, r.stderr) == (0, ""), r
+    assert r.stdout.split() == [".", "..", ".hidden", "b.txt"]
+    r = run_cli("exec", exec_server.addr, "--key-file", key_file, "echo", "-n", "--key-file", "x")
+    assert (r.returncode, r.stdout) == (0, "-n --key-file x") or (r.returncode, r.stdout) == (
+        0, "--key-file x"), r
+    # options before the address, after it, and a -- are all still fine
+    r = run_cli("exec", "--key-file", key_file, exec_server.addr, "-w", "5", "--", "echo", "-v")
+    assert (r.returncode, r.stdout) == (0, "-v\n"), r
+    r = run_cli("exec", exec_server.addr, "--key-file", key_file, "sh", "-c", "exit 3")
+    assert r.returncode == 3
+
+
+# ---------------------------------------------------------------------------
+# 16.8 key file errors name the file and the one thing wrong
+
+
+@pytest.fixture
+def keyed_server(start_server, key_file):
+    return start_server("--key-file", key_file)
+
+
+def test_key_file_missing(run_cli, keyed_server, tmp_path):
+    path = str(tmp_path / "nokey")
+    r = run_cli("echo", keyed_server.addr, "--key-file", path, "hi")
+    assert r.returncode == 255
+    assert r.stderr.startswith("sockit echo: no key file at %s: copy the server's key file" % path)
+    assert r.stderr.count("\n") == 1
+
+
+def test_key_file_mode_0644(run_cli, keyed_server, tmp_path):
+    path = str(tmp_path / "openkey")
+    write_key(path, mode=0o644)
+    r = run_cli("echo", keyed_server.addr, "--key-file", path, "hi")
+    assert r.returncode == 255
+    assert "key file %s has mode 0644" % path in r.stderr and "chmod 600 %s" % path in r.stderr
+
+
+def test_key_file_too_short(run_cli, keyed_server, tmp_path):
+    path = str(tmp_path / "shortkey")
+    write_key(path, secret_hex="abcdef")
+    r = run_cli("echo", keyed_server.addr, "--key-file", path, "hi")
+    assert r.returncode == 255
+    assert "key file %s holds 6 bytes; a key needs at least 16" % path in r.stderr, r.stderr
+
+
+def test_default_key_missing_names_the_default_path(run_cli, keyed_server, env):
+    r = run_cli("echo", keyed_server.addr, "hi")
+    assert r.returncode == 255
+    want = os.path.join(env.config, "sockit", "key")
+    assert "no key file at %s: copy the server's key file" % want in r.stderr, r.stderr
+    assert "keygen" in r.stderr  # says that keygen is not what it needs
+
+
+# ---------------------------------------------------------------------------
+# 16.9 option errors, help, version
+
+
+@pytest.mark.parametrize("cmd", CLIENT_COMMANDS + ("serve", "keygen", "listen", "connect"))
+def test_unknown_option_is_one_line(run_cli, cmd):
+    r = run_cli(cmd, "--no-such-flag")
+    assert r.returncode == 2
+    assert r.stderr == "sockit %s: unknown option --no-such-flag (see: sockit %s --help)\n" % (
+        cmd, cmd), r.stderr
+
+
+def test_missing_value_is_one_line(run_cli):
+    r = run_cli("time", "--tz")
+    assert r.returncode == 2
+    assert r.stderr == "sockit time: missing value for option --tz (see: sockit time --help)\n"
+    r = run_cli("get", "-o")
+    assert r.stderr == "sockit get: missing value for option -o (see: sockit get --help)\n"
+
+
+def test_version_forms(run_cli):
+    want = run_cli("--version").stdout
+    assert want.startswith("sockit ") and want.count("\n") == 1
+    for args in (("version",), ("-V",), ("echo", "--version"), ("serve", "--version"),
+                 ("listen", "--version"), ("keygen", "--version")):
+        r = run_cli(*args)
+        assert (r.returncode, r.stdout, r.stderr) == (0, want, ""), args
+
+
+def test_help_cmd(run_cli):
+    for cmd in CLIENT_COMMANDS + ("serve", "listen"):
+        assert run_cli("help", cmd).stdout == run_cli(cmd, "--help").stdout
+    r = run_cli("help", "nope")
+    assert r.returncode == 2 and "unknown command 'nope'" in r.stderr
+    assert run_cli("help").stdout == run_cli("--help").stdout
+
+
+def test_quiet_only_where_there_is_a_progress_bar(run_cli):
+    for cmd in ("put", "get", "bench"):
+        assert "--quiet" in run_cli(cmd, "--help").stdout, cmd
+    for cmd in ("echo", "time", "exec", "ls", "chat"):
+        assert "--quiet" not in run_cli(cmd, "--help").stdout, cmd
+        assert run_cli(cmd, "-q").returncode == 2, cmd
+
+
+def test_no_internal_references_in_help(run_cli):
+    for cmd in CLIENT_COMMANDS + ("serve", "keygen", "listen", "connect", "bench"):
+        text = run_cli(cmd, "--help").stdout
+        assert "SPEC" not in text and "issue " not in text.lower(), cmd
+
+
+def test_common_options_in_every_client_help(run_cli):
+    for cmd in CLIENT_COMMANDS:
+        text = run_cli(cmd, "--help").stdout
+        for flag in ("--json", "--verbose", "--key-file", "--no-auth", "--version"):
+            assert flag in text, (cmd, flag)
+        assert ("--timeout" in text) or cmd == "exec"
+        assert "-w," in text, cmd
+
+
+# ---------------------------------------------------------------------------
+# 16.13 -v steps
+
+
+def test_verbose_prints_the_steps(run_cli, keyed_server, key_file):
+    r = run_cli("echo", keyed_server.addr, "-v", "--key-file", key_file, "hi")
+    assert (r.returncode, r.stdout) == (0, "hi\n"), r
+    lines = r.stderr.splitlines()
+    assert lines[0] == "sockit echo: resolving %s" % keyed_server.addr
+    assert lines[1] == "sockit echo: connecting to %s" % keyed_server.addr
+    assert lines[2] == "sockit echo: connected to %s, waiting for the server's hello" % (
+        keyed_server.addr)
+    assert lines[3] == "sockit echo: authenticating with the key in %s" % key_file
+    assert lines[4].startswith("sockit echo: ready (sockit ")
+    r = run_cli("echo", keyed_server.addr, "--key-file", key_file, "hi")
+    assert r.stderr == ""
