@@ -36,6 +36,7 @@ extern char **environ;
 #define EXEC_BYREF_MIN (16u * 1024) /* reads at least this big are sent without a copy */
 #define EXEC_TERM_GRACE_MS 2000     /* timeout: TERM, then KILL this much later */
 #define EXEC_REAP_GRACE_MS 1000     /* after KILL: stop waiting for pipes held by escapees */
+#define EXEC_GROUP_POLL_MS 10       /* after TERM: first look whether the group is gone */
 #define EXEC_WHAT_MAX 1024          /* argv / shell line kept for the log */
 #define EXEC_ENV_MAX 4096           /* entries in a child's environment */
 
@@ -75,7 +76,9 @@ struct exec_job {
   unsigned spawned : 1, exited : 1, out_eof : 1, err_eof : 1, in_open : 1, writing : 1;
   unsigned eof_pending : 1, eof_after_frame : 1, eof_seen : 1, paused : 1, reported : 1;
   unsigned timed_out : 1, detached : 1, want_stdin : 1, shell : 1;
-  int stage; /* timer: 0 timeout pending, 1 TERM sent, 2 KILL sent */
+  int stage;        /* 0 running, 1 group sent TERM (KILL due), 2 group ended */
+  uint64_t kill_at; /* stage 1: uv_now when the KILL is due */
+  uint64_t poll_ms; /* stage 1: the next look at the group, doubling */
   int64_t status;
   int term_signal;
   uint64_t t_start, bytes_out;
@@ -220,12 +223,19 @@ static void pipe_eof(exec_job *j, uv_pipe_t *p) {
   maybe_finish(j);
 }
 
+/* Signal the program's whole process group. Until the group has been
+ * ended (stage 2) its id cannot have been reused: either the leader is not
+ * yet reaped, or the group still had members when the leader was (a
+ * process group id stays taken while the group has members), and the KILL
+ * follows the TERM by EXEC_TERM_GRACE_MS only. */
 static void signal_group(exec_job *j, int sig) {
-  /* Safe while the request is not reported: either the leader is not yet
-   * reaped, or a member of its group still holds a pipe, so the pid cannot
-   * have been reused. */
-  if (j->spawned && !j->reported)
+  if (j->spawned && (j->stage < 2 || !j->exited))
     kill(-j->pid, sig);
+}
+
+/* Is any process left in the program's group? */
+static int group_alive(const exec_job *j) {
+  return j->spawned && kill(-j->pid, 0) == 0;
 }
 
 static void log_job(exec_job *j, const char *result) {
@@ -256,7 +266,10 @@ static void maybe_finish(exec_job *j) {
   if (j->reported || !j->exited || !j->out_eof || !j->err_eof)
     return;
   j->reported = 1;
-  close_handle(j, &j->timer);
+  if (j->stage == 1 && !group_alive(j))
+    j->stage = 2;    /* the TERM was enough: no KILL to wait for */
+  if (j->stage != 1) /* else the timer still owes the group its KILL */
+    close_handle(j, &j->timer);
   close_stdin(j);
   j->eof_pending = 0;
   if (j->in_open) { /* a write in flight: closing cancels it */
@@ -274,12 +287,59 @@ static void maybe_finish(exec_job *j) {
   sk_conn_done(j->c);
 }
 
+static void on_timer(uv_timer_t *t);
+
+/* End the program's group: TERM now, KILL EXEC_TERM_GRACE_MS later (stage
+ * 1). A group that is already empty needs neither: straight to stage 2,
+ * where pipes still held by a child that left the group (setsid) are waited
+ * for EXEC_REAP_GRACE_MS at most. */
+static void end_group(exec_job *j) {
+  if (j->exited && !group_alive(j)) {
+    j->stage = 2;
+    uv_timer_start(&j->timer, on_timer, EXEC_REAP_GRACE_MS, 0);
+    return;
+  }
+  signal_group(j, SIGTERM);
+  j->stage = 1;
+  j->kill_at = uv_now(j->timer.loop) + EXEC_TERM_GRACE_MS;
+  j->poll_ms = EXEC_GROUP_POLL_MS;
+  uv_timer_start(&j->timer, on_timer, j->poll_ms, 0);
+}
+
+/* Stage 1: the group has gone after the TERM (the usual case, and then the
+ * --max-execs slot is free at once), or wait on, or KILL when due. */
+static void group_check(exec_job *j) {
+  uint64_t now = uv_now(j->timer.loop);
+  if (j->exited && !group_alive(j)) {
+    j->stage = 2;
+    if (j->reported)
+      close_handle(j, &j->timer);
+    else
+      uv_timer_start(&j->timer, on_timer, EXEC_REAP_GRACE_MS, 0);
+  } else if (now < j->kill_at) {
+    j->poll_ms *= 2;
+    uv_timer_start(&j->timer, on_timer,
+                   j->poll_ms < j->kill_at - now ? j->poll_ms : j->kill_at - now, 0);
+  } else {
+    signal_group(j, SIGKILL);
+    j->stage = 2;
+    if (j->reported)
+      close_handle(j, &j->timer); /* answered, and now the group is gone too */
+    else
+      uv_timer_start(&j->timer, on_timer, EXEC_REAP_GRACE_MS, 0);
+  }
+}
+
+/* The leader exited: whatever it left running in its group (`sleep 600 &`)
+ * is ended too, and the exec keeps its --max-execs slot until then. */
 static void on_child_exit(uv_process_t *p, int64_t status, int sig) {
   exec_job *j = p->data;
   j->exited = 1;
   j->status = status;
   j->term_signal = sig;
   close_handle(j, p);
+  if (j->stage == 0)
+    end_group(j);
   maybe_finish(j);
 }
 
@@ -287,12 +347,11 @@ static void on_timer(uv_timer_t *t) {
   exec_job *j = t->data;
   if (j->stage == 0) {
     j->timed_out = 1;
-    signal_group(j, SIGTERM);
-    j->stage = 1;
-    uv_timer_start(t, on_timer, EXEC_TERM_GRACE_MS, 0);
-  } else if (j->stage == 1 || !j->exited) {
+    end_group(j);
+  } else if (j->stage == 1) {
+    group_check(j);
+  } else if (!j->exited) { /* KILLed, not reaped yet */
     signal_group(j, SIGKILL);
-    j->stage = 2;
     uv_timer_start(t, on_timer, EXEC_REAP_GRACE_MS, 0);
   } else {
     /* The group is dead but a pipe is still open: a child that left the
