@@ -34,6 +34,9 @@ static const char serve_help[] =
     "      --threads N        event loops (default: number of CPUs)\n"
     "      --allow CIDR       serve only these peers (repeatable)\n"
     "      --deny CIDR        never serve these peers (repeatable)\n"
+    "      --rate-limit-exempt CIDR  never lock these peers out after failed\n"
+    "                         authentications (repeatable; default: 5 wrong keys\n"
+    "                         in 60 s lock a source out for 5 s, then longer)\n"
     "      --daytime ADDR     RFC 867 daytime on TCP and UDP ADDR\n"
     "      --rfc868 ADDR      RFC 868 time on TCP and UDP ADDR\n"
     "  -h, --help             this help\n"
@@ -53,7 +56,8 @@ static const struct option serve_opts[] = {
     {"max-file", required_argument, NULL, 0},     {"chat-history", required_argument, NULL, 0},
     {"log", required_argument, NULL, 0},          {"log-format", required_argument, NULL, 0},
     {"threads", required_argument, NULL, 0},      {"allow", required_argument, NULL, 0},
-    {"deny", required_argument, NULL, 0},         {"daytime", required_argument, NULL, 0},
+    {"deny", required_argument, NULL, 0},
+    {"rate-limit-exempt", required_argument, NULL, 0},         {"daytime", required_argument, NULL, 0},
     {"rfc868", required_argument, NULL, 0},       {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},          {0},
 };

@@ -1,42 +1,49 @@
-/* ratelimit.c - a hash table of recent failed authentications per address.
+/* ratelimit.c - a hash table of failed authentications per source, and
+ * the penalty policy of ratelimit.h.
  *
- * Each address keeps the times of its last max_fails wrong macs in a ring;
+ * Each source keeps the times of its last max_fails wrong macs in a ring;
  * the window is sliding, so "5 within 60 s" means exactly that and not "5
- * in the same minute bucket". Entries also sit on a list ordered by their
- * last fail, oldest first, which makes both pruning and eviction O(1). */
+ * in the same minute bucket". After its first penalty a source keeps the
+ * length of its last one, which the next wrong mac doubles. Entries also sit
+ * on a list ordered by their last change, oldest first, which makes both
+ * pruning and eviction O(1). */
 #include "auth/ratelimit.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/un.h>
 #include <time.h>
 
-/* INET6_ADDRSTRLEN plus a scope id ("%eth0") fits; longer input is cut,
- * which can only merge addresses, never let one escape its count. */
-#define IP_MAX 64
+#define KEY_MAX SK__RATELIMIT_KEY
+
+const sk__rl_policy sk__rl_spec_policy = {
+    .max_fails = 5, .window = 60, .first = 5, .max = 600, .decay = 600};
 
 struct entry {
   struct entry *hnext;       /* hash chain */
-  struct entry *prev, *next; /* by last fail, oldest first */
-  double last;               /* newest fail */
-  double ban_until;          /* banned while now < ban_until */
+  struct entry *prev, *next; /* by last change, oldest first */
+  double last;               /* newest counted fail */
+  double until;              /* in penalty while now < until */
+  double penalty;            /* the last penalty's length; 0: none yet */
   unsigned n, pos;           /* fails in ts[], next slot to write */
-  char ip[IP_MAX];
+  char key[KEY_MAX];
   double ts[]; /* max_fails slots */
 };
 
 struct sk__ratelimit {
   pthread_mutex_t mu;
-  unsigned max_fails;
-  double window, ban;
+  sk__rl_policy p;
   size_t cap, size, mask;
   uint64_t seed;
   struct entry **buckets;
   struct entry *head, *tail;
 };
-
 /* Seeded so that a peer choosing its source addresses (an IPv6 /64 offers
  * plenty) cannot aim them all at one bucket. */
 static size_t hash(const sk__ratelimit *rl, const char *ip) {
@@ -66,20 +73,20 @@ static size_t bucket_count(size_t cap) {
   return n;
 }
 
-sk__ratelimit *sk__ratelimit_new_cap(unsigned max_fails, double window_s, double ban_s,
-                                     size_t cap) {
+sk__ratelimit *sk__ratelimit_new(const sk__rl_policy *policy, size_t cap) {
+  const sk__rl_policy *p = policy ? policy : &sk__rl_spec_policy;
   sk__ratelimit *rl;
 
+  if (cap == 0)
+    cap = SK__RATELIMIT_CAP;
   /* The comparisons are written so that NaN is refused too. */
-  if (max_fails < 1 || max_fails > SK__RATELIMIT_MAX_FAILS || !(window_s > 0) || !(ban_s >= 0) ||
-      cap < 1)
+  if (p->max_fails < 1 || p->max_fails > SK__RATELIMIT_MAX_FAILS || !(p->window > 0) ||
+      !(p->first >= 0) || !(p->max >= p->first) || !(p->decay >= 0))
     return NULL;
   rl = calloc(1, sizeof *rl);
   if (!rl)
     return NULL;
-  rl->max_fails = max_fails;
-  rl->window = window_s;
-  rl->ban = ban_s;
+  rl->p = *p;
   rl->cap = cap;
   rl->mask = bucket_count(cap) - 1;
   rl->seed = make_seed();
@@ -90,10 +97,6 @@ sk__ratelimit *sk__ratelimit_new_cap(unsigned max_fails, double window_s, double
     return NULL;
   }
   return rl;
-}
-
-sk__ratelimit *sk__ratelimit_new(unsigned max_fails, double window_s, double ban_s) {
-  return sk__ratelimit_new_cap(max_fails, window_s, ban_s, SK__RATELIMIT_CAP);
 }
 
 void sk__ratelimit_free(sk__ratelimit *rl) {
@@ -135,15 +138,15 @@ static void list_append(sk__ratelimit *rl, struct entry *e) {
   rl->tail = e;
 }
 
-static struct entry *find(sk__ratelimit *rl, const char *ip) {
-  struct entry *e = rl->buckets[hash(rl, ip)];
-  while (e && strcmp(e->ip, ip) != 0)
+static struct entry *find(sk__ratelimit *rl, const char *key) {
+  struct entry *e = rl->buckets[hash(rl, key)];
+  while (e && strcmp(e->key, key) != 0)
     e = e->hnext;
   return e;
 }
 
 static void remove_entry(sk__ratelimit *rl, struct entry *e) {
-  struct entry **pp = &rl->buckets[hash(rl, e->ip)];
+  struct entry **pp = &rl->buckets[hash(rl, e->key)];
   while (*pp != e)
     pp = &(*pp)->hnext;
   *pp = e->hnext;
@@ -152,31 +155,36 @@ static void remove_entry(sk__ratelimit *rl, struct entry *e) {
   free(e);
 }
 
-/* Not banned and no fail inside the window: the entry remembers nothing that
- * could still matter. */
+/* Nothing it remembers can matter any more: not in a penalty, and either
+ * never punished with no fail left inside the window, or punished and
+ * quiet for `decay` seconds since that penalty ended. */
 static int expired(const sk__ratelimit *rl, const struct entry *e, double now) {
-  return now >= e->ban_until && (e->n == 0 || now - e->last >= rl->window);
+  if (now < e->until)
+    return 0;
+  if (e->penalty > 0)
+    return now - (e->last > e->until ? e->last : e->until) >= rl->p.decay;
+  return e->n == 0 || now - e->last >= rl->p.window;
 }
 
-/* Stops at the first live entry. With ban != window the list is not exactly
- * in expiry order, so a few dead entries may linger a little; they still
+/* Stops at the first live entry. The list is ordered by last change, not
+ * exactly by expiry, so a few dead entries may linger a little; they still
  * count as nothing and are pruned or evicted later. */
 static void prune(sk__ratelimit *rl, double now) {
   while (rl->head && expired(rl, rl->head, now))
     remove_entry(rl, rl->head);
 }
 
-static struct entry *insert(sk__ratelimit *rl, const char *ip) {
+static struct entry *insert(sk__ratelimit *rl, const char *key) {
   struct entry *e;
   size_t b;
 
   if (rl->size >= rl->cap)
     remove_entry(rl, rl->head);
-  e = calloc(1, sizeof *e + rl->max_fails * sizeof e->ts[0]);
+  e = calloc(1, sizeof *e + rl->p.max_fails * sizeof e->ts[0]);
   if (!e)
     return NULL;
-  memcpy(e->ip, ip, strlen(ip) + 1);
-  b = hash(rl, ip);
+  memcpy(e->key, key, strlen(key) + 1);
+  b = hash(rl, key);
   e->hnext = rl->buckets[b];
   rl->buckets[b] = e;
   list_append(rl, e);
@@ -184,76 +192,96 @@ static struct entry *insert(sk__ratelimit *rl, const char *ip) {
   return e;
 }
 
-/* Copies ip into key, cut to IP_MAX - 1 bytes. 0 for no address. */
-static int make_key(const char *ip, char key[IP_MAX]) {
+/* Copies key in, cut to KEY_MAX - 1 bytes (which can only merge sources,
+ * never let one escape its count). 0 for no key. */
+static int make_key(const char *in, char key[KEY_MAX]) {
   size_t len;
 
-  if (!ip || !*ip)
+  if (!in || !*in)
     return 0;
-  len = strnlen(ip, IP_MAX - 1);
-  memcpy(key, ip, len);
+  len = strnlen(in, KEY_MAX - 1);
+  memcpy(key, in, len);
   key[len] = '\0';
   return 1;
 }
 
-int sk__ratelimit_blocked(sk__ratelimit *rl, const char *ip, double now) {
-  char key[IP_MAX];
+double sk__ratelimit_blocked(sk__ratelimit *rl, const char *in, double now) {
+  char key[KEY_MAX];
   struct entry *e;
-  int banned;
+  double left = 0;
 
-  if (!rl || !make_key(ip, key))
+  if (!rl || !make_key(in, key))
     return 0;
   pthread_mutex_lock(&rl->mu);
   prune(rl, now);
   e = find(rl, key);
-  banned = e && now < e->ban_until;
+  if (e && now < e->until)
+    left = e->until - now;
   pthread_mutex_unlock(&rl->mu);
-  return banned;
+  return left;
+}
+
+static void touch(sk__ratelimit *rl, struct entry *e) {
+  list_unlink(rl, e);
+  list_append(rl, e);
+}
+
+static void punish(sk__ratelimit *rl, struct entry *e, double now) {
+  double next = e->penalty > 0 ? e->penalty * 2 : rl->p.first;
+  e->penalty = next < rl->p.max ? next : rl->p.max;
+  e->until = now + e->penalty;
+  e->n = e->pos = 0;
 }
 
 /* The ring holds the newest max_fails fails; once full, ts[pos] is the
- * oldest of them, and if even that one is inside the window, ban. */
+ * oldest of them, and if even that one is inside the window, punish. After
+ * a first penalty every wrong mac is punished. */
 static void record(sk__ratelimit *rl, struct entry *e, double now) {
-  e->ts[e->pos] = now;
-  e->pos = (e->pos + 1) % rl->max_fails;
-  if (e->n < rl->max_fails)
-    e->n++;
   e->last = now;
-  list_unlink(rl, e);
-  list_append(rl, e);
-  if (e->n == rl->max_fails && now - e->ts[e->pos] < rl->window) {
-    e->ban_until = now + rl->ban;
-    e->n = e->pos = 0;
+  touch(rl, e);
+  if (e->penalty > 0) {
+    punish(rl, e, now);
+    return;
   }
+  e->ts[e->pos] = now;
+  e->pos = (e->pos + 1) % rl->p.max_fails;
+  if (e->n < rl->p.max_fails)
+    e->n++;
+  if (e->n == rl->p.max_fails && now - e->ts[e->pos] < rl->p.window)
+    punish(rl, e, now);
 }
 
-void sk__ratelimit_fail(sk__ratelimit *rl, const char *ip, double now) {
-  char key[IP_MAX];
+void sk__ratelimit_fail(sk__ratelimit *rl, const char *in, double now) {
+  char key[KEY_MAX];
   struct entry *e;
 
-  if (!rl || !make_key(ip, key))
+  if (!rl || !make_key(in, key))
     return;
   pthread_mutex_lock(&rl->mu);
   prune(rl, now);
   e = find(rl, key);
+  if (e && expired(rl, e, now)) { /* decayed, but not pruned yet */
+    remove_entry(rl, e);
+    e = NULL;
+  }
   if (!e)
     e = insert(rl, key);
   /* Out of memory loses this one count; refusing the peer for our own
    * shortage would be worse. */
-  if (e && now >= e->ban_until)
+  if (e && now >= e->until)
     record(rl, e, now);
   pthread_mutex_unlock(&rl->mu);
 }
 
-void sk__ratelimit_success(sk__ratelimit *rl, const char *ip, double now) {
-  char key[IP_MAX];
+void sk__ratelimit_success(sk__ratelimit *rl, const char *in, double now) {
+  char key[KEY_MAX];
   struct entry *e;
 
-  if (!rl || !make_key(ip, key))
+  if (!rl || !make_key(in, key))
     return;
   pthread_mutex_lock(&rl->mu);
   e = find(rl, key);
-  if (e && now >= e->ban_until)
+  if (e && e->penalty == 0)
     remove_entry(rl, e);
   else if (e)
     e->n = e->pos = 0;
@@ -270,4 +298,28 @@ size_t sk__ratelimit_size(sk__ratelimit *rl, double now) {
   n = rl->size;
   pthread_mutex_unlock(&rl->mu);
   return n;
+}
+
+static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+char *sk__ratelimit_source(const struct sockaddr *sa, int fd, char key[KEY_MAX]) {
+  key[0] = '\0';
+  if (sa->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, key, KEY_MAX);
+  } else if (sa->sa_family == AF_INET6) {
+    struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+    if (memcmp(a.s6_addr, v4_mapped, sizeof v4_mapped) == 0) {
+      inet_ntop(AF_INET, a.s6_addr + 12, key, KEY_MAX);
+    } else {
+      memset(a.s6_addr + 8, 0, 8);
+      if (inet_ntop(AF_INET6, &a, key, KEY_MAX - 3) != NULL)
+        strcat(key, "/64");
+    }
+  } else if (sa->sa_family == AF_UNIX) {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+      snprintf(key, KEY_MAX, "uid:%u", (unsigned)cred.uid);
+  }
+  return key;
 }

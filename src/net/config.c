@@ -14,6 +14,7 @@
 #include "sockit/error.h"
 
 enum opt_kind { OPT_INT, OPT_STR, OPT_FLAG, OPT_LISTEN, OPT_CIDR, OPT_SIZE };
+enum cidr_list { CIDR_ALLOW, CIDR_DENY, CIDR_RL_EXEMPT };
 
 typedef struct opt {
   const char *name;
@@ -21,7 +22,7 @@ typedef struct opt {
   size_t off; /* offset in sk_config */
   size_t cap; /* string capacity, or for OPT_LISTEN the listen kind */
   int64_t min, max;
-  int deny; /* OPT_CIDR: the deny list */
+  int list; /* OPT_CIDR: which list (enum cidr_list) */
 } opt;
 
 #define F(field) offsetof(sk_config, field)
@@ -39,8 +40,9 @@ static const opt options[] = {
     {"udp", OPT_LISTEN, 0, SK_LISTEN_UDP, 0, 0, 0},
     {"daytime", OPT_LISTEN, 0, SK_LISTEN_DAYTIME, 0, 0, 0},
     {"rfc868", OPT_LISTEN, 0, SK_LISTEN_RFC868, 0, 0, 0},
-    {"allow", OPT_CIDR, 0, 0, 0, 0, 0},
-    {"deny", OPT_CIDR, 0, 0, 0, 0, 1},
+    {"allow", OPT_CIDR, 0, 0, 0, 0, CIDR_ALLOW},
+    {"deny", OPT_CIDR, 0, 0, 0, 0, CIDR_DENY},
+    {"rate-limit-exempt", OPT_CIDR, 0, 0, 0, 0, CIDR_RL_EXEMPT},
     STR("services", services),
     STR("root", root),
     STR("key-file", key_file),
@@ -212,8 +214,12 @@ int sk_server_set(sk_server *srv, const char *name, const char *value, const cha
     }
     return add_listen(cfg, value, (enum sk_listen_kind)o->cap, why);
   case OPT_CIDR: {
-    sk_cidr *list = o->deny ? cfg->deny : cfg->allow;
-    int *count = o->deny ? &cfg->ndeny : &cfg->nallow;
+    sk_cidr *list = o->list == CIDR_DENY        ? cfg->deny
+                    : o->list == CIDR_RL_EXEMPT ? cfg->rl_exempt
+                                                : cfg->allow;
+    int *count = o->list == CIDR_DENY        ? &cfg->ndeny
+                 : o->list == CIDR_RL_EXEMPT ? &cfg->nrl_exempt
+                                             : &cfg->nallow;
     if (value == NULL || *count >= SK_MAX_CIDRS || parse_cidr(value, &list[*count]) < 0) {
       *why = "expected an address or CIDR like 10.0.0.0/8 or ::1/128";
       return -EINVAL;
@@ -281,4 +287,12 @@ int sk__peer_allowed(const sk_server *srv, const struct sockaddr *sa) {
   if (sk__cidr_match(srv->cfg.deny, srv->cfg.ndeny, sa))
     return 0;
   return srv->cfg.nallow == 0 || sk__cidr_match(srv->cfg.allow, srv->cfg.nallow, sa);
+}
+
+void sk__rl_source(const sk_server *srv, const struct sockaddr *sa, int fd,
+                   char key[SK__RATELIMIT_KEY]) {
+  if (sk__cidr_match(srv->cfg.rl_exempt, srv->cfg.nrl_exempt, sa))
+    key[0] = '\0'; /* trusted: never counted, never refused */
+  else
+    sk__ratelimit_source(sa, fd, key);
 }

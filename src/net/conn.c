@@ -337,23 +337,24 @@ static void dispatch(sk_conn *c, sk_head *h) {
 
 static void auth_frame(sk_conn *c, sk_head *h) {
   const char *cn = sk_head_str(h, "nonce"), *mac = sk_head_str(h, "mac");
-  const char *ip = c->ip;
+  const char *src = c->src;
+  double now = sk__now_mono();
   char expect[SK_MAC_HEX + 1], reply[SK_MAC_HEX + 1];
   sk_head *ok;
 
   c->cur_head = h;
-  if (ip[0] && sk__ratelimit_blocked(c->srv->rl, ip, sk__now_wall())) {
+  if (sk__ratelimit_blocked(c->srv->rl, src, now) > 0) {
     sk_conn_close(c, SK_ERATELIMIT);
   } else if (cn == NULL || mac == NULL || !sk_auth_is_hex64(cn) ||
              sk_auth_client_mac(&c->srv->key, c->nonce, cn, expect) < 0 ||
              !sk_auth_mac_equal(mac, expect)) {
-    if (ip[0])
-      sk__ratelimit_fail(c->srv->rl, ip, sk__now_wall());
+    sk__ratelimit_fail(c->srv->rl, src, now);
     sk_conn_log(c, "auth_fail", NULL);
     sk_conn_close(c, SK_EAUTHFAIL);
   } else if (sk_auth_server_mac(&c->srv->key, c->nonce, cn, reply) == 0 &&
              (ok = sk_head_new("auth_ok")) != NULL) {
     c->authed = 1;
+    sk__ratelimit_success(c->srv->rl, src, now);
     sk_decoder_init(&c->dec, 0);
     sk_head_set_str(ok, "mac", reply);
     sk__send_frame(c, ok, h, 0);
@@ -692,14 +693,15 @@ out:
   return rc;
 }
 
-/* Decide whether to serve this peer at all; returns 0 or the error to send. */
-static int admit(sk_conn *c, const struct sockaddr *sa) {
+/* Decide whether to serve this peer (on fd) at all; returns 0 or the error
+ * to send. */
+static int admit(sk_conn *c, const struct sockaddr *sa, int fd) {
   int rc = sk__admit(c->srv, sa);
   if (rc < 0)
     return rc;
   c->counted = 1;
-  sk__addr_ip(sa, c->ip, sizeof(c->ip));
-  if (c->ip[0] && sk__ratelimit_blocked(c->srv->rl, c->ip, sk__now_wall()))
+  sk__rl_source(c->srv, sa, fd, c->src);
+  if (sk__ratelimit_blocked(c->srv->rl, c->src, sk__now_mono()) > 0)
     return SK_ERATELIMIT;
   return 0;
 }
@@ -745,7 +747,7 @@ void sk__conn_accept(sk_listener *l, int fd) {
     return;
   }
   sk_decoder_init(&c->dec, c->srv->auth ? SK_PREAUTH_HEAD : 0); /* tight only until auth */
-  rc = admit(c, (struct sockaddr *)&ss);
+  rc = admit(c, (struct sockaddr *)&ss, fd);
   if (rc == -EACCES) {
     sk__conn_hard_close(c); /* denied peers get nothing, not even a hello */
     return;

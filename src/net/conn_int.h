@@ -73,8 +73,8 @@ struct sk_conn {
 
   char nonce[SK_NONCE_HEX + 1];
   uint64_t bytes_in, bytes_out, t_start, last_active;
-  char peer[64]; /* "[v6]:port" is at most 54 bytes, Unix peers are "unix" */
-  char ip[48];   /* "" for Unix peers: never rate limited */
+  char peer[64];               /* "[v6]:port" is at most 54 bytes, Unix peers are "unix" */
+  char src[SK__RATELIMIT_KEY]; /* failed-auth source (ratelimit.h); "" exempt */
   sk_conn *prev, *next, *next_dirty;
 };
 

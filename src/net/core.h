@@ -117,8 +117,8 @@ typedef struct sk_config {
   int no_auth, allow_exec, wire_seed_public;
   int64_t exec_timeout, max_conns, idle_timeout, threads, max_message, max_file;
   int64_t chat_history, max_execs;
-  sk_cidr allow[SK_MAX_CIDRS], deny[SK_MAX_CIDRS];
-  int nallow, ndeny;
+  sk_cidr allow[SK_MAX_CIDRS], deny[SK_MAX_CIDRS], rl_exempt[SK_MAX_CIDRS];
+  int nallow, ndeny, nrl_exempt;
 } sk_config;
 
 typedef struct sk_handler_ref {
@@ -216,6 +216,7 @@ int sk__loop_post(sk_loop *l, void (*fn)(void *arg), void *arg);
 void *sk__rbuf_get(sk_loop *l);
 void sk__rbuf_put(sk_loop *l, void *buf);
 double sk__now_wall(void); /* unix seconds with fractions */
+double sk__now_mono(void); /* seconds on CLOCK_MONOTONIC: penalties, intervals */
 sk_loop *sk__conn_loop(const sk_conn *c);
 /* Link / unlink a non-native connection (loop thread only). */
 void sk__loop_track(sk_loop *l, sk_wire_conn *wc);
@@ -252,6 +253,10 @@ int sk__conn_active(const sk_conn *c);
 /* ---- config.c ---- */
 void sk__config_defaults(sk_config *cfg);
 int sk__cidr_match(const sk_cidr *list, int n, const struct sockaddr *sa);
+/* A peer's failed-auth source (sk__ratelimit_source on fd), or "" when
+ * --rate-limit-exempt covers it. */
+void sk__rl_source(const sk_server *srv, const struct sockaddr *sa, int fd,
+                   char key[SK__RATELIMIT_KEY]);
 int sk__peer_allowed(const sk_server *srv, const struct sockaddr *sa);
 
 /* ---- listeners other than native streams (udp.c, timeproto.c) ----

@@ -15,6 +15,12 @@ double sk__now_wall(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+double sk__now_mono(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 void *sk__rbuf_get(sk_loop *l) {
   if (l->nrbuf > 0)
     return l->rbuf_pool[--l->nrbuf];

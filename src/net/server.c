@@ -386,7 +386,7 @@ static int prepare(sk_server *srv, const char **why) {
     *why = "--log-format must be text or json";
     return -EINVAL;
   }
-  srv->rl = sk__ratelimit_new(5, 60.0, 60.0);
+  srv->rl = sk__ratelimit_new(NULL, 0); /* SPEC 4.3's policy */
   if (srv->rl == NULL)
     return -ENOMEM;
   if ((rc = sk__accept_prepare(srv)) < 0) {

@@ -10,6 +10,7 @@
 #include <sockit/auth.h>
 #include <sockit/error.h>
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -379,112 +383,211 @@ static void fail_n(sk__ratelimit *rl, const char *ip, int n, double t) {
     sk__ratelimit_fail(rl, ip, t + i);
 }
 
-START_TEST(test_rl_fifth_bans) {
-  sk__ratelimit *rl = sk__ratelimit_new(5, 60, 60);
-
+static sk__ratelimit *spec_rl(void) {
+  sk__ratelimit *rl = sk__ratelimit_new(NULL, 0);
   ck_assert_ptr_nonnull(rl);
+  return rl;
+}
+
+/* issue 15 item 8: five junk macs locked a source out for 60 s, renewable
+ * for ever. Now the first penalty is 5 s. */
+START_TEST(test_rl_fifth_starts_a_short_penalty) {
+  sk__ratelimit *rl = spec_rl();
+
   fail_n(rl, "10.0.0.1", 4, 100); /* t = 100..103 */
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "10.0.0.1", 103.5), 0);
+  ck_assert(sk__ratelimit_blocked(rl, "10.0.0.1", 103.5) == 0);
   sk__ratelimit_fail(rl, "10.0.0.1", 104);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "10.0.0.1", 104), 1);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "10.0.0.1", 163.9), 1);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "10.0.0.1", 164), 0);
-  /* After the ban the count starts from zero. */
-  fail_n(rl, "10.0.0.1", 4, 170);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "10.0.0.1", 174), 0);
-  sk__ratelimit_fail(rl, "10.0.0.1", 175);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "10.0.0.1", 175), 1);
+  ck_assert(sk__ratelimit_blocked(rl, "10.0.0.1", 104) == 5.0);
+  ck_assert(sk__ratelimit_blocked(rl, "10.0.0.1", 108.9) > 0);
+  ck_assert(sk__ratelimit_blocked(rl, "10.0.0.1", 109) == 0);
+  sk__ratelimit_free(rl);
+}
+END_TEST
+
+/* After a penalty, each wrong mac starts the next one at twice the length,
+ * up to 10 minutes: 5, 10, 20, ..., 320, 600, 600. */
+START_TEST(test_rl_penalty_doubles_up_to_ten_minutes) {
+  static const double expect[] = {10, 20, 40, 80, 160, 320, 600, 600, 600};
+  sk__ratelimit *rl = spec_rl();
+  double t = 4; /* the first penalty: 4..9 */
+
+  fail_n(rl, "10.0.0.1", 5, 0);
+  ck_assert(sk__ratelimit_blocked(rl, "10.0.0.1", 4) == 5.0);
+  t = 9;
+  for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
+    t += 1; /* one second after the last penalty ended: one wrong mac */
+    ck_assert(sk__ratelimit_blocked(rl, "10.0.0.1", t) == 0);
+    sk__ratelimit_fail(rl, "10.0.0.1", t);
+    ck_assert_msg(sk__ratelimit_blocked(rl, "10.0.0.1", t) == expect[i], "penalty %zu: %g", i,
+                  sk__ratelimit_blocked(rl, "10.0.0.1", t));
+    t += expect[i];
+  }
+  sk__ratelimit_free(rl);
+}
+END_TEST
+
+/* Wrong macs during a penalty neither count nor extend it: a third party
+ * cannot keep a source locked out by trying while it is. */
+START_TEST(test_rl_fails_during_a_penalty_do_not_extend_it) {
+  sk__ratelimit *rl = spec_rl();
+
+  fail_n(rl, "10.1.1.2", 5, 0); /* 4..9 */
+  for (int i = 0; i < 50; i++)
+    sk__ratelimit_fail(rl, "10.1.1.2", 4 + i * 0.1);
+  ck_assert(sk__ratelimit_blocked(rl, "10.1.1.2", 8.9) > 0);
+  ck_assert(sk__ratelimit_blocked(rl, "10.1.1.2", 9) == 0);
+  sk__ratelimit_fail(rl, "10.1.1.2", 9); /* after it: the next, doubled */
+  ck_assert(sk__ratelimit_blocked(rl, "10.1.1.2", 9) == 10.0);
+  sk__ratelimit_free(rl);
+}
+END_TEST
+
+/* Ten quiet minutes after a penalty ended and the source starts over. */
+START_TEST(test_rl_decays_after_ten_quiet_minutes) {
+  sk__ratelimit *rl = spec_rl();
+
+  fail_n(rl, "10.0.0.9", 5, 0);           /* 4..9 */
+  sk__ratelimit_fail(rl, "10.0.0.9", 10); /* 10..20 */
+  ck_assert(sk__ratelimit_blocked(rl, "10.0.0.9", 10) == 10.0);
+  /* 599 s after the end: still remembered, the next is 20 s */
+  sk__ratelimit_fail(rl, "10.0.0.9", 619);
+  ck_assert(sk__ratelimit_blocked(rl, "10.0.0.9", 619) == 20.0);
+  /* 600 s after that one ended (639): forgotten, five again for 5 s */
+  ck_assert_uint_eq(sk__ratelimit_size(rl, 1238.9), 1);
+  ck_assert_uint_eq(sk__ratelimit_size(rl, 1239), 0);
+  fail_n(rl, "10.0.0.9", 4, 1239);
+  ck_assert(sk__ratelimit_blocked(rl, "10.0.0.9", 1243) == 0);
+  sk__ratelimit_fail(rl, "10.0.0.9", 1243);
+  ck_assert(sk__ratelimit_blocked(rl, "10.0.0.9", 1243) == 5.0);
+  /* also when the entry was not pruned before the fail (no size call) */
+  fail_n(rl, "10.0.0.8", 5, 0);
+  sk__ratelimit_fail(rl, "10.0.0.8", 9 + 600);
+  ck_assert(sk__ratelimit_blocked(rl, "10.0.0.8", 609) == 0);
   sk__ratelimit_free(rl);
 }
 END_TEST
 
 START_TEST(test_rl_window) {
-  sk__ratelimit *rl = sk__ratelimit_new(5, 60, 60);
+  sk__ratelimit *rl = spec_rl();
 
   /* Five fails, but the first and fifth are 64 s apart. */
   for (int i = 0; i < 5; i++)
     sk__ratelimit_fail(rl, "::1", 16.0 * i);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "::1", 64), 0);
+  ck_assert(sk__ratelimit_blocked(rl, "::1", 64) == 0);
   /* Exactly 60 s apart is not "within 60 s". */
   for (int i = 0; i < 5; i++)
     sk__ratelimit_fail(rl, "10.0.0.2", 15.0 * i);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "10.0.0.2", 60), 0);
+  ck_assert(sk__ratelimit_blocked(rl, "10.0.0.2", 60) == 0);
   /* The window slides: 16, 32, 48, 64, 65 are five within 49 s. */
   sk__ratelimit_fail(rl, "::1", 65);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "::1", 65), 1);
+  ck_assert(sk__ratelimit_blocked(rl, "::1", 65) > 0);
   sk__ratelimit_free(rl);
 }
 END_TEST
 
 START_TEST(test_rl_independent) {
-  sk__ratelimit *rl = sk__ratelimit_new(5, 60, 60);
+  sk__ratelimit *rl = spec_rl();
 
   fail_n(rl, "192.0.2.1", 5, 0);
   fail_n(rl, "192.0.2.2", 4, 0);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "192.0.2.1", 5), 1);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "192.0.2.2", 5), 0);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "192.0.2.3", 5), 0);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "2001:db8::1", 5), 0);
-  /* No address (Unix peers) is never counted. */
+  ck_assert(sk__ratelimit_blocked(rl, "192.0.2.1", 5) > 0);
+  ck_assert(sk__ratelimit_blocked(rl, "192.0.2.2", 5) == 0);
+  ck_assert(sk__ratelimit_blocked(rl, "192.0.2.3", 5) == 0);
+  ck_assert(sk__ratelimit_blocked(rl, "2001:db8::/64", 5) == 0);
+  /* No key (exempt peers) is never counted. */
   fail_n(rl, NULL, 10, 0);
   fail_n(rl, "", 10, 0);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, NULL, 10), 0);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "", 10), 0);
-  ck_assert_uint_eq(sk__ratelimit_size(rl, 10), 2);
+  ck_assert(sk__ratelimit_blocked(rl, NULL, 10) == 0);
+  ck_assert(sk__ratelimit_blocked(rl, "", 10) == 0);
+  ck_assert_uint_eq(sk__ratelimit_size(rl, 8), 2);
   sk__ratelimit_free(rl);
 }
 END_TEST
 
-START_TEST(test_rl_success_and_ban_fixed) {
-  sk__ratelimit *rl = sk__ratelimit_new(5, 60, 60);
+/* A right mac forgets the unpunished fails; a penalty level reached stays. */
+START_TEST(test_rl_success) {
+  sk__ratelimit *rl = spec_rl();
 
   fail_n(rl, "10.1.1.1", 4, 0);
   sk__ratelimit_success(rl, "10.1.1.1", 4);
+  ck_assert_uint_eq(sk__ratelimit_size(rl, 4), 0);
   sk__ratelimit_fail(rl, "10.1.1.1", 5);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "10.1.1.1", 5), 0);
-  /* Fails during a ban neither count nor extend it. */
-  fail_n(rl, "10.1.1.2", 5, 0); /* banned 4..64 */
-  fail_n(rl, "10.1.1.2", 50, 10);
-  sk__ratelimit_success(rl, "10.1.1.2", 11);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "10.1.1.2", 63.9), 1);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "10.1.1.2", 64), 0);
-  sk__ratelimit_fail(rl, "10.1.1.2", 64);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "10.1.1.2", 64), 0);
+  ck_assert(sk__ratelimit_blocked(rl, "10.1.1.1", 5) == 0);
+  fail_n(rl, "10.1.1.3", 5, 0); /* 4..9 */
+  sk__ratelimit_success(rl, "10.1.1.3", 20);
+  sk__ratelimit_fail(rl, "10.1.1.3", 21);
+  ck_assert(sk__ratelimit_blocked(rl, "10.1.1.3", 21) == 10.0);
   sk__ratelimit_free(rl);
 }
 END_TEST
 
 START_TEST(test_rl_bounded) {
-  sk__ratelimit *rl = sk__ratelimit_new_cap(5, 60, 60, 2);
+  sk__ratelimit *rl = sk__ratelimit_new(NULL, 2);
+  sk__rl_policy bad = sk__rl_spec_policy;
 
-  fail_n(rl, "10.0.0.1", 5, 0); /* banned, touched at 4 */
+  fail_n(rl, "10.0.0.1", 5, 0); /* penalty, touched at 4 */
   sk__ratelimit_fail(rl, "10.0.0.2", 5);
   sk__ratelimit_fail(rl, "10.0.0.3", 6); /* full: the oldest, .1, goes */
   ck_assert_uint_eq(sk__ratelimit_size(rl, 6), 2);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, "10.0.0.1", 6), 0);
-  /* Idle entries are pruned once their window has passed. */
+  ck_assert(sk__ratelimit_blocked(rl, "10.0.0.1", 6) == 0);
+  /* Unpunished entries are pruned once their window has passed. */
   ck_assert_uint_eq(sk__ratelimit_size(rl, 65.5), 1);
   ck_assert_uint_eq(sk__ratelimit_size(rl, 66), 0);
   sk__ratelimit_free(rl);
 
-  ck_assert_ptr_null(sk__ratelimit_new(0, 60, 60));
-  ck_assert_ptr_null(sk__ratelimit_new(5, 0, 60));
-  ck_assert_ptr_null(sk__ratelimit_new_cap(5, 60, 60, 0));
+  bad.max_fails = 0;
+  ck_assert_ptr_null(sk__ratelimit_new(&bad, 0));
+  bad = sk__rl_spec_policy;
+  bad.window = 0;
+  ck_assert_ptr_null(sk__ratelimit_new(&bad, 0));
+  bad = sk__rl_spec_policy;
+  bad.max = 1; /* below first */
+  ck_assert_ptr_null(sk__ratelimit_new(&bad, 0));
   sk__ratelimit_free(NULL);
 }
 END_TEST
 
-START_TEST(test_rl_long_ip_cut) {
-  sk__ratelimit *rl = sk__ratelimit_new(1, 60, 60);
+START_TEST(test_rl_long_key_cut) {
+  sk__rl_policy one = sk__rl_spec_policy;
+  sk__ratelimit *rl;
   char a[200], b[200];
 
+  one.max_fails = 1;
+  rl = sk__ratelimit_new(&one, 0);
   memset(a, 'a', sizeof a - 1);
   a[sizeof a - 1] = '\0';
   memcpy(b, a, sizeof b);
   b[150] = 'b';
   sk__ratelimit_fail(rl, a, 0);
-  ck_assert_int_eq(sk__ratelimit_blocked(rl, b, 1), 1); /* merged, not escaped */
+  ck_assert(sk__ratelimit_blocked(rl, b, 1) > 0); /* merged, not escaped */
   sk__ratelimit_free(rl);
+}
+END_TEST
+
+/* Sources: IPv4 as is (mapped too), IPv6 by /64, Unix peers by uid. */
+START_TEST(test_rl_source_keys) {
+  char key[SK__RATELIMIT_KEY], want[32];
+  struct sockaddr_in v4 = {.sin_family = AF_INET};
+  struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
+  struct sockaddr_un un = {.sun_family = AF_UNIX};
+  int sv[2];
+
+  inet_pton(AF_INET, "192.0.2.1", &v4.sin_addr);
+  ck_assert_str_eq(sk__ratelimit_source((struct sockaddr *)&v4, -1, key), "192.0.2.1");
+  inet_pton(AF_INET6, "::ffff:192.0.2.1", &v6.sin6_addr);
+  ck_assert_str_eq(sk__ratelimit_source((struct sockaddr *)&v6, -1, key), "192.0.2.1");
+  inet_pton(AF_INET6, "2001:db8:1:2:aaaa:bbbb:cccc:dddd", &v6.sin6_addr);
+  ck_assert_str_eq(sk__ratelimit_source((struct sockaddr *)&v6, -1, key), "2001:db8:1:2::/64");
+  inet_pton(AF_INET6, "2001:db8:1:2::1", &v6.sin6_addr);
+  ck_assert_str_eq(sk__ratelimit_source((struct sockaddr *)&v6, -1, key), "2001:db8:1:2::/64");
+  inet_pton(AF_INET6, "2001:db8:1:3::1", &v6.sin6_addr);
+  ck_assert_str_eq(sk__ratelimit_source((struct sockaddr *)&v6, -1, key), "2001:db8:1:3::/64");
+  ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  snprintf(want, sizeof want, "uid:%u", (unsigned)getuid());
+  ck_assert_str_eq(sk__ratelimit_source((struct sockaddr *)&un, sv[0], key), want);
+  ck_assert_str_eq(sk__ratelimit_source((struct sockaddr *)&un, -1, key), "");
+  close(sv[0]);
+  close(sv[1]);
 }
 END_TEST
 
@@ -508,7 +611,7 @@ static void *hammer(void *arg) {
 }
 
 START_TEST(test_rl_threads) {
-  sk__ratelimit *rl = sk__ratelimit_new_cap(5, 60, 60, 3000);
+  sk__ratelimit *rl = sk__ratelimit_new(NULL, 3000);
   struct worker w[4];
   pthread_t t[4];
 
@@ -550,12 +653,16 @@ static Suite *auth_suite(void) {
   tcase_add_test(key, test_keygen_bare_name);
   suite_add_tcase(s, key);
 
-  tcase_add_test(rl, test_rl_fifth_bans);
+  tcase_add_test(rl, test_rl_fifth_starts_a_short_penalty);
+  tcase_add_test(rl, test_rl_penalty_doubles_up_to_ten_minutes);
+  tcase_add_test(rl, test_rl_fails_during_a_penalty_do_not_extend_it);
+  tcase_add_test(rl, test_rl_decays_after_ten_quiet_minutes);
   tcase_add_test(rl, test_rl_window);
   tcase_add_test(rl, test_rl_independent);
-  tcase_add_test(rl, test_rl_success_and_ban_fixed);
+  tcase_add_test(rl, test_rl_success);
   tcase_add_test(rl, test_rl_bounded);
-  tcase_add_test(rl, test_rl_long_ip_cut);
+  tcase_add_test(rl, test_rl_long_key_cut);
+  tcase_add_test(rl, test_rl_source_keys);
   tcase_add_test(rl, test_rl_threads);
   suite_add_tcase(s, rl);
   return s;

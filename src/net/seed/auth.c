@@ -45,7 +45,7 @@ static void on_start(sk_seed_conn *sc) {
   char num[SK_SEED_AUTH_DIGITS + 1];
   int n;
 
-  if (sc->ip[0] && sk__ratelimit_blocked(sc->srv->rl, sc->ip, sk__now_wall())) {
+  if (sk__ratelimit_blocked(sc->srv->rl, sc->src, sk__now_mono()) > 0) {
     sk__seed_log(sc, "rate_limited", "wire", 's', "seed/auth", NULL);
     sk__seed_close(sc, 0);
     return;
@@ -60,23 +60,20 @@ static void on_start(sk_seed_conn *sc) {
 
 static void judge(auth_conn *ac) {
   sk_seed_conn *sc = &ac->sc;
-  double now = sk__now_wall();
+  double now = sk__now_mono();
 
   ac->ngot = 0;
   if (sk__seed_equal(ac->want, ac->got, SK_SEED_MAC_LEN)) {
-    if (sc->ip[0])
-      sk__ratelimit_success(sc->srv->rl, sc->ip, now);
+    sk__ratelimit_success(sc->srv->rl, sc->src, now);
     sk__seed_log(sc, "auth_ok", "wire", 's', "seed/auth", NULL);
     sk__seed_write(sc, ok_text, sizeof(ok_text) - 1);
     sk__seed_close(sc, 1);
     return;
   }
-  if (sc->ip[0])
-    sk__ratelimit_fail(sc->srv->rl, sc->ip, now);
+  sk__ratelimit_fail(sc->srv->rl, sc->src, now);
   sk__seed_log(sc, "auth_failed", "wire", 's', "seed/auth", NULL);
   sk__seed_write(sc, fail_text, sizeof(fail_text) - 1);
-  if (++ac->fails >= AUTH_MAX_FAILS ||
-      (sc->ip[0] && sk__ratelimit_blocked(sc->srv->rl, sc->ip, now)))
+  if (++ac->fails >= AUTH_MAX_FAILS || sk__ratelimit_blocked(sc->srv->rl, sc->src, now) > 0)
     sk__seed_close(sc, 1);
 }
 

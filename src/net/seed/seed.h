@@ -68,7 +68,7 @@ struct sk_seed_conn {
   int counted;         /* in srv->nconns */
   uint64_t bytes_in, bytes_out, t_start;
   char peer[SK_ADDR_TEXT];
-  char ip[48]; /* "" for Unix peers: never rate limited */
+  char src[SK__RATELIMIT_KEY]; /* failed-auth source (ratelimit.h); "" exempt */
 };
 
 /* The wire's accept for a service: allocate ops->size bytes, open fd (a

@@ -232,7 +232,7 @@ void sk__seed_accept(sk_listener *l, int fd, const sk_seed_ops *ops) {
     sk__seed_close(sc, 0);
     return;
   }
-  sk__addr_ip((struct sockaddr *)&ss, sc->ip, sizeof(sc->ip));
+  sk__rl_source(sc->srv, (struct sockaddr *)&ss, fd, sc->src);
   rc = admit(sc, (struct sockaddr *)&ss);
   if (rc != -EACCES)
     sk__seed_log(sc, "accept", "wire", 's', ops->name, NULL);
