@@ -1,4 +1,5 @@
 /* serve.c - `sockit serve`: every flag goes to sk_server_set by its name. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,7 +42,8 @@ static const char serve_help[] =
     "      --rfc868 ADDR      RFC 868 time on TCP and UDP ADDR\n"
     "  -h, --help             this help\n"
     "      --version          print the version\n\n"
-    "SIGINT/SIGTERM stop accepting, let transfers finish for up to 10 s, exit 0.\n";
+    "SIGINT/SIGTERM stop accepting, let transfers finish for up to 10 s, exit 0.\n"
+    "SIGHUP opens the --log file again (for logrotate).\n";
 
 /* Long options map 1:1 to sk_server_set names; -l is "listen". */
 static const struct option serve_opts[] = {
@@ -61,6 +63,24 @@ static const struct option serve_opts[] = {
     {"rfc868", required_argument, NULL, 0},       {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},          {0},
 };
+
+static sk_server *hup_server; /* the running server, for on_hup */
+
+/* logrotate moved the log: sk_server_reopen_log is async-signal-safe. */
+static void on_hup(int sig) {
+  (void)sig;
+  sk_server_reopen_log(hup_server);
+}
+
+static void handle_hup(sk_server *srv) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_hup;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  hup_server = srv;
+  sigaction(SIGHUP, &sa, NULL);
+}
 
 int cmd_serve(int argc, char **argv) {
   sk_server *srv;
@@ -97,7 +117,9 @@ int cmd_serve(int argc, char **argv) {
     sk_server_free(srv);
     return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
   }
+  handle_hup(srv);
   rc = sk_server_run(srv, 1, &why);
+  signal(SIGHUP, SIG_DFL);
   if (rc < 0)
     cli_error("serve", "%s", why ? why : sk_strerror(rc));
   sk_server_free(srv);

@@ -149,6 +149,13 @@ void sk_server_stop(sk_server *srv);
  * created. NULL is fine. */
 void sk_server_free(sk_server *srv);
 
+/* Open the --log file again by its name, after logrotate (or anyone) moved
+ * it away: new lines go to the new file. Async-signal-safe (open, dup2 and
+ * close only), so a program may call it from its own SIGHUP handler; the
+ * library installs no handler for it. Returns 0 (also without a log file)
+ * or a negative errno, and then the old file stays in use. */
+int sk_server_reopen_log(sk_server *srv);
+
 /* Read-only views of options, for services. */
 const char *sk_server_root(const sk_server *srv);
 int sk_server_root_fd(const sk_server *srv); /* O_PATH/dir fd of --root */

@@ -85,7 +85,10 @@ void sk_conn_unref(sk_conn *c) {
 void sk_conn_log(sk_conn *c, const char *event, ...) {
   va_list ap;
   va_start(ap, event);
-  sk__log_eventv(c->srv->log, c->peer, event, ap);
+  if (c->authed || c->srv->log == NULL)
+    sk__log_eventv(c->srv->log, c->peer, event, ap);
+  else /* before authentication: limited per source */
+    sk__log_preauthv(c->srv->log, c->src, sk__now_mono(), c->peer, event, ap);
   va_end(ap);
 }
 
@@ -696,11 +699,11 @@ out:
 /* Decide whether to serve this peer (on fd) at all; returns 0 or the error
  * to send. */
 static int admit(sk_conn *c, const struct sockaddr *sa, int fd) {
-  int rc = sk__admit(c->srv, sa);
-  if (rc < 0)
+  int rc;
+  sk__rl_source(c->srv, sa, fd, c->src); /* first: refused peers' log lines are limited by it */
+  if ((rc = sk__admit(c->srv, sa)) < 0)
     return rc;
   c->counted = 1;
-  sk__rl_source(c->srv, sa, fd, c->src);
   if (sk__ratelimit_blocked(c->srv->rl, c->src, sk__now_mono()) > 0)
     return SK_ERATELIMIT;
   return 0;

@@ -192,6 +192,7 @@ struct sk_loop {
   uv_check_t check;            /* ... and right after I/O callbacks */
   uv_timer_t drain;            /* graceful stop: polls until connections are gone */
   uv_timer_t accept_retry;     /* restarts paused listeners (accept.c) */
+  uv_timer_t tick;             /* loop 0, with a log: pre-auth log summaries, once a second */
   uv_tcp_t first_stream;       /* opened and closed at init: see sk__loop_init */
   uv_signal_t sigint, sigterm; /* loop 0 only */
   uv_mutex_t qlock;

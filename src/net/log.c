@@ -4,7 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,32 +14,83 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/visible.h"
+
 #define LOG_LINE_MAX 8192
+#define LOG_PATH_MAX 4096
+#define LOG_SOURCES 1024 /* sources whose pre-auth lines are counted at once */
+#define LOG_KEY_MAX 64
+
+/* Lines before authentication, per source and interval (log.h). */
+typedef struct log_source {
+  char key[LOG_KEY_MAX]; /* "" for a free slot */
+  double start;          /* the interval began */
+  unsigned lines, suppressed;
+} log_source;
 
 struct sk__log {
   int fd;
   int own_fd;
   int json;
+  char path[LOG_PATH_MAX];
+  unsigned burst;     /* pre-auth lines per source per interval */
+  double interval;    /* seconds */
+  pthread_mutex_t mu; /* guards sources: taken for pre-auth lines only */
+  log_source sources[LOG_SOURCES];
 };
+
+static int open_path(const char *path) {
+  return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+}
 
 int sk__log_open(sk__log **out, const char *path, int json) {
   sk__log *log = calloc(1, sizeof(*log));
   if (log == NULL)
     return -ENOMEM;
+  if (strlen(path) >= sizeof(log->path) || pthread_mutex_init(&log->mu, NULL) != 0) {
+    free(log);
+    return -ENAMETOOLONG;
+  }
   if (strcmp(path, "-") == 0) {
     log->fd = STDERR_FILENO;
   } else {
-    log->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    log->fd = open_path(path);
     if (log->fd < 0) {
       int err = -errno;
+      pthread_mutex_destroy(&log->mu);
       free(log);
       return err;
     }
     log->own_fd = 1;
   }
+  memcpy(log->path, path, strlen(path) + 1);
   log->json = json;
+  log->burst = SK_LOG_PREAUTH_BURST;
+  log->interval = SK_LOG_PREAUTH_INTERVAL;
   *out = log;
   return 0;
+}
+
+void sk__log_set_preauth_limit(sk__log *log, unsigned burst, double interval) {
+  if (log == NULL)
+    return;
+  log->burst = burst;
+  log->interval = interval;
+}
+
+/* open(2), dup2(2) and close(2) only: async-signal-safe. dup2 swaps the
+ * file under the same descriptor number in one step, so a line written by
+ * another loop at that moment goes to one file or the other, whole. */
+int sk__log_reopen(sk__log *log) {
+  int fd, rc = 0;
+  if (log == NULL || !log->own_fd)
+    return 0;
+  if ((fd = open_path(log->path)) < 0)
+    return -errno;
+  if (dup2(fd, log->fd) < 0)
+    rc = -errno;
+  close(fd);
+  return rc;
 }
 
 void sk__log_close(sk__log *log) {
@@ -46,6 +98,7 @@ void sk__log_close(sk__log *log) {
     return;
   if (log->own_fd)
     close(log->fd);
+  pthread_mutex_destroy(&log->mu);
   free(log);
 }
 
@@ -64,21 +117,18 @@ static void iso_now(char *buf, size_t cap) {
   snprintf(buf + n, cap - n, ".%03uZ", ms);
 }
 
-/* Text values with spaces, quotes or control bytes are quoted JSON-style so
- * that a line always splits on spaces. */
+/* Text values that are not plain printable ASCII (spaces, quotes, '=',
+ * controls, any non-ASCII) are quoted JSON-style, with every code point
+ * that does not draw as itself escaped: a line always splits on spaces and
+ * a peer cannot forge lines or move the terminal's cursor through it. */
 static size_t text_value(char *out, size_t cap, const char *v) {
   const char *p;
   int plain = *v != '\0';
   for (p = v; *p && plain; p++)
-    plain = (unsigned char)*p > ' ' && *p != '"' && *p != '=' && (unsigned char)*p != 0x7f;
+    plain = (unsigned char)*p > ' ' && (unsigned char)*p < 0x7f && *p != '"' && *p != '=';
   if (plain)
     return (size_t)snprintf(out, cap, "%s", v);
-  json_t *s = json_string(v);
-  char *enc = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
-  size_t n = (size_t)snprintf(out, cap, "%s", enc ? enc : "\"?\"");
-  free(enc);
-  json_decref(s);
-  return n;
+  return sk__quote_visible(out, cap, v, strlen(v));
 }
 
 static void write_line(sk__log *log, const char *line, size_t n) {
@@ -118,36 +168,45 @@ static void emit_text(sk__log *log, const char *peer, const char *event, va_list
   write_line(log, line, n);
 }
 
+/* One JSON object per line, built here rather than with jansson so that
+ * strings get the same escaping as text lines (jansson leaves U+009B and
+ * U+202E raw) and invalid UTF-8 becomes U+FFFD instead of a lost value. */
 static void emit_json(sk__log *log, const char *peer, const char *event, va_list ap) {
-  char ts[40], *enc;
+  char line[LOG_LINE_MAX], ts[40];
   const char *key;
-  json_t *o = json_object();
-  if (o == NULL)
-    return;
+  size_t n = 0, cap = sizeof(line) - 2; /* room for "}\n" */
   iso_now(ts, sizeof(ts));
-  json_object_set_new(o, "ts", json_string(ts));
-  json_object_set_new(o, "peer", json_string(peer ? peer : "-"));
-  json_object_set_new(o, "event", json_string(event));
+  n += (size_t)snprintf(line, cap, "{\"ts\":\"%s\",\"peer\":", ts);
+  n += sk__quote_visible(line + n, cap - n, peer ? peer : "-", strlen(peer ? peer : "-"));
+  n += (size_t)snprintf(line + n, cap - n, ",\"event\":");
+  n += sk__quote_visible(line + n, cap - n, event, strlen(event));
   while ((key = va_arg(ap, const char *)) != NULL) {
     int kind = va_arg(ap, int);
-    if (kind == 's') {
-      const char *v = va_arg(ap, const char *);
-      json_t *js = json_string(v); /* NULL for invalid UTF-8 */
-      json_object_set_new(o, key, js != NULL ? js : json_string("?"));
-    } else if (kind == 'i') {
-      json_object_set_new(o, key, json_integer(va_arg(ap, int64_t)));
-    } else {
-      json_object_set_new(o, key, json_real(va_arg(ap, double)));
+    const char *v = kind == 's' ? va_arg(ap, const char *) : NULL;
+    int64_t i = kind == 'i' ? va_arg(ap, int64_t) : 0;
+    double f = kind != 's' && kind != 'i' ? va_arg(ap, double) : 0;
+    size_t mark = n;
+    if (cap - n < 64)
+      break; /* full: the fields that fit, and a well-formed object */
+    line[n++] = ',';
+    n += sk__quote_visible(line + n, cap - n, key, strlen(key));
+    line[n++] = ':';
+    if (kind == 's')
+      n += sk__quote_visible(line + n, cap - n, v ? v : "", v ? strlen(v) : 0);
+    else if (kind == 'i')
+      n += (size_t)snprintf(line + n, cap - n, "%" PRId64, i);
+    else if (isfinite(f))
+      n += (size_t)snprintf(line + n, cap - n, "%.6f", f);
+    else
+      n += (size_t)snprintf(line + n, cap - n, "null");
+    if (n >= cap) { /* cut: drop the field rather than the object's end */
+      n = mark;
+      break;
     }
   }
-  enc = json_dumps(o, JSON_COMPACT);
-  json_decref(o);
-  if (enc == NULL)
-    return;
-  size_t n = strlen(enc);
-  enc[n] = '\n'; /* json_dumps leaves room for the NUL, which we reuse */
-  write_line(log, enc, n + 1);
-  free(enc);
+  line[n++] = '}';
+  line[n++] = '\n';
+  write_line(log, line, n);
 }
 
 void sk__log_eventv(sk__log *log, const char *peer, const char *event, va_list ap) {
@@ -164,4 +223,76 @@ void sk__log_event(sk__log *log, const char *peer, const char *event, ...) {
   va_start(ap, event);
   sk__log_eventv(log, peer, event, ap);
   va_end(ap);
+}
+
+/* ---- lines before authentication -------------------------------------- */
+
+static uint32_t key_hash(const char *k) {
+  uint32_t h = 2166136261u;
+  for (; *k; k++)
+    h = (h ^ (uint8_t)*k) * 16777619u;
+  return h;
+}
+
+static void summary(sk__log *log, const char *key, unsigned suppressed, double interval) {
+  sk__log_event(log, key, "log_suppressed", "lines", 'i', (int64_t)suppressed, "interval", 'f',
+                interval, NULL);
+}
+
+/* Under log->mu. The slot's interval ended: say what it held back. The
+ * summary is copied out and written after the lock is dropped. */
+static unsigned end_interval(log_source *s, char key[LOG_KEY_MAX]) {
+  unsigned n = s->suppressed;
+  memcpy(key, s->key, LOG_KEY_MAX);
+  s->lines = s->suppressed = 0;
+  return n;
+}
+
+void sk__log_preauthv(sk__log *log, const char *source, double now, const char *peer,
+                      const char *event, va_list ap) {
+  char key[LOG_KEY_MAX], old[LOG_KEY_MAX];
+  unsigned owed = 0;
+  int write_it;
+  log_source *s;
+
+  if (log == NULL)
+    return;
+  if (source == NULL || source[0] == '\0' || log->burst == 0) {
+    sk__log_eventv(log, peer, event, ap);
+    return;
+  }
+  snprintf(key, sizeof(key), "%s", source);
+  pthread_mutex_lock(&log->mu);
+  s = &log->sources[key_hash(key) % LOG_SOURCES];
+  if (strcmp(s->key, key) != 0 || now - s->start >= log->interval) {
+    owed = s->key[0] ? end_interval(s, old) : 0; /* its interval, or its slot, ends */
+    memcpy(s->key, key, sizeof(key));
+    s->start = now;
+  }
+  write_it = ++s->lines <= log->burst;
+  if (!write_it)
+    s->suppressed++;
+  pthread_mutex_unlock(&log->mu);
+  if (owed > 0)
+    summary(log, old, owed, log->interval);
+  if (write_it)
+    sk__log_eventv(log, peer, event, ap);
+}
+
+void sk__log_tick(sk__log *log, double now) {
+  if (log == NULL)
+    return;
+  for (size_t i = 0; i < LOG_SOURCES; i++) {
+    char old[LOG_KEY_MAX];
+    unsigned owed = 0;
+    log_source *s = &log->sources[i];
+    pthread_mutex_lock(&log->mu);
+    if (s->key[0] && s->suppressed > 0 && now - s->start >= log->interval) {
+      owed = end_interval(s, old);
+      s->start = now;
+    }
+    pthread_mutex_unlock(&log->mu);
+    if (owed > 0)
+      summary(log, old, owed, log->interval);
+  }
 }

@@ -73,12 +73,18 @@ static void on_flush_check(uv_check_t *p) {
   sk__conn_flush_dirty(p->data);
 }
 
+static void on_tick(uv_timer_t *t) {
+  sk_loop *l = t->data;
+  sk__log_tick(l->srv->log, sk__now_mono());
+}
+
 static void close_internal(sk_loop *l) {
   uv_close((uv_handle_t *)&l->wake, NULL);
   uv_close((uv_handle_t *)&l->prepare, NULL);
   uv_close((uv_handle_t *)&l->check, NULL);
   uv_close((uv_handle_t *)&l->drain, NULL);
   uv_close((uv_handle_t *)&l->accept_retry, NULL);
+  uv_close((uv_handle_t *)&l->tick, NULL);
   if (l->index == 0) {
     uv_close((uv_handle_t *)&l->sigint, NULL);
     uv_close((uv_handle_t *)&l->sigterm, NULL);
@@ -178,6 +184,12 @@ int sk__loop_init(sk_loop *l, sk_server *srv, int index) {
   l->drain.data = l;
   uv_timer_init(&l->uv, &l->accept_retry);
   l->accept_retry.data = l;
+  uv_timer_init(&l->uv, &l->tick);
+  l->tick.data = l;
+  if (index == 0 && srv->log != NULL) {
+    uv_timer_start(&l->tick, on_tick, 1000, 1000);
+    uv_unref((uv_handle_t *)&l->tick); /* housekeeping keeps no loop alive */
+  }
   /* libuv opens a spare descriptor per loop with its first stream handle
    * (for an EMFILE trick we do not use: accept.c). Have it now, so that
    * the first connection does not add a descriptor for good. */

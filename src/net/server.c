@@ -450,6 +450,10 @@ int sk_server_run(sk_server *srv, int handle_signals, const char **why) {
   return rc < 0 ? rc : 0;
 }
 
+int sk_server_reopen_log(sk_server *srv) {
+  return srv == NULL ? -EINVAL : sk__log_reopen(srv->log);
+}
+
 void sk_server_free(sk_server *srv) {
   if (srv == NULL)
     return;

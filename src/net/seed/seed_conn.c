@@ -18,10 +18,21 @@ typedef struct wreq {
   char data[];
 } wreq;
 
+/* The seed formats never authenticate (but for `auth`), so their
+ * connection lines are limited per source as the native pre-auth ones are;
+ * what a connection did (exec, put) is always logged. */
 void sk__seed_log(sk_seed_conn *sc, const char *event, ...) {
+  static const char *const limited[] = {"accept", "close", "timeout", "auth_failed",
+                                        "rate_limited"};
+  int limit = 0;
   va_list ap;
+  for (size_t i = 0; i < sizeof(limited) / sizeof(limited[0]); i++)
+    limit |= strcmp(event, limited[i]) == 0;
   va_start(ap, event);
-  sk__log_eventv(sc->srv->log, sc->peer, event, ap);
+  if (limit && sc->srv->log != NULL)
+    sk__log_preauthv(sc->srv->log, sc->src, sk__now_mono(), sc->peer, event, ap);
+  else
+    sk__log_eventv(sc->srv->log, sc->peer, event, ap);
   va_end(ap);
 }
 
