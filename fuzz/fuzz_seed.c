@@ -3,9 +3,9 @@
  * Byte 0 picks the parser, the rest is its input: the time service's
  * timestamp (Python int() rules), the put head's length prefix, the put
  * head's JSON and the base name it yields, and the auth challenge's digit
- * drawing. Each result is checked against what the format promises: a name
- * that can be created under the root (one component, not hidden, no
- * control bytes), lengths in range, digits that are digits. */
+ * drawing, and seed chat's control replacement. Each result is checked against what the format
+ * promises: a name that can be created under the root (one component, not hidden, no control
+ * bytes), lengths in range, digits that are digits. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -81,9 +81,27 @@ static void fuzz_digits(const uint8_t *p, size_t n) {
     FUZZ_CHECK(sk__seed_equal(p, p, n / 2) == 1);
 }
 
+/* Relayed chat bytes hold no control character but newline and tab, and
+ * what was held back is a cut UTF-8 sequence's start. */
+static void fuzz_chat_clean(const uint8_t *p, size_t n) {
+  uint8_t *out = malloc(3 * n + 1);
+  size_t keep, w;
+  FUZZ_CHECK(out != NULL);
+  w = sk__seed_chat_clean(p, n, out, &keep);
+  FUZZ_CHECK(w <= 3 * n && keep <= SK_SEED_CHAT_KEEP_MAX && keep <= n);
+  for (size_t i = 0; i < w; i++) {
+    FUZZ_CHECK(out[i] >= 0x20 || out[i] == '\n' || out[i] == '\t');
+    FUZZ_CHECK(out[i] != 0x7f);
+    FUZZ_CHECK(!(out[i] == 0xc2 && i + 1 < w && out[i + 1] >= 0x80 && out[i + 1] <= 0x9f));
+  }
+  if (keep > 0)
+    FUZZ_CHECK(p[n - keep] >= 0xc2);
+  free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static void (*const parsers[])(const uint8_t *, size_t) = {fuzz_ts, fuzz_head_len, fuzz_put_head,
-                                                             fuzz_base_name, fuzz_digits};
+  static void (*const parsers[])(const uint8_t *, size_t) = {
+      fuzz_ts, fuzz_head_len, fuzz_put_head, fuzz_base_name, fuzz_digits, fuzz_chat_clean};
   uint8_t *copy;
   if (size < 1)
     return 0;

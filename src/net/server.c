@@ -245,6 +245,16 @@ static const sk_listen_open_fn other_openers[] = {
     [SK_LISTEN_RFC868] = sk__rfc868_open,
 };
 
+/* A seed listener's Unix socket is for its owner only (SPEC 6: the seed
+ * formats carry no authentication). Changed after bind and before listen,
+ * so that no one can connect while the file still has the umask's mode. */
+static int seed_unix_private(const sk_listen_spec *ls) {
+  const char *path = ((const struct sockaddr_un *)&ls->addr.ss)->sun_path;
+  if (ls->addr.family != AF_UNIX || strcmp(ls->wire, "seed") != 0 || path[0] == '\0')
+    return 0;
+  return chmod(path, 0600);
+}
+
 int sk__stream_socket(sk_listen_spec *ls, int reuseport) {
   int fd = socket(ls->addr.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1, rc;
   if (fd < 0)
@@ -256,7 +266,7 @@ int sk__stream_socket(sk_listen_spec *ls, int reuseport) {
     if (ls->addr.family == AF_INET6)
       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   }
-  if (bind(fd, (struct sockaddr *)&ls->addr.ss, ls->addr.len) < 0) {
+  if (bind(fd, (struct sockaddr *)&ls->addr.ss, ls->addr.len) < 0 || seed_unix_private(ls) < 0) {
     rc = -errno;
     close(fd);
     return rc;

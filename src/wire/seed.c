@@ -112,3 +112,46 @@ int sk__seed_digits(const uint8_t *rnd, size_t n, char *out, size_t cap, size_t 
   out[got] = '\0';
   return (int)got;
 }
+
+static const uint8_t replacement[3] = {0xef, 0xbf, 0xbd}; /* U+FFFD */
+
+/* The length of the UTF-8 sequence that lead byte b starts, 1 for any
+ * other byte (passed on alone). */
+static size_t utf8_len(uint8_t b) {
+  return b >= 0xf0 && b <= 0xf4 ? 4 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xc2 && b <= 0xdf ? 2 : 1;
+}
+
+/* Do in[i..n) start a sequence of len bytes that the end of in cut short? */
+static int cut_short(const uint8_t *in, size_t i, size_t n, size_t len) {
+  if (len == 1 || i + len <= n)
+    return 0;
+  for (size_t k = i + 1; k < n; k++)
+    if ((in[k] & 0xc0) != 0x80)
+      return 0; /* not a sequence at all: its bytes pass alone */
+  return 1;
+}
+
+size_t sk__seed_chat_clean(const uint8_t *in, size_t n, uint8_t *out, size_t *keep) {
+  size_t i = 0, w = 0;
+  *keep = 0;
+  while (i < n) {
+    uint8_t b = in[i];
+    size_t len = utf8_len(b);
+    if ((b < 0x20 && b != '\n' && b != '\t') || b == 0x7f) {
+      memcpy(out + w, replacement, 3);
+      w += 3;
+      i++;
+    } else if (cut_short(in, i, n, len)) {
+      *keep = n - i;
+      break;
+    } else if (b == 0xc2 && i + 1 < n && in[i + 1] >= 0x80 && in[i + 1] <= 0x9f) {
+      memcpy(out + w, replacement, 3); /* a C1 control */
+      w += 3;
+      i += 2;
+    } else {
+      out[w++] = b;
+      i++;
+    }
+  }
+  return w;
+}

@@ -59,4 +59,14 @@ int sk__seed_equal(const uint8_t *a, const uint8_t *b, size_t n);
  * -EAGAIN when rnd ran out before enough digits (draw more and retry). */
 int sk__seed_digits(const uint8_t *rnd, size_t n, char *out, size_t cap, size_t digits);
 
+/* Seed chat text as it is relayed (SPEC 6 v2): every control character but
+ * newline and tab (C0, DEL, and C1 written as UTF-8, C2 80..C2 9F) becomes
+ * U+FFFD; every other byte passes as it is (the broker relays bytes, not
+ * text). A UTF-8 sequence cut by the end of in[0..n) is not written: *keep
+ * is how many bytes at the end (at most 3) the caller carries over to the
+ * front of the next read, so a C1 control split across two reads is caught
+ * too. out has room for 3 * n bytes. Returns the bytes written. */
+#define SK_SEED_CHAT_KEEP_MAX 3
+size_t sk__seed_chat_clean(const uint8_t *in, size_t n, uint8_t *out, size_t *keep);
+
 #endif

@@ -135,8 +135,12 @@ def test_time_tolerates_whitespace_and_answers_garbage(seed):
 # ---- exec -------------------------------------------------------------------
 
 
+# As root, seed exec needs --exec-user (SPEC 6 v2): name ourselves.
+ME = ["--exec-user", __import__("pwd").getpwuid(os.geteuid()).pw_name]
+
+
 def test_exec_client_runs_commands_and_q_closes(seed):
-    srv = seed("exec", extra=["--allow-exec"])
+    srv = seed("exec", extra=["--allow-exec"] + ME)
     lines = [json.loads(x) for x in run_script(
         "exec_client.py", srv.addr, "echo hi", "echo out; echo err >&2", "true", "pwd", "q")]
     assert lines[0] == {"cmd": "echo hi", "len": 3, "out": "hi\n"}
@@ -147,7 +151,7 @@ def test_exec_client_runs_commands_and_q_closes(seed):
 
 
 def test_exec_output_is_raw_bytes_and_timeout_kills_the_group(seed):
-    srv = seed("exec", extra=["--allow-exec", "--exec-timeout", "1"])
+    srv = seed("exec", extra=["--allow-exec", "--exec-timeout", "1"] + ME)
     with connect(srv.addr) as s:
         s.sendall(b"printf '\\377\\000\\001'")
         n = struct.unpack("i", s.recv(4))[0]
@@ -176,9 +180,6 @@ def test_exec_runs_commands_as_exec_user(seed):
     root = tempfile.mkdtemp(prefix="sk-seed-exec-", dir="/tmp")  # nobody must enter it
     os.chmod(root, 0o755)
     try:
-        warned = seed("exec", extra=["--allow-exec", "--root", root])
-        assert any("seed exec" in line and "--exec-user" in line
-                   for line in warned.stderr_lines), warned.stderr_text()
         srv = seed("exec", extra=["--allow-exec", "--root", root, "--exec-user", "nobody"])
         assert not any("warning: --allow-exec" in line for line in srv.stderr_lines)
         with connect(srv.addr) as s:
@@ -188,6 +189,15 @@ def test_exec_runs_commands_as_exec_user(seed):
                                                            str(nobody.pw_gid)]
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+# issue 15 item 7: seed exec as root ran every command as root for anyone
+# who could connect, with only a warning.
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs a root server")
+def test_exec_as_root_refuses_to_start_without_exec_user(sockit_bin, env, tmp_path):
+    err = start_fails(sockit_bin, env, tmp_path, "--allow-exec", "--wire", "seed", "--service",
+                      "exec", "-l", "127.0.0.1:0")
+    assert "--exec-user" in err and "root" in err, err
 
 
 def test_exec_refused_without_allow_exec(sockit_bin, env, tmp_path):
@@ -254,6 +264,24 @@ def test_put_cut_short_leaves_nothing(seed):
     assert wait_for(lambda: os.listdir(srv.root) == [])
 
 
+# issue 15 item 7: a seed put replaced any file of that name under the root,
+# for anyone who could reach the listener.
+def test_put_never_replaces_an_existing_file(seed):
+    srv = seed("put")
+    with open(os.path.join(srv.root, "a.txt"), "wb") as f:
+        f.write(b"old")
+    want = ["a.txt"]
+    for i, name in enumerate(["a.txt", "a.txt", "a.txt", "noext", "noext"]):
+        send_put(srv.addr, {"filepath": "", "filename": name, "filesize": 2}, b"n%d" % i)
+        want.append(name if i == 3 else
+                    ("a (%d).txt" % (i + 1) if name == "a.txt" else "noext (1)"))
+        assert wait_for(lambda: sorted(os.listdir(srv.root)) == sorted(want)), \
+            (os.listdir(srv.root), want)
+    contents = {n: open(os.path.join(srv.root, n), "rb").read() for n in want}
+    assert contents == {"a.txt": b"old", "a (1).txt": b"n0", "a (2).txt": b"n1",
+                        "a (3).txt": b"n2", "noext": b"n3", "noext (1)": b"n4"}
+
+
 # ---- auth -------------------------------------------------------------------
 
 
@@ -315,6 +343,42 @@ def test_chat_reaches_every_other_member_only(seed):
         a.recv(1024)  # not back to the sender
     for s in (a, b, c):
         s.close()
+
+
+def recv_until(s, n, timeout=5):
+    s.settimeout(timeout)
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(4096)
+        assert chunk, buf
+        buf += chunk
+    return buf
+
+
+# issue 15 item 7: a member could clear the others' screens, retitle their
+# windows or write their clipboard (OSC 52) through the broker.
+def test_chat_replaces_control_characters(seed):
+    srv = seed("chat")
+    a, b = connect(srv.addr), connect(srv.addr)
+    # a was accepted (and joined) before b, whose bytes are read after its
+    # own accept: a hears b, so both are members now
+    b.sendall(b"\n")
+    assert recv_until(a, 1) == b"\n"
+    a.sendall(b"\x1b]52;c;ZXZpbA==\x07\x1b[2J\r\n\xc2\x9b31m\x7f\xe4\xbd\xa0ok\tend\n")
+    want = ("\ufffd]52;c;ZXZpbA==\ufffd\ufffd[2J\ufffd\n\ufffd31m\ufffd你ok\tend\n").encode()
+    assert recv_until(b, len(want)) == want
+    a.sendall(b"x\xc2")  # a C1 control split across two reads is caught too
+    assert recv_until(b, 1) == b"x"
+    a.sendall(b"\x9by")
+    assert recv_until(b, 4) == "\ufffdy".encode()
+    a.close()
+    b.close()
+
+
+def test_seed_unix_socket_is_mode_0600(seed, short_dir):
+    path = os.path.join(short_dir, "chat.sock")
+    seed("chat", extra=["--wire", "seed", "--service", "chat", "-l", "unix:" + path])
+    assert os.stat(path).st_mode & 0o777 == 0o600
 
 
 # ---- start-up rules ---------------------------------------------------------

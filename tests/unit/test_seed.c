@@ -189,6 +189,26 @@ START_TEST(digits_by_rejection) {
 }
 END_TEST
 
+/* issue 15 item 7: controls but newline and tab become U+FFFD; a cut
+ * UTF-8 sequence waits for the next read. */
+START_TEST(chat_clean_replaces_controls) {
+  static const char in[] = "\x1b[2J\r\n\tok\x7f\xc2\x9b\xc2\xa0\xe4\xbd\xa0\xc2";
+  static const char want[] = "\xef\xbf\xbd[2J\xef\xbf\xbd\n\tok\xef\xbf\xbd\xef\xbf\xbd"
+                             "\xc2\xa0\xe4\xbd\xa0";
+  uint8_t out[3 * sizeof(in)];
+  size_t keep, w = sk__seed_chat_clean((const uint8_t *)in, sizeof(in) - 1, out, &keep);
+  ck_assert_uint_eq(keep, 1);
+  ck_assert_uint_eq(w, sizeof(want) - 1);
+  ck_assert_mem_eq(out, want, w);
+  w = sk__seed_chat_clean((const uint8_t *)"\xe4\xbd", 2, out, &keep);
+  ck_assert_uint_eq(w, 0);
+  ck_assert_uint_eq(keep, 2);
+  w = sk__seed_chat_clean((const uint8_t *)"\xe4\x41", 2, out, &keep); /* not a sequence */
+  ck_assert_uint_eq(w, 2);
+  ck_assert_uint_eq(keep, 0);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("seed");
   TCase *t = tcase_create("parsers");
@@ -204,6 +224,7 @@ int main(void) {
   tcase_add_test(t, put_head_refusals);
   tcase_add_test(t, equal_compares_all_bytes);
   tcase_add_test(t, digits_by_rejection);
+  tcase_add_test(t, chat_clean_replaces_controls);
   suite_add_tcase(s, t);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

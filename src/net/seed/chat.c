@@ -2,10 +2,15 @@
  * reaches every other client connected to the same listener, byte for byte.
  * Seed listeners accept on loop 0 only, so a listener's members are all on
  * one thread; the member list itself is shared by every server in the
- * process, hence its lock. */
+ * process, hence its lock. Control characters other than newline and tab
+ * are relayed as U+FFFD (SPEC 6 v2), so that one member cannot drive the
+ * others' terminals (clear the screen, retitle the window, OSC 52). */
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "net/seed/seed.h"
+#include "wire/seed.h"
 
 #define CHAT_OUT_MAX (8u << 20) /* SPEC 4.8: a slower reader is dropped */
 
@@ -13,6 +18,8 @@ typedef struct chat_conn {
   sk_seed_conn sc;
   struct chat_conn *prev, *next;
   int joined;
+  uint8_t carry[SK_SEED_CHAT_KEEP_MAX]; /* a UTF-8 sequence cut by the last read */
+  size_t ncarry;
 } chat_conn;
 
 static pthread_mutex_t members_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -44,10 +51,35 @@ static void on_closing(sk_seed_conn *sc) {
   pthread_mutex_unlock(&members_lock);
 }
 
+/* The read's bytes, after the last read's carry, cleaned into a new buffer
+ * (freed by the caller). NULL when out of memory. */
+static uint8_t *clean(chat_conn *cc, const char *p, size_t n, size_t *len) {
+  size_t total = cc->ncarry + n, keep;
+  uint8_t *in = malloc(total), *out = malloc(3 * total);
+  if (in == NULL || out == NULL) {
+    free(in);
+    free(out);
+    return NULL;
+  }
+  memcpy(in, cc->carry, cc->ncarry);
+  memcpy(in + cc->ncarry, p, n);
+  *len = sk__seed_chat_clean(in, total, out, &keep);
+  memcpy(cc->carry, in + total - keep, keep);
+  cc->ncarry = keep;
+  free(in);
+  return out;
+}
+
 /* Members of the same listener share its spec; they live on this thread. */
-static void on_read(sk_seed_conn *sc, const char *p, size_t n) {
+static void on_read(sk_seed_conn *sc, const char *raw, size_t nraw) {
   chat_conn *slow[64];
   int nslow = 0;
+  size_t n;
+  uint8_t *p = clean((chat_conn *)sc, raw, nraw, &n);
+  if (p == NULL) {
+    sk__seed_close(sc, 0);
+    return;
+  }
   pthread_mutex_lock(&members_lock);
   for (chat_conn *m = members; m != NULL; m = m->next) {
     if (&m->sc == sc || m->sc.spec != sc->spec || m->sc.closing)
@@ -57,9 +89,11 @@ static void on_read(sk_seed_conn *sc, const char *p, size_t n) {
         slow[nslow++] = m;
       continue;
     }
-    sk__seed_write(&m->sc, p, n);
+    if (n > 0)
+      sk__seed_write(&m->sc, p, n);
   }
   pthread_mutex_unlock(&members_lock);
+  free(p);
   /* closing unlinks from the list: done outside the lock */
   for (int i = 0; i < nslow; i++) {
     sk__seed_log(&slow[i]->sc, "slow_consumer", "wire", 's', "seed/chat", NULL);

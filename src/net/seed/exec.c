@@ -301,6 +301,13 @@ static int check_exec(sk_server *srv, const sk_listen_spec *ls, const char **why
   }
   if ((rc = resolve_exec_user(srv, why)) < 0)
     return rc;
+  /* SPEC 6 v2: an unauthenticated shell must not be a root shell by
+   * default; `--exec-user root` is still a choice one can make. */
+  if (geteuid() == 0 && srv->cfg.exec_user[0] == '\0') {
+    *why = "--wire seed --service exec runs shell commands for anyone who connects, and this "
+           "server runs as root: name who runs them with --exec-user USER";
+    return -EPERM;
+  }
   return sk__seed_check(srv, ls, why);
 }
 

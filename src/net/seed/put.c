@@ -3,8 +3,11 @@
  *   struct.pack('i', len(head)) + json.dumps(head) + filesize bytes
  *
  * The file is saved under --root by the base name of "filename" only,
- * through a hidden part file that is fsynced and renamed over the target
- * only when all filesize bytes arrived; an upload cut short leaves nothing.
+ * through a hidden part file that is fsynced and published only when all
+ * filesize bytes arrived; an upload cut short leaves nothing. Publishing
+ * never replaces a file (SPEC 6 v2: anyone who reaches a seed listener may
+ * upload): the part file is hard-linked to the name, which fails on a
+ * taken name, and then to "a (1).txt", "a (2).txt", ... for "a.txt".
  * Then the connection closes, as the tutorial's server does after one file.
  *
  * Disk work never blocks the loop: it goes through uv_fs_* requests, one at
@@ -22,6 +25,7 @@
 
 #define PUT_CHUNK (1u << 20)
 #define PUT_PATH (sizeof(((sk_config *)0)->root) + SK_SEED_NAME_MAX + 32)
+#define PUT_COPIES_MAX 9999 /* "a (9999).txt" is the last name tried */
 
 enum put_phase { PH_LEN, PH_HEAD, PH_BODY, PH_DONE };
 
@@ -42,7 +46,9 @@ typedef struct put_conn {
   size_t fill[2];
   int cur, wi; /* the chunk filling, the chunk being written */
   uint64_t received, written;
-  int synced, failed, published;
+  int synced, failed, linked;
+  unsigned copy;                     /* 0: the name itself; n: "NAME (n).EXT" */
+  char saved[SK_SEED_NAME_MAX + 16]; /* the name published (or tried last) */
 } put_conn;
 
 static void step(put_conn *pc);
@@ -92,9 +98,11 @@ static void on_fs(uv_fs_t *req) {
   else if (type == UV_FS_WRITE && rc == (ssize_t)pc->fill[pc->wi]) {
     pc->written += pc->fill[pc->wi];
     pc->fill[pc->wi] = 0;
-  } else if (type == UV_FS_RENAME && rc == 0) {
-    pc->published = 1;
-    pc->part[0] = '\0';
+  } else if (type == UV_FS_LINK && rc == 0) {
+    pc->linked = 1;
+  } else if (type == UV_FS_LINK && rc == UV_EEXIST && pc->copy < PUT_COPIES_MAX) {
+    pc->copy++; /* taken: publish() tries the next name */
+    rc = 0;
   } else if (type == UV_FS_UNLINK)
     pc->part[0] = '\0';
   if (rc < 0 || (type == UV_FS_WRITE && rc >= 0 && pc->fill[pc->wi] != 0))
@@ -148,24 +156,41 @@ static void clean_up(put_conn *pc) {
   }
 }
 
-/* All bytes are on disk: fsync, close, rename over the target, then say
- * so in the log and close the connection. */
+/* The name to publish under for copy n: "a.txt", then "a (n).txt" (the
+ * number goes before the last dot, unless the name starts with its only
+ * dot: ".profile (1)"). */
+static void copy_name(put_conn *pc) {
+  const char *name = pc->ph.name, *dot = strrchr(name, '.');
+  int stem = dot != NULL && dot != name ? (int)(dot - name) : (int)strlen(name);
+  if (pc->copy == 0)
+    snprintf(pc->saved, sizeof(pc->saved), "%s", name);
+  else
+    snprintf(pc->saved, sizeof(pc->saved), "%.*s (%u)%s", stem, name, pc->copy, name + stem);
+  snprintf(pc->path, sizeof(pc->path), "%s/%s", pc->sc.srv->cfg.root, pc->saved);
+}
+
+/* All bytes are on disk: fsync, close, link under a free name, drop the
+ * part name, then say so in the log and close the connection. */
 static void publish(put_conn *pc) {
   uv_loop_t *loop = &pc->sc.loop->uv;
-  if (pc->published) {
-    sk__seed_log(&pc->sc, "put", "wire", 's', "seed/put", "name", 's', pc->ph.name, "bytes", 'i',
+  if (pc->linked && pc->part[0] == '\0') {
+    sk__seed_log(&pc->sc, "put", "wire", 's', "seed/put", "name", 's', pc->saved, "bytes", 'i',
                  (int64_t)pc->written, "result", 's', "ok", NULL);
     pc->phase = PH_DONE;
     sk__seed_close(&pc->sc, 1);
     return;
   }
   fs_begin(pc);
-  if (!pc->synced)
+  if (!pc->synced) {
     start_fs(pc, uv_fs_fsync(loop, &pc->req, pc->fd, on_fs));
-  else if (pc->fd >= 0)
+  } else if (pc->fd >= 0) {
     start_fs(pc, uv_fs_close(loop, &pc->req, pc->fd, on_fs));
-  else
-    start_fs(pc, uv_fs_rename(loop, &pc->req, pc->part, pc->path, on_fs));
+  } else if (!pc->linked) {
+    copy_name(pc);
+    start_fs(pc, uv_fs_link(loop, &pc->req, pc->part, pc->path, on_fs));
+  } else {
+    start_fs(pc, uv_fs_unlink(loop, &pc->req, pc->part, on_fs));
+  }
 }
 
 /* The next disk request the state calls for, if none is in flight. */
@@ -201,7 +226,6 @@ static void head_done(put_conn *pc) {
     fail(pc, "bad_head", rc);
     return;
   }
-  snprintf(pc->path, sizeof(pc->path), "%s/%s", srv->cfg.root, pc->ph.name);
   pc->cap = pc->ph.size < PUT_CHUNK ? (size_t)pc->ph.size + (pc->ph.size == 0) : PUT_CHUNK;
   pc->chunk[0] = malloc(pc->cap);
   pc->chunk[1] = malloc(pc->cap);
