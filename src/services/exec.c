@@ -164,8 +164,7 @@ static int exec_start(sk_server *srv) {
     rc = resolve_user(sh, srv->cfg.exec_user);
   else if (geteuid() == 0)
     fprintf(stderr, "sockit: warning: --allow-exec on a server running as root: exec programs "
-                    "and seed exec commands run as root; pass --exec-user NAME to run them as "
-                    "another user\n");
+                    "run as root; pass --exec-user NAME to run them as another user\n");
   if (rc == 0 && !sk_server_auth_enabled(srv))
     fprintf(stderr, "sockit: warning: --allow-exec on a --no-auth server: exec requests are "
                     "refused until the server runs with a key\n");
