@@ -9,6 +9,12 @@
  * our close into a reset that destroys the answer in flight. No auth: these
  * protocols have none, and they are off unless asked for.
  *
+ * UDP reflection: an answer goes to whatever address the datagram claims,
+ * and both answers are longer than an empty request (26 and 4 bytes for 0).
+ * So an empty datagram gets no answer (classic RFC 868 clients send one:
+ * they have to send a byte now), and each source (net/srclimit.h) gets at
+ * most SK_SRCLIMIT_RATE answers a second, per listener.
+ *
  * SOCKIT_FAKE_TIME=<unix seconds>, read when a listener opens, replaces the
  * clock. It exists for the end-to-end tests only (RFC 868's 2036 wrap). */
 #include <errno.h>
@@ -20,6 +26,7 @@
 #include <unistd.h>
 
 #include "net/core.h"
+#include "net/srclimit.h"
 #include "sockit/error.h"
 
 #define TP_LINGER_MS 2000
@@ -27,9 +34,10 @@
 #define RFC868_EPOCH_OFFSET 2208988800u /* seconds from 1900-01-01 to 1970-01-01 */
 
 typedef struct tp_listener {
-  sk_listener l;    /* first: the loop frees the whole through l.h.handle.data */
-  int64_t fake_now; /* SOCKIT_FAKE_TIME, or -1 for the real clock */
-  char drop[512];   /* UDP requests are read here and ignored */
+  sk_listener l;      /* first: the loop frees the whole through l.h.handle.data */
+  int64_t fake_now;   /* SOCKIT_FAKE_TIME, or -1 for the real clock */
+  char drop[512];     /* UDP requests are read here and ignored */
+  sk__srclimit limit; /* UDP answers per source */
 } tp_listener;
 
 /* One accepted TCP peer: freed when both of its handles have closed. */
@@ -164,14 +172,18 @@ static void on_udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   *buf = uv_buf_init(tl->drop, sizeof(tl->drop));
 }
 
-/* Any datagram, empty ones included (RFC 868 clients send those), gets the
- * answer. A full socket buffer drops it, as UDP may. */
+/* Any datagram of at least one byte gets the answer, within its source's
+ * rate (see the top). A full socket buffer drops it, as UDP may. libuv
+ * reports "nothing more to read" as n == 0 with no address, and an empty
+ * datagram as n == 0 with one: both end here. */
 static void on_udp_recv(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
                         unsigned flags) {
   sk_listener *l = u->data;
+  tp_listener *tl = (tp_listener *)l;
   char out[TP_ANSWER_MAX];
   uv_buf_t b;
-  if (n < 0 || from == NULL || !sk__peer_allowed(l->loop->srv, from))
+  if (n <= 0 || from == NULL || !sk__peer_allowed(l->loop->srv, from) ||
+      !sk__srclimit_take(&tl->limit, from, uv_now(u->loop)))
     return;
   b = uv_buf_init(out, (unsigned)answer(l, out));
   uv_udp_try_send(u, &b, 1, from);
@@ -191,6 +203,7 @@ static tp_listener *add_listener(sk_server *srv, sk_listen_spec *ls, const sk_wi
   tl->l.spec = ls;
   tl->l.wire = wire;
   tl->fake_now = fake_time_from_env();
+  sk__srclimit_init(&tl->limit, SK_SRCLIMIT_RATE, SK_SRCLIMIT_BURST);
   return tl;
 }
 

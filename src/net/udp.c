@@ -10,14 +10,21 @@
  * last of them has closed.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/random.h>
+
 #include "auth/dgram.h"
+#include "net/srclimit.h"
 #include "net/udp.h"
 #include "sockit/error.h"
 
 #define UDP_TICK_MS 250
+#define COOKIE_BYTES 16
+#define COOKIE_HEX (2 * COOKIE_BYTES)
+#define COOKIE_PERIOD_MS 60000 /* a cookie is good this minute and the next */
 
 typedef struct udp_ep {
   uv_udp_t h;
@@ -33,7 +40,10 @@ typedef struct sk__udp {
   udp_ep *eps[SK_MAX_LISTENERS];
   int neps, handles, closing;
   sk__dg_guard *guard; /* a server with a key: every datagram is authenticated */
-  uint64_t received, malformed, denied, answered, refused, unauthentic, stale;
+  int limited;         /* no key: answers to unproven sources are limited */
+  sk__srclimit limit;
+  uint8_t cookie_key[32]; /* random per process (no key) */
+  uint64_t received, malformed, denied, answered, refused, unauthentic, stale, throttled;
   uint8_t rbuf[65536];
 } sk__udp;
 
@@ -62,6 +72,26 @@ static udp_ep *endpoint(sk_server *srv, int ep) {
   return u->eps[ep];
 }
 
+void sk__dgram_prove(sk_dgram *d) {
+  if (!d->proven) {
+    d->proven = 1;
+    d->budget += SK_UDP_AMP;
+  }
+}
+
+/* An unproven source's answers are rate-limited: asked once per datagram. */
+static int may_answer(sk_dgram *d) {
+  sk__udp *u = d->srv->udp;
+  if (d->proven || !u->limited)
+    return 1;
+  if (d->rate == 0)
+    d->rate =
+        sk__srclimit_take(&u->limit, (struct sockaddr *)&d->from, uv_now(&u->loop->uv)) ? 1 : -1;
+  if (d->rate < 0)
+    u->throttled++;
+  return d->rate > 0;
+}
+
 /* Answers are best effort, as UDP is: a full socket drops them and the
  * client's retry asks again. */
 static int send_now(sk_dgram *d, const uv_buf_t *bufs, unsigned n, size_t total) {
@@ -70,6 +100,8 @@ static int send_now(sk_dgram *d, const uv_buf_t *bufs, unsigned n, size_t total)
     return -EPIPE;
   if (total > d->budget || total > SK_UDP_MAX)
     return SK_ETOOLARGE;
+  if (!may_answer(d))
+    return 0; /* silence, as for a lost datagram */
   d->budget -= total;
   int rc = uv_udp_try_send(&e->h, bufs, n, (const struct sockaddr *)&d->from);
   if (rc >= 0)
@@ -173,6 +205,61 @@ int sk__dgram_error(sk_dgram *d, int err, const char *msg) {
   }
   sk_head_free(h);
   return rc;
+}
+
+/* ---- return routability (no key) ----------------------------------------- */
+
+static int cookie_for(sk__udp *u, const sk_dgram *d, int64_t minute, char out[COOKIE_HEX + 1]) {
+  static const char digits[] = "0123456789abcdef";
+  char when[24];
+  uint8_t mac[32];
+  int k = snprintf(when, sizeof(when), ":%lld", (long long)minute);
+  struct iovec iov[2] = {{(void *)d->peer, strlen(d->peer)}, {when, (size_t)k}};
+  if (sk__hmac_sha256v(u->cookie_key, sizeof(u->cookie_key), iov, 2, mac) < 0)
+    return -1;
+  for (int i = 0; i < COOKIE_BYTES; i++) {
+    out[2 * i] = digits[mac[i] >> 4];
+    out[2 * i + 1] = digits[mac[i] & 15];
+  }
+  out[COOKIE_HEX] = '\0';
+  return 0;
+}
+
+/* Constant time in the cookie's content: it is a secret per address. */
+static int same_cookie(const char *a, const char *b) {
+  unsigned diff = 0;
+  for (int i = 0; i < COOKIE_HEX; i++)
+    diff |= (unsigned)(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+int sk__dgram_cookie_ok(sk_dgram *d, const char *cookie) {
+  sk__udp *u = d->srv->udp;
+  int64_t minute = sk__dg_wall_ms() / COOKIE_PERIOD_MS;
+  char want[COOKIE_HEX + 1];
+  if (u == NULL || cookie == NULL || strnlen(cookie, COOKIE_HEX + 1) != COOKIE_HEX)
+    return 0;
+  for (int64_t m = minute; m >= minute - 1; m--)
+    if (cookie_for(u, d, m, want) == 0 && same_cookie(cookie, want)) {
+      sk__dgram_prove(d);
+      return 1;
+    }
+  return 0;
+}
+
+int sk__dgram_send_cookie(sk_dgram *d) {
+  char c[COOKIE_HEX + 1];
+  sk_head *h;
+  int rc;
+  if (d->srv->udp == NULL || cookie_for(d->srv->udp, d, sk__dg_wall_ms() / COOKIE_PERIOD_MS, c) < 0)
+    return SK_EINTERNAL;
+  if ((h = sk_head_new("cookie")) == NULL)
+    return -ENOMEM;
+  rc = sk_head_set_str(h, "cookie", c);
+  if (rc == 0)
+    rc = sk__dgram_reply(d, h, NULL, 0);
+  sk_head_free(h);
+  return rc == SK_ETOOLARGE ? 0 : rc; /* a join shorter than its cookie: silence */
 }
 
 /* ---- pushes ------------------------------------------------------------- */
@@ -310,8 +397,14 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
   if ((head = accept_datagram(u, buf, (size_t)nread, &head_len)) == NULL)
     return;
   frame_len = (size_t)nread - (u->guard ? SK_UDP_TAG_LEN : 0);
-  sk_dgram d = {
-      .srv = u->srv, .req = head, .budget = (size_t)nread + SK_UDP_AMP, .authed = u->guard != NULL};
+  /* an authenticated datagram is a key holder's, and fresh: its address is
+   * taken as proven; any other has to prove it (see net/udp.h) */
+  sk_dgram d = {.srv = u->srv,
+                .req = head,
+                .len = (size_t)nread,
+                .budget = (size_t)nread + (u->guard ? SK_UDP_AMP : 0),
+                .authed = u->guard != NULL,
+                .proven = u->guard != NULL};
   for (d.ep = 0; d.ep < u->neps && u->eps[d.ep] != e; d.ep++) {
   }
   d.fromlen =
@@ -336,7 +429,8 @@ static void on_closed(uv_handle_t *h) {
   sk__log_event(u->srv->log, "udp", "udp_stats", "received", 'i', (int64_t)u->received, "answered",
                 'i', (int64_t)u->answered, "malformed", 'i', (int64_t)u->malformed, "refused", 'i',
                 (int64_t)u->refused, "denied", 'i', (int64_t)u->denied, "unauthentic", 'i',
-                (int64_t)u->unauthentic, "stale", 'i', (int64_t)u->stale, NULL);
+                (int64_t)u->unauthentic, "stale", 'i', (int64_t)u->stale, "throttled", 'i',
+                (int64_t)u->throttled, NULL);
   u->srv->udp = NULL;
   sk__dg_guard_free(u->guard);
   free(u);
@@ -376,9 +470,18 @@ static int set_create(sk_server *srv) {
     return -ENOMEM;
   u->srv = srv;
   u->loop = sk__udp_loop(srv);
-  if (srv->auth && (u->guard = sk__dg_guard_new(&srv->key, SK_UDP_REPLAY_MAX)) == NULL) {
-    free(u);
-    return -ENOMEM;
+  if (srv->auth) {
+    if ((u->guard = sk__dg_guard_new(&srv->key, SK_UDP_REPLAY_MAX)) == NULL) {
+      free(u);
+      return -ENOMEM;
+    }
+  } else {
+    if (getrandom(u->cookie_key, sizeof(u->cookie_key), 0) != (ssize_t)sizeof(u->cookie_key)) {
+      free(u);
+      return -EAGAIN;
+    }
+    sk__srclimit_init(&u->limit, SK_SRCLIMIT_RATE, SK_SRCLIMIT_BURST);
+    u->limited = 1;
   }
   uv_check_init(&u->loop->uv, &u->stopper);
   uv_check_start(&u->stopper, on_check);

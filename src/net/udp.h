@@ -11,9 +11,14 @@
  * answers and pushes are stamped and sealed here, so services never see
  * either. A datagram that passed is d->authed.
  *
- * Reflection: a datagram's sender address is not proven, so no answer to a
- * datagram (all frames sent for it together) is more than SK_UDP_AMP bytes
- * larger than the datagram itself; sk__dgram_reply enforces it.
+ * Reflection: a datagram's sender address can be forged. An address is
+ * proven when the datagram is authenticated (a key holder's, fresh), when
+ * it belongs to a registered chat member, or when it repeats the cookie this
+ * server sent it (sk__dgram_cookie_ok: it receives at that address). All
+ * frames answering one datagram together are at most as long as the
+ * datagram for an unproven address, and at most SK_UDP_AMP bytes longer for
+ * a proven one; an unproven source also gets at most SK_SRCLIMIT_RATE
+ * answers a second (net/srclimit.h). sk__dgram_reply enforces both.
  */
 #ifndef SOCKIT_NET_UDP_H
 #define SOCKIT_NET_UDP_H
@@ -37,9 +42,24 @@ struct sk_dgram {
   socklen_t fromlen;
   char peer[SK_ADDR_TEXT]; /* the sender as text, for logs */
   const sk_head *req;      /* answers repeat its "id" */
+  size_t len;              /* the datagram's length */
   size_t budget;           /* answer bytes still allowed */
   int authed;              /* its trailer, ts and n passed (server with a key) */
+  int proven;              /* its sender receives at its address (see the top) */
+  int rate;                /* 0: not asked yet; 1 / -1: its source may / may not be answered */
 };
+
+/* The sender is proven (a chat member's address): its answers may be
+ * SK_UDP_AMP bytes larger than the datagram, and are not rate-limited. */
+void sk__dgram_prove(sk_dgram *d);
+
+/* Return routability on a server without a key (SPEC 5): the cookie is 16
+ * bytes of HMAC-SHA256(per-process random key, sender address ":" minute)
+ * as 32 hex chars. _ok: 1 when cookie is this minute's or the last one's
+ * for d's sender (d is then proven), else 0. _send: answer
+ * {"type":"cookie","cookie":C} (nothing when that is longer than d). */
+int sk__dgram_cookie_ok(sk_dgram *d, const char *cookie);
+int sk__dgram_send_cookie(sk_dgram *d);
 
 /* Register a table (copied) from a service's .start hook. Returns 0 or
  * -ENOMEM when SK_MAX_DGRAM tables are taken. */

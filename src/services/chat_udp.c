@@ -2,7 +2,14 @@
  * sender's address, any datagram from it renews a 120 s lease, and an
  * expired lease leaves every room. They sit in the same rooms as TCP members
  * (chat_room.c); every peer lives on the UDP loop, so the peer table needs
- * no lock. */
+ * no lock.
+ *
+ * Amplification: a registered address receives every message of its rooms,
+ * so registering one must cost proof that the registrant receives there. On
+ * a server with a key the datagram's authentication is that proof; without
+ * one the first join from an address is answered with a cookie only and the
+ * join that repeats it registers (net/udp.h). And one source address (all
+ * its ports) holds at most SOURCE_MAX_JOINS memberships. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +21,8 @@
 
 #define PEER_BUCKETS 256
 #define PEER_MAX 4096
+#define SOURCE_MAX_JOINS 16 /* memberships per source address, all ports */
+#define IP_TEXT 64
 #define LEASE_MS 120000
 #define TEST_LEASE_MIN_S 0.001 /* SOCKIT_TEST_UDP_LEASE's range, in seconds */
 #define TEST_LEASE_MAX_S 3600.0
@@ -27,11 +36,21 @@ struct chat_peer {
   socklen_t alen;
   uint64_t expires; /* UDP loop time, ms */
   chat_peer *hnext;
+  struct peer_source *src; /* its address without the port */
+  chat_peer *snext;        /* the source's other peers */
   char text[SK_ADDR_TEXT];
 };
 
+/* The peers of one IP address, whatever their ports. */
+typedef struct peer_source {
+  chat_peer *peers;
+  struct peer_source *next;
+  char ip[IP_TEXT];
+} peer_source;
+
 typedef struct peer_table {
   chat_peer *buckets[PEER_BUCKETS];
+  peer_source *sources[PEER_BUCKETS];
   int npeers;
   uint64_t lease_ms;
 } peer_table;
@@ -76,10 +95,52 @@ static chat_peer **peer_slot(peer_table *pt, const char *text) {
   return pp;
 }
 
+/* The source record of ip, created when create is set; NULL without one. */
+static peer_source *source_of(peer_table *pt, const char *ip, int create) {
+  peer_source **sp = &pt->sources[bucket_of(ip)];
+  while (*sp != NULL && strcmp((*sp)->ip, ip) != 0)
+    sp = &(*sp)->next;
+  if (*sp == NULL && create && (*sp = calloc(1, sizeof(**sp))) != NULL)
+    snprintf((*sp)->ip, sizeof((*sp)->ip), "%s", ip);
+  return *sp;
+}
+
+static void source_unlink(peer_table *pt, chat_peer *p) {
+  peer_source *s = p->src, **sp;
+  chat_peer **pp = &s->peers;
+  while (*pp != NULL && *pp != p)
+    pp = &(*pp)->snext;
+  if (*pp == p)
+    *pp = p->snext;
+  if (s->peers != NULL)
+    return;
+  for (sp = &pt->sources[bucket_of(s->ip)]; *sp != NULL && *sp != s; sp = &(*sp)->next) {
+  }
+  if (*sp == s)
+    *sp = s->next;
+  free(s);
+}
+
+/* Memberships held by the source's peers together. At most
+ * SOURCE_MAX_JOINS peers hold any, so this stays short. */
+static int source_joins(const peer_source *s) {
+  int n = 0;
+  for (const chat_peer *p = s->peers; p != NULL; p = p->snext)
+    n += p->owner.n;
+  return n;
+}
+
 static chat_peer *peer_new(chat_srv *ch, peer_table *pt, sk_dgram *d) {
+  char ip[IP_TEXT];
+  peer_source *s;
   chat_peer *p;
+  sk__addr_ip((struct sockaddr *)&d->from, ip, sizeof(ip));
   if (pt->npeers >= PEER_MAX || (p = calloc(1, sizeof(*p))) == NULL)
     return NULL;
+  if ((s = source_of(pt, ip, 1)) == NULL) {
+    free(p);
+    return NULL;
+  }
   atomic_init(&p->refs, 1);
   p->owner =
       (chat_owner){.chat = ch, .peer = p, .loop = sk__udp_loop(ch->srv)->index, .addr = p->text};
@@ -90,6 +151,9 @@ static chat_peer *peer_new(chat_srv *ch, peer_table *pt, sk_dgram *d) {
   snprintf(p->text, sizeof(p->text), "%s", d->peer);
   p->hnext = pt->buckets[bucket_of(p->text)];
   pt->buckets[bucket_of(p->text)] = p;
+  p->src = s;
+  p->snext = s->peers;
+  s->peers = p;
   pt->npeers++;
   return p;
 }
@@ -100,6 +164,7 @@ static void peer_remove(peer_table *pt, chat_peer *p, int presence, const char *
   chat_leave_all(&p->owner, presence, reason);
   if (*pp == p)
     *pp = p->hnext;
+  source_unlink(pt, p);
   pt->npeers--;
   p->gone = 1;
   chat_udp_unref(p);
@@ -135,8 +200,11 @@ static int join_checked(chat_srv *ch, peer_table *pt, sk_dgram *d, const char *r
     return SK_EBUSY;
   if (chat_find(&p->owner, room) != NULL)
     return sk__dgram_error(d, SK_EBADREQ, "already in this room: leave it first");
-  if (p->owner.n >= CHAT_MAX_JOINS)
-    return SK_EBUSY;
+  if (p->owner.n >= CHAT_MAX_JOINS || source_joins(p->src) >= SOURCE_MAX_JOINS) {
+    if (p->owner.n == 0)
+      peer_remove(pt, p, 0, NULL);
+    return sk__dgram_error(d, SK_EBUSY, "at most 16 rooms per address over UDP: leave one");
+  }
   /* the members list is cut so that joined fits the reflection budget */
   rc = chat_join(&p->owner, room, nick, hist, SK_UDP_AMP - 64, &jo);
   if (rc < 0) {
@@ -152,6 +220,9 @@ static int join_checked(chat_srv *ch, peer_table *pt, sk_dgram *d, const char *r
 }
 
 static int udp_join(chat_srv *ch, peer_table *pt, sk_dgram *d, const sk_head *h) {
+  /* an address registers only once it has proven that it receives here */
+  if (!d->proven && !sk__dgram_cookie_ok(d, sk_head_str(h, "cookie")))
+    return sk__dgram_send_cookie(d);
   const char *room = dgram_room(d, h), *nick = sk_head_str(h, "nick");
   int64_t hist = 0;
   int rc = sk_head_int(h, "history", &hist);
@@ -215,6 +286,7 @@ static void on_seen(sk_dgram *d, void *ctx) {
   if (p != NULL) {
     p->expires = now_ms(ch) + ((peer_table *)ch->udp)->lease_ms;
     p->ep = d->ep;
+    sk__dgram_prove(d); /* a member's address proved itself when it joined */
   }
 }
 

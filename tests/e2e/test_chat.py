@@ -14,6 +14,7 @@ import time
 import pytest
 
 import sockit_proto as sp
+import udp_proto as up
 from conftest import rss_kib, wait_for
 
 EMOJI_TEXT = "你好，世界 🎉😀 naïve"
@@ -69,10 +70,20 @@ def udp_addrs(srv, n=1, timeout=5):
 
 
 def udp_dgram(srv_addr, head, body=b"", sock=None, timeout=2):
+    """Send one plain datagram (for a --no-auth server). A join is padded and
+    its cookie round trip (SPEC 5) done here, as the library does."""
     fam, sa = sp.parse_addr(srv_addr)
     s = sock or socket.socket(fam, socket.SOCK_DGRAM)
     s.settimeout(timeout)
-    s.sendto(sp.frame(head, body), sa)
+    if head.get("type") != "join":
+        s.sendto(sp.frame(head, body), sa)
+        return s
+    s.sendto(sp.frame(up.pad(head), body), sa)
+    first = s.recv(70000, socket.MSG_PEEK)
+    cookie, _ = up.parse_frame(first)
+    if cookie["type"] == "cookie":
+        s.recv(70000)
+        s.sendto(sp.frame(up.pad(dict(head, cookie=cookie["cookie"])), body), sa)
     return s
 
 

@@ -55,7 +55,7 @@ def tcp_read_all(addr):
             data += chunk
 
 
-def udp_ask(addr, payload=b""):
+def udp_ask(addr, payload=b"?"):  # an empty datagram gets no answer (reflection)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(5)
         s.sendto(payload, addr)

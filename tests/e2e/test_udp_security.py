@@ -8,8 +8,8 @@ checks. Without a key (--no-auth): the return-routability cookie, at most 16
 memberships per source, answers to unproven addresses never larger than the
 request, and the classic time protocols' per-source limit."""
 
-import hashlib
-import hmac
+import re
+import select
 import socket
 import subprocess
 import threading
@@ -19,6 +19,7 @@ import pytest
 
 import sockit_proto as sp
 import udp_proto as up
+from conftest import wait_for
 from test_chat import member, next_of, say, udp_addrs
 
 
@@ -224,3 +225,192 @@ def test_the_chat_client_shows_a_replayed_push_once(sockit_bin, env, key_file, s
         p.stdin.close()
         p.wait(10)
         fake.close()
+
+
+# ---- item 3: amplification on a --no-auth server -----------------------------
+
+
+@pytest.fixture
+def open_srv(start_server):
+    """A --no-auth server with a TCP listener and UDP on 127.0.0.1."""
+    srv = start_server("--no-auth", "--udp", "127.0.0.1:0")
+    srv.uaddr = udp_addrs(srv)[0]
+    return srv
+
+
+def plain(s, head, body=b""):
+    """Send a plain frame; its length."""
+    data = sp.frame(head, body)
+    s.send(data)
+    return len(data)
+
+
+def test_the_first_join_gets_only_a_cookie(open_srv):
+    alice, _ = member(open_srv, "r", "alice")
+    s, other = up.sock_for(open_srv.uaddr), up.sock_for(open_srv.uaddr)
+    join = up.pad({"type": "join", "room": "r", "nick": "bob", "id": 7})
+    sent = plain(s, join)
+    data = s.recv(70000)
+    head, _ = up.parse_frame(data)
+    assert set(head) == {"type", "cookie", "id"} and head["type"] == "cookie", head
+    assert len(head["cookie"]) == 32 and int(head["cookie"], 16) >= 0 and head["id"] == 7
+    assert len(data) <= sent  # never more than the datagram that caused it
+    no_news(alice)  # not registered: no presence
+    for bad in ("0" * 32, head["cookie"][:-1] + "x", head["cookie"].upper(), 12345):
+        plain(s, dict(join, cookie=bad))  # a wrong cookie is asked again
+        assert up.parse_frame(s.recv(70000))[0]["type"] == "cookie"
+    plain(other, dict(join, cookie=head["cookie"]))  # a cookie is good for its address only
+    assert up.parse_frame(other.recv(70000))[0]["type"] == "cookie"
+    no_news(alice)
+    plain(s, dict(join, cookie=head["cookie"]))
+    joined, _ = up.parse_frame(s.recv(70000))
+    assert joined["type"] == "joined" and sorted(joined["members"]) == ["alice", "bob"]
+    assert next_of(alice, {"presence"})[0]["nick"] == "bob"
+    # a join shorter than the cookie answer gets nothing at all
+    tiny = up.sock_for(open_srv.uaddr)
+    plain(tiny, {"type": "join", "room": "r", "nick": "c"})
+    assert up.recv_or_none(tiny) is None
+
+
+def amplification(srv, victims, says, text):
+    """len(victims) sockets of one address each send one join to room "x"
+    and never answer its cookie (what a forged source looks like from the
+    victim's side); a member then says `says` messages there. Returns
+    (bytes of joins sent as the victim, bytes the victim received, the
+    members of "x")."""
+    alice, _ = member(srv, "x", "alice")
+    sent = 0
+    for i, v in enumerate(victims):
+        head = {"type": "join", "room": "x", "nick": "v%d" % i}
+        sent += plain(v, up.pad(head) if i % 2 else head)  # half padded, half not
+    got = [0]
+    stop = threading.Event()
+
+    def drain():
+        while not stop.is_set():
+            ready, _, _ = select.select(victims, [], [], 0.1)
+            for v in ready:
+                try:
+                    got[0] += len(v.recv(70000))
+                except (BlockingIOError, socket.timeout, ConnectionRefusedError):
+                    pass
+
+    for v in victims:
+        v.setblocking(False)
+    t = threading.Thread(target=drain)
+    t.start()
+    for _ in range(says):
+        say(alice, "x", text)
+    for _ in range(says):
+        next_of(alice, {"msg"}, timeout=20)
+    # whatever was sent to the victim has arrived once its sockets are quiet
+    last = -1
+    while last != got[0]:
+        last = got[0]
+        time.sleep(0.5)
+    stop.set()
+    t.join(5)
+    bob, joined = member(srv, "x", "bob")
+    return sent, got[0], sorted(joined["members"])
+
+
+def test_forged_joins_register_nothing_and_amplify_nothing(open_srv):
+    victims = [up.sock_for(open_srv.uaddr) for _ in range(256)]
+    try:
+        text = "a" * 60000
+        sent, got, members = amplification(open_srv, victims, 5, text)
+    finally:
+        for v in victims:
+            v.close()
+    # before the fix: 202 victim ports were registered (the rest of the
+    # burst overflowed the server's socket buffer), so the 5 says sent about
+    # 60 MB at the victim, of which 13-51 MB got through its socket buffers
+    print("\n256 forged joins + 5 says of 60000 bytes: joins %d B, victim received %d B, "
+          "room x: %d members" % (sent, got, len(members)))
+    assert members == ["alice", "bob"]  # no victim port was registered
+    assert got <= sent  # the victim got at most what was sent in its name (cookies)
+
+
+def test_at_most_16_memberships_per_address(open_srv):
+    socks = [up.sock_for(open_srv.uaddr) for _ in range(18)]
+    answers = [up.plain_join(s, "room%d" % i, "n%d" % i)["type"] for i, s in enumerate(socks)]
+    assert answers[:16] == ["joined"] * 16  # 16 ports of one address
+    assert answers[16:] == ["error", "error"]
+    one = socks[0]  # a member of one room tries a second: the address is full
+    plain(one, {"type": "join", "room": "more", "nick": "n0"})
+    err, _ = up.parse_frame(one.recv(70000))
+    assert (err["type"], err["code"]) == ("error", "busy")
+    plain(socks[1], {"type": "leave", "room": "room1"})  # one leaves: one more may join
+    plain(one, {"type": "join", "room": "more", "nick": "n0"})
+    assert up.parse_frame(one.recv(70000))[0]["type"] == "joined"
+
+
+def test_no_answer_to_an_unproven_address_is_larger_than_its_datagram(open_srv):
+    s = up.sock_for(open_srv.uaddr)
+    for head, body in [({"type": "time"}, b""), ({"type": "time", "format": "%c%c%c"}, b""),
+                       ({"type": "echo"}, b"abc"), ({"type": "ping"}, b""),
+                       ({"type": "say", "room": "nowhere"}, b"hi"),
+                       ({"type": "leave", "room": "nowhere"}, b""),
+                       ({"type": "exec", "argv": ["id"]}, b""),
+                       ({"type": "join", "room": "r", "nick": "x"}, b"")]:
+        n = plain(s, head, body)
+        for data in up.recv_all(s, 0.3):
+            assert len(data) <= n, (head, data)
+    plain(s, up.pad({"type": "time", "id": 1}))  # a request as long as its answer is served
+    assert up.parse_frame(s.recv(70000))[0]["type"] == "time"
+
+
+def count_answers(addr, payload, n):
+    """Send n datagrams from one socket; the answers that come, and the
+    seconds from the first send to the last answer."""
+    s = up.sock_for(addr)
+    t0 = time.monotonic()
+    for _ in range(n):
+        s.send(payload)
+    got = up.recv_all(s, 0.5)
+    s.close()
+    return len(got), time.monotonic() - t0 - 0.5
+
+
+def test_per_source_rate_limit_holds(open_srv, time_server_addrs):
+    cases = [("native time", open_srv.uaddr, sp.frame(up.pad({"type": "ping"})))]
+    day, rfc = time_server_addrs
+    cases += [("daytime", day, b"?"), ("rfc868", rfc, b"?")]
+    for name, addr, payload in cases:
+        got, elapsed = count_answers(addr, payload, 100)
+        print("\n%s: 100 datagrams from one source in %.2f s, %d answered" % (name, elapsed, got))
+        assert 20 <= got <= 20 + 10 * elapsed + 2, (name, got, elapsed)
+
+
+@pytest.fixture
+def time_server_addrs(start_server):
+    srv = start_server("--no-auth", "--daytime", "127.0.0.1:0", "--rfc868", "127.0.0.1:0",
+                       listen=("127.0.0.1:0",))
+    def found():
+        return re.findall(r"listening on (\S+)", srv.stderr_text())
+
+    assert wait_for(lambda: len(found()) >= 3), srv.stderr_text()
+    return found()[1:3]
+
+
+def test_an_empty_datagram_to_daytime_or_rfc868_gets_nothing(time_server_addrs):
+    assert len(time_server_addrs) == 2
+    for addr in time_server_addrs:
+        s = up.sock_for(addr)
+        s.send(b"")
+        assert up.recv_or_none(s) is None
+        s.send(b"\n")  # one byte is a request
+        assert up.recv_or_none(s) is not None
+        s.close()
+
+
+def test_the_clients_do_the_cookie_round_trip(open_srv, run_cli):
+    alice, _ = member(open_srv, "r", "alice")
+    r = run_cli("chat", "--udp", open_srv.uaddr, "--no-auth", "--room", "r", "--nick", "bob",
+                input="hello over udp\n")
+    assert r.returncode == 0, r.stderr
+    assert next_of(alice, {"presence"})[0]["nick"] == "bob"
+    head, body = next_of(alice, {"msg"})
+    assert (head["from"], body) == ("bob", b"hello over udp")
+    r = run_cli("time", "--udp", open_srv.uaddr, "--no-auth", "--ts", "0", "--tz", "UTC")
+    assert (r.returncode, r.stdout) == (0, "1970-01-01 00:00:00\n"), r.stderr
