@@ -1,5 +1,6 @@
 /* test_udp_auth.c - authenticated datagrams (SPEC 5): K_udp, the trailer,
- * "ts"/"n" and the replay cache.
+ * "ts"/"n" and the replay cache; and the per-source answer limit of
+ * datagrams from unproven addresses.
  *
  * The vectors were computed outside sockit, three ways that agreed:
  *   python3: prk = hmac.new(b"sockit/2 udp", SECRET, sha256).digest()
@@ -9,6 +10,10 @@
  *               -kdfopt salt:"sockit/2 udp" -kdfopt info:udp HKDF
  * and the trailer with hmac.new(k, struct.pack(">I", len(HEAD)) + HEAD, sha256). */
 #include "auth/dgram.h"
+#include "net/srclimit.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <sockit/auth.h>
 #include <sockit/error.h>
@@ -219,6 +224,76 @@ START_TEST(test_replay_cache_bounded) {
 }
 END_TEST
 
+/* ---- the per-source answer limit (net/srclimit.h) ---- */
+
+static struct sockaddr_storage v4(const char *ip) {
+  struct sockaddr_storage ss = {0};
+  struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+  a->sin_family = AF_INET;
+  a->sin_port = htons(1234);
+  ck_assert_int_eq(inet_pton(AF_INET, ip, &a->sin_addr), 1);
+  return ss;
+}
+
+static struct sockaddr_storage v6(const char *ip) {
+  struct sockaddr_storage ss = {0};
+  struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+  a->sin6_family = AF_INET6;
+  ck_assert_int_eq(inet_pton(AF_INET6, ip, &a->sin6_addr), 1);
+  return ss;
+}
+
+static int takes(sk__srclimit *l, const struct sockaddr_storage *ss, int n, uint64_t now) {
+  int got = 0;
+  for (int i = 0; i < n; i++)
+    got += sk__srclimit_take(l, (const struct sockaddr *)ss, now);
+  return got;
+}
+
+START_TEST(test_srclimit_burst_then_rate) {
+  static sk__srclimit l;
+  struct sockaddr_storage a = v4("192.0.2.1"), b = v4("192.0.2.2");
+  sk__srclimit_init(&l, 10, 20);
+  ck_assert_int_eq(takes(&l, &a, 100, 1000), 20);  /* the burst, then nothing */
+  ck_assert_int_eq(takes(&l, &b, 5, 1000), 5);     /* another source is not touched */
+  ck_assert_int_eq(takes(&l, &a, 10, 1099), 0);    /* 99 ms: not a whole answer yet */
+  ck_assert_int_eq(takes(&l, &a, 10, 1100), 1);    /* 100 ms at 10/s: one */
+  ck_assert_int_eq(takes(&l, &a, 100, 2100), 10);  /* a second: ten */
+  ck_assert_int_eq(takes(&l, &a, 100, 60000), 20); /* never more than the burst */
+  ck_assert_int_eq(takes(&l, &a, 1, 50000), 0);    /* a clock that steps back gives nothing */
+}
+END_TEST
+
+START_TEST(test_srclimit_ipv6_by_64) {
+  static sk__srclimit l;
+  struct sockaddr_storage a = v6("2001:db8:1:2::1"), b = v6("2001:db8:1:2:ffff::9"),
+                          c = v6("2001:db8:1:3::1");
+  sk__srclimit_init(&l, 1, 4);
+  ck_assert_int_eq(takes(&l, &a, 3, 0), 3);
+  ck_assert_int_eq(takes(&l, &b, 3, 0), 1); /* the same /64 shares the bucket */
+  ck_assert_int_eq(takes(&l, &c, 3, 0), 3); /* the next /64 does not */
+}
+END_TEST
+
+START_TEST(test_srclimit_full_table_refuses) {
+  static sk__srclimit l;
+  char ip[32];
+  int refused = 0;
+  sk__srclimit_init(&l, 1, 2);
+  /* far more sources than slots, each still spending: some are refused,
+   * none forgets another's spending */
+  for (int i = 0; i < 3 * SK_SRCLIMIT_SLOTS; i++) {
+    snprintf(ip, sizeof ip, "10.%d.%d.%d", i >> 16 & 255, i >> 8 & 255, i & 255);
+    struct sockaddr_storage s = v4(ip);
+    refused += !sk__srclimit_take(&l, (const struct sockaddr *)&s, 0);
+  }
+  ck_assert_int_ge(refused, SK_SRCLIMIT_SLOTS);
+  /* two seconds on, every bucket is full again: its slot is free */
+  struct sockaddr_storage late = v4("198.51.100.7");
+  ck_assert_int_eq(takes(&l, &late, 1, 2000), 1);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("udp_auth");
   TCase *k = tcase_create("key"), *f = tcase_create("fresh");
@@ -230,8 +305,13 @@ int main(void) {
   tcase_add_test(f, test_fresh_window_and_form);
   tcase_add_test(f, test_replay_remembered_a_minute);
   tcase_add_test(f, test_replay_cache_bounded);
+  TCase *lim = tcase_create("srclimit");
+  tcase_add_test(lim, test_srclimit_burst_then_rate);
+  tcase_add_test(lim, test_srclimit_ipv6_by_64);
+  tcase_add_test(lim, test_srclimit_full_table_refuses);
   suite_add_tcase(s, k);
   suite_add_tcase(s, f);
+  suite_add_tcase(s, lim);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
