@@ -29,11 +29,41 @@ static const char get_help[] =
     "have)\n" CLI_QUIET_HELP CLI_CLIENT_HELP;
 
 typedef struct get_job {
+  const cli_client *cc;
   sk_client *c;
   sk_get_opts opts;
   const char *out; /* -o, or NULL */
   int quiet;
 } get_job;
+
+/* What Ctrl-C prints: the command that continues this download (none for
+ * standard output, a FIFO or a device, which cannot be continued). */
+static void set_resume_hint(const get_job *j, const char *name, const char *out) {
+  const char *argv[16];
+  struct stat st;
+  int n = 0;
+  if (strcmp(out, "-") == 0 ||
+      (stat(out, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)))
+    return;
+  argv[n++] = "sockit";
+  argv[n++] = "get";
+  argv[n++] = j->cc->addr;
+  if (j->cc->opts.key_file != NULL) {
+    argv[n++] = "--key-file";
+    argv[n++] = j->cc->opts.key_file;
+  }
+  if (j->cc->opts.no_auth)
+    argv[n++] = "--no-auth";
+  argv[n++] = name;
+  argv[n++] = "-o";
+  argv[n++] = out;
+  argv[n++] = "--resume";
+  if (j->opts.hash != NULL) {
+    argv[n++] = "--hash";
+    argv[n++] = j->opts.hash;
+  }
+  cli_resume_hint(argv, n);
+}
 
 static int is_folder(const char *path) {
   struct stat st;
@@ -92,6 +122,7 @@ static int get_one(get_job *j, const char *name) {
     snprintf(def, sizeof(def), "%s", basename(tmp));
     out = def;
   }
+  set_resume_hint(j, name, out);
   cli_progress_start(&bar, name, j->quiet);
   j->opts.progress = cli_progress_update;
   j->opts.progress_ctx = &bar;
@@ -103,6 +134,7 @@ static int get_one(get_job *j, const char *name) {
     rc = sk_client_get_file(j->c, name, out, &j->opts);
   }
   cli_progress_end(&bar);
+  cli_resume_hint_clear();
   if (rc < 0)
     return report(name, res.local && res.path[0] ? res.path : out, rc, &res);
   if (!j->quiet && !to_stdout && !is_stdout(res.path))
@@ -146,6 +178,7 @@ int cmd_get(int argc, char **argv) {
   if (argc - argi > 1 && j.out != NULL && strcmp(j.out, "-") != 0 && !is_folder(j.out))
     return cli_usage_error("get", "several names go into a folder: give -o DIR/");
   j.quiet = cc.quiet;
+  j.cc = &cc;
   if ((code = cli_connect("get", &cc, &j.c)) != EXIT_OK)
     return code;
   sk_client_pick_hash(j.c, j.opts.hash, &rc);

@@ -1,5 +1,7 @@
 /* progress.c - the progress bar (progress.h). */
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,4 +75,72 @@ void cli_progress_update(void *ctx, uint64_t done, uint64_t total) {
 void cli_progress_end(cli_progress *p) {
   if (p->on)
     fputs("\r\033[K", stderr);
+}
+
+/* ---- the resume hint on Ctrl-C ------------------------------------------ */
+
+#define HINT_CAP 8192
+
+static char hint[HINT_CAP];
+static volatile sig_atomic_t hint_len;
+
+/* Append s quoted for a POSIX shell (bare when it has only safe bytes). */
+static size_t quote(char *out, size_t at, const char *s) {
+  static const char safe[] =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-";
+  int bare = s[0] != '\0' && strspn(s, safe) == strlen(s);
+  if (at < HINT_CAP && !bare)
+    out[at++] = '\'';
+  for (; *s && at + 5 < HINT_CAP; s++) {
+    if (*s == '\'' && !bare) {
+      memcpy(out + at, "'\\''", 4);
+      at += 4;
+    } else {
+      out[at++] = *s;
+    }
+  }
+  if (at < HINT_CAP && !bare)
+    out[at++] = '\'';
+  return at;
+}
+
+/* Only write(2) and raise(3) here: both are async-signal-safe. */
+static void on_interrupt(int sig) {
+  static const char head[] = "\r\033[Ksockit: interrupted; resume with: ";
+  if (hint_len > 0) {
+    size_t skip = isatty(STDERR_FILENO) ? 0 : 4; /* the bar's "\r\033[K" only on a terminal */
+    ssize_t rc = write(STDERR_FILENO, head + skip, sizeof(head) - 1 - skip);
+    rc = write(STDERR_FILENO, hint, (size_t)hint_len);
+    (void)rc;
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void cli_resume_hint(const char *const *argv, int argc) {
+  static int installed;
+  size_t at = 0;
+  hint_len = 0;
+  for (int i = 0; i < argc && at + 2 < HINT_CAP; i++) {
+    if (i > 0)
+      hint[at++] = ' ';
+    at = quote(hint, at, argv[i]);
+  }
+  if (at + 1 >= HINT_CAP)
+    return; /* too long to be of use */
+  hint[at++] = '\n';
+  hint_len = (sig_atomic_t)at;
+  if (!installed) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    installed = 1;
+  }
+}
+
+void cli_resume_hint_clear(void) {
+  hint_len = 0;
 }

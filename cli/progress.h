@@ -24,6 +24,14 @@ void cli_progress_update(void *ctx, uint64_t done, uint64_t total);
 /* Clear the bar's line. */
 void cli_progress_end(cli_progress *p);
 
+/* While a transfer runs: Ctrl-C (SIGINT) or SIGTERM prints, on its own
+ * line, the command that resumes it ("sockit: interrupted; resume with:
+ * CMD"), then the signal ends the process as usual. argv is quoted for a
+ * POSIX shell. cli_resume_hint_clear() forgets it (the handler stays and
+ * then only re-raises). */
+void cli_resume_hint(const char *const *argv, int argc);
+void cli_resume_hint_clear(void);
+
 /* "1.5 GB", "12 kB", "512 B" (SI units, as rates are given). */
 void cli_human_bytes(double n, char *out, size_t cap);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
 #include "progress.h"
@@ -26,27 +27,118 @@ static const char put_help[] =
     "      --hash NAME    sha256, xxh128, ... (default: the fastest both sides "
     "have)\n" CLI_QUIET_HELP CLI_CLIENT_HELP;
 
+#define BUSY_WAIT_S 10.0         /* how long a busy name is retried */
+#define HINT_STAT_MIN (1u << 20) /* plain puts this large first look for a part file */
+
 typedef struct put_job {
+  cli_client *cc;
   sk_client *c;
   sk_put_opts opts;
   int quiet, failed_conn;
 } put_job;
 
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* What Ctrl-C prints: the command that continues this file. */
+static void set_resume_hint(const put_job *j, const char *path, const char *name) {
+  const char *argv[16];
+  int n = 0;
+  argv[n++] = "sockit";
+  argv[n++] = "put";
+  argv[n++] = j->cc->addr;
+  if (j->cc->opts.key_file != NULL) {
+    argv[n++] = "--key-file";
+    argv[n++] = j->cc->opts.key_file;
+  }
+  if (j->cc->opts.no_auth)
+    argv[n++] = "--no-auth";
+  argv[n++] = path;
+  argv[n++] = "--as";
+  argv[n++] = name;
+  argv[n++] = "--resume";
+  if (j->opts.hash != NULL) {
+    argv[n++] = "--hash";
+    argv[n++] = j->opts.hash;
+  }
+  cli_resume_hint(argv, n);
+}
+
+/* A plain put truncates the server's part file: say when --resume would
+ * have continued one (asked only for files where it matters). */
+static void suggest_resume(put_job *j, const char *path, const char *name) {
+  struct stat st;
+  sk_file_stat remote;
+  char have[32];
+  if (j->opts.resume || j->quiet || stat(path, &st) < 0 || (uint64_t)st.st_size < HINT_STAT_MIN ||
+      sk_client_stat(j->c, name, &remote) < 0 || remote.partial == 0 ||
+      remote.partial > (uint64_t)st.st_size)
+    return;
+  cli_human_bytes((double)remote.partial, have, sizeof(have));
+  cli_error("put",
+            "%s: the server holds %s of an interrupted upload of it; sending it all again "
+            "(add --resume to continue from there)",
+            name, have);
+}
+
+/* Another upload of the name is still open on the server, typically the
+ * one just interrupted, whose connection the server has not seen close
+ * yet: wait for it with a fresh connection (the refused put's body may be
+ * half sent). */
+static int retry_busy(put_job *j, const char *path, const char *name, int rc) {
+  double until = now_s() + BUSY_WAIT_S, pause = 0.1;
+  int said = 0;
+  while (rc == SK_EBUSY && now_s() < until) {
+    if (!said && !j->quiet)
+      cli_error("put",
+                "%s: another upload of it is still open on the server (an interrupted "
+                "one?); retrying for up to %.0f s",
+                name, BUSY_WAIT_S);
+    said = 1;
+    struct timespec ts = {0, (long)(pause * 1e9)};
+    nanosleep(&ts, NULL);
+    pause = pause * 2 < 0.5 ? pause * 2 : 0.5;
+    sk_client_close(j->c);
+    j->c = NULL;
+    if (cli_connect("put", j->cc, &j->c) != EXIT_OK) {
+      j->failed_conn = 1;
+      return SK_ECLOSED;
+    }
+    rc = sk_client_put_file(j->c, path, name, &j->opts);
+  }
+  return rc;
+}
+
 static int put_one(put_job *j, const char *path, const char *name) {
   sk_xfer_result res;
   cli_progress bar;
   int rc;
+  suggest_resume(j, path, name);
+  set_resume_hint(j, path, name);
   cli_progress_start(&bar, name, j->quiet);
   j->opts.progress = cli_progress_update;
   j->opts.progress_ctx = &bar;
   j->opts.result = &res;
   rc = sk_client_put_file(j->c, path, name, &j->opts);
+  if (rc == SK_EBUSY)
+    rc = retry_busy(j, path, name, rc);
   cli_progress_end(&bar);
+  cli_resume_hint_clear();
   if (rc == 0) {
+    if (res.unchanged && !j->quiet)
+      cli_error("put",
+                "%s: the server has it already, complete and with the same hash: nothing "
+                "sent",
+                name);
     if (!j->quiet)
       printf("%s\t%llu\t%s\n", name, (unsigned long long)res.total, res.hash[0] ? res.hash : "-");
     return EXIT_OK;
   }
+  if (j->failed_conn)
+    return EXIT_FAIL;
   if (rc == SK_EHASHMISMATCH && res.message[0] == '\0')
     cli_error("put", "%s: the server's hash differs from ours: the file was not confirmed", name);
   else if (res.message[0] != '\0')
@@ -186,6 +278,7 @@ int cmd_put(int argc, char **argv) {
   if (as != NULL && argc - argi > 1)
     return cli_usage_error("put", "--as names one file: give a single FILE with it");
   j.quiet = cc.quiet;
+  j.cc = &cc;
   if ((code = cli_connect("put", &cc, &j.c)) != EXIT_OK)
     return code;
   sk_client_pick_hash(j.c, j.opts.hash, &rc);

@@ -134,12 +134,14 @@ typedef struct sk_xfer_result {
   char message[256]; /* the server's error message, when it sent one */
   int local;         /* get: the failure was the local file's (path says which) */
   int through;       /* get: written straight to path, no part file (FIFO, device, fd) */
+  int unchanged;     /* put --resume: the server has this file already, nothing was sent */
   char path[4096];   /* get: where the file went (a folder joined, links followed) */
 } sk_xfer_result;
 
 typedef struct sk_put_opts {
   const char *hash; /* NULL: the fastest both sides offer; "none": no hash */
-  int resume;       /* ask stat and continue the server's part file */
+  int resume;       /* ask stat and continue the server's part file; a file the
+                       server has complete with the same hash is not sent again */
   int exclusive;    /* refuse to replace an existing file (SK_EEXISTS) */
   sk_progress_fn progress;
   void *progress_ctx;

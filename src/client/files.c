@@ -393,10 +393,62 @@ static int put_finish(put_state *ps, const char *name) {
   return rc;
 }
 
-static int put_resume_offset(put_state *ps, const char *name) {
+/* The server's hash of its whole file: a get from the file's end sends no
+ * bytes, and its file_end carries the hash of everything before. */
+static int remote_hash(sk_client *c, const char *name, const char *alg, uint64_t len, char *out,
+                       size_t cap) {
+  sk_head *req = sk_head_new("get"), *resp = NULL;
+  const char *hex = NULL;
+  int rc = req == NULL ? -ENOMEM : 0, grew;
+  if (rc == 0 && (rc = sk_head_set_str(req, "name", name)) == 0 &&
+      (rc = sk_head_set_int(req, "offset", (int64_t)len)) == 0 &&
+      (rc = sk_head_set_str(req, "hash", alg)) == 0)
+    rc = sk_client_send(c, req, NULL, 0);
+  if (rc == 0)
+    rc = recv_expect(c, "file", &resp, NULL);
+  for (uint64_t left = rc == 0 ? sk_head_size(resp) : 0; left > 0 && rc == 0;) {
+    uint8_t skip[4096]; /* the file grew since stat: read past what it sends */
+    ssize_t n = sk_client_read_body(c, skip, left < sizeof(skip) ? (size_t)left : sizeof(skip));
+    rc = n > 0 ? 0 : n < 0 ? (int)n : SK_ECLOSED;
+    left -= n > 0 ? (uint64_t)n : 0;
+  }
+  grew = rc == 0 && sk_head_size(resp) != 0;
+  sk_head_free(resp);
+  resp = NULL;
+  if (rc == 0)
+    rc = recv_expect(c, "file_end", &resp, NULL);
+  if (rc == 0 && (grew || (hex = sk_head_str(resp, "hash")) == NULL || strlen(hex) >= cap))
+    rc = SK_EPROTO; /* not the same file any more: the caller sends it */
+  if (rc == 0)
+    memcpy(out, hex, strlen(hex) + 1);
+  sk_head_free(req);
+  sk_head_free(resp);
+  return rc;
+}
+
+/* --resume of a file the server has whole: the same length and the same
+ * hash mean there is nothing to send. */
+static int same_as_remote(put_state *ps, const char *name) {
+  char local[SK_HASH_HEX_MAX], remote[SK_HASH_HEX_MAX];
+  uint64_t len = (uint64_t)ps->st.st_size;
+  sk__hash *h = sk__hash_new(ps->alg);
+  int same = h != NULL && sk__hash_fd_prefix(h, ps->fd, len) == 0 &&
+             sk__hash_final(h, local, sizeof(local)) == 0 &&
+             remote_hash(ps->c, name, ps->alg, len, remote, sizeof(remote)) == 0 &&
+             strcasecmp(local, remote) == 0;
+  sk__hash_free(h);
+  if (same)
+    memcpy(ps->hash, local, sizeof(local));
+  return same;
+}
+
+static int put_resume_offset(put_state *ps, const char *name, int *unchanged) {
   sk_file_stat st;
   int rc = sk_client_stat(ps->c, name, &st);
-  if (rc == 0 && st.partial > 0 && st.partial <= (uint64_t)ps->st.st_size)
+  if (rc == 0 && st.exists && st.length == (uint64_t)ps->st.st_size && ps->alg != NULL &&
+      same_as_remote(ps, name))
+    *unchanged = 1;
+  else if (rc == 0 && st.partial > 0 && st.partial <= (uint64_t)ps->st.st_size)
     ps->offset = st.partial;
   return rc;
 }
@@ -404,7 +456,7 @@ static int put_resume_offset(put_state *ps, const char *name) {
 int sk_client_put_file(sk_client *c, const char *path, const char *name, const sk_put_opts *opts) {
   static const sk_put_opts none = {0};
   put_state ps = {.c = c, .o = opts ? opts : &none, .fd = -1};
-  int rc = 0;
+  int rc = 0, unchanged = 0;
 
   ps.res = ps.o->result;
   if (ps.res != NULL)
@@ -417,15 +469,17 @@ int sk_client_put_file(sk_client *c, const char *path, const char *name, const s
   else if (!S_ISREG(ps.st.st_mode))
     rc = -EISDIR;
   if (rc == 0 && ps.o->resume)
-    rc = put_resume_offset(&ps, name);
-  if (rc == 0)
+    rc = put_resume_offset(&ps, name, &unchanged);
+  if (rc == 0 && !unchanged)
     rc = ring_start(&ps.rg, -1, 0, ps.alg, ps.fd, ps.offset);
-  if (rc == 0 && (rc = send_put_head(&ps, name)) == 0 && (rc = send_body(&ps)) == 0)
+  if (rc == 0 && !unchanged && (rc = send_put_head(&ps, name)) == 0 && (rc = send_body(&ps)) == 0)
     rc = put_finish(&ps, name);
-  ring_finish(&ps.rg, ps.hash, sizeof(ps.hash), 1);
+  if (!unchanged)
+    ring_finish(&ps.rg, ps.hash, sizeof(ps.hash), 1);
   if (ps.res != NULL) {
     ps.res->total = (uint64_t)ps.st.st_size;
-    ps.res->offset = ps.offset;
+    ps.res->offset = unchanged ? ps.res->total : ps.offset;
+    ps.res->unchanged = unchanged;
     if (rc == 0)
       snprintf(ps.res->hash, sizeof(ps.res->hash), "%s", ps.hash);
   }
