@@ -179,3 +179,31 @@ def test_device_node_refused_without_opening(asrv, secret, root):
     assert head["type"] == "error" and head["code"] == "forbidden", head
     head, _ = c.request({"type": "list", "name": ""}, timeout=3)
     assert {e["name"]: e["type"] for e in head["entries"]}["null"] == "other"
+
+
+def test_get_client_gone_while_blocks_are_queued(asrv, secret, root):
+    """A get whose client vanishes (reset) while the server holds queued
+    blocks and has a read in flight: the connection's last reference gave
+    the blocks back and freed the download under release_conn (ASan:
+    heap-use-after-free; the plain build segfaulted). The server is frozen
+    while the client goes, so the close and the read's end meet in one
+    loop turn."""
+    import signal
+    import socket
+    import struct
+    with open(str(root / "big.bin"), "wb") as f:
+        f.write(os.urandom(64 << 20))
+    for _ in range(16):
+        c = authed(asrv, secret)
+        c.send({"type": "get", "name": "big.bin", "offset": 0})
+        c.recv_exact(1 << 20, timeout=5)
+        os.kill(asrv.proc.pid, signal.SIGSTOP)
+        try:
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()
+        finally:
+            os.kill(asrv.proc.pid, signal.SIGCONT)
+        other = authed(asrv, secret)
+        assert other.ping()["type"] == "pong"
+        other.close()
+    assert asrv.alive()

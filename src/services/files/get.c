@@ -93,8 +93,12 @@ static void release_conn(sk__get *g) {
   if (g->fd >= 0)
     close(g->fd);
   g->fd = -1;
+  /* The last reference frees the connection's write queue, which gives
+   * back the blocks it still holds (give_back): hold g over that, or the
+   * last give_back frees it under us. */
+  g->lent++;
   sk_conn_unref(g->c);
-  if (g->lent == 0)
+  if (--g->lent == 0)
     get_free(g);
 }
 
