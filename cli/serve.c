@@ -30,6 +30,7 @@ static const char serve_help[] =
     "      --max-message B    echo body limit (default 16M)\n"
     "      --max-file B       upload size limit (default none)\n"
     "      --chat-history N   messages kept per room (default 100)\n"
+    "      --udp-lease S      a UDP chat member silent for S seconds leaves (default 120)\n"
     "      --log FILE         connection log (- for stderr)\n"
     "      --log-format F     text (default) or json\n"
     "      --threads N        event loops (default: number of CPUs)\n"
@@ -47,21 +48,36 @@ static const char serve_help[] =
 
 /* Long options map 1:1 to sk_server_set names; -l is "listen". */
 static const struct option serve_opts[] = {
-    {"listen", required_argument, NULL, 'l'},     {"udp", required_argument, NULL, 0},
-    {"services", required_argument, NULL, 0},     {"root", required_argument, NULL, 0},
-    {"key-file", required_argument, NULL, 0},     {"no-auth", no_argument, NULL, 0},
-    {"allow-exec", no_argument, NULL, 0},         {"exec-timeout", required_argument, NULL, 0},
-    {"exec-user", required_argument, NULL, 0},    {"max-execs", required_argument, NULL, 0},
-    {"wire", required_argument, NULL, 0},         {"service", required_argument, NULL, 0},
-    {"wire-seed-public", no_argument, NULL, 0},   {"max-conns", required_argument, NULL, 0},
-    {"idle-timeout", required_argument, NULL, 0}, {"max-message", required_argument, NULL, 0},
-    {"max-file", required_argument, NULL, 0},     {"chat-history", required_argument, NULL, 0},
-    {"log", required_argument, NULL, 0},          {"log-format", required_argument, NULL, 0},
-    {"threads", required_argument, NULL, 0},      {"allow", required_argument, NULL, 0},
+    {"listen", required_argument, NULL, 'l'},
+    {"udp", required_argument, NULL, 0},
+    {"services", required_argument, NULL, 0},
+    {"root", required_argument, NULL, 0},
+    {"key-file", required_argument, NULL, 0},
+    {"no-auth", no_argument, NULL, 0},
+    {"allow-exec", no_argument, NULL, 0},
+    {"exec-timeout", required_argument, NULL, 0},
+    {"exec-user", required_argument, NULL, 0},
+    {"max-execs", required_argument, NULL, 0},
+    {"wire", required_argument, NULL, 0},
+    {"service", required_argument, NULL, 0},
+    {"wire-seed-public", no_argument, NULL, 0},
+    {"max-conns", required_argument, NULL, 0},
+    {"idle-timeout", required_argument, NULL, 0},
+    {"max-message", required_argument, NULL, 0},
+    {"max-file", required_argument, NULL, 0},
+    {"chat-history", required_argument, NULL, 0},
+    {"log", required_argument, NULL, 0},
+    {"log-format", required_argument, NULL, 0},
+    {"threads", required_argument, NULL, 0},
+    {"allow", required_argument, NULL, 0},
     {"deny", required_argument, NULL, 0},
-    {"rate-limit-exempt", required_argument, NULL, 0},         {"daytime", required_argument, NULL, 0},
-    {"rfc868", required_argument, NULL, 0},       {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},          {0},
+    {"udp-lease", required_argument, NULL, 0},
+    {"rate-limit-exempt", required_argument, NULL, 0},
+    {"daytime", required_argument, NULL, 0},
+    {"rfc868", required_argument, NULL, 0},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {0},
 };
 
 static sk_server *hup_server; /* the running server, for on_hup */

@@ -13,7 +13,7 @@
 #include "net/core.h"
 #include "sockit/error.h"
 
-enum opt_kind { OPT_INT, OPT_STR, OPT_FLAG, OPT_LISTEN, OPT_CIDR, OPT_SIZE };
+enum opt_kind { OPT_INT, OPT_STR, OPT_FLAG, OPT_LISTEN, OPT_CIDR, OPT_SIZE, OPT_MS };
 enum cidr_list { CIDR_ALLOW, CIDR_DENY, CIDR_RL_EXEMPT };
 
 typedef struct opt {
@@ -32,6 +32,9 @@ typedef struct opt {
   { name, OPT_INT, F(field), 0, lo, hi, 0 }
 #define SIZE(name, field, lo, hi)                                                                  \
   { name, OPT_SIZE, F(field), 0, lo, hi, 0 }
+/* seconds with fractions given, milliseconds kept */
+#define MS(name, field, lo, hi)                                                                    \
+  { name, OPT_MS, F(field), 0, lo, hi, 0 }
 #define FLAG(name, field)                                                                          \
   { name, OPT_FLAG, F(field), 0, 0, 1, 0 }
 
@@ -62,6 +65,7 @@ static const opt options[] = {
     SIZE("max-file", max_file, 0, (int64_t)SK_SIZE_MAX),
     INT("chat-history", chat_history, 0, 100000),
     INT("max-execs", max_execs, 1, 100000),
+    MS("udp-lease", udp_lease_ms, 1, 3600 * 1000),
 };
 
 void sk__config_defaults(sk_config *cfg) {
@@ -78,6 +82,7 @@ void sk__config_defaults(sk_config *cfg) {
   cfg->max_file = (int64_t)SK_SIZE_MAX;
   cfg->chat_history = 100;
   cfg->max_execs = 64;
+  cfg->udp_lease_ms = 120 * 1000;
 }
 
 static const opt *find_opt(const char *name) {
@@ -111,6 +116,22 @@ static int parse_int(const char *v, int size, int64_t *out) {
   if (*end != '\0')
     return -EINVAL;
   *out = n;
+  return 0;
+}
+
+/* "1.5" seconds as 1500 ms, within [min, max] ms; checked as a double
+ * first: a value outside int64_t has no defined conversion. */
+static int parse_ms(const char *v, int64_t min, int64_t max, int64_t *out) {
+  char *end;
+  double s;
+  if (v == NULL || *v == '\0')
+    return -EINVAL;
+  errno = 0;
+  s = strtod(v, &end);
+  if (errno != 0 || end == v || *end != '\0' || !(s * 1000 >= (double)min) ||
+      !(s * 1000 <= (double)max))
+    return -EINVAL;
+  *out = (int64_t)(s * 1000 + 0.5);
   return 0;
 }
 
@@ -203,6 +224,13 @@ int sk_server_set(sk_server *srv, const char *name, const char *value, const cha
   case OPT_SIZE:
     if (parse_int(value, o->kind == OPT_SIZE, &n) < 0 || n < o->min || n > o->max) {
       *why = "expected a number in range";
+      return -EINVAL;
+    }
+    *(int64_t *)field = n;
+    return 0;
+  case OPT_MS:
+    if (parse_ms(value, o->min, o->max, &n) < 0) {
+      *why = "expected seconds in range";
       return -EINVAL;
     }
     *(int64_t *)field = n;

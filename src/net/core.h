@@ -117,6 +117,7 @@ typedef struct sk_config {
   int no_auth, allow_exec, wire_seed_public;
   int64_t exec_timeout, max_conns, idle_timeout, threads, max_message, max_file;
   int64_t chat_history, max_execs;
+  int64_t udp_lease_ms; /* a UDP chat member's lease */
   sk_cidr allow[SK_MAX_CIDRS], deny[SK_MAX_CIDRS], rl_exempt[SK_MAX_CIDRS];
   int nallow, ndeny, nrl_exempt;
 } sk_config;

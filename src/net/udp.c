@@ -270,10 +270,26 @@ static void on_pushed(uv_udp_send_t *req, int status) {
   free(p);
 }
 
+/* The socket is full: queue the datagram (a reference of its own), unless
+ * the queue is already past SK_UDP_SENDQ. */
+static int queue_push(udp_ep *e, sk_buf *dg, const uv_buf_t *b, const struct sockaddr *to) {
+  push_req *p;
+  int rc;
+  if (uv_udp_get_send_queue_size(&e->h) > SK_UDP_SENDQ)
+    return SK_EBUSY; /* a peer that cannot keep up loses datagrams, nobody waits */
+  if ((p = malloc(sizeof(*p))) == NULL)
+    return -ENOMEM;
+  p->frame = sk_buf_ref(dg);
+  if ((rc = uv_udp_send(&p->req, &e->h, b, 1, to, on_pushed)) < 0) {
+    sk_buf_unref(p->frame);
+    free(p);
+  }
+  return rc;
+}
+
 int sk__udp_push(sk_server *srv, int ep, const struct sockaddr *to, socklen_t len, sk_buf *frame) {
   udp_ep *e = endpoint(srv, ep);
   sk_buf *dg;
-  push_req *p;
   int rc;
 
   if (e == NULL)
@@ -283,27 +299,11 @@ int sk__udp_push(sk_server *srv, int ep, const struct sockaddr *to, socklen_t le
   if ((dg = datagram_of(e->set, frame)) == NULL)
     return -ENOMEM;
   uv_buf_t b = uv_buf_init((char *)sk_buf_data(dg), (unsigned)sk_buf_len(dg));
-  if (sk_buf_len(dg) > SK_UDP_MAX)
-    rc = SK_ETOOLARGE;
-  else if ((rc = uv_udp_try_send(&e->h, &b, 1, to)) >= 0)
-    rc = 0;
-  else if (rc != UV_EAGAIN)
-    ; /* the error as it is */
-  else if (uv_udp_get_send_queue_size(&e->h) > SK_UDP_SENDQ)
-    rc = SK_EBUSY; /* a peer that cannot keep up loses datagrams, nobody waits */
-  else if ((p = malloc(sizeof(*p))) == NULL)
-    rc = -ENOMEM;
-  else {
-    p->frame = dg; /* the reference moves to the request */
-    dg = NULL;
-    if ((rc = uv_udp_send(&p->req, &e->h, &b, 1, to, on_pushed)) < 0) {
-      sk_buf_unref(p->frame);
-      free(p);
-    }
-  }
-  if (dg != NULL)
-    sk_buf_unref(dg);
-  return rc;
+  rc = sk_buf_len(dg) > SK_UDP_MAX ? SK_ETOOLARGE : uv_udp_try_send(&e->h, &b, 1, to);
+  if (rc == UV_EAGAIN)
+    rc = queue_push(e, dg, &b, to);
+  sk_buf_unref(dg);
+  return rc < 0 ? rc : 0;
 }
 
 /* ---- receiving ---------------------------------------------------------- */

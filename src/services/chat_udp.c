@@ -23,9 +23,6 @@
 #define PEER_MAX 4096
 #define SOURCE_MAX_JOINS 16 /* memberships per source address, all ports */
 #define IP_TEXT 64
-#define LEASE_MS 120000
-#define TEST_LEASE_MIN_S 0.001 /* SOCKIT_TEST_UDP_LEASE's range, in seconds */
-#define TEST_LEASE_MAX_S 3600.0
 
 struct chat_peer {
   chat_owner owner; /* its memberships */
@@ -319,33 +316,12 @@ static void on_closing(sk_server *srv, void *ctx) {
   peer_remove_all(ch->udp, "stop");
 }
 
-/* The lease: LEASE_MS, or SOCKIT_TEST_UDP_LEASE seconds (for tests only).
- * The value is parsed whole and bounded before it becomes milliseconds: a
- * double outside uint64_t's range has no defined conversion. A bad one is
- * said and ignored. */
-static uint64_t lease_ms(void) {
-  const char *v = getenv("SOCKIT_TEST_UDP_LEASE");
-  char *end;
-  double s;
-  if (v == NULL || v[0] == '\0')
-    return LEASE_MS;
-  errno = 0;
-  s = strtod(v, &end);
-  if (end == v || *end != '\0' || errno != 0 || !(s >= TEST_LEASE_MIN_S && s <= TEST_LEASE_MAX_S)) {
-    fprintf(stderr,
-            "sockit: warning: ignoring SOCKIT_TEST_UDP_LEASE=%.40s: want seconds, %g to %g\n", v,
-            TEST_LEASE_MIN_S, TEST_LEASE_MAX_S);
-    return LEASE_MS;
-  }
-  return (uint64_t)(s * 1000);
-}
-
 int chat_udp_start(chat_srv *ch) {
   static const char *const types[] = {"join", "say", "leave", NULL};
   peer_table *pt = calloc(1, sizeof(*pt));
   if (pt == NULL)
     return -ENOMEM;
-  pt->lease_ms = lease_ms();
+  pt->lease_ms = (uint64_t)ch->srv->cfg.udp_lease_ms; /* --udp-lease, 120 s by default */
   ch->udp = pt;
   sk_dgram_table t = {.types = types,
                       .handle = on_dgram,

@@ -319,8 +319,7 @@ def test_udp_member_and_tcp_member_in_one_room(start_server):
 
 
 def test_udp_lease_expiry(start_server):
-    srv = start_server("--no-auth", "--udp", "127.0.0.1:0",
-                       env_extra={"SOCKIT_TEST_UDP_LEASE": "1.5"})
+    srv = start_server("--no-auth", "--udp", "127.0.0.1:0", "--udp-lease", "1.5")
     udp_addr = udp_addrs(srv)[0]
     t, _ = member(srv, "lease", "tcpuser")
     u = udp_dgram(udp_addr, {"type": "join", "room": "lease", "nick": "ghost"})
@@ -338,16 +337,15 @@ def test_udp_lease_expiry(start_server):
     assert udp_frame(u)[0]["code"] == "forbidden"
 
 
-@pytest.mark.parametrize("lease", ["1e300", "-2", "nan", "inf", "1.5s", "0"])
-def test_udp_lease_override_out_of_range_is_ignored(start_server, lease):
-    # A huge value used to go through an undefined double -> uint64 cast;
-    # each of these is now refused with a warning and the 120 s lease stays.
-    srv = start_server("--no-auth", "--udp", "127.0.0.1:0",
-                       env_extra={"SOCKIT_TEST_UDP_LEASE": lease})
-    assert any("ignoring SOCKIT_TEST_UDP_LEASE" in line for line in srv.stderr_lines), \
-        srv.stderr_text()
-    u = udp_dgram(udp_addrs(srv)[0], {"type": "join", "room": "lease", "nick": "ghost"})
-    assert udp_frame(u)[0]["type"] == "joined"
+@pytest.mark.parametrize("lease", ["1e300", "-2", "nan", "inf", "1.5s", "0", "3600.001", ""])
+def test_udp_lease_out_of_range_is_refused(run_cli, lease):
+    # A huge value once went through an undefined double -> uint64 cast (when
+    # the lease came from the SOCKIT_TEST_UDP_LEASE variable, now gone): each
+    # of these is refused before the server starts
+    r = run_cli("serve", "--no-auth", "-l", "127.0.0.1:0", "--udp", "127.0.0.1:0",
+                "--udp-lease", lease)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "--udp-lease" in r.stderr and "seconds" in r.stderr
 
 
 def test_joins_and_leaves_are_logged(start_server, tmp_path):
