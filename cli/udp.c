@@ -12,19 +12,24 @@
 #define UDP_RETRIES 2 /* three tries in all */
 
 int cli_udp_open(const char *cmd, const cli_client *cc, sk_udp **out) {
+  char path[4096], why[1024];
   int rc = sk_udp_open_opts(out, cc->addr, &cc->opts);
   switch (rc) {
   case 0:
     return EXIT_OK;
   case SK_EBADKEY:
-    cli_error(cmd, "cannot use the key file: it must exist, hold at least 16 bytes and be "
-                   "mode 0600 (chmod 600 FILE); make one with: sockit keygen");
-    return EXIT_FAIL;
+    if (cc->opts.key_file != NULL)
+      snprintf(path, sizeof(path), "%s", cc->opts.key_file);
+    else if (sk_key_default_path(path, sizeof(path)) < 0)
+      snprintf(path, sizeof(path), "(no default key file: HOME is not set)");
+    cli_key_problem(path, 0, why, sizeof(why));
+    cli_error(cmd, "%s", why);
+    return EXIT_CONN;
   case SK_EBADADDR:
-    cli_error(cmd, "bad address '%s': use HOST:PORT or [IPv6]:PORT", cc->addr);
+    cli_error(cmd, "bad address '%s': use HOST:PORT or [IPv6]:PORT", cli_safe(cc->addr));
     return EXIT_USAGE;
   }
-  cli_error(cmd, "cannot use %s for UDP: %s", cc->addr, sk_strerror(rc));
+  cli_error(cmd, "cannot use %s for UDP: %s", cli_safe(cc->addr), sk_strerror(rc));
   return EXIT_CONN;
 }
 

@@ -185,3 +185,14 @@ def test_udp_on_a_unix_address_is_refused(sockit_bin, env, tmp_path):
                         "unix:%s/u.sock" % tmp_path], env=env.make(), capture_output=True,
                        text=True, timeout=10)
     assert r.returncode != 0 and "udp" in r.stderr.lower()
+
+
+def test_an_unusable_key_file_is_named_before_anything_is_sent(run_cli, tmp_path):
+    from conftest import write_key
+    loose = str(tmp_path / "loose")
+    write_key(loose, mode=0o644)
+    for key, want in [(loose, "chmod 600"), (str(tmp_path / "none"), "no key file at")]:
+        for cmd in (["echo", "--udp", "127.0.0.1:9", "hi"], ["time", "--udp", "127.0.0.1:9"],
+                    ["chat", "--udp", "127.0.0.1:9"]):
+            r = run_cli(*cmd, "--key-file", key)
+            assert r.returncode == 255 and want in r.stderr and r.stderr.count("\n") == 1, r
