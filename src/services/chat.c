@@ -50,11 +50,15 @@ int chat_join(chat_owner *o, const char *room, const char *nick, size_t want_his
   m->onext = o->members;
   o->members = m;
   o->n++;
+  chat_metric(o, SK_G_CHAT_MEMBERS, 1);
   return 0;
 }
 
 int chat_say(chat_member *m, const uint8_t *text, size_t n) {
-  return m->owner->chat->backend->say(m, text, n);
+  int rc = m->owner->chat->backend->say(m, text, n);
+  if (rc == 0)
+    chat_metric(m->owner, SK_M_CHAT_SAID, 1);
+  return rc;
 }
 
 void chat_leave(chat_member *m, int presence) {
@@ -66,6 +70,7 @@ void chat_leave(chat_member *m, int presence) {
       break;
     }
   o->n--;
+  chat_metric(o, SK_G_CHAT_MEMBERS, -1);
   member_free(m);
 }
 

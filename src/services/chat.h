@@ -104,6 +104,11 @@ struct chat_srv {
   void *udp;                   /* chat_udp.c's peer table (UDP loop only) */
 };
 
+/* Count for /metrics on the owner's loop: every caller runs on its thread. */
+static inline void chat_metric(const chat_owner *o, enum sk_metric which, int64_t n) {
+  sk__loop_metric(&o->chat->srv->loops[o->loop], which, n);
+}
+
 /* What a join hands back: the joined head and the history frames (each a
  * reference the caller drops). */
 struct chat_join_out {

@@ -46,6 +46,7 @@ chat_member *chat_find(const chat_owner *o, const char *room) {
 
 /* ---- fan-out ------------------------------------------------------------ */
 
+
 /* On the target loop: queue the shared frame on each member's connection.
  * A member whose unsent output passes 8 MiB is dropped at once; the others
  * never wait for it. */
@@ -55,10 +56,12 @@ static void deliver(void *arg) {
     sk_conn *c = d->t[i].conn;
     if (c == NULL) {
       chat_udp_deliver(d->t[i].owner->peer, d->frame);
+      chat_metric(d->t[i].owner, SK_M_CHAT_DELIVERED, 1);
       continue;
     }
     if (!sk_conn_is_closing(c)) { /* a live connection's chat state is live */
       sk_conn_push_frame(c, d->frame);
+      chat_metric(d->t[i].owner, SK_M_CHAT_DELIVERED, 1);
       if (sk_conn_queued(c) > CHAT_SLOW_BYTES) {
         chat_leave_all(d->t[i].owner, 1, "slow_consumer");
         sk_conn_close(c, SK_ESLOWCONSUMER);
@@ -297,7 +300,8 @@ static int join_locked(chat_room *r, chat_member *m, size_t want, size_t members
   else
     r->members = m;
   r->tail = m;
-  r->nmembers++;
+  if (r->nmembers++ == 0)
+    chat_metric(m->owner, SK_G_CHAT_ROOMS, 1);
   if ((out->joined = joined_head(r, m->nick, members_max)) == NULL ||
       (nh > 0 && (out->hist = malloc(nh * sizeof(sk_buf *))) == NULL)) {
     sk_head_free(out->joined);
@@ -320,8 +324,10 @@ static void unlink_locked(chat_room *r, chat_member *m) {
     m->rnext->rprev = m->rprev;
   else
     r->tail = m->rprev;
-  if (--r->nmembers == 0)
+  if (--r->nmembers == 0) {
     r->emptied = atomic_fetch_add(&m->owner->chat->clock, 1);
+    chat_metric(m->owner, SK_G_CHAT_ROOMS, -1);
+  }
 }
 
 static int local_join(chat_member *m, const char *room, size_t want_hist, size_t members_max,

@@ -238,6 +238,11 @@ static int group_alive(const exec_job *j) {
 }
 
 static void log_job(exec_job *j, const char *result) {
+  enum sk_metric class = j->timed_out     ? SK_M_EXEC_TIMEOUT
+                         : j->term_signal ? SK_M_EXEC_SIGNAL
+                         : j->status == 0 ? SK_M_EXEC_OK
+                                          : SK_M_EXEC_ERROR;
+  sk__conn_metric(j->c, class, 1);
   sk_conn_log(j->c, "exec", j->shell ? "shell" : "argv", 's', j->what, "code", 'i',
               j->term_signal ? (int64_t)-1 : j->status, "signal", 'i', (int64_t)j->term_signal,
               "result", 's', result, "duration", 'f', (double)(uv_hrtime() - j->t_start) / 1e9,

@@ -113,6 +113,9 @@ static void give_back(void *ctx, void *data) {
 }
 
 static void log_get(sk__get *g, const char *result) {
+  sk__conn_metric(g->c, SK_M_BYTES_GET, (int64_t)g->sent);
+  if (strcmp(result, "ok") == 0)
+    sk__conn_metric(g->c, SK_M_FILES_GET, 1);
   sk_conn_log(g->c, "get", "name", 's', g->name, "bytes", 'i', (int64_t)g->sent, "duration", 'f',
               sk__files_now() - g->t0, "result", 's', result, NULL);
 }

@@ -194,6 +194,9 @@ static void close_after(uv_work_t *w, int status) {
   if (j->err)
     fail(p, j->err, j->msg);
   result = p->err ? sk_err_wire_name(p->err) : p->cancelled ? "interrupted" : "ok";
+  sk__conn_metric(p->c, SK_M_BYTES_PUT, (int64_t)p->taken);
+  if (p->err == 0 && !p->cancelled)
+    sk__conn_metric(p->c, SK_M_FILES_PUT, 1);
   sk_conn_log(p->c, "put", "name", 's', p->cfg.name, "bytes", 'i', (int64_t)p->taken, "duration",
               'f', sk__files_now() - p->t0, "result", 's', result, NULL);
   if (p->fc != NULL && !sk_conn_is_closing(p->c))
