@@ -41,6 +41,11 @@ static const char serve_help[] =
     "                         in 60 s lock a source out for 5 s, then longer)\n"
     "      --daytime ADDR     RFC 867 daytime on TCP and UDP ADDR\n"
     "      --rfc868 ADDR      RFC 868 time on TCP and UDP ADDR\n"
+    "      --http ADDR        also serve HTTP on ADDR: /metrics (Prometheus), the web\n"
+    "                         page at / and its WebSocket at /ws (repeatable)\n"
+    "      --http-metrics-token-file F\n"
+    "                         bearer token for /metrics from non-loopback peers\n"
+    "                         (without it /metrics answers loopback peers only)\n"
     "  -h, --help             this help\n"
     "      --version          print the version\n\n"
     "SIGINT/SIGTERM stop accepting, let transfers finish for up to 10 s, exit 0.\n"
@@ -75,6 +80,8 @@ static const struct option serve_opts[] = {
     {"rate-limit-exempt", required_argument, NULL, 0},
     {"daytime", required_argument, NULL, 0},
     {"rfc868", required_argument, NULL, 0},
+    {"http", required_argument, NULL, 0},
+    {"http-metrics-token-file", required_argument, NULL, 0},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {0},

@@ -55,6 +55,11 @@ fuzzer_works() {
   return $rc
 }
 
+# Does the C compiler find this header? (libraries without a pkg-config file)
+have_header() {
+  printf '#include <%s>\n' "$1" | "$CC_PROG" -E -x c - >/dev/null 2>&1
+}
+
 # Debian package installed? Used for libraries while pkg-config itself is missing.
 dpkg_has() {
   have_cmd dpkg-query || return 1
@@ -87,6 +92,9 @@ check_all() {
       dpkg_has "$pkg" || need "$pkg" "pkg-config module $mod"
     fi
   done
+  # the HTTP front's parsers (src/http), which ship no pkg-config file
+  have_header http_parser.h || need libhttp-parser-dev "http-parser (HTTP/1.1 requests)"
+  have_header wslay/wslay.h || need libwslay-dev "wslay (WebSocket frames)"
   if [[ ! -x $PYTHON ]] || ! "$PYTHON" -c 'import pytest' >/dev/null 2>&1; then
     need python3-pytest "$PYTHON -m pytest"
   fi
@@ -113,6 +121,16 @@ check_all() {
   if ! "$PYTHON" -c 'import pytest_timeout' >/dev/null 2>&1; then
     need python3-pytest-timeout "pytest --timeout (per-test bound)"
   fi
+  # the HTTP front's tests: /metrics parsed by the Prometheus client's own
+  # parser, the web page driven in headless Chromium
+  if ! "$PYTHON" -c 'import prometheus_client' >/dev/null 2>&1; then
+    need python3-prometheus-client "prometheus_client's text parser (test_http)"
+  fi
+  if ! "$PYTHON" -c 'import selenium' >/dev/null 2>&1; then
+    need python3-selenium "selenium (test_web)"
+  fi
+  have_cmd chromium || need chromium "headless Chromium (test_web)"
+  have_cmd chromedriver || need chromium-driver "chromedriver (test_web)"
 }
 
 check_all

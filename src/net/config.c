@@ -43,6 +43,7 @@ static const opt options[] = {
     {"udp", OPT_LISTEN, 0, SK_LISTEN_UDP, 0, 0, 0},
     {"daytime", OPT_LISTEN, 0, SK_LISTEN_DAYTIME, 0, 0, 0},
     {"rfc868", OPT_LISTEN, 0, SK_LISTEN_RFC868, 0, 0, 0},
+    {"http", OPT_LISTEN, 0, SK_LISTEN_HTTP, 0, 0, 0},
     {"allow", OPT_CIDR, 0, 0, 0, 0, CIDR_ALLOW},
     {"deny", OPT_CIDR, 0, 0, 0, 0, CIDR_DENY},
     {"rate-limit-exempt", OPT_CIDR, 0, 0, 0, 0, CIDR_RL_EXEMPT},
@@ -54,6 +55,7 @@ static const opt options[] = {
     STR("wire", wire),
     STR("service", service),
     STR("exec-user", exec_user),
+    STR("http-metrics-token-file", http_token_file),
     FLAG("no-auth", no_auth),
     FLAG("allow-exec", allow_exec),
     FLAG("wire-seed-public", wire_seed_public),
@@ -173,7 +175,7 @@ static int add_listen(sk_config *cfg, const char *v, enum sk_listen_kind kind, c
   memset(ls, 0, sizeof(*ls));
   if (sk__addr_resolve(v, SK_ADDR_BARE_PORT | SK_ADDR_PASSIVE, &ls->addr, 1, why) < 0)
     return -EINVAL;
-  if (kind != SK_LISTEN_STREAM && ls->addr.family == AF_UNIX) {
+  if (kind != SK_LISTEN_STREAM && kind != SK_LISTEN_HTTP && ls->addr.family == AF_UNIX) {
     *why = "UDP and time-protocol listeners need an IP address, not unix:";
     return -EINVAL;
   }
@@ -186,7 +188,7 @@ static int add_listen(sk_config *cfg, const char *v, enum sk_listen_kind kind, c
     ls->wire_explicit = strcmp(cfg->wire, "native") != 0;
     cfg->wire_pending = 0;
   } else {
-    snprintf(ls->wire, sizeof(ls->wire), "native");
+    snprintf(ls->wire, sizeof(ls->wire), kind == SK_LISTEN_HTTP ? "http" : "native");
   }
   cfg->nlisten++;
   return 0;

@@ -77,6 +77,28 @@ static void conn_free(sk_conn *c) {
   free(c);
 }
 
+void *sk__conn_adapter_state(const sk_conn *c) {
+  return c->ad_state;
+}
+void sk__conn_set_adapter_state(sk_conn *c, void *state) {
+  c->ad_state = state;
+}
+uint8_t *sk__conn_rbuf(sk_conn *c, size_t *rpos, size_t *rlen) {
+  *rpos = c->rpos;
+  *rlen = c->rlen;
+  return c->rbuf;
+}
+void sk__conn_set_rbuf(sk_conn *c, size_t rpos, size_t rlen) {
+  c->rpos = rpos;
+  c->rlen = rlen;
+}
+int sk__conn_send_error(sk_conn *c, int err) {
+  return sk__send_error(c, sk__id_source(c), err, NULL);
+}
+void sk__conn_abort(sk_conn *c) {
+  sk__conn_hard_close(c);
+}
+
 void sk_conn_unref(sk_conn *c) {
   if (atomic_fetch_sub(&c->refs, 1) == 1)
     conn_free(c);
@@ -101,6 +123,8 @@ static void on_close(uv_handle_t *handle) {
   for (int i = 0; i < c->srv->nservices; i++)
     if (c->svc_setup & (1u << i) && c->srv->services[i]->finish)
       c->srv->services[i]->finish(c, c->svc_state[i]);
+  if (c->ad != NULL && c->ad->finish != NULL)
+    c->ad->finish(c);
   if (c->prev)
     c->prev->next = c->next;
   else
@@ -109,6 +133,7 @@ static void on_close(uv_handle_t *handle) {
     c->next->prev = c->prev;
   if (c->counted)
     atomic_fetch_sub(&c->srv->nconns, 1);
+  sk__mi_add(&c->loop->metrics.conns_open[c->lidx], -1);
   sk_conn_log(c, "close", "bytes_in", 'i', (int64_t)c->bytes_in, "bytes_out", 'i',
               (int64_t)c->bytes_out, "duration", 'f', (double)(uv_hrtime() - c->t_start) / 1e9,
               NULL);
@@ -160,7 +185,9 @@ static void finish_close(sk_conn *c) {
 void sk_conn_close(sk_conn *c, int err) {
   if (c->closing)
     return;
-  if (err < 0)
+  if (c->ad != NULL && c->ad->closing != NULL)
+    c->ad->closing(c, err); /* it sends the error frame, if any, itself */
+  else if (err < 0)
     sk__send_error(c, sk__id_source(c), err, NULL);
   c->closing = 1;
   update_reading(c);
@@ -207,6 +234,43 @@ void sk__conn_close_all(sk_loop *l) {
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
+
+/* The metrics type slot of a request (metrics.h). */
+static int type_slot(const sk_conn *c, const sk_handler_ref *ref) {
+  return ref != NULL ? (int)(ref - c->srv->handlers) : SK_MT_OTHER;
+}
+
+static void count_batch(sk_conn *c) {
+  if (c->batch_n == 0)
+    return;
+  sk__metric_requests(&c->loop->metrics, c->batch_slot, 0, c->batch_n, c->t_read, uv_hrtime());
+  c->batch_n = 0;
+}
+
+/* A request ends with result err (0, or the error it was answered with).
+ * The common case, a request of the last read answered at once, costs an
+ * increment: the clock is read once per batch (count_batch). */
+static void count_request(sk_conn *c, int slot, int err, uint64_t t0) {
+  if (err == 0 && t0 == c->t_read && c->in_process) {
+    if (c->batch_n > 0 && c->batch_slot != slot)
+      count_batch(c);
+    c->batch_slot = slot;
+    c->batch_n++;
+    return;
+  }
+  sk__metric_requests(&c->loop->metrics, slot, err, 1, t0, uv_hrtime());
+}
+
+/* The same for a request of the last read, answered now: inline, since
+ * nearly every request ends here. */
+static inline void count_answered(sk_conn *c, int slot, int err) {
+  if (err == 0 && c->in_process && (c->batch_n == 0 || c->batch_slot == slot)) {
+    c->batch_slot = slot;
+    c->batch_n++;
+  } else {
+    count_request(c, slot, err, c->t_read);
+  }
+}
 
 static uint64_t body_limit(const sk_server *srv, const sk_handler *h) {
   if (h->limit != NULL)
@@ -258,10 +322,11 @@ static void frame_done(sk_conn *c) {
 static int call_handler(sk_conn *c, sk_head *h, const sk_handler_ref *ref, const uint8_t *body) {
   sk_request req = {h, sk_head_type(h), sk_head_size(h), body, c->svc_state[ref->svc]};
   const sk_head *saved = c->cur_head;
-  int follow = c->active;
+  int follow = c->active, saved_err = c->cur_err;
   int rc;
 
   c->cur_head = h;
+  c->cur_err = 0;
   rc = ref->h->handle(c, &req);
   if (rc < 0)
     sk__send_error(c, h, rc, NULL);
@@ -269,8 +334,14 @@ static int call_handler(sk_conn *c, sk_head *h, const sk_handler_ref *ref, const
   if (rc == SK_ASYNC && !follow) {
     c->active = 1;
     c->active_svc = ref->svc;
+    c->active_slot = type_slot(c, ref);
     c->req_head = h;
+    c->req_err = c->cur_err;
+    c->t_req = c->t_read;
+  } else {
+    count_answered(c, type_slot(c, ref), c->cur_err);
   }
+  c->cur_err = saved_err;
   if (rc < 0 && sk_err_is_fatal(rc))
     sk_conn_close(c, 0);
   return rc;
@@ -284,6 +355,7 @@ static void start_frame(sk_conn *c, sk_head *h, const sk_handler_ref *ref) {
   c->fref = ref;
   if (rc < 0) {
     sk__send_error(c, h, rc, NULL);
+    count_request(c, type_slot(c, ref), rc, c->t_read);
     skip_body(c, size);
   } else if (size == 0) {
     call_handler(c, h, ref, NULL);
@@ -322,10 +394,13 @@ static void dispatch(sk_conn *c, sk_head *h) {
   }
   if (ref == NULL || !c->srv->enabled[ref->svc]) {
     const char *off = ref ? c->srv->services[ref->svc]->off_message : NULL;
-    sk__send_error(c, h, off ? SK_EFORBIDDEN : SK_EUNKNOWNTYPE, off);
+    int err = off ? SK_EFORBIDDEN : SK_EUNKNOWNTYPE;
+    sk__send_error(c, h, err, off);
+    count_request(c, type_slot(c, ref), err, c->t_read);
     skip_body(c, size);
   } else if (size > body_limit(c->srv, ref->h)) {
     sk__send_error(c, h, SK_ETOOLARGE, NULL);
+    count_request(c, type_slot(c, ref), SK_ETOOLARGE, c->t_read);
     skip_body(c, size);
   } else {
     start_frame(c, h, ref);
@@ -346,12 +421,15 @@ static void auth_frame(sk_conn *c, sk_head *h) {
   sk_head *ok;
 
   c->cur_head = h;
+  c->cur_err = 0;
   if (sk__ratelimit_blocked(c->srv->rl, src, now) > 0) {
+    sk__conn_metric(c, SK_M_RATE_LIMITED, 1);
     sk_conn_close(c, SK_ERATELIMIT);
   } else if (cn == NULL || mac == NULL || !sk_auth_is_hex64(cn) ||
              sk_auth_client_mac(&c->srv->key, c->nonce, cn, expect) < 0 ||
              !sk_auth_mac_equal(mac, expect)) {
     sk__ratelimit_fail(c->srv->rl, src, now);
+    sk__conn_metric(c, SK_M_AUTH_FAILURES, 1);
     sk_conn_log(c, "auth_fail", NULL);
     sk_conn_close(c, SK_EAUTHFAIL);
   } else if (sk_auth_server_mac(&c->srv->key, c->nonce, cn, reply) == 0 &&
@@ -367,7 +445,9 @@ static void auth_frame(sk_conn *c, sk_head *h) {
   } else {
     sk_conn_close(c, SK_EINTERNAL);
   }
+  count_request(c, SK_MT_AUTH, c->cur_err, c->t_read);
   c->cur_head = NULL;
+  c->cur_err = 0;
   sk_head_free(h);
 }
 
@@ -399,6 +479,8 @@ static void on_head(sk_conn *c, sk_head *h) {
   } else {
     c->cur_head = h; /* the error repeats the request's id */
     sk_conn_close(c, SK_EAUTHREQ);
+    count_request(c, is_auth ? SK_MT_AUTH : type_slot(c, sk__find_handler(c->srv, sk_head_type(h))),
+                  SK_EAUTHREQ, c->t_read);
     c->cur_head = NULL;
     sk_head_free(h);
   }
@@ -507,6 +589,8 @@ static void process(sk_conn *c) {
         c->congested = 1; /* the peer is not reading: stop taking requests */
         break;
       }
+      if (!c->native)
+        break; /* the adapter owns the bytes until it starts the engine */
       sk_head *h = NULL;
       ssize_t used = sk_decode_head(&c->dec, c->rbuf + c->rpos, c->rlen - c->rpos, &h);
       if (used == 0)
@@ -519,6 +603,7 @@ static void process(sk_conn *c) {
       on_head(c, h);
     }
   } while (c->rerun && !c->closing);
+  count_batch(c);
   c->in_process = 0;
   if (c->rbuf != NULL && c->rpos == c->rlen) {
     sk__rbuf_put(c->loop, c->rbuf); /* idle connections hold no buffer */
@@ -540,8 +625,8 @@ static int lend(sk_conn *c, uv_buf_t *buf) {
   uint8_t *p = NULL;
   ssize_t room;
 
-  if (h == NULL || h->body_buf == NULL || c->closing || c->sink_paused || !c->dec.in_body ||
-      (c->rbuf != NULL && c->rpos < c->rlen))
+  if (h == NULL || h->body_buf == NULL || c->ad != NULL || c->closing || c->sink_paused ||
+      !c->dec.in_body || (c->rbuf != NULL && c->rpos < c->rlen))
     return 0;
   room = h->body_buf(c, c->svc_state[c->fref->svc], &p);
   if (room < 0)
@@ -601,14 +686,20 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   c->bytes_in += (uint64_t)nread;
+  c->t_read = uv_hrtime();
+  sk__mu_add(&c->loop->metrics.bytes_in, (uint64_t)nread);
   if (c->closing) { /* lingering: drop what arrives */
     c->rlen = c->rpos = 0;
     return;
   }
-  if (lent)
+  if (lent) {
     c->got = (size_t)nread; /* step_body tells the sink first: nothing is buffered */
-  else
+  } else {
+    size_t at = c->rlen;
     c->rlen += (size_t)nread;
+    if (c->ad != NULL && (c->ad->input(c, at) < 0 || c->hard_closing))
+      return;
+  }
   process(c);
 }
 
@@ -627,6 +718,7 @@ void sk_conn_done(sk_conn *c) {
   if (!c->active)
     return;
   c->active = 0;
+  count_request(c, c->active_slot, c->req_err, c->t_req);
   if (c->fhead == c->req_head)
     c->fhead = NULL; /* the body's frame ends with it */
   sk_head_free(c->req_head);
@@ -652,6 +744,8 @@ static void on_timer(uv_timer_t *t) {
   uint64_t idle = (uint64_t)c->srv->cfg.idle_timeout * 1000, now = now_ms(c);
   if (c->closing) {
     sk__conn_hard_close(c);
+  } else if (!c->native && c->ad != NULL) {
+    c->ad->timeout(c);
   } else if (!c->authed) {
     sk_conn_log(c, "auth_timeout", NULL);
     sk_conn_close(c, SK_ETIMEOUT);
@@ -704,8 +798,10 @@ static int admit(sk_conn *c, const struct sockaddr *sa, int fd) {
   if ((rc = sk__admit(c->srv, sa)) < 0)
     return rc;
   c->counted = 1;
-  if (sk__ratelimit_blocked(c->srv->rl, c->src, sk__now_mono()) > 0)
+  if (sk__ratelimit_blocked(c->srv->rl, c->src, sk__now_mono()) > 0) {
+    sk__conn_metric(c, SK_M_RATE_LIMITED, 1);
     return SK_ERATELIMIT;
+  }
   return 0;
 }
 
@@ -727,8 +823,11 @@ static sk_conn *conn_new(sk_listener *l) {
   uv_timer_init(&l->loop->uv, &c->timer);
   c->timer.data = c;
   c->handles_open = 2;
-  c->t_start = uv_hrtime();
+  c->t_start = c->t_read = uv_hrtime();
   c->last_active = now_ms(c);
+  c->lidx = (int)(l->spec - c->srv->cfg.listen);
+  sk__mi_add(&c->loop->metrics.conns_open[c->lidx], 1);
+  sk__mu_add(&c->loop->metrics.conns_total[c->lidx], 1);
   c->next = l->loop->conns;
   if (c->next)
     c->next->prev = c;
@@ -736,7 +835,25 @@ static sk_conn *conn_new(sk_listener *l) {
   return c;
 }
 
+void sk__conn_timer(sk_conn *c, uint64_t ms) {
+  uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+int sk__conn_start_native(sk_conn *c) {
+  c->native = 1;
+  c->authed = !c->srv->auth;
+  if (send_hello(c) < 0)
+    return -ENOMEM;
+  uv_timer_start(&c->timer, on_timer,
+                 c->authed ? (uint64_t)c->srv->cfg.idle_timeout * 1000 : SK_AUTH_DEADLINE_MS, 0);
+  return 0;
+}
+
 void sk__conn_accept(sk_listener *l, int fd) {
+  sk__conn_accept_with(l, fd, NULL);
+}
+
+void sk__conn_accept_with(sk_listener *l, int fd, const sk_adapter *ad) {
   sk_conn *c = conn_new(l);
   struct sockaddr_storage ss;
   int rc;
@@ -755,19 +872,22 @@ void sk__conn_accept(sk_listener *l, int fd) {
     sk__conn_hard_close(c); /* denied peers get nothing, not even a hello */
     return;
   }
+  c->ad = ad;
+  if (ad != NULL && ad->start(c) < 0) {
+    c->ad = NULL; /* nothing to finish */
+    sk__conn_hard_close(c);
+    return;
+  }
   sk_conn_log(c, "accept", NULL);
   if (rc < 0) {
     sk_conn_close(c, rc);
     return;
   }
-  c->authed = !c->srv->auth;
-  if (send_hello(c) < 0) {
+  if (ad == NULL && sk__conn_start_native(c) < 0) {
     sk__conn_hard_close(c);
     return;
   }
-  uv_timer_start(&c->timer, on_timer,
-                 c->authed ? (uint64_t)c->srv->cfg.idle_timeout * 1000 : SK_AUTH_DEADLINE_MS, 0);
   update_reading(c);
 }
 
-const sk_wire sk__wire_native = {.name = "native", .accept = sk__conn_accept};
+const sk_wire sk__wire_native = {.name = "native", .accept = sk__conn_accept, .per_loop = 1};

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "net/adapter.h"
 #include "net/core.h"
 
 typedef struct wq_item {
@@ -34,7 +35,12 @@ struct sk_conn {
   unsigned authed : 1, closing : 1, hard_closing : 1, lingering : 1, reading : 1;
   unsigned in_process : 1, rerun : 1, dirty : 1, sink_paused : 1, congested : 1;
   unsigned stop_when_idle : 1, counted : 1, eof : 1;
-  unsigned lent : 1; /* the read in progress goes to the sink's memory (on_alloc) */
+  unsigned lent : 1;   /* the read in progress goes to the sink's memory (on_alloc) */
+  unsigned native : 1; /* the engine decodes frames (else the adapter owns the bytes) */
+
+  /* a wire adapter below the engine (adapter.h), or NULL for plain native */
+  const sk_adapter *ad;
+  void *ad_state;
 
   /* read side */
   uint8_t *rbuf;
@@ -54,6 +60,18 @@ struct sk_conn {
 
   /* the active (SK_ASYNC) request */
   int active, active_svc;
+  int active_slot; /* its metrics type slot */
+  /* metrics: when the last read came in (the requests it carried began
+   * then), the active request's start, and the error each request sent
+   * (0: none yet), for sockit_requests_total's code label */
+  uint64_t t_read, t_req;
+  int cur_err, req_err;
+  /* successful requests of one type that came in the last read and were
+   * answered in this pass of process(): counted at its end with one clock
+   * reading (their answers leave together then) */
+  int batch_slot;
+  uint32_t batch_n;
+  int lidx; /* index of the listener's spec in srv->cfg.listen */
   sk_head *req_head;
   const sk_head *cur_head; /* set during a handler call: whose id to repeat */
 

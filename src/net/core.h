@@ -39,6 +39,8 @@
 #define SK_CLOSE_GRACE_MS 5000 /* longest wait to flush a closing conn */
 #define SK_DEFAULT_SERVICES "echo,time,chat,files"
 
+#include "net/metrics.h" /* needs SK_MAX_HANDLERS and SK_MAX_LISTENERS */
+
 typedef struct sk_loop sk_loop;
 typedef struct sk_listener sk_listener;
 struct sk_listen_spec;
@@ -65,6 +67,9 @@ typedef struct sk_wire {
   /* Optional start-up check of a listener using this wire (e.g. the seed
    * wire's loopback-only rule). 0 or an error with *why set. */
   int (*check)(sk_server *srv, const struct sk_listen_spec *ls, const char **why);
+  /* every loop binds its own SO_REUSEPORT socket (native, http); else
+   * accepted on loop 0 only (a seed chat broker sees all its members there) */
+  int per_loop;
 } sk_wire;
 
 /* A listener: a stream socket we accept on ourselves (h.poll, accept.c), or
@@ -83,7 +88,13 @@ struct sk_listener {
   int paused; /* polling stopped until the loop's accept_retry timer */
 };
 
-enum sk_listen_kind { SK_LISTEN_STREAM, SK_LISTEN_UDP, SK_LISTEN_DAYTIME, SK_LISTEN_RFC868 };
+enum sk_listen_kind {
+  SK_LISTEN_STREAM,
+  SK_LISTEN_UDP,
+  SK_LISTEN_DAYTIME,
+  SK_LISTEN_RFC868,
+  SK_LISTEN_HTTP /* --http: HTTP and WebSocket (src/http) */
+};
 
 typedef struct sk_listen_spec {
   char text[SK_ADDR_TEXT];  /* as given */
@@ -114,6 +125,7 @@ typedef struct sk_config {
   char wire[16], service[32]; /* current --wire/--service for the next -l */
   int wire_pending;           /* set after the last -l: applies to it */
   char exec_user[64];
+  char http_token_file[4096];
   int no_auth, allow_exec, wire_seed_public;
   int64_t exec_timeout, max_conns, idle_timeout, threads, max_message, max_file;
   int64_t chat_history, max_execs;
@@ -174,6 +186,10 @@ struct sk_server {
   sk_dgram_table dgram[SK_MAX_DGRAM]; /* UDP request tables (udp.c) */
   int ndgram;
   struct sk__udp *udp; /* UDP endpoints, owned by udp.c */
+  /* --http-metrics-token-file's token (the HTTP wire's start-up check
+   * reads it); without one /metrics answers loopback peers only */
+  char http_token[256];
+  size_t http_token_len;
 };
 
 /* A task handed to another loop's thread. */
@@ -207,6 +223,7 @@ struct sk_loop {
   sk_wire_conn *wire_conns; /* connections of other wires (seed) */
   int stopping;
   uint64_t stop_deadline;
+  sk__metrics metrics; /* written by this loop's thread only (metrics.h) */
 };
 
 /* ---- loops (loop.c) ---- */
@@ -223,6 +240,14 @@ sk_loop *sk__conn_loop(const sk_conn *c);
 /* Link / unlink a non-native connection (loop thread only). */
 void sk__loop_track(sk_loop *l, sk_wire_conn *wc);
 void sk__loop_untrack(sk_loop *l, sk_wire_conn *wc);
+
+/* ---- metrics (metrics.c) ---- */
+/* Count n (negative for a gauge going down) on c's or l's loop; only from
+ * that loop's thread. */
+void sk__conn_metric(sk_conn *c, enum sk_metric which, int64_t n);
+void sk__loop_metric(sk_loop *l, enum sk_metric which, int64_t n);
+/* Every loop's counters added up, for a scrape (any thread). */
+void sk__metrics_sum(const sk_server *srv, sk__metrics *out);
 
 /* ---- accepting (accept.c) ---- */
 /* Raise RLIMIT_NOFILE's soft limit to the hard one and open the reserve
@@ -247,6 +272,9 @@ int sk__admit(sk_server *srv, const struct sockaddr *sa);
 
 /* ---- connections (conn.c) ---- */
 void sk__conn_accept(sk_listener *l, int fd);
+/* Accept fd on l with a wire adapter in front of the engine (adapter.h). */
+struct sk_adapter;
+void sk__conn_accept_with(sk_listener *l, int fd, const struct sk_adapter *ad);
 void sk__conn_flush_dirty(sk_loop *l);
 void sk__conn_stop_all(sk_loop *l);  /* graceful stop: close each when idle */
 void sk__conn_close_all(sk_loop *l); /* the stop deadline has passed */
@@ -270,8 +298,9 @@ int sk__rfc868_open(sk_server *srv, sk_listen_spec *ls, const char **why);
 int sk__server_create(sk_server **out);
 int sk__server_add(sk_server *srv, const sk_service *svc, int builtin);
 
-/* ---- the native wire ---- */
+/* ---- the native wire, and the HTTP front (src/http) ---- */
 extern const sk_wire sk__wire_native;
+extern const sk_wire sk__wire_http;
 /* Other wires register by name (seed services, classic time protocols). */
 const sk_wire *sk__wire_find(const char *wire, const char *service);
 

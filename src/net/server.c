@@ -319,8 +319,9 @@ static int open_stream(sk_loop *loop, sk_listen_spec *ls, const sk_wire *wire) {
 static int open_listener(sk_server *srv, sk_listen_spec *ls, const char **why) {
   static char msg[400];
   int rc = 0;
-  if (ls->kind == SK_LISTEN_STREAM) {
-    const sk_wire *wire = sk__wire_find(ls->wire, ls->service);
+  if (ls->kind == SK_LISTEN_STREAM || ls->kind == SK_LISTEN_HTTP) {
+    const sk_wire *wire =
+        ls->kind == SK_LISTEN_HTTP ? &sk__wire_http : sk__wire_find(ls->wire, ls->service);
     if (wire == NULL) {
       snprintf(msg, sizeof(msg), "unknown --wire %s --service %s", ls->wire, ls->service);
       *why = msg;
@@ -332,7 +333,7 @@ static int open_listener(sk_server *srv, sk_listen_spec *ls, const char **why) {
       goto fail;
     /* TCP: one SO_REUSEPORT socket per loop; Unix and other wires: accepted
      * on loop 0 (a seed chat broker must see all its members on one loop) */
-    int n = ls->addr.family == AF_UNIX || wire != &sk__wire_native ? 1 : srv->nloops;
+    int n = ls->addr.family == AF_UNIX || !wire->per_loop ? 1 : srv->nloops;
     for (int i = 0; i < n && rc == 0; i++)
       rc = open_stream(&srv->loops[i], ls, wire);
   } else {
@@ -350,8 +351,11 @@ fail:
 
 static int open_listeners(sk_server *srv, const char **why) {
   sk_config *cfg = &srv->cfg;
-  int rc;
-  if (cfg->nlisten == 0 && (rc = sk_server_set(srv, "listen", "127.0.0.1:8080", why)) < 0)
+  int rc, nframed = 0;
+  for (int i = 0; i < cfg->nlisten; i++)
+    nframed += cfg->listen[i].kind != SK_LISTEN_HTTP;
+  /* --http alone still serves the native protocol on the default address */
+  if (nframed == 0 && (rc = sk_server_set(srv, "listen", "127.0.0.1:8080", why)) < 0)
     return rc;
   if (cfg->wire_pending) { /* `-l ADDR --wire seed --service NAME` names the -l before */
     for (int i = cfg->nlisten - 1; i >= 0; i--) {
@@ -369,9 +373,11 @@ static int open_listeners(sk_server *srv, const char **why) {
     if ((rc = open_listener(srv, &cfg->listen[i], why)) < 0)
       return rc;
   for (int i = 0; i < cfg->nlisten; i++)
-    fprintf(stderr, "sockit: listening on %s%s%s\n", cfg->listen[i].bound,
-            cfg->listen[i].kind == SK_LISTEN_UDP ? " (udp)" : "",
-            strcmp(cfg->listen[i].wire, "native") != 0 ? " (seed wire)" : "");
+    fprintf(stderr, "sockit: listening on %s%s\n", cfg->listen[i].bound,
+            cfg->listen[i].kind == SK_LISTEN_UDP         ? " (udp)"
+            : cfg->listen[i].kind == SK_LISTEN_HTTP      ? " (http)"
+            : strcmp(cfg->listen[i].wire, "native") != 0 ? " (seed wire)"
+                                                         : "");
   return 0;
 }
 

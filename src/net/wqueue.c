@@ -89,7 +89,7 @@ static uint8_t *wq_space(sk_conn *c, size_t n) {
   return sk_buf_data(b);
 }
 
-static int wq_copy(sk_conn *c, const void *data, size_t n) {
+static int wq_copy_raw(sk_conn *c, const void *data, size_t n) {
   if (n == 0)
     return 0;
   if (n > SK_WCHUNK) { /* big bodies get a buffer of their own */
@@ -108,10 +108,44 @@ static int wq_copy(sk_conn *c, const void *data, size_t n) {
   return 0;
 }
 
-static int wq_head(sk_conn *c, const sk_head *h) {
+/* A body (or a piece of one): the adapter may wrap it first. */
+static int wq_copy(sk_conn *c, const void *data, size_t n) {
+  int rc;
+  if (n > 0 && c->ad != NULL && (rc = c->ad->body(c, n)) < 0)
+    return rc;
+  return wq_copy_raw(c, data, n);
+}
+
+static int wq_push_body(sk_conn *c, sk_buf *b, size_t off, size_t n) {
+  int rc;
+  if (c->ad != NULL && (rc = c->ad->body(c, n)) < 0) {
+    sk_buf_unref(b);
+    return rc;
+  }
+  return wq_push(c, b, off, n, 0);
+}
+
+int sk__conn_write_raw(sk_conn *c, const void *data, size_t n) {
+  return wq_copy_raw(c, data, n);
+}
+
+int sk__conn_write_buf(sk_conn *c, sk_buf *b, size_t off, size_t n) {
+  return n == 0 ? 0 : wq_push(c, sk_buf_ref(b), off, n, 0);
+}
+
+static int wq_head(sk_conn *c, const sk_head *h, uint64_t body_n) {
   size_t room = 0;
-  uint8_t *p = wq_tail_room(c, &room);
-  ssize_t need = p ? sk_head_encode(h, p, room) : -1;
+  uint8_t *p;
+  ssize_t need;
+  if (c->ad != NULL) { /* its header goes first: it needs the length */
+    int rc;
+    if ((need = sk_head_encode(h, NULL, 0)) < 0)
+      return (int)need;
+    if ((rc = c->ad->frame(c, (size_t)need, body_n)) < 0)
+      return rc;
+  }
+  p = wq_tail_room(c, &room);
+  need = p ? sk_head_encode(h, p, room) : -1;
   if (need > 0 && (size_t)need <= room) {
     wq_tail_grow(c, (size_t)need);
     return 0;
@@ -132,6 +166,7 @@ static int wq_head(sk_conn *c, const sk_head *h) {
 /* Drop n written bytes from the front of the queue. */
 static void wq_consume(sk_conn *c, size_t n) {
   c->bytes_out += n;
+  sk__mu_add(&c->loop->metrics.bytes_out, n);
   c->queued -= n;
   while (n > 0 && c->wq_first < c->wq_n) {
     wq_item *it = &c->wq[c->wq_first];
@@ -251,7 +286,7 @@ int sk__send_frame(sk_conn *c, sk_head *head, const sk_head *id_src, uint64_t n)
   if ((n > 0 || sk_head_has(head, "size")) && !size_is(head, n) &&
       sk_head_set_int(head, "size", (int64_t)n) < 0)
     return -ENOMEM;
-  return wq_head(c, head);
+  return wq_head(c, head, n);
 }
 
 int sk_conn_send(sk_conn *c, sk_head *head, const void *body, size_t n) {
@@ -260,12 +295,18 @@ int sk_conn_send(sk_conn *c, sk_head *head, const void *body, size_t n) {
 }
 
 /* [prefix][text] with ,"id":ID spliced in before text's closing brace. */
-static int wq_text_put(sk_conn *c, const char *text, size_t n, const char *id, size_t idn) {
+static int wq_text_put(sk_conn *c, const char *text, size_t n, const char *id, size_t idn,
+                       uint64_t body_n) {
   static const char key[] = ",\"id\":";
   size_t hlen = idn > 0 ? n + sizeof(key) - 1 + idn : n;
   uint8_t *p;
   if (hlen > SK_HEAD_MAX)
     return SK_ETOOLARGE;
+  if (c->ad != NULL) {
+    int rc = c->ad->frame(c, SK_PREFIX_LEN + hlen, body_n);
+    if (rc < 0)
+      return rc;
+  }
   if ((p = wq_space(c, SK_PREFIX_LEN + hlen)) == NULL)
     return -ENOMEM;
   p[0] = (uint8_t)(hlen >> 24);
@@ -287,7 +328,7 @@ static int wq_text_put(sk_conn *c, const char *text, size_t n, const char *id, s
 
 /* The same bytes that send_frame writes for a head whose members are text
  * (in order) plus the request's "id", without building a head object. */
-static int wq_text_head(sk_conn *c, const char *text, size_t n) {
+static int wq_text_head(sk_conn *c, const char *text, size_t n, uint64_t body_n) {
   const sk_head *src = sk__id_source(c);
   char small[256], *id = small;
   ssize_t idn = src ? sk__head_member_text(src, "id", small, sizeof(small)) : 0;
@@ -297,7 +338,7 @@ static int wq_text_head(sk_conn *c, const char *text, size_t n) {
       return -ENOMEM;
     idn = sk__head_member_text(src, "id", id, (size_t)idn);
   }
-  rc = idn < 0 ? (int)idn : wq_text_put(c, text, n, id, (size_t)idn);
+  rc = idn < 0 ? (int)idn : wq_text_put(c, text, n, id, (size_t)idn, body_n);
   if (id != small)
     free(id);
   return rc;
@@ -307,7 +348,7 @@ int sk__conn_send_text(sk_conn *c, const char *head, size_t n, const void *body,
   int rc;
   if (c->closing)
     return -EPIPE;
-  rc = wq_text_head(c, head, n);
+  rc = wq_text_head(c, head, n, bn);
   return rc < 0 ? rc : wq_copy(c, body, bn);
 }
 
@@ -315,7 +356,17 @@ int sk_conn_send_buf(sk_conn *c, sk_head *head, sk_buf *b, size_t off, size_t n)
   int rc = sk__send_frame(c, head, sk__id_source(c), n);
   if (rc < 0 || n == 0)
     return rc;
-  return wq_push(c, sk_buf_ref(b), off, n, 0);
+  return wq_push_body(c, sk_buf_ref(b), off, n);
+}
+
+/* A whole encoded frame (taken over): wrapped as one piece. */
+static int wq_push_frame(sk_conn *c, sk_buf *f) {
+  int rc;
+  if (c->ad != NULL && (rc = c->ad->frame(c, sk_buf_len(f), 0)) < 0) {
+    sk_buf_unref(f);
+    return rc;
+  }
+  return wq_push(c, f, 0, sk_buf_len(f), 0);
 }
 
 /* Pushes that arrive while a response body is still being queued in pieces
@@ -343,7 +394,7 @@ static void release_deferred(sk_conn *c) {
     if (c->closing)
       sk_buf_unref(f);
     else
-      wq_push(c, f, 0, sk_buf_len(f), 0); /* on failure it releases f itself */
+      wq_push_frame(c, f); /* on failure it releases f itself */
   }
   c->ndeferred = 0;
 }
@@ -361,7 +412,7 @@ int sk_conn_send_more(sk_conn *c, sk_buf *b, size_t off, size_t n) {
     return -EPIPE;
   if (n > c->out_left)
     return -EINVAL; /* more than the head announced would break the framing */
-  rc = n == 0 ? 0 : wq_push(c, sk_buf_ref(b), off, n, 0);
+  rc = n == 0 ? 0 : wq_push_body(c, sk_buf_ref(b), off, n);
   if (rc == 0 && (c->out_left -= n) == 0)
     release_deferred(c);
   return rc;
@@ -381,13 +432,18 @@ int sk_conn_push_frame(sk_conn *c, sk_buf *frame) {
     return -EPIPE;
   if (c->out_left > 0)
     return defer_push(c, sk_buf_ref(frame));
-  return wq_push(c, sk_buf_ref(frame), 0, sk_buf_len(frame), 0);
+  return wq_push_frame(c, sk_buf_ref(frame));
 }
 
 int sk__send_error(sk_conn *c, const sk_head *id_src, int err, const char *msg) {
-  sk_head *h = sk_head_new("error");
+  sk_head *h;
   int rc;
-  if (h == NULL)
+  /* the request this answers ends with err (sockit_requests_total) */
+  if (id_src != NULL && id_src == c->cur_head)
+    c->cur_err = err;
+  else if (id_src != NULL && id_src == c->req_head)
+    c->req_err = err;
+  if ((h = sk_head_new("error")) == NULL)
     return -ENOMEM;
   sk_head_set_str(h, "code", sk_err_wire_name(err));
   sk_head_set_str(h, "message", msg ? msg : sk_strerror(err));

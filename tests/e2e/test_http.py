@@ -1,0 +1,396 @@
+"""The HTTP front (sockit serve --http ADDR): /metrics in the Prometheus text
+format, parsed with prometheus_client's own parser; the loopback-or-token
+rule; HTTP errors and limits; the WebSocket at /ws carrying sockit/1."""
+
+import os
+import socket
+import struct
+import time
+
+import pytest
+
+import sockit_proto as sp
+import ws_proto
+from conftest import wait_for
+
+prom_parser = pytest.importorskip("prometheus_client.parser")
+
+
+def http_addr(srv):
+    """The --http listener's address, from its `listening on ADDR (http)` line."""
+    def find():
+        for line in srv.stderr_lines:
+            if line.startswith("sockit: listening on ") and line.endswith(" (http)"):
+                return line.split()[3]
+        return None
+    assert wait_for(find), srv.stderr_text()
+    return find()
+
+
+def get(addr, path, headers=b"", timeout=5.0):
+    """One GET on its own connection -> (status, headers text, body)."""
+    raw = ws_proto.http_request(
+        addr, b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
+        headers + b"\r\n", timeout)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, head.decode("latin-1"), body
+
+
+def scrape(addr, headers=b""):
+    """-> {(name, frozenset(labels.items())): value} of every sample."""
+    status, head, body = get(addr, "/metrics", headers)
+    assert status == 200, (status, head, body)
+    assert "text/plain; version=0.0.4" in head
+    out = {}
+    for fam in prom_parser.text_string_to_metric_families(body.decode()):
+        for s in fam.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def val(m, name, **labels):
+    return m.get((name, frozenset(labels.items())), 0.0)
+
+
+@pytest.fixture
+def hsrv(start_server, key_file, tmp_path):
+    root = tmp_path / "root"
+    srv = start_server("--key-file", key_file, "--root", str(root), "--http", "127.0.0.1:0",
+                       "--threads", "2")
+    srv.root = root
+    srv.http = http_addr(srv)
+    return srv
+
+
+def authed(srv, secret):
+    c = srv.connect()
+    c.handshake(secret)
+    return c
+
+
+# ---- /metrics -----------------------------------------------------------------
+
+
+def test_metrics_has_the_spec_families_with_help_and_type(hsrv):
+    status, head, body = get(hsrv.http, "/metrics")
+    assert status == 200
+    text = body.decode()
+    for name, kind in [("sockit_requests_total", "counter"),
+                       ("sockit_auth_failures_total", "counter"),
+                       ("sockit_connections_open", "gauge"),
+                       ("sockit_bytes_total", "counter"),
+                       ("sockit_request_duration_seconds", "histogram"),
+                       ("sockit_chat_rooms", "gauge"), ("sockit_chat_members", "gauge"),
+                       ("sockit_files_total", "counter"), ("sockit_exec_runs_total", "counter"),
+                       ("sockit_rate_limited_total", "counter")]:
+        assert "# TYPE %s %s\n" % (name, kind) in text
+        assert "# HELP %s " % name in text
+    fams = {f.name: f for f in prom_parser.text_string_to_metric_families(text)}
+    assert fams["sockit_request_duration_seconds"].type == "histogram"
+    assert fams["sockit_requests"].type == "counter"
+    listeners = {s.labels["listener"] for s in fams["sockit_connections_open"].samples}
+    assert hsrv.addr in listeners and hsrv.http in listeners
+
+
+def test_metrics_count_known_traffic_exactly(hsrv, secret):
+    n, k = 7, 12345
+    before = scrape(hsrv.http)
+    c = authed(hsrv, secret)
+    for i in range(n):
+        assert c.echo(b"x" * (i + 1)) == b"x" * (i + 1)
+    # one wrong mac
+    bad = hsrv.connect()
+    bad.hello()
+    bad.send({"type": "auth", "nonce": "ab" * 32, "mac": "00" * 32})
+    bad.expect_error("auth_failed")
+    bad.close()
+    # one upload of k bytes
+    data = os.urandom(k)
+    c.send({"type": "put", "name": "m.bin", "total": k, "offset": 0, "hash": "sha256"}, data)
+    c.send({"type": "put_end"})
+    ok, _ = c.recv_frame()
+    assert ok["type"] == "put_ok" and ok["total"] == k
+    # one chat message to a room with one member
+    c.request({"type": "join", "room": "metrics", "nick": "ann"})
+    c.send({"type": "say", "room": "metrics"}, b"hello")
+    msg, body = c.recv_frame()
+    assert msg["type"] == "msg" and body == b"hello"
+    after = scrape(hsrv.http)
+
+    def d(name, **labels):
+        return val(after, name, **labels) - val(before, name, **labels)
+
+    assert d("sockit_requests_total", type="echo", code="ok") == n
+    assert d("sockit_request_duration_seconds_count", type="echo") == n
+    assert d("sockit_request_duration_seconds_bucket", type="echo", le="+Inf") == n
+    assert d("sockit_auth_failures_total") == 1
+    assert d("sockit_requests_total", type="auth", code="auth_failed") == 1
+    assert d("sockit_requests_total", type="auth", code="ok") == 1
+    assert d("sockit_requests_total", type="put", code="ok") == 1
+    assert d("sockit_requests_total", type="put_end", code="ok") == 1
+    assert d("sockit_files_total", direction="put") == 1
+    assert d("sockit_file_bytes_total", direction="put") == k
+    assert d("sockit_requests_total", type="join", code="ok") == 1
+    assert d("sockit_requests_total", type="say", code="ok") == 1
+    assert d("sockit_chat_messages_said_total") == 1
+    assert d("sockit_chat_messages_delivered_total") == 1
+    assert val(after, "sockit_chat_rooms") == 1
+    assert val(after, "sockit_chat_members") == 1
+    assert val(after, "sockit_connections_open", listener=hsrv.addr) == 1
+    assert d("sockit_connections_total", listener=hsrv.addr) == 2
+    assert d("sockit_bytes_total", direction="in") >= k + sum(range(1, n + 1))
+    assert d("sockit_bytes_total", direction="out") >= sum(range(1, n + 1))
+    c.close()
+    assert wait_for(lambda: val(scrape(hsrv.http), "sockit_chat_members") == 0)
+    last = scrape(hsrv.http)
+    assert val(last, "sockit_chat_rooms") == 0
+    assert val(last, "sockit_connections_open", listener=hsrv.addr) == 0
+
+
+def test_metrics_error_codes_are_labelled(hsrv, secret):
+    c = authed(hsrv, secret)
+    before = scrape(hsrv.http)
+    c.send({"type": "nosuchtype"})
+    c.expect_error("unknown_type")
+    c.send({"type": "get", "name": "missing.bin"})
+    c.expect_error("not_found")
+    after = scrape(hsrv.http)
+    assert val(after, "sockit_requests_total", type="other", code="unknown_type") - \
+        val(before, "sockit_requests_total", type="other", code="unknown_type") == 1
+    assert val(after, "sockit_requests_total", type="get", code="not_found") - \
+        val(before, "sockit_requests_total", type="get", code="not_found") == 1
+
+
+def non_loopback_ip():
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.connect(("192.0.2.1", 9))  # no packet is sent: only picks the source address
+        ip = s.getsockname()[0]
+        s.close()
+    except OSError:
+        return None
+    return None if ip.startswith("127.") else ip
+
+
+def test_metrics_need_the_token_off_loopback(start_server, key_file, tmp_path):
+    ip = non_loopback_ip()
+    if ip is None:
+        pytest.skip("no non-loopback IPv4 address here")
+    token = tmp_path / "token"
+    token.write_text("s3cret-token-0123456789\n")
+    os.chmod(token, 0o600)
+    srv = start_server("--key-file", key_file, "--http", "0.0.0.0:0",
+                       "--http-metrics-token-file", str(token))
+    port = http_addr(srv).rsplit(":", 1)[1]
+    outside = "%s:%s" % (ip, port)
+    status, head, _ = get(outside, "/metrics")
+    assert status == 401 and "WWW-Authenticate: Bearer" in head
+    assert get(outside, "/metrics", b"Authorization: Bearer wrong-token-0123456789\r\n")[0] == 401
+    assert get(outside, "/metrics", b"Authorization: Bearer s3cret-token-0123456789\r\n")[0] == 200
+    assert get("127.0.0.1:%s" % port, "/metrics")[0] == 200
+
+
+def test_metrics_off_loopback_without_a_token_file_is_refused(start_server, key_file):
+    ip = non_loopback_ip()
+    if ip is None:
+        pytest.skip("no non-loopback IPv4 address here")
+    srv = start_server("--key-file", key_file, "--http", "0.0.0.0:0")
+    port = http_addr(srv).rsplit(":", 1)[1]
+    assert get("%s:%s" % (ip, port), "/metrics", b"Authorization: Bearer x\r\n")[0] == 401
+
+
+def test_token_file_readable_by_others_is_refused(run_cli, key_file, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("s3cret-token-0123456789\n")
+    os.chmod(token, 0o644)
+    r = run_cli("serve", "-l", "127.0.0.1:0", "--key-file", key_file, "--http", "127.0.0.1:0",
+                "--http-metrics-token-file", str(token))
+    assert r.returncode != 0 and "chmod 600" in r.stderr
+
+
+# ---- HTTP errors and limits -------------------------------------------------------
+
+
+def status_of(raw):
+    return int(raw.split(b" ", 2)[1]) if raw.startswith(b"HTTP/1.1 ") else None
+
+
+def test_http_errors_are_clean(hsrv, secret):
+    a = hsrv.http
+    assert status_of(ws_proto.http_request(a, b"BLAH\r\n\r\n")) == 400
+    assert status_of(ws_proto.http_request(a, b"GET / HTTP/1.1\r\nHost\r\n\r\n")) == 400
+    assert status_of(ws_proto.http_request(a, b"GET /nope HTTP/1.1\r\nHost: x\r\n"
+                                              b"Connection: close\r\n\r\n")) == 404
+    r = ws_proto.http_request(a, b"POST /metrics HTTP/1.1\r\nHost: x\r\n"
+                                 b"Content-Length: 5\r\n\r\nhello")
+    assert status_of(r) == 405 and b"Allow: GET, HEAD" in r
+    assert status_of(ws_proto.http_request(a, b"GET / HTTP/1.1\r\nHost: x\r\n"
+                                              b"Content-Length: 100000000\r\n\r\n")) == 413
+    huge = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n"
+    assert status_of(ws_proto.http_request(a, huge)) == 431
+    many = b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(100)) + b"\r\n"
+    assert status_of(ws_proto.http_request(a, many)) == 431
+    assert status_of(ws_proto.http_request(a, b"GET /" + b"a" * 5000 +
+                                              b" HTTP/1.1\r\n\r\n")) == 414
+    assert status_of(ws_proto.http_request(a, b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")) == 426
+    # nothing else was disturbed
+    c = authed(hsrv, secret)
+    assert c.echo(b"still here") == b"still here"
+    assert get(a, "/metrics")[0] == 200
+
+
+def test_keep_alive_and_pipelining(hsrv):
+    raw = ws_proto.http_request(
+        hsrv.http, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert raw.count(b"HTTP/1.1 ") == 3
+    assert raw.startswith(b"HTTP/1.1 404 ")
+    assert b"HTTP/1.1 200 OK" in raw
+    assert raw.rstrip().endswith(b"Connection: close")  # HEAD: no body after it
+
+
+def test_http10_closes_after_the_answer(hsrv):
+    raw = ws_proto.http_request(hsrv.http, b"GET /metrics HTTP/1.0\r\n\r\n", timeout=3)
+    assert status_of(raw) == 200 and b"Connection: close" in raw
+
+
+def test_slow_headers_hit_the_deadline(hsrv, secret):
+    s = socket.create_connection(("127.0.0.1", int(hsrv.http.rsplit(":", 1)[1])), timeout=15)
+    t0 = time.monotonic()
+    s.sendall(b"GET / HTTP/1.1\r\n")
+    got = b""
+    for i in range(20):  # one header line a second: each keeps the socket busy
+        try:
+            s.sendall(b"X-Slow-%d: 1\r\n" % i)
+        except OSError:
+            break
+        s.settimeout(1.0)
+        try:
+            chunk = s.recv(4096)
+        except socket.timeout:
+            continue
+        got += chunk
+        if not chunk or b"\r\n\r\n" in got:
+            break
+    took = time.monotonic() - t0
+    s.close()
+    assert status_of(got) == 408, got
+    assert 4.0 <= took < 9.0
+    c = authed(hsrv, secret)
+    assert c.echo(b"ok") == b"ok"
+
+
+def test_idle_http_connection_holds_no_read_buffer_and_closes_on_stop(hsrv):
+    s = socket.create_connection(("127.0.0.1", int(hsrv.http.rsplit(":", 1)[1])), timeout=5)
+    s.sendall(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 404")
+    assert hsrv.terminate() == 0
+    s.close()
+
+
+# ---- /ws ----------------------------------------------------------------------
+
+
+def ws_client(srv, secret=None):
+    ws = ws_proto.WSSocket(srv.http)
+    c = sp.Client(ws)
+    if secret is not None:
+        c.handshake(secret)
+    return ws, c
+
+
+def test_ws_carries_the_native_protocol(hsrv, secret):
+    ws, c = ws_client(hsrv, secret)
+    before = scrape(hsrv.http)
+    for n in (0, 1, 1000, 70000):
+        body = os.urandom(n)
+        head, got = c.request({"type": "echo"}, body)
+        assert got == body and head["size"] == n
+    # pipelined: every response frame is one whole message
+    for i in range(16):
+        c.send({"type": "echo", "id": i}, b"p%d" % i)
+    for i in range(16):
+        head, body = c.recv_frame()
+        assert head["id"] == i and body == b"p%d" % i
+    sizes = ws.messages[-16:]
+    assert all(s == 4 + len(sp.encode_head({"type": "echo", "size": 2 + (i >= 10), "id": i}))
+               + 2 + (i >= 10) for i, s in enumerate(sizes)), sizes
+    after = scrape(hsrv.http)
+    assert val(after, "sockit_requests_total", type="echo", code="ok") - \
+        val(before, "sockit_requests_total", type="echo", code="ok") == 20
+    c.close()
+
+
+def test_ws_large_body_split_into_messages(hsrv, secret):
+    ws, c = ws_client(hsrv, secret)
+    body = os.urandom(3 << 20)
+    # sent as several binary messages: their bytes form one stream
+    frame = sp.frame({"type": "echo"}, body)
+    for i in range(0, len(frame), 1 << 20):
+        ws.sendall(frame[i:i + (1 << 20)])
+    head, got = c.recv_frame(timeout=30)
+    assert got == body
+    # over 1 MiB: the head is a message of its own, then the body's piece
+    assert ws.messages[-2:] == [4 + len(sp.encode_head({"type": "echo", "size": len(body)})),
+                                len(body)]
+    c.close()
+
+
+def test_ws_auth_required_and_wrong_key(hsrv, secret):
+    ws, c = ws_client(hsrv)
+    c.hello()
+    c.send({"type": "auth", "nonce": "cd" * 32, "mac": "11" * 32})
+    c.expect_error("auth_failed")
+    assert c.is_closed()
+    assert ws.close_code == 1008
+
+
+BAD_FRAMES = {
+    "text": (lambda: ws_proto.encode_frame(1, b"{}"), 1003),  # text where binary is expected
+    "unmasked": (lambda: ws_proto.encode_frame(2, b"abcd", mask=False), 1002),
+    "too_big": (lambda: ws_proto.encode_frame(2, b"abcd", length=1 << 40)[:20], 1009),
+    "rsv": (lambda: ws_proto.encode_frame(2, b"ab", rsv=4), 1002),  # reserved bits
+    "orphan": (lambda: ws_proto.encode_frame(0, b"ab"), 1002),  # continuation of nothing
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_FRAMES))
+def test_ws_bad_frames_close_cleanly(hsrv, secret, kind):
+    make, code = BAD_FRAMES[kind]
+    raw = make()
+    ws, c = ws_client(hsrv, secret)
+    other_ws, other = ws_client(hsrv, secret)
+    ws.send_frame(raw)
+    with pytest.raises(sp.Closed):
+        c.recv_frame(timeout=5)
+    assert ws.close_code == code
+    assert other.echo(b"undisturbed") == b"undisturbed"
+    tcp = authed(hsrv, secret)
+    assert tcp.echo(b"ok") == b"ok"
+
+
+def test_ws_ping_close_handshake(hsrv, secret):
+    ws, c = ws_client(hsrv, secret)
+    ws.send_frame(ws_proto.encode_frame(9, b"hi"))
+    op, payload = ws.recv_message()
+    assert (op, payload) == (10, b"hi")
+    ws.send_frame(ws_proto.encode_frame(8, struct.pack("!H", 1000)))
+    op, payload = ws.recv_message()
+    assert op == 8 and payload[:2] == struct.pack("!H", 1000)
+
+
+def test_ws_chat_reaches_tcp_members(hsrv, secret):
+    ws, w = ws_client(hsrv, secret)
+    t = authed(hsrv, secret)
+    t.request({"type": "join", "room": "mix", "nick": "tcp"})
+    w.request({"type": "join", "room": "mix", "nick": "web"})
+    assert t.recv_frame()[0]["event"] == "join"
+    w.send({"type": "say", "room": "mix"}, b"from the web")
+    for cl in (t, w):
+        head, body = cl.recv_frame()
+        assert head["type"] == "msg" and head["from"] == "web" and body == b"from the web"
+    t.send({"type": "say", "room": "mix"}, b"from tcp")
+    for cl in (t, w):
+        head, body = cl.recv_frame()
+        assert head["from"] == "tcp" and body == b"from tcp"
