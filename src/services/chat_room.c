@@ -46,7 +46,6 @@ chat_member *chat_find(const chat_owner *o, const char *room) {
 
 /* ---- fan-out ------------------------------------------------------------ */
 
-
 /* On the target loop: queue the shared frame on each member's connection.
  * A member whose unsent output passes 8 MiB is dropped at once; the others
  * never wait for it. */
@@ -55,8 +54,8 @@ static void deliver(void *arg) {
   for (int i = 0; i < d->n; i++) {
     sk_conn *c = d->t[i].conn;
     if (c == NULL) {
+      chat_metric(d->t[i].owner, SK_M_CHAT_DELIVERED, 1); /* the call may free the owner */
       chat_udp_deliver(d->t[i].owner->peer, d->frame);
-      chat_metric(d->t[i].owner, SK_M_CHAT_DELIVERED, 1);
       continue;
     }
     if (!sk_conn_is_closing(c)) { /* a live connection's chat state is live */

@@ -1,0 +1,214 @@
+"""The web page of `sockit serve --http ADDR`, in a real browser: Debian's
+headless Chromium driven by selenium. Only the keyboard is used to log in,
+join and talk. SOCKIT_SCREENSHOT=PATH saves a screenshot of the page."""
+
+import hashlib
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import SOCKIT_BIN, wait_for
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                reason="chromium and chromium-driver are needed")
+
+
+def http_addr(srv):
+    def find():
+        for line in srv.stderr_lines:
+            if line.startswith("sockit: listening on ") and line.endswith(" (http)"):
+                return line.split()[3]
+        return None
+    assert wait_for(find), srv.stderr_text()
+    return find()
+
+
+@pytest.fixture
+def wsrv(start_server, key_file, tmp_path):
+    root = tmp_path / "root"
+    srv = start_server("--key-file", key_file, "--root", str(root), "--http", "127.0.0.1:0")
+    srv.root = root
+    srv.http = http_addr(srv)
+    return srv
+
+
+@pytest.fixture
+def browser(tmp_path):
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update", "--disable-sync",
+              "--disable-dev-shm-usage", "--window-size=1100,900",
+              "--user-data-dir=%s" % (tmp_path / "chromium-profile")):
+        opts.add_argument(a)
+    opts.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                           "download.prompt_for_download": False})
+    drv = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER),
+                           options=opts)
+    drv.execute_cdp_cmd("Browser.setDownloadBehavior",
+                        {"behavior": "allow", "downloadPath": str(downloads)})
+    drv.downloads = downloads
+    yield drv
+    drv.quit()
+
+
+def key_text(key_file):
+    with open(key_file) as f:
+        return f.read()
+
+
+def text_of(drv, id_):
+    return drv.find_element(By.ID, id_).text
+
+
+def wait_text(drv, id_, needle, timeout=15):
+    ok = wait_for(lambda: needle in text_of(drv, id_), timeout=timeout)
+    assert ok, "%r not in #%s: %r (status %r)" % (needle, id_, text_of(drv, id_),
+                                                 text_of(drv, "status"))
+
+
+def log_in(drv, srv, key):
+    """With the keyboard only: the key field has the focus; type, Enter."""
+    drv.get("http://%s/" % srv.http)
+    assert wait_for(lambda: drv.switch_to.active_element.get_attribute("id") == "key")
+    drv.switch_to.active_element.send_keys(key.strip() + Keys.ENTER)
+
+
+def join(drv, room, nick):
+    assert wait_for(lambda: drv.switch_to.active_element.get_attribute("id") == "room",
+                    timeout=15), text_of(drv, "status")
+    el = drv.switch_to.active_element
+    el.send_keys(Keys.CONTROL, "a")
+    el.send_keys(room + Keys.TAB)
+    el = drv.switch_to.active_element
+    assert el.get_attribute("id") == "nick"
+    el.send_keys(Keys.CONTROL, "a")
+    el.send_keys(nick + Keys.ENTER)
+    assert wait_for(lambda: drv.switch_to.active_element.get_attribute("id") == "text",
+                    timeout=10), text_of(drv, "status")
+
+
+class ChatCli:
+    """`sockit chat` with piped stdin/stdout (each line said, each message printed)."""
+
+    def __init__(self, env, addr, key_file, room, nick):
+        self.proc = subprocess.Popen(
+            [SOCKIT_BIN, "chat", addr, "--room", room, "--nick", nick, "--key-file", key_file],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=env.make(), text=True)
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def say(self, text):
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def wait_line(self, needle, timeout=10):
+        deadline = time.monotonic() + timeout
+        seen = []
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            seen.append(line)
+            if needle in line:
+                return line
+        raise AssertionError("%r not printed by sockit chat: %r" % (needle, seen))
+
+    def stop(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def test_page_chats_with_sockit_chat(wsrv, browser, key_file, env):
+    log_in(browser, wsrv, key_text(key_file))
+    join(browser, "web", "browser")
+    cli = ChatCli(env, wsrv.addr, key_file, "web", "terminal")
+    try:
+        wait_text(browser, "members", "terminal")  # presence reached the page
+        browser.switch_to.active_element.send_keys("hello from the page" + Keys.ENTER)
+        cli.wait_line("browser: hello from the page")
+        cli.say("hello from the terminal")
+        wait_text(browser, "log", "terminal: hello from the terminal")
+        wait_text(browser, "log", "browser: hello from the page")
+        members = text_of(browser, "members").split("\n")
+        assert sorted(members) == ["browser", "terminal"]
+        shot = os.environ.get("SOCKIT_SCREENSHOT")
+        if shot:
+            browser.find_element(By.ID, "refresh").click()
+            time.sleep(0.5)  # let the list render for the picture (not a synchronisation)
+            browser.save_screenshot(shot)
+    finally:
+        cli.stop()
+
+
+def test_page_upload_lands_in_the_root(wsrv, browser, key_file, tmp_path):
+    src = tmp_path / "from-browser.bin"
+    data = os.urandom((3 << 20) + 12345)
+    src.write_bytes(data)
+    log_in(browser, wsrv, key_text(key_file))
+    wait_text(browser, "status", "Connected")
+    browser.find_element(By.ID, "file").send_keys(str(src))
+    browser.find_element(By.ID, "upload").click()
+    wait_text(browser, "files-status", "Uploaded from-browser.bin", timeout=60)
+    want = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert want in text_of(browser, "files-status")
+    assert (wsrv.root / "from-browser.bin").read_bytes() == data
+    assert browser.find_element(By.ID, "progress").get_attribute("value") == "1"
+    wait_text(browser, "entries", "from-browser.bin")
+
+
+def test_page_downloads_a_put_file_byte_exact(wsrv, browser, key_file, tmp_path, run_cli):
+    src = tmp_path / "put-by-cli.bin"
+    data = os.urandom((2 << 20) + 777)
+    src.write_bytes(data)
+    r = run_cli("put", wsrv.addr, str(src), "--key-file", key_file, timeout=60)
+    assert r.returncode == 0, r.stderr
+    log_in(browser, wsrv, key_text(key_file))
+    wait_text(browser, "entries", "put-by-cli.bin")
+    browser.find_element(By.CSS_SELECTOR, "button[data-name='put-by-cli.bin']").click()
+    wait_text(browser, "files-status", "verified", timeout=60)
+    assert "sha256:" + hashlib.sha256(data).hexdigest() in text_of(browser, "files-status")
+    got = browser.downloads / "put-by-cli.bin"
+    assert wait_for(lambda: got.exists() and got.stat().st_size == len(data), timeout=30), \
+        list(browser.downloads.iterdir())
+    assert got.read_bytes() == data
+
+
+def test_page_wrong_key_says_so(wsrv, browser):
+    log_in(browser, wsrv, "not-the-key-0123456789abcdef")
+    wait_text(browser, "login-error", "Wrong key")
+    assert browser.find_element(By.ID, "login-error").is_displayed()
+    assert browser.find_element(By.ID, "app").is_displayed() is False
+    assert browser.execute_script("return sessionStorage.getItem('sockit.key')") is None
+
+
+def test_page_keeps_the_key_for_the_session(wsrv, browser, key_file):
+    log_in(browser, wsrv, key_text(key_file))
+    wait_text(browser, "status", "Connected")
+    browser.refresh()  # no prompt again: the key is in sessionStorage
+    wait_text(browser, "status", "Connected")
+    assert browser.find_element(By.ID, "login").is_displayed() is False
