@@ -29,6 +29,9 @@ static const char serve_help[] =
     "      --idle-timeout S   close idle connections after S seconds (default 300)\n"
     "      --max-message B    echo body limit (default 16M)\n"
     "      --max-file B       upload size limit (default none)\n"
+    "      --max-buffered B   output queued for all clients together (default a\n"
+    "                         quarter of RAM, at most 1G); past it the slowest\n"
+    "                         readers are dropped\n"
     "      --chat-history N   messages kept per room (default 100)\n"
     "      --udp-lease S      a UDP chat member silent for S seconds leaves (default 120)\n"
     "      --log FILE         connection log (- for stderr)\n"
@@ -70,6 +73,7 @@ static const struct option serve_opts[] = {
     {"idle-timeout", required_argument, NULL, 0},
     {"max-message", required_argument, NULL, 0},
     {"max-file", required_argument, NULL, 0},
+    {"max-buffered", required_argument, NULL, 0},
     {"chat-history", required_argument, NULL, 0},
     {"log", required_argument, NULL, 0},
     {"log-format", required_argument, NULL, 0},

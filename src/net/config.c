@@ -68,6 +68,7 @@ static const opt options[] = {
     INT("chat-history", chat_history, 0, 100000),
     INT("max-execs", max_execs, 1, 100000),
     MS("udp-lease", udp_lease_ms, 1, 3600 * 1000),
+    SIZE("max-buffered", max_buffered, 64 * 1024, (int64_t)1 << 50),
 };
 
 void sk__config_defaults(sk_config *cfg) {
@@ -85,6 +86,7 @@ void sk__config_defaults(sk_config *cfg) {
   cfg->chat_history = 100;
   cfg->max_execs = 64;
   cfg->udp_lease_ms = 120 * 1000;
+  cfg->max_buffered = sk__budget_default();
 }
 
 static const opt *find_opt(const char *name) {

@@ -703,9 +703,14 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   process(c);
 }
 
+void sk__conn_budget_pause(sk_conn *c, int paused) {
+  c->budget_paused = paused != 0;
+  update_reading(c);
+}
+
 static void update_reading(sk_conn *c) {
   int want = !c->hard_closing && !c->eof && (c->lingering || !blocked(c)) && !c->congested &&
-             (c->rbuf == NULL || c->rlen < SK_RBUF_SIZE || c->rpos > 0);
+             !c->budget_paused && (c->rbuf == NULL || c->rlen < SK_RBUF_SIZE || c->rpos > 0);
   if (want && !c->reading)
     c->reading = uv_read_start(&c->h.stream, on_alloc, on_read) == 0;
   else if (!want && c->reading) {

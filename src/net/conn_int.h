@@ -35,8 +35,9 @@ struct sk_conn {
   unsigned authed : 1, closing : 1, hard_closing : 1, lingering : 1, reading : 1;
   unsigned in_process : 1, rerun : 1, dirty : 1, sink_paused : 1, congested : 1;
   unsigned stop_when_idle : 1, counted : 1, eof : 1;
-  unsigned lent : 1;   /* the read in progress goes to the sink's memory (on_alloc) */
-  unsigned native : 1; /* the engine decodes frames (else the adapter owns the bytes) */
+  unsigned lent : 1;          /* the read in progress goes to the sink's memory (on_alloc) */
+  unsigned budget_paused : 1; /* not read while the server is over --max-buffered */
+  unsigned native : 1;        /* the engine decodes frames (else the adapter owns the bytes) */
 
   /* a wire adapter below the engine (adapter.h), or NULL for plain native */
   const sk_adapter *ad;
@@ -78,11 +79,12 @@ struct sk_conn {
   /* write side */
   wq_item *wq;
   int wq_first, wq_n, wq_cap;
-  int winflight; /* queue items covered by the write in flight (0: none) */
-  size_t wbytes; /* bytes in the write in flight */
-  size_t queued;
-  uint64_t out_left; /* body bytes owed after sk_conn_send_head */
-  sk_buf **deferred; /* pushes waiting for that body to end */
+  int winflight;        /* queue items covered by the write in flight (0: none) */
+  size_t wbytes;        /* bytes in the write in flight */
+  size_t queued;        /* also counted in srv->buffered */
+  uint64_t budget_mark; /* bytes_out when the budget last looked (budget.c) */
+  uint64_t out_left;    /* body bytes owed after sk_conn_send_head */
+  sk_buf **deferred;    /* pushes waiting for that body to end */
   int ndeferred, deferred_cap;
   size_t deferred_bytes;
 
@@ -110,7 +112,8 @@ int sk__send_error(sk_conn *c, const sk_head *id_src, int err, const char *msg);
 void sk__wq_free(sk_conn *c); /* drop every queued and deferred buffer */
 
 /* ---- conn.c ---- */
-void sk__conn_hard_close(sk_conn *c);  /* close now: handles, then finish() */
-void sk__conn_after_drain(sk_conn *c); /* the queue shrank: resume or close */
+void sk__conn_hard_close(sk_conn *c);               /* close now: handles, then finish() */
+void sk__conn_after_drain(sk_conn *c);              /* the queue shrank: resume or close */
+void sk__conn_budget_pause(sk_conn *c, int paused); /* budget.c: stop or restart reading */
 
 #endif

@@ -130,6 +130,7 @@ typedef struct sk_config {
   int64_t exec_timeout, max_conns, idle_timeout, threads, max_message, max_file;
   int64_t chat_history, max_execs;
   int64_t udp_lease_ms; /* a UDP chat member's lease */
+  int64_t max_buffered; /* --max-buffered: output queued server-wide (budget.c) */
   sk_cidr allow[SK_MAX_CIDRS], deny[SK_MAX_CIDRS], rl_exempt[SK_MAX_CIDRS];
   int nallow, ndeny, nrl_exempt;
 } sk_config;
@@ -166,6 +167,7 @@ struct sk_server {
   sk__ratelimit *rl;
   sk__log *log;
   atomic_int nconns;
+  atomic_size_t buffered; /* output queued on every connection (budget.c) */
   atomic_int stopping;
   sk_loop *loops;
   int nloops;
@@ -210,6 +212,8 @@ struct sk_loop {
   uv_timer_t drain;            /* graceful stop: polls until connections are gone */
   uv_timer_t accept_retry;     /* restarts paused listeners (accept.c) */
   uv_timer_t tick;             /* loop 0, with a log: pre-auth log summaries, once a second */
+  uv_timer_t budget;           /* over --max-buffered: pause and drop (budget.c) */
+  int budget_looks;            /* looks in this over-budget episode */
   uv_tcp_t first_stream;       /* opened and closed at init: see sk__loop_init */
   uv_signal_t sigint, sigterm; /* loop 0 only */
   uv_mutex_t qlock;
@@ -236,6 +240,13 @@ void *sk__rbuf_get(sk_loop *l);
 void sk__rbuf_put(sk_loop *l, void *buf);
 double sk__now_wall(void); /* unix seconds with fractions */
 double sk__now_mono(void); /* seconds on CLOCK_MONOTONIC: penalties, intervals */
+
+/* budget.c: --max-buffered. The total passed the budget: the loop looks at
+ * its connections on its next turn (cheap to call again: once armed, no-op). */
+void sk__budget_over(sk_loop *l);
+void sk__budget_init(sk_loop *l);
+void sk__budget_close(sk_loop *l);
+int64_t sk__budget_default(void); /* a quarter of RAM, at most 1 GiB */
 sk_loop *sk__conn_loop(const sk_conn *c);
 /* Link / unlink a non-native connection (loop thread only). */
 void sk__loop_track(sk_loop *l, sk_wire_conn *wc);

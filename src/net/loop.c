@@ -85,6 +85,7 @@ static void close_internal(sk_loop *l) {
   uv_close((uv_handle_t *)&l->drain, NULL);
   uv_close((uv_handle_t *)&l->accept_retry, NULL);
   uv_close((uv_handle_t *)&l->tick, NULL);
+  sk__budget_close(l);
   if (l->index == 0) {
     uv_close((uv_handle_t *)&l->sigint, NULL);
     uv_close((uv_handle_t *)&l->sigterm, NULL);
@@ -186,6 +187,7 @@ int sk__loop_init(sk_loop *l, sk_server *srv, int index) {
   l->accept_retry.data = l;
   uv_timer_init(&l->uv, &l->tick);
   l->tick.data = l;
+  sk__budget_init(l);
   if (index == 0 && srv->log != NULL) {
     uv_timer_start(&l->tick, on_tick, 1000, 1000);
     uv_unref((uv_handle_t *)&l->tick); /* housekeeping keeps no loop alive */

@@ -15,6 +15,18 @@
 
 static void flush(sk_conn *c);
 
+/* --max-buffered: every byte queued is counted server-wide as well, with
+ * one relaxed atomic per change (no lock); budget.c acts when it is over. */
+static void budget_add(sk_conn *c, size_t n) {
+  size_t total = atomic_fetch_add_explicit(&c->srv->buffered, n, memory_order_relaxed) + n;
+  if (total > (size_t)c->srv->cfg.max_buffered)
+    sk__budget_over(c->loop);
+}
+
+static void budget_sub(sk_conn *c, size_t n) {
+  atomic_fetch_sub_explicit(&c->srv->buffered, n, memory_order_relaxed);
+}
+
 void sk__mark_dirty(sk_conn *c) {
   if (c->dirty || c->hard_closing)
     return;
@@ -53,6 +65,7 @@ static int wq_push(sk_conn *c, sk_buf *b, size_t off, size_t len, int chunk) {
   }
   c->wq[c->wq_n++] = (wq_item){b, off, len, chunk};
   c->queued += len;
+  budget_add(c, len);
   sk__mark_dirty(c);
   return 0;
 }
@@ -74,6 +87,7 @@ static void wq_tail_grow(sk_conn *c, size_t n) {
   sk_buf_set_len(t->buf, sk_buf_len(t->buf) + n);
   t->len += n;
   c->queued += n;
+  budget_add(c, n);
   sk__mark_dirty(c);
 }
 
@@ -168,6 +182,7 @@ static void wq_consume(sk_conn *c, size_t n) {
   c->bytes_out += n;
   sk__mu_add(&c->loop->metrics.bytes_out, n);
   c->queued -= n;
+  budget_sub(c, n);
   while (n > 0 && c->wq_first < c->wq_n) {
     wq_item *it = &c->wq[c->wq_first];
     size_t k = n < it->len ? n : it->len;
@@ -460,6 +475,8 @@ int sk_conn_error(sk_conn *c, int err, const char *msg) {
 }
 
 void sk__wq_free(sk_conn *c) {
+  budget_sub(c, c->queued);
+  c->queued = 0;
   for (int i = 0; i < c->ndeferred; i++)
     sk_buf_unref(c->deferred[i]);
   free(c->deferred);
