@@ -19,6 +19,9 @@
  * With several loops each one drops from its own connections; the total is
  * shared, so together they stop as soon as it is under the budget. */
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "net/conn_int.h"
 #include "net/core.h"
@@ -79,6 +82,7 @@ static void drop_slowest(sk_loop *l) {
                 "max_buffered", 'i', (int64_t)max, "result", 's', "slow_consumer", NULL);
     left = c->queued < left ? left - c->queued : 0; /* freed when its handle closes */
     sk__conn_hard_close(c);
+    l->budget_dropped = 1;
   }
 }
 
@@ -87,10 +91,24 @@ static void mark_progress(sk_loop *l) {
     c->budget_mark = c->bytes_out;
 }
 
+/* The queues dropped at the last look are freed by now (their close
+ * callbacks ran): give the memory back. glibc keeps big blocks in its heap
+ * once its mmap threshold has grown past them, and the point of dropping
+ * is to lower what the server holds. */
+static void give_back(sk_loop *l) {
+  if (!l->budget_dropped)
+    return;
+  l->budget_dropped = 0;
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
 static void on_budget(uv_timer_t *t) {
   sk_loop *l = t->data;
   sk_server *srv = l->srv;
   size_t now = total(srv), max = (size_t)srv->cfg.max_buffered;
+  give_back(l);
   if (now <= max / 100 * BUDGET_RESUME_PCT) {
     resume_all(l);
     l->budget_looks = 0;

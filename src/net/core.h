@@ -214,6 +214,7 @@ struct sk_loop {
   uv_timer_t tick;             /* loop 0, with a log: pre-auth log summaries, once a second */
   uv_timer_t budget;           /* over --max-buffered: pause and drop (budget.c) */
   int budget_looks;            /* looks in this over-budget episode */
+  int budget_dropped;          /* the last look dropped connections */
   uv_tcp_t first_stream;       /* opened and closed at init: see sk__loop_init */
   uv_signal_t sigint, sigterm; /* loop 0 only */
   uv_mutex_t qlock;
