@@ -51,6 +51,8 @@ typedef struct chat {
   char *members[MAX_MEMBERS];
   size_t nmembers;
   long said, own_seen;
+  int quiet_join;       /* a rejoin after a refused /nick or /join: no "joined" line */
+  char join_error[256]; /* why the last join was refused, from the server */
 } chat;
 
 static int64_t now_ms(void) {
@@ -74,15 +76,16 @@ static int xrecv(chat *ch, sk_head **h, uint8_t **b, size_t *n, int timeout_ms) 
   return sk_udp_recv(ch->udp, h, b, n, timeout_ms);
 }
 
-static int send_simple(chat *ch, const char *type, const char *room, const char *nick) {
+static int send_simple(chat *ch, const char *type, const char *room, const char *nick,
+                       int history) {
   sk_head *h = sk_head_new(type);
   int rc = h ? 0 : -ENOMEM;
   if (rc == 0 && room)
     sk_head_set_str(h, "room", room);
   if (rc == 0 && nick)
     sk_head_set_str(h, "nick", nick);
-  if (rc == 0 && nick && ch->tty)
-    sk_head_set_int(h, "history", 20);
+  if (rc == 0 && history > 0)
+    sk_head_set_int(h, "history", history);
   if (rc == 0)
     rc = xsend(ch, h, NULL, 0);
   sk_head_free(h);
@@ -94,7 +97,8 @@ static int send_simple(chat *ch, const char *type, const char *room, const char 
 static void redraw(chat *ch) {
   if (!ch->tty)
     return;
-  printf("\r\033[K\033[1m[%s]\033[0m %.*s", ch->in_room ? ch->room : "-", (int)ch->len, ch->line);
+  printf("\r\033[K\033[1m[%s]\033[0m %.*s", ch->in_room ? cli_safe(ch->room) : "-", (int)ch->len,
+         ch->line);
   fflush(stdout);
 }
 
@@ -112,21 +116,28 @@ static int colour_of(const char *nick) {
   return 31 + (int)(h % 6);
 }
 
-/* One line above the input line (terminal) or on stdout (piped). */
+/* One line above the input line (terminal) or on stdout (piped). The nick
+ * and the text are other members' words: escaped (cli_safe), so that a
+ * message can never end its line early, forge another member's line, or
+ * send the terminal a control sequence. */
 static void show(chat *ch, double ts, const char *nick, const char *sep, const char *text,
                  size_t n) {
   char hm[16];
   stamp(ts, hm);
   if (ch->tty)
-    printf("\r\033[K\033[2m[%s]\033[0m \033[%dm%s\033[0m%s%.*s\r\n", hm, colour_of(nick), nick, sep,
-           (int)n, text);
+    printf("\r\033[K\033[2m[%s]\033[0m \033[%dm%s\033[0m%s", hm, colour_of(nick), cli_safe(nick),
+           sep);
   else
-    printf("[%s] %s%s%.*s\n", hm, nick, sep, (int)n, text);
+    printf("[%s] %s%s", hm, cli_safe(nick), sep);
+  cli_write_safe(stdout, text, n);
+  fputs(ch->tty ? "\r\n" : "\n", stdout);
   redraw(ch);
   fflush(stdout);
 }
 
+/* A line of our own, with one argument that may be anyone's text. */
 static void note(chat *ch, const char *fmt, const char *arg) {
+  arg = arg != NULL ? cli_safe(arg) : "";
   if (ch->tty) {
     printf("\r\033[K* ");
     printf(fmt, arg);
@@ -168,7 +179,8 @@ static void on_joined(chat *ch, const sk_head *h) {
   for (size_t i = 0; i < sk_head_arr_len(h, "members"); i++)
     member_add(ch, sk_head_arr_str(h, "members", i));
   ch->in_room = 1;
-  note(ch, "joined %s", ch->room);
+  if (!ch->quiet_join)
+    note(ch, "joined %s", ch->room);
 }
 
 /* Returns 0, or an exit code when the session must end. */
@@ -196,24 +208,38 @@ static int on_frame(chat *ch, const sk_head *h, const uint8_t *body, size_t n) {
     if (ch->tty)
       note(ch, "server said: %s", msg ? msg : code ? code : "error");
     else
-      cli_error("chat", "server said %s: %s", code ? code : "error", msg ? msg : "");
+      cli_error("chat", "server said %s: %s", cli_safe(code ? code : "error"),
+                cli_safe(msg ? msg : ""));
     if (code && sk_err_is_fatal(sk_err_from_wire(code)))
       return EXIT_CONN;
   }
   return 0;
 }
 
+/* The server is gone: say so on a line of its own. The input line is
+ * cleared, and stdout flushed before stderr speaks, so the message is never
+ * glued to the prompt. Returns the exit code. */
+static int conn_lost(chat *ch, int rc) {
+  if (ch->tty) {
+    printf("\r\033[K");
+    fflush(stdout);
+  }
+  cli_error("chat", "%s: %s", ch->tcp ? "lost the connection to the server" : "UDP",
+            sk_strerror(rc));
+  return EXIT_CONN;
+}
+
 /* ---- requests ----------------------------------------------------------- */
 
-/* Join and wait for joined (frames in between are shown). UDP asks again
- * when the answer is lost. Returns 0 or an error code. */
-static int join_room(chat *ch, const char *room, const char *nick) {
+/* Join and wait for joined (frames in between are shown); ch->room and
+ * ch->nick change only when the server says joined. UDP asks again when the
+ * answer is lost. Returns 0, SK_EREMOTE when the server refused (its words
+ * in ch->join_error), or a transport error. */
+static int join_room(chat *ch, const char *room, const char *nick, int history) {
   int tries = ch->udp ? UDP_JOIN_TRIES : 1, rc = -ETIMEDOUT;
-  snprintf(ch->room, sizeof(ch->room), "%s", room);
-  snprintf(ch->nick, sizeof(ch->nick), "%s", nick);
   for (int i = 0; i < tries; i++) {
     int64_t deadline = now_ms() + (ch->udp ? 1000 : 10000);
-    if ((rc = send_simple(ch, "join", room, nick)) < 0)
+    if ((rc = send_simple(ch, "join", room, nick, history)) < 0)
       return rc;
     while ((rc = (int)(deadline - now_ms())) > 0) {
       sk_head *h = NULL;
@@ -222,19 +248,23 @@ static int join_room(chat *ch, const char *room, const char *nick) {
       if ((rc = xrecv(ch, &h, &b, &n, rc)) < 0)
         break;
       const char *type = sk_head_type(h);
-      int done = strcmp(type, "joined") == 0 || strcmp(type, "error") == 0;
-      rc = strcmp(type, "error") == 0 ? SK_EREMOTE : 0;
-      if (done && rc == SK_EREMOTE && !ch->tty)
-        cli_error("chat", "cannot join %s as %s: %s", room, nick,
-                  sk_error_message(h) ? sk_error_message(h) : "refused");
-      else
+      int joined = strcmp(type, "joined") == 0, refused = strcmp(type, "error") == 0;
+      if (refused) {
+        const char *msg = sk_error_message(h), *code = sk_head_str(h, "code");
+        snprintf(ch->join_error, sizeof(ch->join_error), "%s", msg ? msg : code ? code : "refused");
+      } else {
+        if (joined) {
+          snprintf(ch->room, sizeof(ch->room), "%s", room);
+          snprintf(ch->nick, sizeof(ch->nick), "%s", nick);
+        }
         on_frame(ch, h, b, n);
+      }
       sk_head_free(h);
       free(b);
-      if (done)
-        return rc;
+      if (joined || refused)
+        return refused ? SK_EREMOTE : 0;
     }
-    if (rc != -ETIMEDOUT && rc <= 0 && rc != 0)
+    if (rc != -ETIMEDOUT && rc < 0)
       return rc;
   }
   return -ETIMEDOUT;
@@ -245,7 +275,7 @@ static int leave_room(chat *ch) {
     return 0;
   ch->in_room = 0;
   members_clear(ch);
-  return send_simple(ch, "leave", ch->room, NULL);
+  return send_simple(ch, "leave", ch->room, NULL, 0);
 }
 
 /* Say text, cut into pieces the server takes (never inside a character). */
@@ -272,6 +302,47 @@ static int say(chat *ch, const char *text, size_t n) {
 
 /* ---- the terminal ------------------------------------------------------- */
 
+/* /nick NEW or /join ROOM: leave, join as asked, and when the server
+ * refuses (a taken nick, a bad name) go back where we were, quietly, and
+ * say so in one line. Returns an exit code to end, else -1. */
+static int rejoin(chat *ch, int is_join, const char *arg) {
+  char room[NAME_MAX_ + 1], nick[NAME_MAX_ + 1], old_room[NAME_MAX_ + 1], old_nick[NAME_MAX_ + 1];
+  int was_in = ch->in_room, rc;
+  snprintf(old_room, sizeof(old_room), "%s", ch->room);
+  snprintf(old_nick, sizeof(old_nick), "%s", ch->nick);
+  snprintf(room, sizeof(room), "%s", is_join ? arg : ch->room);
+  snprintf(nick, sizeof(nick), "%s", is_join ? ch->nick : arg);
+  if (!is_join && !was_in) { /* not in a room: the nick is for the next /join */
+    snprintf(ch->nick, sizeof(ch->nick), "%s", nick);
+    note(ch, "your nick is now %s", nick);
+    return -1;
+  }
+  if ((rc = leave_room(ch)) == 0)
+    rc = join_room(ch, room, nick, is_join ? 20 : 0);
+  if (rc == 0)
+    return -1;
+  if (rc != SK_EREMOTE)
+    return conn_lost(ch, rc);
+  char line[512], why[256];
+  snprintf(why, sizeof(why), "%s", cli_safe(ch->join_error));
+  ch->quiet_join = 1;
+  rc = was_in ? join_room(ch, old_room, old_nick, 0) : SK_EREMOTE;
+  ch->quiet_join = 0;
+  if (rc == 0 && is_join)
+    snprintf(line, sizeof(line), "cannot join %s as %s (%s): still in %s", cli_safe(room),
+             cli_safe(nick), why, cli_safe(old_room));
+  else if (rc == 0)
+    snprintf(line, sizeof(line), "cannot take the nick %s in %s (%s): you are still %s",
+             cli_safe(nick), cli_safe(room), why, cli_safe(old_nick));
+  else if (rc == SK_EREMOTE)
+    snprintf(line, sizeof(line), "cannot join %s as %s (%s): /join ROOM", cli_safe(room),
+             cli_safe(nick), why);
+  else
+    return conn_lost(ch, rc);
+  note(ch, "%s", line);
+  return -1;
+}
+
 static int command(chat *ch, char *cmd) {
   char *arg = strchr(cmd, ' ');
   if (arg != NULL)
@@ -279,19 +350,20 @@ static int command(chat *ch, char *cmd) {
   if (strcmp(cmd, "/quit") == 0)
     return EXIT_OK;
   if (strcmp(cmd, "/who") == 0) {
-    for (size_t i = 0; i < ch->nmembers; i++)
+    if (!ch->in_room)
+      note(ch, "%s", "not in a room: /join ROOM");
+    for (size_t i = 0; ch->in_room && i < ch->nmembers; i++)
       note(ch, "in the room: %s", ch->members[i]);
   } else if (strcmp(cmd, "/leave") == 0) {
-    leave_room(ch);
-    note(ch, "left %s", ch->room);
+    if (!ch->in_room)
+      note(ch, "%s", "not in a room: /join ROOM");
+    else if (leave_room(ch) == 0)
+      note(ch, "left %s", ch->room);
   } else if ((strcmp(cmd, "/join") == 0 || strcmp(cmd, "/nick") == 0) && arg && *arg) {
-    char room[NAME_MAX_ + 1], nick[NAME_MAX_ + 1];
-    int is_join = cmd[1] == 'j';
-    snprintf(room, sizeof(room), "%s", is_join ? arg : ch->room);
-    snprintf(nick, sizeof(nick), "%s", is_join ? ch->nick : arg);
-    leave_room(ch);
-    if (join_room(ch, room, nick) < 0 && join_room(ch, ch->room, ch->nick) < 0)
-      note(ch, "%s", "could not join again: try /join ROOM");
+    if (strlen(arg) > NAME_MAX_)
+      note(ch, "%s", "rooms and nicks are at most 32 bytes");
+    else
+      return rejoin(ch, cmd[1] == 'j', arg);
   } else {
     note(ch, "%s", "commands: /nick NEW, /join ROOM, /leave, /who, /quit");
   }
@@ -397,12 +469,8 @@ static int read_socket(chat *ch) {
   int rc = xrecv(ch, &h, &b, &n, ch->tcp ? 30000 : 0);
   if (rc == -ETIMEDOUT && ch->udp)
     return -1;
-  if (rc < 0) {
-    if (ch->tty)
-      printf("\r\033[K");
-    cli_error("chat", "%s: %s", ch->tcp ? "connection lost" : "UDP", sk_strerror(rc));
-    return EXIT_CONN;
-  }
+  if (rc < 0)
+    return conn_lost(ch, rc);
   rc = on_frame(ch, h, b, n);
   sk_head_free(h);
   free(b);
@@ -424,7 +492,7 @@ static int run(chat *ch) {
       continue;
     }
     if (now >= next_ping) {
-      send_simple(ch, "ping", NULL, NULL);
+      send_simple(ch, "ping", NULL, NULL, 0);
       next_ping = now + PING_MS;
     }
     timeout = (int)((drain_until >= 0 && drain_until < next_ping ? drain_until : next_ping) - now);
@@ -451,9 +519,12 @@ static int open_transport(chat *ch, cli_client *cc, int udp) {
 }
 
 static int session(chat *ch, const char *room, const char *nick) {
-  int rc = join_room(ch, room, nick), code;
-  if (rc == SK_EREMOTE)
+  int rc = join_room(ch, room, nick, ch->tty ? 20 : 0), code;
+  if (rc == SK_EREMOTE) {
+    cli_error("chat", "cannot join %s as %s: %s", cli_safe(room), cli_safe(nick),
+              cli_safe(ch->join_error));
     return EXIT_FAIL;
+  }
   if (rc < 0) {
     cli_error("chat", "no joined answer: %s", sk_strerror(rc));
     return EXIT_CONN;
@@ -464,7 +535,7 @@ static int session(chat *ch, const char *room, const char *nick) {
   code = run(ch);
   leave_room(ch);
   if (ch->tcp)
-    send_simple(ch, "bye", NULL, NULL);
+    send_simple(ch, "bye", NULL, NULL, 0);
   if (ch->tty) {
     tcsetattr(STDIN_FILENO, TCSAFLUSH, &ch->saved);
     printf("\r\033[K");
