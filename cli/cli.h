@@ -96,6 +96,9 @@ int cli_client_opt(cli_client *cc, int opt, const char *arg);
  * Moves past it (*argi) when taken; sets cc->addr to it or the default. */
 void cli_take_addr(cli_client *cc, int argc, char **argv, int *argi);
 
+/* "HOST" of "HOST:PORT" or "[HOST]:PORT", for "cannot resolve HOST". */
+void cli_host_of(const char *addr, char *buf, size_t cap);
+
 /* Connect and authenticate; on failure prints one line naming the step
  * that failed and returns EXIT_CONN (EXIT_USAGE for an address that is not
  * one). */

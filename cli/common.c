@@ -178,8 +178,7 @@ static void on_step(void *ctx, sk_client_step step, int err, const char *detail)
   }
 }
 
-/* "HOST" of "HOST:PORT" or "[HOST]:PORT", for "cannot resolve HOST". */
-static void host_of(const char *addr, char *buf, size_t cap) {
+void cli_host_of(const char *addr, char *buf, size_t cap) {
   const char *colon = strrchr(addr, ':');
   size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
   if (addr[0] == '[' && n >= 2 && addr[n - 1] == ']') {
@@ -243,7 +242,7 @@ static int connect_failed(const char *cmd, cli_client *cc, int rc) {
     return cli_usage_error(cmd, "bad address '%s': %s", cli_safe(cc->addr),
                            detail[0] ? detail : "use HOST:PORT, [IPv6]:PORT, :PORT or unix:/path");
   case SK_ERESOLVE:
-    host_of(cc->addr, host, sizeof(host));
+    cli_host_of(cc->addr, host, sizeof(host));
     cli_error(cmd, "cannot resolve %s: %s", cli_safe(host), detail);
     return EXIT_CONN;
   case SK_ENOHELLO:

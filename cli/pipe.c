@@ -3,14 +3,18 @@
  * One thread, one ppoll(2) loop, two buffers: stdin -> socket ("in") and
  * socket -> stdout ("out"). Every descriptor we may write to is non-blocking
  * (except a terminal, which we leave alone because the shell shares it), so
- * a slow reader on one side never stalls the other direction. Half-close:
- * stdin's EOF becomes shutdown(SHUT_WR) once "in" is flushed; the peer's EOF
- * closes our stdout once "out" is flushed; both done is success.
+ * a slow reader on one side never stalls the other direction. Half-close
+ * (SPEC 3.1): stdin's EOF becomes shutdown(SHUT_WR) once "in" is flushed;
+ * the peer's EOF, once "out" is flushed, ends the session with success even
+ * while stdin is still open, as ncat and socat do (--keep-sending: it closes
+ * our stdout and stdin goes on until it ends). `listen -u` ends at stdin's
+ * end (after sending what it read) unless -k.
  *
  * SIGINT/SIGTERM are blocked except inside ppoll, so a signal can only land
  * while we wait and is never lost between a check and the wait. */
 #include "pipe.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -28,11 +32,11 @@
 
 #include "cli.h"
 
-#define RELAY_BUF (256u * 1024) /* per direction: big reads and writes for throughput */
-#define UDP_MAX 65507           /* the largest IPv4 UDP payload */
-#define UDP_ROOM 65536          /* free room needed to receive any datagram whole */
-#define UDP_LINGER_MS 1000      /* connect -u: wait this long for answers after stdin's EOF */
-#define CONNECT_TIMEOUT_MS 30000
+#define RELAY_BUF (256u * 1024)  /* per direction: big reads and writes for throughput */
+#define UDP_MAX 65507            /* the largest IPv4 UDP payload */
+#define UDP_ROOM 65536           /* free room needed to receive any datagram whole */
+#define UDP_LINGER_MS 1000       /* connect -u: wait this long for answers after stdin's EOF */
+#define CONNECT_TIMEOUT_MS 10000 /* -w: the default, as for every client command */
 
 typedef struct relay_buf {
   char *data;
@@ -240,8 +244,10 @@ static int write_out(relay *r) {
 
 /* ---- the loop --------------------------------------------------------------------- */
 
+/* listen -u reads stdin before anyone has sent (a datagram waits in "in"
+ * for the first sender), so that the end of stdin is seen at once. */
 static int want_stdin(const relay *r) {
-  if (r->stdin_eof || (r->server && r->dgram && r->peer_len == 0))
+  if (r->stdin_eof)
     return 0;
   return r->in.pos == r->in.len || (!r->dgram && r->in.len < RELAY_BUF);
 }
@@ -295,14 +301,18 @@ static int settle(relay *r) {
   int in_empty = r->in.pos == r->in.len, out_empty = r->out.pos == r->out.len;
   if (r->o->idle_ms > 0 && now_ms() - r->last_io >= r->o->idle_ms)
     return -ETIMEDOUT;
+  if (r->dgram && r->server) /* listen -u: stdin's end is the end, unless -k */
+    return !r->o->keep && r->stdin_eof && in_empty && out_empty;
   if (r->dgram)
-    return !r->server && r->stdin_eof && in_empty && now_ms() - r->last_io >= UDP_LINGER_MS;
+    return r->stdin_eof && in_empty && now_ms() - r->last_io >= UDP_LINGER_MS;
   if (r->stdin_eof && in_empty && !r->wr_shut) {
     shutdown(r->sock, SHUT_WR);
     r->wr_shut = 1;
   }
   if (r->sock_eof && out_empty && r->o->keep)
     return 1; /* -k: a client's EOF ends its turn; stdin stays for the next */
+  if (r->sock_eof && out_empty && !r->o->keep_sending)
+    return 1; /* everything received is out: done, whatever stdin does */
   if (r->sock_eof && out_empty && !r->out_closed) {
     close(STDOUT_FILENO); /* our reader sees EOF as the peer's EOF */
     r->out_closed = 1;
@@ -341,6 +351,10 @@ static int outcome(const relay *r, int rc) {
     cli_error(r->o->cmd, "%s: %s", r->failed, strerror(-rc));
     return EXIT_FAIL;
   }
+  if (rc == -ECONNRESET || rc == -EPIPE) { /* SPEC 3.1: the peer's reset is 1 */
+    cli_error(r->o->cmd, "the peer at %s reset the connection", r->o->addr);
+    return EXIT_FAIL;
+  }
   cli_error(r->o->cmd, "connection to %s broke: %s", r->o->addr, strerror(-rc));
   return EXIT_CONN;
 }
@@ -371,9 +385,17 @@ static void relay_free(relay *r) {
 
 static int resolve(const pipe_opts *o, int flags, struct sockaddr_storage *ss, socklen_t *len) {
   const char *why = NULL;
+  char host[300];
   int n = sk_resolve(o->addr, flags | SK_RESOLVE_BARE_PORT, ss, len, 8, &why);
-  if (n < 0)
-    cli_usage_error(o->cmd, "bad address '%s': %s", o->addr, why ? why : sk_strerror(n));
+  if (n == SK_ERESOLVE) {
+    cli_host_of(o->addr, host, sizeof(host));
+    cli_error(o->cmd, "cannot resolve %s: %s", cli_safe(host), why ? why : sk_strerror(n));
+    return -EXIT_CONN;
+  }
+  if (n < 0) {
+    cli_usage_error(o->cmd, "bad address '%s': %s", cli_safe(o->addr), why ? why : sk_strerror(n));
+    return -EXIT_USAGE;
+  }
   return n;
 }
 
@@ -421,7 +443,7 @@ static int open_listener(const pipe_opts *o, struct sockaddr_storage *bound, soc
   char text[320];
   int n = resolve(o, SK_RESOLVE_PASSIVE, ss, len), fd = -EINVAL;
   if (n < 0)
-    return -EXIT_USAGE;
+    return n;
   for (int i = 0; i < n && fd < 0; i++)
     fd = bind_one(&ss[i], len[i], o->udp ? SOCK_DGRAM : SOCK_STREAM);
   if (fd < 0) {
@@ -455,7 +477,7 @@ static int accept_next(int lfd) {
 
 /* A non-blocking connect that a signal can interrupt. Returns the socket or
  * a negative errno. */
-static int connect_one(const struct sockaddr_storage *ss, socklen_t len, int type) {
+static int connect_one(const struct sockaddr_storage *ss, socklen_t len, int type, int timeout_ms) {
   int fd = socket(ss->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), rc = 0, err = 0;
   socklen_t rlen = sizeof(err);
   struct pollfd p = {fd, POLLOUT, 0};
@@ -468,7 +490,7 @@ static int connect_one(const struct sockaddr_storage *ss, socklen_t len, int typ
   if (connect(fd, (const struct sockaddr *)ss, len) < 0) {
     if (errno != EINPROGRESS)
       rc = -errno;
-    else if ((rc = wait_fds(&p, 1, CONNECT_TIMEOUT_MS)) == 0)
+    else if ((rc = wait_fds(&p, 1, timeout_ms)) == 0)
       rc = -ETIMEDOUT;
     else if (rc > 0)
       rc = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &rlen) < 0 ? -errno : -err;
@@ -538,13 +560,18 @@ int pipe_connect(const pipe_opts *o) {
   if (relay_init(&r, o, 0) < 0)
     goto out;
   if ((n = resolve(o, 0, ss, len)) < 0) {
-    code = EXIT_USAGE;
+    code = -n;
     goto out;
   }
   for (int i = 0; i < n && fd < 0 && fd != -EINTR; i++)
-    fd = connect_one(&ss[i], len[i], o->udp ? SOCK_DGRAM : SOCK_STREAM);
+    fd = connect_one(&ss[i], len[i], o->udp ? SOCK_DGRAM : SOCK_STREAM,
+                     o->connect_ms > 0 ? o->connect_ms : CONNECT_TIMEOUT_MS);
   if (fd == -EINTR) {
     code = 128 + got_signal;
+  } else if (fd == -ETIMEDOUT) {
+    cli_error(o->cmd, "no answer from %s within %g s while connecting", o->addr,
+              (o->connect_ms > 0 ? o->connect_ms : CONNECT_TIMEOUT_MS) / 1000.0);
+    code = EXIT_CONN;
   } else if (fd < 0) {
     cli_error(o->cmd, "cannot connect to %s: %s", o->addr, strerror(-fd));
     code = EXIT_CONN;
@@ -559,15 +586,36 @@ out:
 
 /* ---- flags --------------------------------------------------------------------------- */
 
+/* nc's habit, `sockit connect HOST PORT`: the two words as HOST:PORT
+ * (brackets for an IPv6 literal). Returns 0, or -1 when they are not that. */
+static int host_and_port(pipe_opts *o, const char *host, const char *port) {
+  struct in6_addr v6;
+  char *end;
+  long v = strtol(port, &end, 10);
+  if (*port == '\0' || *end != '\0' || v < 0 || v > 65535 || host[0] == '[' ||
+      strncmp(host, "unix:", 5) == 0)
+    return -1;
+  if (strchr(host, ':') == NULL)
+    snprintf(o->addr_buf, sizeof(o->addr_buf), "%s:%ld", host, v);
+  else if (inet_pton(AF_INET6, host, &v6) == 1)
+    snprintf(o->addr_buf, sizeof(o->addr_buf), "[%s]:%ld", host, v);
+  else
+    return -1;
+  o->addr = o->addr_buf;
+  return 0;
+}
+
 int pipe_parse(pipe_opts *o, int argc, char **argv, const char *help, int allow_keep) {
   static const struct option opts[] = {{"udp", no_argument, NULL, 'u'},
                                        {"keep-open", no_argument, NULL, 'k'},
+                                       {"keep-sending", no_argument, NULL, 'S'},
                                        {"idle-timeout", required_argument, NULL, 'i'},
+                                       {"timeout", required_argument, NULL, 'w'},
                                        {"help", no_argument, NULL, 'h'},
                                        {"version", no_argument, NULL, CLI_OPT_VERSION},
                                        {0}};
   int opt;
-  while ((opt = getopt_long(argc, argv, allow_keep ? ":ukh" : ":uh", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, allow_keep ? ":ukh" : ":uhw:", opts, NULL)) != -1) {
     char *end;
     double s;
     if (opt == 'h') {
@@ -577,11 +625,14 @@ int pipe_parse(pipe_opts *o, int argc, char **argv, const char *help, int allow_
       o->udp = 1;
     } else if (opt == 'k' && allow_keep) {
       o->keep = 1;
-    } else if (opt == 'i') {
+    } else if (opt == 'S') {
+      o->keep_sending = 1;
+    } else if (opt == 'i' || (opt == 'w' && !allow_keep)) {
       s = strtod(optarg, &end);
       if (*end != '\0' || !(s > 0) || s > 2e6) /* 2e6 s in ms still fits an int */
-        return cli_usage_error(o->cmd, "--idle-timeout wants a positive number of seconds");
-      o->idle_ms = s * 1000 < 1 ? 1 : (int)(s * 1000);
+        return cli_usage_error(o->cmd, "--%s wants a positive number of seconds",
+                               opt == 'i' ? "idle-timeout" : "timeout");
+      *(opt == 'i' ? &o->idle_ms : &o->connect_ms) = s * 1000 < 1 ? 1 : (int)(s * 1000);
     } else if (opt == CLI_OPT_VERSION) {
       return cli_print_version();
     } else {
@@ -590,10 +641,12 @@ int pipe_parse(pipe_opts *o, int argc, char **argv, const char *help, int allow_
   }
   if (optind < argc)
     o->addr = argv[optind++];
+  if (optind + 1 == argc && host_and_port(o, argv[optind - 1], argv[optind]) == 0)
+    optind++;
   if (optind < argc)
-    return cli_usage_error(o->cmd, "unexpected argument '%s'", argv[optind]);
-  if (o->keep && o->udp)
-    return cli_usage_error(o->cmd, "-k is for stream listeners: `listen -u` already answers "
-                                   "every sender");
+    return cli_usage_error(o->cmd, "unexpected argument '%s'%s", argv[optind],
+                           optind == argc - 1 ? ": did you mean HOST:PORT?" : "");
+  if (o->keep && o->keep_sending)
+    return cli_usage_error(o->cmd, "-k and --keep-sending: pick one");
   return -1;
 }

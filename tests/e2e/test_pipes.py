@@ -154,7 +154,7 @@ def test_bare_port_and_colon_port_forms(spawn):
 def test_half_close_answer_after_eof(spawn):
     """connect's stdin EOF only shuts its write side: the listener sees EOF,
     answers afterwards, and connect still receives that answer."""
-    lis = spawn("listen", "127.0.0.1:0")
+    lis = spawn("listen", "--keep-sending", "127.0.0.1:0")
     con = spawn("connect", lis.listening())
     request = os.urandom(300000)
     feed(con, request)
@@ -169,10 +169,10 @@ def test_half_close_answer_after_eof(spawn):
 
 
 def test_peer_eof_keeps_sending_stdin(spawn):
-    """The listener half-closes first (stdin empty); connect's stdout ends,
-    but it goes on sending its stdin until that ends."""
-    lis = spawn("listen", "127.0.0.1:0", stdin=subprocess.DEVNULL)
-    con = spawn("connect", lis.listening())
+    """The listener half-closes first (stdin empty); with --keep-sending
+    connect's stdout ends, but it goes on sending its stdin until that ends."""
+    lis = spawn("listen", "--keep-sending", "127.0.0.1:0", stdin=subprocess.DEVNULL)
+    con = spawn("connect", "--keep-sending", lis.listening())
     con.wait_for(lambda: not con.readers[0].is_alive())  # stdout closed at the peer's EOF
     data = os.urandom(100000)
     feed(con, data)
