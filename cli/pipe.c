@@ -37,6 +37,7 @@
 #define UDP_ROOM 65536           /* free room needed to receive any datagram whole */
 #define UDP_LINGER_MS 1000       /* connect -u: wait this long for answers after stdin's EOF */
 #define CONNECT_TIMEOUT_MS 10000 /* -w: the default, as for every client command */
+#define EOF_LINGER_MS 500 /* after the peer's EOF: stdin silent this long ends it (socat's -t) */
 
 typedef struct relay_buf {
   char *data;
@@ -56,6 +57,7 @@ typedef struct relay {
   int out_closed, out_broken;   /* stdout closed by us; its reader went away */
   const char *failed;           /* "stdin", "stdout" or NULL (the socket) on error */
   int64_t last_io;              /* monotonic ms of the last byte moved */
+  int64_t last_stdin;           /* ... of the last stdin read, or of the peer's EOF */
 } relay;
 
 static volatile sig_atomic_t got_signal;
@@ -163,6 +165,7 @@ static int read_stdin(relay *r) {
   else
     r->in.len += (size_t)n;
   moved(r);
+  r->last_stdin = r->last_io;
   return 0;
 }
 
@@ -210,8 +213,10 @@ static int recv_out(relay *r) {
   n = recvfrom(r->sock, r->out.data + r->out.len, cap, 0, (struct sockaddr *)&from, &flen);
   if (n < 0)
     return again(errno) ? 0 : -errno;
-  if (n == 0 && !r->dgram)
+  if (n == 0 && !r->dgram) {
     r->sock_eof = 1;
+    r->last_stdin = now_ms(); /* the linger after the peer's EOF starts now */
+  }
   if (r->dgram)
     note_sender(r, &from, flen);
   r->out.len += (size_t)n;
@@ -266,6 +271,9 @@ static int wait_budget(const relay *r) {
   if (r->dgram && !r->server && r->stdin_eof && r->in.pos == r->in.len &&
       (deadline < 0 || r->last_io + UDP_LINGER_MS < deadline))
     deadline = r->last_io + UDP_LINGER_MS;
+  if (r->sock_eof && !r->o->keep_sending && !r->o->keep &&
+      (deadline < 0 || r->last_stdin + EOF_LINGER_MS < deadline))
+    deadline = r->last_stdin + EOF_LINGER_MS;
   if (deadline < 0)
     return -1;
   left = deadline - now_ms();
@@ -311,12 +319,17 @@ static int settle(relay *r) {
   }
   if (r->sock_eof && out_empty && r->o->keep)
     return 1; /* -k: a client's EOF ends its turn; stdin stays for the next */
-  if (r->sock_eof && out_empty && !r->o->keep_sending)
-    return 1; /* everything received is out: done, whatever stdin does */
   if (r->sock_eof && out_empty && !r->out_closed) {
     close(STDOUT_FILENO); /* our reader sees EOF as the peer's EOF */
     r->out_closed = 1;
   }
+  /* SPEC 3.1: the peer is done and everything it sent is out. Finish
+   * sending what stdin is still giving (both sides may close at once), but
+   * a stdin that stays open and silent, a terminal or an idle pipe, ends it
+   * after EOF_LINGER_MS. */
+  if (r->out_closed && !r->o->keep_sending && in_empty &&
+      (r->stdin_eof || now_ms() - r->last_stdin >= EOF_LINGER_MS))
+    return 1;
   return r->wr_shut && r->out_closed;
 }
 
@@ -331,9 +344,19 @@ static int relay_run(relay *r, int sock, int dgram) {
   r->failed = NULL;
   r->out.pos = r->out.len = 0; /* "in" keeps unsent stdin for the next -k client */
   moved(r);
-  while ((rc = settle(r)) == 0)
-    if ((rc = step(r)) < 0)
+  while ((rc = settle(r)) == 0) {
+    rc = step(r);
+    if (r->sock_eof && !r->o->keep_sending && r->failed == NULL &&
+        (rc == -EPIPE || rc == -ECONNRESET)) {
+      /* the peer said it was done and then went away: what stdin still had
+       * cannot go anywhere; that is the end, not a failure */
+      r->in.pos = r->in.len = 0;
+      r->stdin_eof = 1;
+      rc = 0;
+    }
+    if (rc < 0)
       break;
+  }
   return rc > 0 ? 0 : rc;
 }
 
