@@ -131,6 +131,7 @@ int cmd_exec(int argc, char **argv);
 int cmd_put(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 #endif

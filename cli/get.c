@@ -13,10 +13,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "jsonl.h"
 #include "progress.h"
 
 static const char get_help[] =
-    "usage: sockit get [ADDR] NAME... [-o FILE|DIR|-] [--resume] [--hash NAME]\n"
+    "usage: sockit get [ADDR] NAME... [-o FILE|DIR|-] [-r] [--resume] [--hash NAME]\n"
     "Download each NAME from the server's file root (default: under its base\n"
     "name in the current folder). A regular file is written to .FILE.sockit-part\n"
     "first and appears only when the hash of the whole file matches the server's;\n"
@@ -24,6 +25,8 @@ static const char get_help[] =
     "  -o, --output FILE  where to write it; DIR or DIR/: into that folder;\n"
     "                     -: to standard output (a bad hash is reported after\n"
     "                     the bytes, exit 1)\n"
+    "  -r, --recursive    fetch folders as trees (the mirror of put -r): NAME/...\n"
+    "                     lands as NAME/... here, or under -o DIR\n"
     "      --resume       continue from the part file an interrupted get left\n"
     "      --hash NAME    sha256, xxh128, ... (default: the fastest both sides "
     "have)\n" CLI_QUIET_HELP CLI_CLIENT_HELP;
@@ -33,7 +36,7 @@ typedef struct get_job {
   sk_client *c;
   sk_get_opts opts;
   const char *out; /* -o, or NULL */
-  int quiet;
+  int quiet, json, recursive;
 } get_job;
 
 /* What Ctrl-C prints: the command that continues this download (none for
@@ -89,34 +92,56 @@ static int report(const char *name, const char *where, int rc, const sk_xfer_res
     cli_error("get",
               "%s: not a regular file: --resume needs one (a FIFO or device is written "
               "in one go)",
-              where);
+              cli_safe(where));
   else if (res->local && rc == -EISDIR)
-    cli_error("get", "%s: is a folder (the file would go into it only as %s/)", where, where);
+    cli_error("get", "%s: is a folder (the file would go into it only as %s/)", where,
+              cli_safe(where));
   else if (res->local)
-    cli_error("get", "%s: %s", where, sk_strerror(rc));
+    cli_error("get", "%s: %s", cli_safe(where), sk_strerror(rc));
   else if (res->message[0] != '\0')
-    cli_error("get", "%s: server said %s: %s", name, sk_err_wire_name(rc), res->message);
+    cli_error("get", "%s: server said %s: %s", cli_safe(name), sk_err_wire_name(rc),
+              cli_safe(res->message));
   else if (rc == SK_EHASHMISMATCH && res->through)
     cli_error("get",
               "%s: the bytes written to %s differ from the server's (hash mismatch): "
               "discard them",
-              name, strcmp(where, "-") == 0 ? "standard output" : where);
+              name, strcmp(where, "-") == 0 ? "standard output" : cli_safe(where));
   else if (rc == SK_EHASHMISMATCH)
     cli_error("get",
               "%s: the hash of the bytes received differs from the server's: "
               "nothing was written (try again)",
-              name);
+              cli_safe(name));
   else
-    cli_error("get", "%s: %s", name, sk_strerror(rc));
+    cli_error("get", "%s: %s", cli_safe(name), sk_strerror(rc));
   return is_conn_error(rc) ? EXIT_CONN : EXIT_FAIL;
 }
 
-static int get_one(get_job *j, const char *name) {
+/* --json: one object per file, fetched or not. */
+static void json_result(const char *name, const char *where, int rc, const sk_xfer_result *res) {
+  sk_head *h = cli_jsonl_new();
+  cli_jsonl_str(h, "name", name);
+  cli_jsonl_str(h, "path", rc == 0 && res->path[0] ? res->path : where);
+  if (rc == 0) {
+    sk_head_set_bool(h, "ok", 1);
+    sk_head_set_int(h, "total", (int64_t)res->total);
+    sk_head_set_int(h, "offset", (int64_t)res->offset);
+    sk_head_set_int(h, "received", (int64_t)(res->total - res->offset));
+    sk_head_set_str(h, "hash", res->hash);
+  } else {
+    cli_jsonl_error(h, rc, res->local ? NULL : res->message);
+  }
+  cli_jsonl_print(h);
+}
+
+/* One file: name to out (NULL: -o, else its base name here). */
+static int get_one(get_job *j, const char *name, const char *out) {
   sk_xfer_result res = {0};
   cli_progress bar;
-  int rc, to_stdout = j->out != NULL && strcmp(j->out, "-") == 0;
+  int rc, to_stdout;
   char tmp[PATH_MAX], def[PATH_MAX];
-  const char *out = j->out;
+  if (out == NULL)
+    out = j->out;
+  to_stdout = out != NULL && strcmp(out, "-") == 0;
   if (out == NULL) {
     snprintf(tmp, sizeof(tmp), "%s", name);
     snprintf(def, sizeof(def), "%s", basename(tmp));
@@ -135,11 +160,90 @@ static int get_one(get_job *j, const char *name) {
   }
   cli_progress_end(&bar);
   cli_resume_hint_clear();
+  if (j->json && !to_stdout)
+    json_result(name, res.local && res.path[0] ? res.path : out, rc, &res);
   if (rc < 0)
     return report(name, res.local && res.path[0] ? res.path : out, rc, &res);
-  if (!j->quiet && !to_stdout && !is_stdout(res.path))
-    printf("%s\t%llu\t%s\n", res.path, (unsigned long long)res.total, res.hash);
+  if (!j->quiet && !j->json && !to_stdout && !is_stdout(res.path))
+    printf("%s\t%llu\t%s\n", cli_safe(res.path), (unsigned long long)res.total, res.hash);
   return EXIT_OK;
+}
+
+#define TREE_DEPTH_MAX 128
+
+/* A name a listing may hold: one component, nothing that climbs out of
+ * the local folder (a hostile server could send "../x" or "a/b"). */
+static int safe_entry(const char *name) {
+  return name[0] != '\0' && strchr(name, '/') == NULL && strcmp(name, ".") != 0 &&
+         strcmp(name, "..") != 0;
+}
+
+/* get -r: the folder remote into the local folder local, as put -r sends
+ * one: files fetched as get does, folders (empty ones too) made. Links,
+ * special files and unfinished uploads are left out, each said once. */
+static int get_tree(get_job *j, const char *remote, const char *local, int depth) {
+  sk_dir_entry *e = NULL;
+  size_t n = 0;
+  char rsub[4097], lsub[PATH_MAX];
+  struct stat st;
+  int code = EXIT_OK, rc;
+  if (depth > TREE_DEPTH_MAX) {
+    cli_error("get", "%s: folders nested too deep", cli_safe(remote));
+    return EXIT_FAIL;
+  }
+  if (mkdir(local, 0755) < 0 &&
+      !(errno == EEXIST && stat(local, &st) == 0 && S_ISDIR(st.st_mode))) {
+    cli_error("get", "%s: %s", cli_safe(local), strerror(errno == EEXIST ? ENOTDIR : errno));
+    return EXIT_FAIL;
+  }
+  if ((rc = sk_client_list(j->c, remote, &e, &n)) < 0) {
+    cli_error("get", "%s: %s", cli_safe(remote),
+              rc == SK_ENOTFOUND ? "not found" : sk_strerror(rc));
+    return is_conn_error(rc) ? EXIT_CONN : EXIT_FAIL;
+  }
+  for (size_t i = 0; i < n && code != EXIT_CONN; i++) {
+    int one = EXIT_OK;
+    if (!safe_entry(e[i].name) ||
+        snprintf(rsub, sizeof(rsub), "%s/%s", remote, e[i].name) >= (int)sizeof(rsub) ||
+        snprintf(lsub, sizeof(lsub), "%s/%s", local, e[i].name) >= (int)sizeof(lsub)) {
+      cli_error("get", "%s/%s: not a name this side can use: skipped", cli_safe(remote),
+                cli_safe(e[i].name));
+      one = EXIT_FAIL;
+    } else if (e[i].is_dir) {
+      one = get_tree(j, rsub, lsub, depth + 1);
+    } else if (strcmp(e[i].type, "file") == 0) {
+      one = get_one(j, rsub, lsub);
+    } else if (!j->quiet) {
+      cli_error("get", "%s: a %s, not a file: skipped", cli_safe(rsub),
+                strcmp(e[i].type, "partial") == 0 ? "part of an upload in progress" : e[i].type);
+    }
+    if (one != EXIT_OK && code == EXIT_OK)
+      code = one;
+    if (one == EXIT_CONN)
+      code = EXIT_CONN;
+  }
+  sk_dir_entries_free(e, n);
+  return code;
+}
+
+/* get -r NAME: where the tree goes (scp -r's rule): -o DIR that exists (or
+ * ends in '/') holds it under NAME's base name; another -o is the tree's
+ * new name; no -o: its base name here. */
+static int get_recursive(get_job *j, const char *name) {
+  char remote[4097], tmp[PATH_MAX], local[PATH_MAX];
+  size_t n;
+  snprintf(remote, sizeof(remote), "%s", name);
+  for (n = strlen(remote); n > 0 && remote[n - 1] == '/'; n--)
+    remote[n - 1] = '\0';
+  snprintf(tmp, sizeof(tmp), "%s", remote);
+  if (j->out == NULL)
+    snprintf(local, sizeof(local), "%s", basename(tmp));
+  else if (is_folder(j->out))
+    snprintf(local, sizeof(local), "%s%s%s", j->out, j->out[strlen(j->out) - 1] == '/' ? "" : "/",
+             basename(tmp));
+  else
+    snprintf(local, sizeof(local), "%s", j->out);
+  return get_tree(j, remote, local, 0);
 }
 
 int cmd_get(int argc, char **argv) {
@@ -147,13 +251,14 @@ int cmd_get(int argc, char **argv) {
                                        CLI_QUIET_LONGOPT,
                                        {"output", required_argument, NULL, 'o'},
                                        {"resume", no_argument, NULL, 'R'},
+                                       {"recursive", no_argument, NULL, 'r'},
                                        {"hash", required_argument, NULL, 'H'},
                                        {0}};
   cli_client cc = {.cmd = "get"};
   get_job j = {0};
   int opt, argi, code, rc;
 
-  while ((opt = getopt_long(argc, argv, ":qo:" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":qro:" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
     if (opt == 'h') {
       fputs(get_help, stdout);
       return EXIT_OK;
@@ -162,6 +267,8 @@ int cmd_get(int argc, char **argv) {
       j.out = optarg;
     else if (opt == 'R')
       j.opts.resume = 1;
+    else if (opt == 'r')
+      j.recursive = 1;
     else if (opt == 'H')
       j.opts.hash = optarg;
     else if (!cli_client_opt(&cc, opt, optarg))
@@ -177,7 +284,12 @@ int cmd_get(int argc, char **argv) {
     return cli_usage_error("get", "--resume needs a file: standard output cannot be continued");
   if (argc - argi > 1 && j.out != NULL && strcmp(j.out, "-") != 0 && !is_folder(j.out))
     return cli_usage_error("get", "several names go into a folder: give -o DIR/");
-  j.quiet = cc.quiet;
+  if (j.recursive && j.out != NULL && strcmp(j.out, "-") == 0)
+    return cli_usage_error("get", "-r writes a folder tree: give -o DIR, not -o -");
+  if (j.recursive && argc - argi > 1 && j.out != NULL && !is_folder(j.out))
+    return cli_usage_error("get", "several folders go into a folder: give -o DIR/");
+  j.quiet = cc.quiet || cc.json;
+  j.json = cc.json;
   j.cc = &cc;
   if ((code = cli_connect("get", &cc, &j.c)) != EXIT_OK)
     return code;
@@ -189,7 +301,7 @@ int cmd_get(int argc, char **argv) {
     return EXIT_FAIL;
   }
   for (int i = argi; i < argc; i++) {
-    int one = get_one(&j, argv[i]);
+    int one = j.recursive ? get_recursive(&j, argv[i]) : get_one(&j, argv[i], NULL);
     if (one != EXIT_OK && code == EXIT_OK)
       code = one;
     if (one == EXIT_CONN)

@@ -18,8 +18,9 @@ static const struct command {
     {"connect", cmd_connect, "raw bytes: connect, pipe the socket to stdin/stdout"},
     {"exec", cmd_exec, "run a program on the server (needs serve --allow-exec)"},
     {"put", cmd_put, "upload files (-r: folder trees), verified and resumable"},
-    {"get", cmd_get, "download a file, verified, through a part file"},
+    {"get", cmd_get, "download files (-r: folder trees), verified, through part files"},
     {"ls", cmd_ls, "list a folder of the server's file root"},
+    {"rm", cmd_rm, "remove a file (-r: a folder) from the server's file root"},
     {"bench", cmd_bench, "load generator: echo/rtt throughput and latency, held connections"},
 };
 

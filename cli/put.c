@@ -11,16 +11,18 @@
 #include <time.h>
 
 #include "cli.h"
+#include "jsonl.h"
 #include "progress.h"
 
 #define NAME_CAP 4097
 
 static const char put_help[] =
-    "usage: sockit put [ADDR] FILE... [--as NAME] [-r] [--resume] [--hash NAME]\n"
+    "usage: sockit put [ADDR] FILE... [--as NAME|DIR/] [-r] [--resume] [--hash NAME]\n"
     "Upload each FILE to the server's file root under its base name (or NAME).\n"
     "The server writes a hidden part file and publishes it only when every\n"
     "byte arrived and the hash matches.\n\n"
-    "      --as NAME      the name on the server (one FILE or folder only)\n"
+    "      --as NAME      the name on the server (one FILE or folder only);\n"
+    "                     --as DIR/ puts every FILE into the folder DIR\n"
     "  -r, --recursive    send folders as trees: DIR/... lands as NAME/...\n"
     "      --resume       continue an interrupted upload (asks stat first)\n"
     "      --exclusive    refuse to replace a file that exists on the server\n"
@@ -34,7 +36,7 @@ typedef struct put_job {
   cli_client *cc;
   sk_client *c;
   sk_put_opts opts;
-  int quiet, failed_conn;
+  int quiet, json, failed_conn;
 } put_job;
 
 static double now_s(void) {
@@ -112,6 +114,25 @@ static int retry_busy(put_job *j, const char *path, const char *name, int rc) {
   return rc;
 }
 
+/* --json: one object per file, sent or not. */
+static void json_result(const char *path, const char *name, int rc, const sk_xfer_result *res) {
+  sk_head *h = cli_jsonl_new();
+  cli_jsonl_str(h, "name", name);
+  cli_jsonl_str(h, "path", path);
+  if (rc == 0) {
+    sk_head_set_bool(h, "ok", 1);
+    sk_head_set_int(h, "total", (int64_t)res->total);
+    sk_head_set_int(h, "offset", (int64_t)res->offset);
+    sk_head_set_int(h, "sent", (int64_t)(res->unchanged ? 0 : res->total - res->offset));
+    if (res->hash[0])
+      sk_head_set_str(h, "hash", res->hash);
+    sk_head_set_bool(h, "unchanged", res->unchanged);
+  } else {
+    cli_jsonl_error(h, rc, res->message);
+  }
+  cli_jsonl_print(h);
+}
+
 static int put_one(put_job *j, const char *path, const char *name) {
   sk_xfer_result res;
   cli_progress bar;
@@ -127,26 +148,31 @@ static int put_one(put_job *j, const char *path, const char *name) {
     rc = retry_busy(j, path, name, rc);
   cli_progress_end(&bar);
   cli_resume_hint_clear();
+  if (j->json)
+    json_result(path, name, rc, &res);
   if (rc == 0) {
     if (res.unchanged && !j->quiet)
       cli_error("put",
                 "%s: the server has it already, complete and with the same hash: nothing "
                 "sent",
-                name);
-    if (!j->quiet)
-      printf("%s\t%llu\t%s\n", name, (unsigned long long)res.total, res.hash[0] ? res.hash : "-");
+                cli_safe(name));
+    if (!j->quiet && !j->json)
+      printf("%s\t%llu\t%s\n", cli_safe(name), (unsigned long long)res.total,
+             res.hash[0] ? res.hash : "-");
     return EXIT_OK;
   }
   if (j->failed_conn)
     return EXIT_FAIL;
   if (rc == SK_EHASHMISMATCH && res.message[0] == '\0')
-    cli_error("put", "%s: the server's hash differs from ours: the file was not confirmed", name);
+    cli_error("put", "%s: the server's hash differs from ours: the file was not confirmed",
+              cli_safe(name));
   else if (res.message[0] != '\0')
-    cli_error("put", "%s: server said %s: %s", name, sk_err_wire_name(rc), res.message);
+    cli_error("put", "%s: server said %s: %s", cli_safe(name), sk_err_wire_name(rc),
+              cli_safe(res.message));
   else if (rc > -4096 && rc < 0 && rc != -EPIPE && rc != -ECONNRESET && rc != -ETIMEDOUT)
-    cli_error("put", "%s: %s", path, sk_strerror(rc));
+    cli_error("put", "%s: %s", cli_safe(path), sk_strerror(rc));
   else
-    cli_error("put", "%s: %s", name, sk_strerror(rc));
+    cli_error("put", "%s: %s", cli_safe(name), sk_strerror(rc));
   if (rc == SK_ECLOSED || rc == -EPIPE || rc == -ECONNRESET || rc == -ETIMEDOUT)
     j->failed_conn = 1;
   return EXIT_FAIL;
@@ -194,6 +220,12 @@ static int put_tree(put_job *j, const char *dir, const char *name) {
     cli_error("put", "%s: %s", dir, sk_strerror(rc));
     code = EXIT_FAIL;
   }
+  if (rc == 0 && n == 0 && (rc = sk_client_mkdir(j->c, name)) < 0) {
+    /* an empty folder is sent as itself, as scp -r does */
+    cli_error("put", "%s: cannot make the folder on the server: %s", cli_safe(name),
+              sk_strerror(rc));
+    code = rc == SK_ECLOSED || rc == -EPIPE || rc == -ECONNRESET ? EXIT_CONN : EXIT_FAIL;
+  }
   for (size_t i = 0; i < n && code == EXIT_OK; i++) {
     if (snprintf(sub, sizeof(sub), "%s/%s", dir, names[i]) >= (int)sizeof(sub) ||
         snprintf(subname, sizeof(subname), "%s/%s", name, names[i]) >= (int)sizeof(subname)) {
@@ -209,33 +241,49 @@ static int put_tree(put_job *j, const char *dir, const char *name) {
   return code;
 }
 
+/* A local FILE that cannot be sent: one line, and its --json result. */
+static int path_failed(put_job *j, const char *path, const char *name, int rc, const char *why) {
+  sk_xfer_result res = {0};
+  cli_error("put", "%s%s", cli_safe(path), why);
+  if (j->json) {
+    snprintf(res.message, sizeof(res.message), "%s", why[0] == ':' ? why + 2 : why + 1);
+    json_result(path, name, rc, &res);
+  }
+  return EXIT_FAIL;
+}
+
 static int put_path(put_job *j, const char *path, const char *name, int recursive) {
   struct stat st;
+  char why[256];
   if (stat(path, &st) < 0) {
-    cli_error("put", "%s: %s", path, strerror(errno));
-    return EXIT_FAIL;
+    int rc = -errno;
+    snprintf(why, sizeof(why), ": %s", strerror(errno));
+    return path_failed(j, path, name, rc, why);
   }
   if (S_ISDIR(st.st_mode)) {
     if (recursive)
       return put_tree(j, path, name);
-    cli_error("put", "%s is a folder: add -r to send it with everything in it", path);
-    return EXIT_FAIL;
+    return path_failed(j, path, name, -EISDIR,
+                       " is a folder: add -r to send it with everything in it");
   }
-  if (!S_ISREG(st.st_mode)) {
-    cli_error("put", "%s is not a regular file", path);
-    return EXIT_FAIL;
-  }
+  if (!S_ISREG(st.st_mode))
+    return path_failed(j, path, name, -EINVAL, " is not a regular file");
   return put_one(j, path, name);
 }
 
-/* The name on the server for FILE: --as, else its base name. */
-static void default_name(const char *path, char *out, size_t cap) {
+/* The name on the server for FILE: --as NAME, --as DIR/ + its base name,
+ * else its base name. */
+static int server_name(const char *as, const char *path, char *out, size_t cap) {
   char tmp[PATH_MAX];
+  size_t n, alen = as != NULL ? strlen(as) : 0;
+  if (as != NULL && (alen == 0 || as[alen - 1] != '/'))
+    return snprintf(out, cap, "%s", as) >= (int)cap ? -ENAMETOOLONG : 0;
   snprintf(tmp, sizeof(tmp), "%s", path);
-  size_t n = strlen(tmp);
+  n = strlen(tmp);
   while (n > 1 && tmp[n - 1] == '/')
     tmp[--n] = '\0';
-  snprintf(out, cap, "%s", basename(tmp));
+  return snprintf(out, cap, "%s%s", as != NULL ? as : "", basename(tmp)) >= (int)cap ? -ENAMETOOLONG
+                                                                                     : 0;
 }
 
 int cmd_put(int argc, char **argv) {
@@ -275,9 +323,11 @@ int cmd_put(int argc, char **argv) {
   cli_take_addr(&cc, argc, argv, &argi);
   if (argi >= argc)
     return cli_usage_error("put", "name at least one FILE to send");
-  if (as != NULL && argc - argi > 1)
-    return cli_usage_error("put", "--as names one file: give a single FILE with it");
-  j.quiet = cc.quiet;
+  if (as != NULL && argc - argi > 1 && (as[0] == '\0' || as[strlen(as) - 1] != '/'))
+    return cli_usage_error("put", "--as NAME names one file: give a single FILE, or a folder "
+                                  "as --as DIR/");
+  j.quiet = cc.quiet || cc.json;
+  j.json = cc.json;
   j.cc = &cc;
   if ((code = cli_connect("put", &cc, &j.c)) != EXIT_OK)
     return code;
@@ -288,11 +338,12 @@ int cmd_put(int argc, char **argv) {
     code = EXIT_FAIL;
   }
   for (int i = argi; i < argc && code == EXIT_OK; i++) {
-    if (as != NULL)
-      snprintf(name, sizeof(name), "%s", as);
-    else
-      default_name(argv[i], name, sizeof(name));
-    code = put_path(&j, argv[i], name, recursive);
+    if (server_name(as, argv[i], name, sizeof(name)) < 0) {
+      cli_error("put", "%s: the name on the server would be too long", argv[i]);
+      code = EXIT_FAIL;
+    } else {
+      code = put_path(&j, argv[i], name, recursive);
+    }
   }
   sk_client_close(j.c);
   return code != EXIT_OK && j.failed_conn ? EXIT_CONN : code;

@@ -198,12 +198,24 @@ typedef struct sk_dir_entry {
   int is_dir;
   uint64_t length;
   int64_t mtime;
+  char type[8];     /* "file", "dir", "link", "other" or "partial" (an upload not
+                       yet published; length is the bytes so far) */
+  uint64_t partial; /* a file being replaced: the upload's bytes so far */
 } sk_dir_entry;
 
 /* List a folder (NULL or "" for the root): *entries is an array of *n
  * (free with sk_dir_entries_free), sorted by name. */
 int sk_client_list(sk_client *c, const char *dir, sk_dir_entry **entries, size_t *n);
 void sk_dir_entries_free(sk_dir_entry *entries, size_t n);
+
+/* Remove name (a file, a link, or with recursive a folder and everything
+ * in it) and the part file of an upload of it. SK_ENOTFOUND when neither
+ * exists, SK_EBADREQ for a folder without recursive, SK_EBUSY while it is
+ * being uploaded. */
+int sk_client_rm(sk_client *c, const char *name, int recursive);
+
+/* Make the folder name and its missing parents; 0 if it exists already. */
+int sk_client_mkdir(sk_client *c, const char *name);
 
 /* The hash a transfer will use: want if both sides have it ("none" gives
  * NULL), else, for want NULL, the fastest both sides have. *err is

@@ -272,8 +272,12 @@ static int parse_entries(const sk_head *resp, sk_dir_entry **out, size_t *n) {
       return nm == NULL ? SK_EPROTO : -ENOMEM;
     }
     e[i].is_dir = type != NULL && strcmp(type, "dir") == 0;
+    snprintf(e[i].type, sizeof(e[i].type), "%s",
+             type != NULL && strlen(type) < sizeof(e[i].type) ? type : "other");
     if (sk_head_int(o, "length", &v) == 0 && v >= 0)
       e[i].length = (uint64_t)v;
+    if (sk_head_int(o, "partial", &v) == 0 && v >= 0)
+      e[i].partial = (uint64_t)v;
     sk_head_int(o, "mtime", &e[i].mtime);
   }
   *out = e;
@@ -294,6 +298,36 @@ int sk_client_list(sk_client *c, const char *dir, sk_dir_entry **entries, size_t
     rc = parse_entries(resp, entries, n);
   sk_head_free(req);
   sk_head_free(resp);
+  return rc;
+}
+
+/* One request naming a file, one answer of type want naming it back. */
+static int named_request(sk_client *c, sk_head *req, const char *want, sk_xfer_result *res) {
+  sk_head *resp = NULL;
+  int rc = sk_client_send(c, req, NULL, 0);
+  if (rc == 0)
+    rc = recv_expect(c, want, &resp, res);
+  sk_head_free(resp);
+  return rc;
+}
+
+int sk_client_rm(sk_client *c, const char *name, int recursive) {
+  sk_head *req = sk_head_new("rm");
+  int rc = req == NULL ? -ENOMEM : sk_head_set_str(req, "name", name);
+  if (rc == 0 && recursive)
+    rc = sk_head_set_bool(req, "recursive", 1);
+  if (rc == 0)
+    rc = named_request(c, req, "rm_ok", NULL);
+  sk_head_free(req);
+  return rc;
+}
+
+int sk_client_mkdir(sk_client *c, const char *name) {
+  sk_head *req = sk_head_new("mkdir");
+  int rc = req == NULL ? -ENOMEM : sk_head_set_str(req, "name", name);
+  if (rc == 0)
+    rc = named_request(c, req, "mkdir_ok", NULL);
+  sk_head_free(req);
   return rc;
 }
 

@@ -1,5 +1,5 @@
-/* files.c - the files service table (SPEC 4.7): put / put_end, get, stat
- * and list, the hashes offered in hello, and the server-wide set of names
+/* files.c - the files service table (SPEC 4.7): put / put_end, get, stat,
+ * list, rm and mkdir, the hashes offered in hello, and the server-wide set of names
  * being uploaded. */
 #include <errno.h>
 #include <pthread.h>
@@ -121,6 +121,8 @@ static const sk_handler handlers[] = {
     {.type = "get", .handle = sk__get_handle},
     {.type = "stat", .handle = sk__stat_handle},
     {.type = "list", .handle = sk__list_handle},
+    {.type = "rm", .handle = sk__rm_handle},
+    {.type = "mkdir", .handle = sk__mkdir_handle},
     {0},
 };
 

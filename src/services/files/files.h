@@ -35,9 +35,11 @@ int sk__get_handle(sk_conn *c, const sk_request *req);
 void sk__get_drained(files_conn *fc);
 void sk__get_cancel(files_conn *fc);
 
-/* list.c: stat and list */
+/* list.c: stat, list, rm and mkdir */
 int sk__stat_handle(sk_conn *c, const sk_request *req);
 int sk__list_handle(sk_conn *c, const sk_request *req);
+int sk__rm_handle(sk_conn *c, const sk_request *req);
+int sk__mkdir_handle(sk_conn *c, const sk_request *req);
 
 /* files.c: names being uploaded, server-wide (busy for a second writer).
  * claim returns 0 or SK_EBUSY; release forgets the name. */

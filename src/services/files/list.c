@@ -1,6 +1,6 @@
-/* list.c - stat and list (SPEC 4.7): small requests whose disk work (name
- * resolution, fstatat, readdir) runs on libuv's pool; the answer is built
- * and queued on the loop. */
+/* list.c - stat, list, rm and mkdir (SPEC 4.7 and docs/protocol.md): small
+ * requests whose disk work (name resolution, fstatat, readdir, unlink)
+ * runs on libuv's pool; the answer is built and queued on the loop. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +41,8 @@ typedef struct job {
   entry *entries;
   size_t n, cap;
   int truncated;
+  /* rm */
+  int recursive, claimed;
 } job;
 
 static void job_free(job *j) {
@@ -51,13 +53,18 @@ static void job_free(job *j) {
   free(j);
 }
 
-static int job_start(sk_conn *c, const char *name, uv_work_cb work, uv_after_work_cb after) {
+static job *job_new(sk_conn *c, const char *name) {
   job *j = calloc(1, sizeof(*j));
   if (j == NULL || (j->name = strdup(name)) == NULL) {
     free(j);
-    return -ENOMEM;
+    return NULL;
   }
   j->c = c;
+  return j;
+}
+
+static int job_queue(job *j, uv_work_cb work, uv_after_work_cb after) {
+  sk_conn *c = j->c;
   j->root_fd = sk_server_root_fd(sk_conn_server(c));
   j->w.data = j;
   if (uv_queue_work(&sk__conn_loop(c)->uv, &j->w, work, after) < 0) {
@@ -66,6 +73,11 @@ static int job_start(sk_conn *c, const char *name, uv_work_cb work, uv_after_wor
   }
   sk_conn_ref(c);
   return SK_ASYNC;
+}
+
+static int job_start(sk_conn *c, const char *name, uv_work_cb work, uv_after_work_cb after) {
+  job *j = job_new(c, name);
+  return j == NULL ? -ENOMEM : job_queue(j, work, after);
 }
 
 /* Send h (or the job's error), end the request, free the job. */
@@ -303,4 +315,159 @@ int sk__list_handle(sk_conn *c, const sk_request *req) {
   if (rc < 0)
     return sk_conn_error(c, rc, msg), 0;
   return job_start(c, name, list_work, list_after);
+}
+
+/* ---- rm ------------------------------------------------------------------ */
+
+#define RM_DEPTH_MAX 128 /* folders within folders; each level holds one fd */
+
+/* Remove the folder name (an entry of dirfd) and everything in it. Nothing
+ * is followed: every level is opened O_NOFOLLOW relative to its parent, and
+ * a link is removed as itself, so the walk never leaves the root. */
+static int rm_tree(int dirfd, const char *name, int depth) {
+  int fd, rc = 0;
+  DIR *d;
+  struct dirent *de;
+  struct stat st;
+  if (depth > RM_DEPTH_MAX)
+    return -EMLINK;
+  if ((fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    return -errno;
+  if ((d = fdopendir(fd)) == NULL) {
+    rc = -errno;
+    close(fd);
+    return rc;
+  }
+  while (rc == 0 && (de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+      rc = errno == ENOENT ? 0 : -errno;
+    else if (S_ISDIR(st.st_mode))
+      rc = rm_tree(fd, de->d_name, depth + 1);
+    else if (unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT)
+      rc = -errno;
+  }
+  closedir(d);
+  if (rc == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
+    rc = -errno;
+  return rc;
+}
+
+static void rm_fail(job *j, int rc) {
+  j->err = rc == -EMLINK ? SK_EIO : sk__name_err(rc);
+  j->msg = rc == -EMLINK             ? "the folder is nested too deep to remove"
+           : j->err == SK_EFORBIDDEN ? "the name passes through a link or leaves the root"
+           : j->err == SK_ENOTFOUND  ? "no such file or folder"
+                                     : "cannot remove it";
+}
+
+/* The name (a folder only when recursive) and its upload's part file. */
+static void rm_work(uv_work_t *w) {
+  job *j = w->data;
+  char part[SK_PART_NAME_MAX];
+  const char *base;
+  struct stat st;
+  int found = 0, rc = 0, dirfd = sk__name_open_parent(j->root_fd, j->name, 0, &base);
+  if (dirfd < 0) {
+    rm_fail(j, dirfd);
+    return;
+  }
+  if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    found = 1;
+    if (S_ISDIR(st.st_mode) && !j->recursive) {
+      j->err = SK_EBADREQ;
+      j->msg = "a folder: remove it and everything in it with \"recursive\":true";
+    } else if (S_ISDIR(st.st_mode)) {
+      rc = rm_tree(dirfd, base, 0);
+    } else if (unlinkat(dirfd, base, 0) < 0) {
+      rc = -errno;
+    }
+  }
+  sk__name_part(base, part);
+  if (j->err == 0 && rc == 0 && unlinkat(dirfd, part, 0) == 0)
+    found = 1;
+  if (rc < 0)
+    rm_fail(j, rc);
+  else if (!found)
+    rm_fail(j, -ENOENT);
+  close(dirfd);
+}
+
+static void named_after(uv_work_t *w, const char *type) {
+  job *j = w->data;
+  sk_head *h = j->err ? NULL : sk_head_new(type);
+  if (h != NULL)
+    sk_head_set_str(h, "name", j->name);
+  if (j->claimed)
+    sk__files_release(sk_conn_server(j->c), j->name);
+  job_end(j, h);
+}
+
+static void rm_after(uv_work_t *w, int status) {
+  named_after(w, "rm_ok");
+}
+
+int sk__rm_handle(sk_conn *c, const sk_request *req) {
+  const char *name, *msg = NULL;
+  int recursive = 0, rc = sk__files_name(req->head, 0, &name, &msg);
+  job *j;
+  if (rc == 0 && sk_head_has(req->head, "recursive") &&
+      sk_head_bool(req->head, "recursive", &recursive) < 0) {
+    rc = SK_EBADREQ;
+    msg = "recursive must be true or false";
+  }
+  if (rc == 0 && (rc = sk__files_claim(sk_conn_server(c), name)) == SK_EBUSY)
+    msg = "an upload of this name is in progress";
+  if (rc < 0)
+    return sk_conn_error(c, rc, msg), 0;
+  if ((j = job_new(c, name)) == NULL) {
+    sk__files_release(sk_conn_server(c), name);
+    return -ENOMEM;
+  }
+  j->recursive = recursive;
+  j->claimed = 1;
+  rc = job_queue(j, rm_work, rm_after);
+  if (rc < 0)
+    sk__files_release(sk_conn_server(c), name);
+  return rc;
+}
+
+/* ---- mkdir ---------------------------------------------------------------- */
+
+/* The folder and its missing parents (put -r sends empty folders so). */
+static void mkdir_work(uv_work_t *w) {
+  job *j = w->data;
+  const char *base;
+  struct stat st;
+  int rc = 0, dirfd = sk__name_open_parent(j->root_fd, j->name, 1, &base);
+  if (dirfd < 0)
+    rc = dirfd;
+  else if (mkdirat(dirfd, base, 0755) < 0 && errno != EEXIST)
+    rc = -errno;
+  else if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    rc = -errno;
+  else if (!S_ISDIR(st.st_mode))
+    rc = -EEXIST;
+  if (rc < 0) {
+    j->err = sk__name_err(rc);
+    j->msg = j->err == SK_EEXISTS      ? "something that is not a folder has that name"
+             : j->err == SK_EFORBIDDEN ? "the name passes through a link or leaves the root"
+             : j->err == SK_ENOTFOUND  ? "a parent is not a folder"
+                                       : "cannot make the folder";
+  }
+  if (dirfd >= 0)
+    close(dirfd);
+}
+
+static void mkdir_after(uv_work_t *w, int status) {
+  named_after(w, "mkdir_ok");
+}
+
+int sk__mkdir_handle(sk_conn *c, const sk_request *req) {
+  const char *name, *msg = NULL;
+  int rc = sk__files_name(req->head, 0, &name, &msg);
+  if (rc < 0)
+    return sk_conn_error(c, rc, msg), 0;
+  return job_start(c, name, mkdir_work, mkdir_after);
 }

@@ -1,0 +1,37 @@
+/* jsonl.c - --json result lines (jsonl.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "jsonl.h"
+
+sk_head *cli_jsonl_new(void) {
+  return sk_head_new(NULL);
+}
+
+void cli_jsonl_str(sk_head *h, const char *key, const char *s) {
+  if (h != NULL && sk_head_set_str(h, key, s) == -EINVAL)
+    sk_head_set_str(h, key, cli_safe(s));
+}
+
+void cli_jsonl_print(sk_head *h) {
+  uint8_t *text = NULL;
+  ssize_t n = h != NULL ? sk_head_encode_alloc(h, &text) : -1;
+  if (n > 4) { /* after the frame's 4-byte length prefix */
+    fwrite(text + 4, 1, (size_t)n - 4, stdout);
+    fputc('\n', stdout);
+  }
+  free(text);
+  sk_head_free(h);
+}
+
+void cli_jsonl_error(sk_head *h, int rc, const char *message) {
+  const char *kind = rc == SK_ECLOSED || rc == -EPIPE || rc == -ECONNRESET || rc == -ETIMEDOUT
+                         ? "connection"
+                     : rc > -4096 ? "local"
+                                  : sk_err_wire_name(rc);
+  sk_head_set_bool(h, "ok", 0);
+  sk_head_set_str(h, "error", kind);
+  cli_jsonl_str(h, "message", message != NULL && message[0] ? message : sk_strerror(rc));
+}

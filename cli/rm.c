@@ -1,0 +1,75 @@
+/* rm.c - `sockit rm [ADDR] NAME... [-r]`: remove files (with -r, folders
+ * and everything in them) from the server's file root, and the part file
+ * of an interrupted upload of them. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "jsonl.h"
+
+static const char rm_help[] =
+    "usage: sockit rm [ADDR] NAME... [-r]\n"
+    "Remove each NAME from the server's file root: a file, a link (never what it\n"
+    "points to), and the part file of an interrupted upload of it. A folder only\n"
+    "with -r, and then everything in it.\n\n"
+    "  -r, --recursive    remove folders and everything in them\n" CLI_CLIENT_HELP;
+
+static int rm_one(sk_client *c, const char *name, int recursive, int json) {
+  int rc = sk_client_rm(c, name, recursive);
+  if (rc == 0) {
+    if (json) {
+      sk_head *h = cli_jsonl_new();
+      cli_jsonl_str(h, "name", name);
+      sk_head_set_bool(h, "removed", 1);
+      cli_jsonl_print(h);
+    }
+    return EXIT_OK;
+  }
+  if (rc == SK_ENOTFOUND)
+    cli_error("rm", "%s: not found", cli_safe(name));
+  else if (rc == SK_EBADREQ && !recursive)
+    cli_error("rm", "%s is a folder: add -r to remove it and everything in it", cli_safe(name));
+  else if (rc == SK_EBUSY)
+    cli_error("rm", "%s: being uploaded right now; try again when the upload is over",
+              cli_safe(name));
+  else if (rc == SK_EFORBIDDEN)
+    cli_error("rm", "%s: forbidden (a name must stay inside the server's file root)",
+              cli_safe(name));
+  else
+    return cli_request_failed("rm", rc, NULL);
+  return EXIT_FAIL;
+}
+
+int cmd_rm(int argc, char **argv) {
+  static const struct option opts[] = {
+      CLI_CLIENT_LONGOPTS, {"recursive", no_argument, NULL, 'r'}, {0}};
+  cli_client cc = {.cmd = "rm"};
+  sk_client *c = NULL;
+  int opt, argi, code, recursive = 0;
+
+  while ((opt = getopt_long(argc, argv, ":r" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
+    if (opt == 'h') {
+      fputs(rm_help, stdout);
+      return EXIT_OK;
+    }
+    if (opt == 'r')
+      recursive = 1;
+    else if (!cli_client_opt(&cc, opt, optarg))
+      return cli_option_error("rm", opt, argv);
+  }
+  argi = optind;
+  cli_take_addr(&cc, argc, argv, &argi);
+  if (argi >= argc)
+    return cli_usage_error("rm", "name at least one file or folder to remove");
+  if ((code = cli_connect("rm", &cc, &c)) != EXIT_OK)
+    return code;
+  for (int i = argi; i < argc; i++) {
+    int one = rm_one(c, argv[i], recursive, cc.json);
+    if (one != EXIT_OK && code == EXIT_OK)
+      code = one;
+    if (one == EXIT_CONN)
+      break;
+  }
+  sk_client_close(c);
+  return code;
+}
