@@ -230,19 +230,24 @@ static int get_tree(get_job *j, const char *remote, const char *local, int depth
  * ends in '/') holds it under NAME's base name; another -o is the tree's
  * new name; no -o: its base name here. */
 static int get_recursive(get_job *j, const char *name) {
-  char remote[4097], tmp[PATH_MAX], local[PATH_MAX];
+  char remote[4097], tmp[4097], local[PATH_MAX];
   size_t n;
+  int len;
   snprintf(remote, sizeof(remote), "%s", name);
   for (n = strlen(remote); n > 0 && remote[n - 1] == '/'; n--)
     remote[n - 1] = '\0';
-  snprintf(tmp, sizeof(tmp), "%s", remote);
+  memcpy(tmp, remote, sizeof(tmp));
   if (j->out == NULL)
-    snprintf(local, sizeof(local), "%s", basename(tmp));
+    len = snprintf(local, sizeof(local), "%s", basename(tmp));
   else if (is_folder(j->out))
-    snprintf(local, sizeof(local), "%s%s%s", j->out, j->out[strlen(j->out) - 1] == '/' ? "" : "/",
-             basename(tmp));
+    len = snprintf(local, sizeof(local), "%s%s%s", j->out,
+                   j->out[strlen(j->out) - 1] == '/' ? "" : "/", basename(tmp));
   else
-    snprintf(local, sizeof(local), "%s", j->out);
+    len = snprintf(local, sizeof(local), "%s", j->out);
+  if (len < 0 || (size_t)len >= sizeof(local)) {
+    cli_error("get", "%s: the local path would be too long", cli_safe(name));
+    return EXIT_FAIL;
+  }
   return get_tree(j, remote, local, 0);
 }
 

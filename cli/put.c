@@ -205,7 +205,8 @@ static int read_names(const char *dir, char ***out, size_t *n) {
     (*n)++;
   }
   closedir(d);
-  qsort(v, *n, sizeof(*v), by_name);
+  if (*n > 1) /* an empty folder has no array to sort */
+    qsort(v, *n, sizeof(*v), by_name);
   *out = v;
   return de == NULL ? 0 : -ENOMEM;
 }
