@@ -16,15 +16,6 @@ from conftest import wait_for
 prom_parser = pytest.importorskip("prometheus_client.parser")
 
 
-def http_addr(srv):
-    """The --http listener's address, from its `listening on ADDR (http)` line."""
-    def find():
-        for line in srv.stderr_lines:
-            if line.startswith("sockit: listening on ") and line.endswith(" (http)"):
-                return line.split()[3]
-        return None
-    assert wait_for(find), srv.stderr_text()
-    return find()
 
 
 def get(addr, path, headers=b"", timeout=5.0):
@@ -59,7 +50,7 @@ def hsrv(start_server, key_file, tmp_path):
     srv = start_server("--key-file", key_file, "--root", str(root), "--http", "127.0.0.1:0",
                        "--threads", "2")
     srv.root = root
-    srv.http = http_addr(srv)
+    srv.http = ws_proto.http_addr(srv, wait_for)
     return srv
 
 
@@ -182,7 +173,7 @@ def test_metrics_need_the_token_off_loopback(start_server, key_file, tmp_path):
     os.chmod(token, 0o600)
     srv = start_server("--key-file", key_file, "--http", "0.0.0.0:0",
                        "--http-metrics-token-file", str(token))
-    port = http_addr(srv).rsplit(":", 1)[1]
+    port = ws_proto.http_addr(srv, wait_for).rsplit(":", 1)[1]
     outside = "%s:%s" % (ip, port)
     status, head, _ = get(outside, "/metrics")
     assert status == 401 and "WWW-Authenticate: Bearer" in head
@@ -196,7 +187,7 @@ def test_metrics_off_loopback_without_a_token_file_is_refused(start_server, key_
     if ip is None:
         pytest.skip("no non-loopback IPv4 address here")
     srv = start_server("--key-file", key_file, "--http", "0.0.0.0:0")
-    port = http_addr(srv).rsplit(":", 1)[1]
+    port = ws_proto.http_addr(srv, wait_for).rsplit(":", 1)[1]
     assert get("%s:%s" % (ip, port), "/metrics", b"Authorization: Bearer x\r\n")[0] == 401
 
 

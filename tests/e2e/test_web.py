@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+import ws_proto
 from conftest import SOCKIT_BIN, wait_for
 
 webdriver = pytest.importorskip("selenium.webdriver")
@@ -25,14 +26,6 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                                 reason="chromium and chromium-driver are needed")
 
 
-def http_addr(srv):
-    def find():
-        for line in srv.stderr_lines:
-            if line.startswith("sockit: listening on ") and line.endswith(" (http)"):
-                return line.split()[3]
-        return None
-    assert wait_for(find), srv.stderr_text()
-    return find()
 
 
 @pytest.fixture
@@ -40,7 +33,7 @@ def wsrv(start_server, key_file, tmp_path):
     root = tmp_path / "root"
     srv = start_server("--key-file", key_file, "--root", str(root), "--http", "127.0.0.1:0")
     srv.root = root
-    srv.http = http_addr(srv)
+    srv.http = ws_proto.http_addr(srv, wait_for)
     return srv
 
 

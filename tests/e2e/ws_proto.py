@@ -13,6 +13,17 @@ import time
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
+def http_addr(srv, wait_for):
+    """A started server's --http address, from its `listening on ADDR (http)` line."""
+    def find():
+        for line in srv.stderr_lines:
+            if line.startswith("sockit: listening on ") and line.endswith(" (http)"):
+                return line.split()[3]
+        return None
+    assert wait_for(find), srv.stderr_text()
+    return find()
+
+
 def http_request(addr, raw, timeout=5.0):
     """Send raw bytes to an HTTP address, read until the server closes (or
     timeout) -> bytes."""
