@@ -300,6 +300,19 @@ size_t sk__ratelimit_size(sk__ratelimit *rl, double now) {
   return n;
 }
 
+size_t sk__ratelimit_penalized(sk__ratelimit *rl, double now) {
+  size_t n = 0;
+
+  if (!rl)
+    return 0;
+  pthread_mutex_lock(&rl->mu);
+  prune(rl, now);
+  for (const struct entry *e = rl->head; e != NULL; e = e->next)
+    n += now < e->until;
+  pthread_mutex_unlock(&rl->mu);
+  return n;
+}
+
 static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 char *sk__ratelimit_source(const struct sockaddr *sa, int fd, char key[KEY_MAX]) {

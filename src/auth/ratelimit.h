@@ -55,6 +55,9 @@ void sk__ratelimit_success(sk__ratelimit *rl, const char *key, double now);
 /* How many sources are remembered now (after pruning), for tests. */
 size_t sk__ratelimit_size(sk__ratelimit *rl, double now);
 
+/* How many sources are in a penalty now (/metrics; walks the table). */
+size_t sk__ratelimit_penalized(sk__ratelimit *rl, double now);
+
 /* The source key of a peer: "192.0.2.1" (also for ::ffff:192.0.2.1),
  * "2001:db8:1:2::/64" (an IPv6 address's /64: one host holds them all), or
  * "uid:1000" for a Unix-socket peer (SO_PEERCRED on fd). Writes "" when

@@ -84,8 +84,6 @@ static const char *reason(int status) {
     return "URI Too Long";
   case 426:
     return "Upgrade Required";
-  case 429:
-    return "Too Many Requests";
   case 431:
     return "Request Header Fields Too Large";
   case 503:
@@ -507,10 +505,7 @@ static void http_closing(sk_conn *c, int err) {
   http_conn *h = conn_state(c);
   if (h->ws != NULL) {
     sk__ws_closing(h->ws, err);
-  } else if (err == SK_ERATELIMIT) {
-    h->close_after = 1;
-    respond_text(h, 429, NULL, "too many failed authentications from this address\n");
-  } else if (err < 0) {
+  } else if (err < 0) { /* refused at accept: --max-conns */
     h->close_after = 1;
     respond_text(h, 503, NULL, "the server is busy\n");
   }

@@ -148,7 +148,7 @@ static void labeled(out *o, const char *name, const char *type, const char *help
     put(o, "%s{%s=\"%s\"} %lld\n", name, label, values[i], (long long)v[i]);
 }
 
-static void services(out *o, const sk__metrics *m) {
+static void services(out *o, const sk_server *srv, const sk__metrics *m) {
   static const char *const dirs[] = {"put", "get"}, *const classes[] = {"ok", "error", "signal",
                                                                         "timeout"};
   int64_t v[SK_M_COUNT];
@@ -165,6 +165,9 @@ static void services(out *o, const sk__metrics *m) {
   scalar(o, "sockit_rate_limited_total", "counter",
          "Connections refused because their source had too many failed authentications.",
          v[SK_M_RATE_LIMITED]);
+  scalar(o, "sockit_rate_limited_peers", "gauge",
+         "Sources (addresses, IPv6 /64s, Unix uids) in a failed-authentication penalty now.",
+         (int64_t)sk__ratelimit_penalized(srv->rl, sk__now_mono()));
   scalar(o, "sockit_chat_rooms", "gauge", "Chat rooms with at least one member.",
          v[SK_G_CHAT_ROOMS]);
   scalar(o, "sockit_chat_members", "gauge", "Chat room memberships (one per member per room).",
@@ -209,7 +212,7 @@ char *sk__prom_render(const sk_server *srv, size_t *len) {
   put(&o, "sockit_bytes_total{direction=\"in\"} %llu\n", (unsigned long long)m->bytes_in);
   put(&o, "sockit_bytes_total{direction=\"out\"} %llu\n", (unsigned long long)m->bytes_out);
   requests(&o, srv, m);
-  services(&o, m);
+  services(&o, srv, m);
   free(m);
   if (o.failed) {
     free(o.p);

@@ -797,17 +797,25 @@ out:
 
 /* Decide whether to serve this peer (on fd) at all; returns 0 or the error
  * to send. */
-static int admit(sk_conn *c, const struct sockaddr *sa, int fd) {
-  int rc;
-  sk__rl_source(c->srv, sa, fd, c->src); /* first: refused peers' log lines are limited by it */
-  if ((rc = sk__admit(c->srv, sa)) < 0)
-    return rc;
-  c->counted = 1;
+/* A source in a failed-auth penalty gets rate_limited in place of the hello. */
+static int rate_limited(sk_conn *c) {
   if (sk__ratelimit_blocked(c->srv->rl, c->src, sk__now_mono()) > 0) {
     sk__conn_metric(c, SK_M_RATE_LIMITED, 1);
     return SK_ERATELIMIT;
   }
   return 0;
+}
+
+/* ad: an adapted connection is checked for the rate limit only when it
+ * starts the engine (an HTTP client may scrape /metrics or load the page
+ * from an address that typed wrong keys; its WebSocket may not talk). */
+static int admit(sk_conn *c, const struct sockaddr *sa, int fd, const sk_adapter *ad) {
+  int rc;
+  sk__rl_source(c->srv, sa, fd, c->src); /* first: refused peers' log lines are limited by it */
+  if ((rc = sk__admit(c->srv, sa)) < 0)
+    return rc;
+  c->counted = 1;
+  return ad == NULL ? rate_limited(c) : 0;
 }
 
 static sk_conn *conn_new(sk_listener *l) {
@@ -845,7 +853,12 @@ void sk__conn_timer(sk_conn *c, uint64_t ms) {
 }
 
 int sk__conn_start_native(sk_conn *c) {
+  int rc;
   c->native = 1;
+  if (c->ad != NULL && (rc = rate_limited(c)) < 0) {
+    sk_conn_close(c, rc);
+    return 0;
+  }
   c->authed = !c->srv->auth;
   if (send_hello(c) < 0)
     return -ENOMEM;
@@ -872,7 +885,7 @@ void sk__conn_accept_with(sk_listener *l, int fd, const sk_adapter *ad) {
     return;
   }
   sk_decoder_init(&c->dec, c->srv->auth ? SK_PREAUTH_HEAD : 0); /* tight only until auth */
-  rc = admit(c, (struct sockaddr *)&ss, fd);
+  rc = admit(c, (struct sockaddr *)&ss, fd, ad);
   if (rc == -EACCES) {
     sk__conn_hard_close(c); /* denied peers get nothing, not even a hello */
     return;

@@ -385,3 +385,25 @@ def test_ws_chat_reaches_tcp_members(hsrv, secret):
     for cl in (t, w):
         head, body = cl.recv_frame()
         assert head["from"] == "tcp" and body == b"from tcp"
+
+
+def test_metrics_rate_limited_peers(hsrv):
+    before = scrape(hsrv.http)
+    assert val(before, "sockit_rate_limited_peers") == 0
+    for _ in range(5):
+        bad = hsrv.connect()
+        bad.hello()
+        bad.send({"type": "auth", "nonce": "ab" * 32, "mac": "00" * 32})
+        bad.expect_error("auth_failed")
+        bad.close()
+    c = hsrv.connect()
+    c.expect_error("rate_limited")  # in place of the hello
+    after = scrape(hsrv.http)
+    assert val(after, "sockit_rate_limited_peers") == 1
+    assert val(after, "sockit_auth_failures_total") - val(before, "sockit_auth_failures_total") == 5
+    assert val(after, "sockit_rate_limited_total") - val(before, "sockit_rate_limited_total") == 1
+    # the HTTP front still serves that address; its WebSocket does not talk
+    ws = ws_proto.WSSocket(hsrv.http)
+    c = sp.Client(ws)
+    c.expect_error("rate_limited")
+    assert c.is_closed()
