@@ -127,6 +127,15 @@ int chat_names_open(struct USpoofChecker **out);
 void chat_names_close(struct USpoofChecker *sc);
 /* nick's skeleton (malloc'd), or NULL when out of memory. */
 char *chat_nick_skeleton(const struct USpoofChecker *sc, const char *nick);
+/* Distinct rooms per source address (chat_source.c). enter: 0, SK_EBUSY
+ * (the source is in max_rooms other rooms) or -ENOMEM; an empty key is
+ * never counted. Each 0 from enter is owed one exit. Any thread. */
+typedef struct chat_sources chat_sources;
+chat_sources *chat_sources_new(int max_rooms);
+void chat_sources_free(chat_sources *t);
+int chat_sources_enter(chat_sources *t, const char *key, const char *room);
+void chat_sources_exit(chat_sources *t, const char *key, const char *room);
+
 chat_member *chat_find(const chat_owner *o, const char *room);
 const char *chat_room_name(const chat_room *r);
 
