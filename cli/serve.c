@@ -32,7 +32,9 @@ static const char serve_help[] =
     "      --max-buffered B   output queued for all clients together (default a\n"
     "                         quarter of RAM, at most 1G); past it the slowest\n"
     "                         readers are dropped\n"
-    "      --chat-history N   messages kept per room (default 100)\n"
+    "      --chat-history N   messages kept per room (default 100, at most 1 MiB)\n"
+    "      --chat-history-bytes B  history of every room together (default 64M);\n"
+    "                         past it the oldest messages go first\n"
     "      --udp-lease S      a UDP chat member silent for S seconds leaves (default 120)\n"
     "      --log FILE         connection log (- for stderr)\n"
     "      --log-format F     text (default) or json\n"
@@ -75,6 +77,7 @@ static const struct option serve_opts[] = {
     {"max-file", required_argument, NULL, 0},
     {"max-buffered", required_argument, NULL, 0},
     {"chat-history", required_argument, NULL, 0},
+    {"chat-history-bytes", required_argument, NULL, 0},
     {"log", required_argument, NULL, 0},
     {"log-format", required_argument, NULL, 0},
     {"threads", required_argument, NULL, 0},

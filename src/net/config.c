@@ -66,6 +66,9 @@ static const opt options[] = {
     SIZE("max-message", max_message, 0, (int64_t)SK_SIZE_MAX),
     SIZE("max-file", max_file, 0, (int64_t)SK_SIZE_MAX),
     INT("chat-history", chat_history, 0, 100000),
+    SIZE("chat-history-bytes", chat_history_bytes, 0, (int64_t)SK_SIZE_MAX),
+    /* not a `sockit serve` flag: for embedders and tests (seconds; 600) */
+    MS("chat-room-ttl", chat_room_ttl_ms, 1, 86400 * 1000),
     INT("max-execs", max_execs, 1, 100000),
     MS("udp-lease", udp_lease_ms, 1, 3600 * 1000),
     SIZE("max-buffered", max_buffered, 64 * 1024, (int64_t)1 << 50),
@@ -84,6 +87,8 @@ void sk__config_defaults(sk_config *cfg) {
   cfg->max_message = 16 << 20;
   cfg->max_file = (int64_t)SK_SIZE_MAX;
   cfg->chat_history = 100;
+  cfg->chat_history_bytes = 64 << 20;
+  cfg->chat_room_ttl_ms = 600000;
   cfg->max_execs = 64;
   cfg->udp_lease_ms = 120 * 1000;
   cfg->max_buffered = sk__budget_default();

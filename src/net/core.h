@@ -128,7 +128,7 @@ typedef struct sk_config {
   char http_token_file[4096];
   int no_auth, allow_exec, wire_seed_public;
   int64_t exec_timeout, max_conns, idle_timeout, threads, max_message, max_file;
-  int64_t chat_history, max_execs;
+  int64_t chat_history, chat_history_bytes, chat_room_ttl_ms, max_execs;
   int64_t udp_lease_ms; /* a UDP chat member's lease */
   int64_t max_buffered; /* --max-buffered: output queued server-wide (budget.c) */
   sk_cidr allow[SK_MAX_CIDRS], deny[SK_MAX_CIDRS], rl_exempt[SK_MAX_CIDRS];

@@ -43,7 +43,12 @@ int chat_join(chat_owner *o, const char *room, const char *nick, size_t want_his
   }
   m->owner = o;
   snprintf(m->nick, sizeof(m->nick), "%s", nick);
+  if ((rc = chat_sources_enter(o->chat->sources, o->source, room)) < 0) {
+    member_free(m);
+    return rc;
+  }
   if ((rc = o->chat->backend->join(m, room, want_hist, members_max, out)) < 0) {
+    chat_sources_exit(o->chat->sources, o->source, room);
     member_free(m);
     return rc;
   }
@@ -64,6 +69,7 @@ int chat_say(chat_member *m, const uint8_t *text, size_t n) {
 void chat_leave(chat_member *m, int presence) {
   chat_owner *o = m->owner;
   o->chat->backend->leave(m, presence);
+  chat_sources_exit(o->chat->sources, o->source, chat_room_name(m->room));
   for (chat_member **pp = &o->members; *pp != NULL; pp = &(*pp)->onext)
     if (*pp == m) {
       *pp = m->onext;
@@ -116,11 +122,16 @@ static int handle_join(sk_conn *c, const sk_request *req) {
     return sk_conn_error(c, SK_EBADREQ, "history must be a count of messages (0 or more)"), 0;
   if (chat_find(o, room) != NULL)
     return sk_conn_error(c, SK_EBADREQ, "already in this room: leave it first"), 0;
-  if (o->n >= CHAT_MAX_JOINS)
-    return sk_conn_error(c, SK_EBUSY, "in too many rooms at once (64)"), 0;
+  if (o->n >= CHAT_CONN_ROOMS)
+    return sk_conn_error(c, SK_EBUSY, "in too many rooms at once (32): leave one first"), 0;
   rc = chat_join(o, room, nick, (size_t)hist, SIZE_MAX, &jo);
   if (rc == SK_ENICKTAKEN)
     return sk_conn_error(c, rc, "that nick is taken in this room: pick another"), 0;
+  if (rc == SK_EBUSY)
+    return sk_conn_error(c, rc,
+                         "too many rooms: connections from this address are in 64, "
+                         "or the server is full; leave one first"),
+           0;
   if (rc < 0)
     return rc;
   chat_log(o, "join", room, nick, NULL);
@@ -165,6 +176,15 @@ static chat_srv *chat_of(const sk_server *srv) {
   return NULL;
 }
 
+/* The source a connection's rooms count against: its IP address. */
+static void conn_source(sk_conn *c, char *key, size_t cap) {
+  const char *peer = sk_conn_peer(c), *colon = strrchr(peer, ':');
+  size_t n = colon != NULL ? (size_t)(colon - peer) : strlen(peer);
+  if (peer[0] == '[' && n >= 2 && peer[n - 1] == ']')
+    peer++, n -= 2;
+  snprintf(key, cap, "%.*s", (int)n, peer);
+}
+
 static int setup(sk_conn *c, void **state) {
   chat_owner *o = calloc(1, sizeof(*o));
   if (o == NULL)
@@ -172,6 +192,7 @@ static int setup(sk_conn *c, void **state) {
   o->chat = chat_of(sk_conn_server(c));
   o->conn = c;
   o->loop = sk__conn_loop(c)->index;
+  conn_source(c, o->source, sizeof(o->source));
   *state = o;
   return 0;
 }
@@ -193,13 +214,19 @@ static int start(sk_server *srv) {
   if (ch == NULL)
     return -ENOMEM;
   ch->srv = srv;
-  ch->hist_max = (size_t)srv->cfg.chat_history;
+  chat_limits_init(&ch->limits, srv);
+  if ((ch->sources = chat_sources_new(CHAT_SOURCE_ROOMS)) == NULL) {
+    free(ch);
+    return -ENOMEM;
+  }
   if ((rc = chat_names_open(&ch->spoof)) < 0) {
+    chat_sources_free(ch->sources);
     free(ch);
     return rc;
   }
   ch->backend = &chat_backend_local;
   uv_mutex_init(&ch->lock);
+  uv_mutex_init(&ch->hist.lock);
   for (int i = 0; i < srv->nservices; i++)
     if (srv->services[i] == &sk__svc_chat)
       srv->svc_shared[i] = ch;
@@ -215,8 +242,10 @@ fail:
   for (int i = 0; i < srv->nservices; i++)
     if (srv->services[i] == &sk__svc_chat)
       srv->svc_shared[i] = NULL;
+  uv_mutex_destroy(&ch->hist.lock);
   uv_mutex_destroy(&ch->lock);
   chat_names_close(ch->spoof);
+  chat_sources_free(ch->sources);
   free(ch);
   return rc;
 }
@@ -229,8 +258,10 @@ static void stop(sk_server *srv) {
   if (ch->backend->stop != NULL)
     ch->backend->stop(ch);
   chat_rooms_free(ch);
+  uv_mutex_destroy(&ch->hist.lock);
   uv_mutex_destroy(&ch->lock);
   chat_names_close(ch->spoof);
+  chat_sources_free(ch->sources);
   free(ch);
   for (int i = 0; i < srv->nservices; i++)
     if (srv->services[i] == &sk__svc_chat)

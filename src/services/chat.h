@@ -31,16 +31,25 @@
 #define CHAT_NAME_MAX 32
 #define CHAT_SAY_MAX 65536u
 #define CHAT_SLOW_BYTES (8u << 20) /* unsent output that drops a member */
-#define CHAT_HIST_BYTES (1u << 20) /* per room, beside --chat-history */
-#define CHAT_MAX_ROOMS 1024        /* empty rooms are evicted beyond this */
-#define CHAT_MAX_JOINS 64          /* rooms one connection or peer may be in */
-#define CHAT_ROOM_BUCKETS 256
+/* What one peer may hold, and what all of them together (issue 15: 17
+ * sockets from one address once held every room, and filling histories took
+ * a server to 1 GiB). Histories: --chat-history messages and CHAT_HIST_BYTES
+ * per room, --chat-history-bytes (default 64 MiB) for every room together,
+ * an empty room's dropped after 10 minutes. A room without history costs
+ * ~200 bytes, so CHAT_MAX_ROOMS of them are ~3 MiB. */
+#define CHAT_HIST_BYTES (1u << 20) /* per room (or the total, if smaller) */
+#define CHAT_MAX_ROOMS 16384       /* empty rooms are evicted beyond this */
+#define CHAT_CONN_ROOMS 32         /* rooms one TCP/Unix connection may be in */
+#define CHAT_SOURCE_ROOMS 64       /* distinct rooms one source address may be in */
+#define CHAT_MAX_JOINS 64          /* rooms one UDP peer may be in */
+#define CHAT_ROOM_BUCKETS 4096
 
 typedef struct chat_srv chat_srv;
 typedef struct chat_room chat_room;
 typedef struct chat_member chat_member;
 typedef struct chat_peer chat_peer;
 typedef struct chat_join_out chat_join_out;
+typedef struct chat_sources chat_sources;
 
 /* Whoever joins: a connection's chat state or a UDP peer. Owner thread only. */
 typedef struct chat_owner {
@@ -51,6 +60,7 @@ typedef struct chat_owner {
   chat_peer *peer;  /* a UDP owner, else NULL */
   int loop;         /* index of the loop its deliveries run on */
   const char *addr; /* a UDP owner's address, for the log */
+  char source[64];  /* a TCP/Unix owner's source key (chat_sources), or "" */
 } chat_owner;
 
 struct chat_member {
@@ -91,6 +101,16 @@ typedef struct chat_backend {
 
 extern const chat_backend chat_backend_local; /* chat_room.c */
 
+/* History bounds from the server's options, for whichever backend keeps
+ * the history. */
+typedef struct chat_limits {
+  size_t hist_msgs;        /* --chat-history: messages kept per room */
+  size_t hist_room_bytes;  /* per room: CHAT_HIST_BYTES, or the total if smaller */
+  size_t hist_total_bytes; /* --chat-history-bytes: every room together */
+  uint64_t room_ttl_ns;    /* an empty room's history is dropped after this */
+} chat_limits;
+void chat_limits_init(chat_limits *lim, const sk_server *srv);
+
 struct chat_srv {
   sk_server *srv;
   const chat_backend *backend;
@@ -98,8 +118,14 @@ struct chat_srv {
   uv_mutex_t lock; /* the room registry */
   chat_room *buckets[CHAT_ROOM_BUCKETS];
   int nrooms;
-  atomic_uint_fast64_t clock; /* orders emptied rooms for eviction */
-  size_t hist_max;
+  uint64_t swept; /* uv_hrtime() of the last sweep of expired rooms */
+  chat_limits limits;
+  struct {
+    uv_mutex_t lock; /* every room's history (taken under a room's lock) */
+    struct hist_entry *oldest, *newest;
+    size_t bytes;
+  } hist;                      /* the local backend's histories (chat_room.c) */
+  chat_sources *sources;       /* distinct rooms per source address (TCP/Unix) */
   struct USpoofChecker *spoof; /* ICU's, for nick skeletons (chat_names.c) */
   void *udp;                   /* chat_udp.c's peer table (UDP loop only) */
 };
@@ -130,7 +156,6 @@ char *chat_nick_skeleton(const struct USpoofChecker *sc, const char *nick);
 /* Distinct rooms per source address (chat_source.c). enter: 0, SK_EBUSY
  * (the source is in max_rooms other rooms) or -ENOMEM; an empty key is
  * never counted. Each 0 from enter is owed one exit. Any thread. */
-typedef struct chat_sources chat_sources;
 chat_sources *chat_sources_new(int max_rooms);
 void chat_sources_free(chat_sources *t);
 int chat_sources_enter(chat_sources *t, const char *key, const char *room);

@@ -8,14 +8,25 @@
 #include "services/chat.h"
 #include "sockit/error.h"
 
+/* One message of a room's history. It is in two lists: its room's, and
+ * every room's together in the order they were said, so that the server's
+ * total (--chat-history-bytes) drops the oldest message of any room. */
+typedef struct hist_entry {
+  sk_buf *frame; /* the msg frame as sent */
+  chat_room *room;
+  struct hist_entry *rnext;         /* the room's next newer message */
+  struct hist_entry *gprev, *gnext; /* every room's, oldest first */
+  size_t cost;                      /* the frame and this entry */
+} hist_entry;
+
 struct chat_room {
   uv_mutex_t lock;
   chat_room *hnext;            /* hash chain (registry lock) */
   chat_member *members, *tail; /* in join order */
   int nmembers;
-  uint64_t emptied; /* when it last became empty (chat clock) */
-  sk_buf **hist;    /* ring of encoded msg frames */
-  size_t hcap, hfirst, hn, hbytes;
+  uint64_t emptied;           /* uv_hrtime() when it last became empty */
+  hist_entry *hfirst, *hlast; /* oldest first (ch->hist.lock) */
+  size_t hn, hbytes;          /* (ch->hist.lock) */
   char name[CHAT_NAME_MAX + 1];
 };
 
@@ -144,40 +155,95 @@ static void presence(chat_room *r, chat_srv *ch, const chat_member *m, const cha
 
 /* ---- history ------------------------------------------------------------ */
 
-static void hist_drop_oldest(chat_room *r) {
-  sk_buf *b = r->hist[r->hfirst];
-  r->hbytes -= sk_buf_len(b);
-  sk_buf_unref(b);
-  r->hfirst = (r->hfirst + 1) % r->hcap;
+/* What a kept message costs beyond its frame: the entry, the sk_buf and
+ * the allocator's headers. Counted so that many tiny messages cannot hold
+ * more memory than the bound says. */
+#define HIST_OVERHEAD (sizeof(hist_entry) + 64)
+
+/* History locked. Forget r's oldest message. */
+static void hist_drop_oldest(chat_srv *ch, chat_room *r) {
+  hist_entry *e = r->hfirst;
+  if ((r->hfirst = e->rnext) == NULL)
+    r->hlast = NULL;
   r->hn--;
+  r->hbytes -= e->cost;
+  if (e->gprev)
+    e->gprev->gnext = e->gnext;
+  else
+    ch->hist.oldest = e->gnext;
+  if (e->gnext)
+    e->gnext->gprev = e->gprev;
+  else
+    ch->hist.newest = e->gprev;
+  ch->hist.bytes -= e->cost;
+  sk_buf_unref(e->frame);
+  free(e);
 }
 
-static int hist_grow(chat_room *r, size_t max) {
-  size_t cap = r->hcap ? r->hcap * 2 : 16;
-  sk_buf **h;
-  if (cap > max)
-    cap = max;
-  if ((h = malloc(cap * sizeof(*h))) == NULL)
-    return -ENOMEM;
-  for (size_t i = 0; i < r->hn; i++)
-    h[i] = r->hist[(r->hfirst + i) % r->hcap];
-  free(r->hist);
-  r->hist = h;
-  r->hcap = cap;
-  r->hfirst = 0;
-  return 0;
-}
-
-static void hist_push(chat_room *r, size_t max, sk_buf *frame) {
-  if (max == 0 || sk_buf_len(frame) > CHAT_HIST_BYTES)
+/* Room locked (the room's order). Keep frame as r's newest message: first
+ * the room's bounds (--chat-history messages, CHAT_HIST_BYTES), then the
+ * server's total, dropping the oldest message of any room. */
+static void hist_push(chat_srv *ch, chat_room *r, sk_buf *frame) {
+  const chat_limits *lim = &ch->limits;
+  size_t cost = sk_buf_len(frame) + HIST_OVERHEAD;
+  hist_entry *e;
+  if (lim->hist_msgs == 0 || cost > lim->hist_room_bytes || (e = malloc(sizeof(*e))) == NULL)
     return;
-  while (r->hn > 0 && (r->hn >= max || r->hbytes + sk_buf_len(frame) > CHAT_HIST_BYTES))
-    hist_drop_oldest(r);
-  if (r->hn == r->hcap && hist_grow(r, max) < 0)
-    return;
-  r->hist[(r->hfirst + r->hn) % r->hcap] = sk_buf_ref(frame);
+  *e = (hist_entry){.frame = sk_buf_ref(frame), .room = r, .cost = cost};
+  uv_mutex_lock(&ch->hist.lock);
+  while (r->hn > 0 && (r->hn >= lim->hist_msgs || r->hbytes + cost > lim->hist_room_bytes))
+    hist_drop_oldest(ch, r);
+  while (ch->hist.oldest != NULL && ch->hist.bytes + cost > lim->hist_total_bytes)
+    hist_drop_oldest(ch, ch->hist.oldest->room); /* the oldest of all is its room's oldest */
+  if (r->hlast)
+    r->hlast->rnext = e;
+  else
+    r->hfirst = e;
+  r->hlast = e;
   r->hn++;
-  r->hbytes += sk_buf_len(frame);
+  r->hbytes += cost;
+  e->gprev = ch->hist.newest;
+  if (ch->hist.newest)
+    ch->hist.newest->gnext = e;
+  else
+    ch->hist.oldest = e;
+  ch->hist.newest = e;
+  ch->hist.bytes += cost;
+  uv_mutex_unlock(&ch->hist.lock);
+}
+
+/* Room locked. References on r's newest min(want, kept) messages, oldest
+ * first, into out; -ENOMEM. */
+static int hist_copy(chat_srv *ch, chat_room *r, size_t want, chat_join_out *out) {
+  int rc = 0;
+  uv_mutex_lock(&ch->hist.lock);
+  size_t nh = want < r->hn ? want : r->hn;
+  if (nh > 0 && (out->hist = malloc(nh * sizeof(sk_buf *))) == NULL)
+    rc = -ENOMEM;
+  else if (nh > 0) {
+    hist_entry *e = r->hfirst;
+    for (size_t skip = r->hn - nh; skip > 0; skip--)
+      e = e->rnext;
+    for (; e != NULL; e = e->rnext)
+      out->hist[out->nhist++] = sk_buf_ref(e->frame);
+  }
+  uv_mutex_unlock(&ch->hist.lock);
+  return rc;
+}
+
+static void hist_clear(chat_srv *ch, chat_room *r) {
+  uv_mutex_lock(&ch->hist.lock);
+  while (r->hn > 0)
+    hist_drop_oldest(ch, r);
+  uv_mutex_unlock(&ch->hist.lock);
+}
+
+void chat_limits_init(chat_limits *lim, const sk_server *srv) {
+  lim->hist_msgs = (size_t)sk_server_opt_int(srv, "chat-history");
+  lim->hist_total_bytes = (size_t)sk_server_opt_int(srv, "chat-history-bytes");
+  lim->hist_room_bytes =
+      lim->hist_total_bytes < CHAT_HIST_BYTES ? lim->hist_total_bytes : CHAT_HIST_BYTES;
+  lim->room_ttl_ns = (uint64_t)srv->cfg.chat_room_ttl_ms * 1000000u;
 }
 
 /* ---- the registry ------------------------------------------------------- */
@@ -189,12 +255,39 @@ static unsigned bucket_of(const char *name) {
   return h % CHAT_ROOM_BUCKETS;
 }
 
-static void room_free(chat_room *r) {
-  while (r->hn > 0)
-    hist_drop_oldest(r);
-  free(r->hist);
+static void room_free(chat_srv *ch, chat_room *r) {
+  hist_clear(ch, r);
   uv_mutex_destroy(&r->lock);
   free(r);
+}
+
+/* Room locked. Empty for the TTL: its history is to be forgotten. */
+static int room_expired(const chat_srv *ch, const chat_room *r, uint64_t now) {
+  return r->nmembers == 0 && now - r->emptied >= ch->limits.room_ttl_ns;
+}
+
+/* Registry locked. Free every room that has been empty for the TTL. Run
+ * from joins at most ten times per TTL: a lazy sweep needs no timer, and a
+ * room's history is never read after its TTL because local_join clears an
+ * expired room it finds before the sweep got to it. */
+static void sweep_expired(chat_srv *ch, uint64_t now) {
+  if (now - ch->swept < ch->limits.room_ttl_ns / 10)
+    return;
+  ch->swept = now;
+  for (int b = 0; b < CHAT_ROOM_BUCKETS; b++)
+    for (chat_room **pp = &ch->buckets[b]; *pp != NULL;) {
+      chat_room *r = *pp;
+      uv_mutex_lock(&r->lock);
+      int expired = room_expired(ch, r, now);
+      uv_mutex_unlock(&r->lock);
+      if (!expired) {
+        pp = &r->hnext;
+        continue;
+      }
+      *pp = r->hnext;
+      ch->nrooms--;
+      room_free(ch, r); /* empty and unlisted: nobody else can reach it */
+    }
 }
 
 /* Registry locked. Frees the empty room that has been empty longest. */
@@ -215,7 +308,7 @@ static int evict_one(chat_srv *ch) {
   chat_room *r = *best;
   *best = r->hnext;
   ch->nrooms--;
-  room_free(r); /* empty and in no list: nobody else can reach it */
+  room_free(ch, r); /* empty and in no list: nobody else can reach it */
   return 0;
 }
 
@@ -226,6 +319,7 @@ static chat_room *room_get(chat_srv *ch, const char *name, int *err) {
   for (r = ch->buckets[b]; r != NULL; r = r->hnext)
     if (strcmp(r->name, name) == 0)
       return r;
+  sweep_expired(ch, uv_hrtime());
   if (ch->nrooms >= CHAT_MAX_ROOMS && (*err = evict_one(ch)) < 0)
     return NULL;
   if ((r = calloc(1, sizeof(*r))) == NULL) {
@@ -245,7 +339,7 @@ void chat_rooms_free(chat_srv *ch) {
     while (ch->buckets[b] != NULL) {
       chat_room *r = ch->buckets[b];
       ch->buckets[b] = r->hnext;
-      room_free(r);
+      room_free(ch, r);
     }
 }
 
@@ -290,7 +384,9 @@ static int nick_taken(const chat_room *r, const char *skel) {
 /* Room locked: the member in, the answer built. */
 static int join_locked(chat_room *r, chat_member *m, size_t want, size_t members_max,
                        chat_join_out *out) {
-  size_t nh = want < r->hn ? want : r->hn;
+  chat_srv *ch = m->owner->chat;
+  if (room_expired(ch, r, uv_hrtime()))
+    hist_clear(ch, r); /* empty for the TTL: the sweep has not come by yet */
   if (nick_taken(r, m->skel))
     return SK_ENICKTAKEN;
   m->rprev = r->tail;
@@ -302,15 +398,12 @@ static int join_locked(chat_room *r, chat_member *m, size_t want, size_t members
   if (r->nmembers++ == 0)
     chat_metric(m->owner, SK_G_CHAT_ROOMS, 1);
   if ((out->joined = joined_head(r, m->nick, members_max)) == NULL ||
-      (nh > 0 && (out->hist = malloc(nh * sizeof(sk_buf *))) == NULL)) {
+      hist_copy(ch, r, want, out) < 0) {
     sk_head_free(out->joined);
     out->joined = NULL;
     return -ENOMEM; /* the caller unlinks m */
   }
-  for (size_t i = 0; i < nh; i++)
-    out->hist[i] = sk_buf_ref(r->hist[(r->hfirst + r->hn - nh + i) % r->hcap]);
-  out->nhist = nh;
-  presence(r, m->owner->chat, m, "join");
+  presence(r, ch, m, "join");
   return 0;
 }
 
@@ -324,7 +417,7 @@ static void unlink_locked(chat_room *r, chat_member *m) {
   else
     r->tail = m->rprev;
   if (--r->nmembers == 0) {
-    r->emptied = atomic_fetch_add(&m->owner->chat->clock, 1);
+    r->emptied = uv_hrtime();
     chat_metric(m->owner, SK_G_CHAT_ROOMS, -1);
   }
 }
@@ -374,7 +467,7 @@ static int local_say(chat_member *m, const uint8_t *text, size_t n) {
   if (sk_head_set_double(h, "ts", sk__now_wall()) == 0)
     frame = sk_frame_encode(h, text, n); /* once, shared by every member */
   if (frame != NULL) {
-    hist_push(r, ch->hist_max, frame);
+    hist_push(ch, r, frame);
     broadcast(r, ch, frame, NULL);
   }
   uv_mutex_unlock(&r->lock);
