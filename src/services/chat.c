@@ -176,10 +176,11 @@ static chat_srv *chat_of(const sk_server *srv) {
   return NULL;
 }
 
-/* The source a connection's rooms count against: its IP address. */
+/* The source a connection's rooms count against: its IP address; a Unix
+ * peer ("unix") is not counted. */
 static void conn_source(sk_conn *c, char *key, size_t cap) {
   const char *peer = sk_conn_peer(c), *colon = strrchr(peer, ':');
-  size_t n = colon != NULL ? (size_t)(colon - peer) : strlen(peer);
+  size_t n = colon != NULL ? (size_t)(colon - peer) : 0;
   if (peer[0] == '[' && n >= 2 && peer[n - 1] == ']')
     peer++, n -= 2;
   snprintf(key, cap, "%.*s", (int)n, peer);

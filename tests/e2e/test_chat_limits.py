@@ -20,7 +20,7 @@ import sys
 import pytest
 
 import sockit_proto as sp
-from conftest import rss_kib
+from conftest import rss_kib, small_asan_quarantine
 
 PER_CONN = 32     # rooms one connection may be in
 PER_SOURCE = 64   # distinct rooms one source address may be in
@@ -138,7 +138,7 @@ def test_one_source_may_fill_many_members_of_one_room(start_server):
 
 
 def test_filling_histories_keeps_rss_bounded(start_server, key_file, secret):
-    srv = start_server("--key-file", key_file, "--threads", "1")
+    srv = start_server("--key-file", key_file, "--threads", "1", env_extra=small_asan_quarantine())
     before = rss_kib(srv.proc.pid)
     fill(srv.addr, secret, rooms=160)  # 160 MiB offered
     after = rss_kib(srv.proc.pid)
