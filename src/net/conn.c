@@ -35,6 +35,10 @@ static uint64_t now_ms(sk_conn *c) {
 sk_loop *sk__conn_loop(const sk_conn *c) {
   return c->loop;
 }
+
+const char *sk__conn_source(const sk_conn *c) {
+  return c->src;
+}
 sk_server *sk_conn_server(const sk_conn *c) {
   return c->srv;
 }

@@ -249,6 +249,9 @@ void sk__budget_init(sk_loop *l);
 void sk__budget_close(sk_loop *l);
 int64_t sk__budget_default(void); /* a quarter of RAM, at most 1 GiB */
 sk_loop *sk__conn_loop(const sk_conn *c);
+/* The peer's source key (ratelimit.h: IPv4 address, IPv6 /64, "uid:N"),
+ * "" for a --rate-limit-exempt peer. Services count per-source limits by it. */
+const char *sk__conn_source(const sk_conn *c);
 /* Link / unlink a non-native connection (loop thread only). */
 void sk__loop_track(sk_loop *l, sk_wire_conn *wc);
 void sk__loop_untrack(sk_loop *l, sk_wire_conn *wc);

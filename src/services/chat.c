@@ -176,16 +176,6 @@ static chat_srv *chat_of(const sk_server *srv) {
   return NULL;
 }
 
-/* The source a connection's rooms count against: its IP address; a Unix
- * peer ("unix") is not counted. */
-static void conn_source(sk_conn *c, char *key, size_t cap) {
-  const char *peer = sk_conn_peer(c), *colon = strrchr(peer, ':');
-  size_t n = colon != NULL ? (size_t)(colon - peer) : 0;
-  if (peer[0] == '[' && n >= 2 && peer[n - 1] == ']')
-    peer++, n -= 2;
-  snprintf(key, cap, "%.*s", (int)n, peer);
-}
-
 static int setup(sk_conn *c, void **state) {
   chat_owner *o = calloc(1, sizeof(*o));
   if (o == NULL)
@@ -193,7 +183,7 @@ static int setup(sk_conn *c, void **state) {
   o->chat = chat_of(sk_conn_server(c));
   o->conn = c;
   o->loop = sk__conn_loop(c)->index;
-  conn_source(c, o->source, sizeof(o->source));
+  snprintf(o->source, sizeof(o->source), "%s", sk__conn_source(c));
   *state = o;
   return 0;
 }

@@ -56,11 +56,11 @@ typedef struct chat_owner {
   chat_srv *chat;
   chat_member *members; /* its memberships */
   int n;
-  sk_conn *conn;    /* a TCP/Unix owner, else NULL */
-  chat_peer *peer;  /* a UDP owner, else NULL */
-  int loop;         /* index of the loop its deliveries run on */
-  const char *addr; /* a UDP owner's address, for the log */
-  char source[64];  /* a TCP/Unix owner's source key (chat_sources), or "" */
+  sk_conn *conn;                  /* a TCP/Unix owner, else NULL */
+  chat_peer *peer;                /* a UDP owner, else NULL */
+  int loop;                       /* index of the loop its deliveries run on */
+  const char *addr;               /* a UDP owner's address, for the log */
+  char source[SK__RATELIMIT_KEY]; /* a TCP/Unix owner's sk__conn_source, or "" */
 } chat_owner;
 
 struct chat_member {

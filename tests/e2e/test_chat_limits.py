@@ -129,6 +129,12 @@ def test_squatting_17_sockets_is_capped_and_a_key_holder_still_joins(start_serve
     k.ping()
 
 
+def test_unix_peers_of_one_user_share_the_source_cap(start_server, short_dir):
+    srv = start_server("--no-auth", listen=("unix:%s/s" % short_dir,))
+    conns, joined, errors = squat(srv.addr, None, sockets=3, rooms_each=PER_CONN)
+    assert joined == [PER_CONN, PER_SOURCE - PER_CONN, 0] and errors == {"busy"}
+
+
 def test_one_source_may_fill_many_members_of_one_room(start_server):
     # the cap is on distinct rooms: 100 connections from one address (a
     # bench, a NAT) all join the same room
