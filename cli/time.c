@@ -4,16 +4,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/zone.h"
 
 static const char time_help[] =
     "usage: sockit time [ADDR] [--ts N] [--tz TZ] [--format F] [--every S [--count N]]\n"
     "Ask the time service to format a unix time (default: now).\n\n"
     "      --ts N         unix seconds to format\n"
-    "      --tz TZ        local (the server's, default), UTC, +HH:MM or -HH:MM\n"
+    "      --tz TZ        local (the server's, default), UTC, +HH:MM, -HH:MM or a\n"
+    "                     zone name such as Asia/Tokyo (from the server's tzdata)\n"
     "      --format F     strftime format (default \"%Y-%m-%d %H:%M:%S\")\n"
     "      --every S      ask again every S seconds with the current time, like the\n"
     "                     tutorial's periodic client; Ctrl-C ends it\n"
@@ -66,6 +69,31 @@ static int ask(sk_client *c, const time_req *t, long long ts) {
   return rc;
 }
 
+/* --tz before anything is sent: the forms that work, and the bad value,
+ * rather than the server's answer after a connection. Whether a well-shaped
+ * zone name exists is the server's tzdata's call. */
+static int check_tz(const char *tz) {
+  char hint[64] = "";
+  long off;
+  if (strcmp(tz, "local") == 0 || strcmp(tz, "UTC") == 0 || sk__tz_parse_offset(tz, &off) == 0)
+    return 0;
+  if (strcasecmp(tz, "utc") == 0 || strcasecmp(tz, "z") == 0)
+    snprintf(hint, sizeof(hint), " (did you mean UTC?)");
+  else if (strcasecmp(tz, "local") == 0)
+    snprintf(hint, sizeof(hint), " (did you mean local?)");
+  else if ((tz[0] == '+' || tz[0] == '-') && strlen(tz) <= 5 &&
+           strspn(tz + 1, "0123456789") == strlen(tz + 1))
+    snprintf(hint, sizeof(hint), " (offsets are written %c%02d:%02d)", tz[0],
+             strlen(tz) <= 3 ? atoi(tz + 1) : atoi(tz + 1) / 100,
+             strlen(tz) <= 3 ? 0 : atoi(tz + 1) % 100);
+  else if (sk__zone_name_ok(tz))
+    return 0;
+  return cli_usage_error("time",
+                         "--tz '%s' is not a time zone: use local, UTC, +HH:MM, -HH:MM or a zone "
+                         "name such as Asia/Tokyo%s",
+                         cli_safe(tz), hint);
+}
+
 static int parse_num(const char *s, long long *out) {
   char *end;
   errno = 0;
@@ -94,6 +122,8 @@ static int parse_opts(int argc, char **argv, time_req *t, cli_client *cc) {
         return cli_usage_error("time", "--ts wants integer unix seconds");
       t->has_ts = 1;
     } else if (opt == 'z') {
+      if (check_tz(optarg) != 0)
+        return EXIT_USAGE;
       t->tz = optarg;
     } else if (opt == 'f') {
       t->format = optarg;

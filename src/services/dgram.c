@@ -59,8 +59,7 @@ static int time_head(const sk_head *req, int authed, sk_head **out, const char *
         strlen(fmt) > TIME_FORMAT_MAX)
       return SK_EBADREQ;
   }
-  *why = "bad time request: tz is local, UTC, +HH:MM or -HH:MM; ts must be a representable time";
-  if ((rc = sk__time_format(ts, tz, fmt, text, sizeof(text))) < 0)
+  if ((rc = sk__time_format_why(ts, tz, fmt, text, sizeof(text), why)) < 0)
     return SK_EBADREQ;
   if ((*out = sk_head_new("time")) == NULL)
     return -ENOMEM;

@@ -16,5 +16,9 @@ extern const sk_service sk__svc_files; /* put, put_end, get, stat, list (SPEC 4.
  * strftime format into out. Returns the length, or SK_EBADREQ for a bad
  * zone, format or time. */
 int sk__time_format(int64_t ts, const char *tz, const char *fmt, char *out, size_t cap);
+/* The same, with *why (static text) saying what was wrong on failure. tz
+ * is local, UTC, +HH:MM, -HH:MM or an IANA zone name (Asia/Tokyo). */
+int sk__time_format_why(int64_t ts, const char *tz, const char *fmt, char *out, size_t cap,
+                        const char **why);
 
 #endif

@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unicode/ucal.h>
+#include <unicode/ustring.h>
 
+#include "common/zone.h"
 #include "net/core.h"
 #include "services/services.h"
 #include "sockit/error.h"
@@ -12,28 +15,58 @@
 #define TIME_FORMAT_MAX 256
 #define TIME_TEXT_MAX 4096
 
-/* "+HH:MM" / "-HH:MM" -> seconds east of UTC. */
-static int parse_offset(const char *tz, long *off) {
-  int hh, mm;
-  if (strlen(tz) != 6 || (tz[0] != '+' && tz[0] != '-') || tz[3] != ':')
+static const char WHY_TZ[] =
+    "unknown tz: use local, UTC, +HH:MM, -HH:MM or a zone name such as Asia/Tokyo";
+static const char WHY_TS[] = "ts is not a representable time";
+static const char WHY_TEXT[] = "the formatted text would not fit in 4 KiB";
+
+/* The offset of zone tz at t (seconds east of UTC) and its short name, from
+ * ICU's copy of tzdata. One calendar per call: the process's TZ and
+ * localtime state (setenv/tzset, shared by every loop thread) are never
+ * touched, so concurrent requests for different zones cannot mix. */
+static int zone_offset(const char *tz, time_t t, long *off, char *abbr, size_t cap) {
+  UChar id[SK_ZONE_NAME_MAX + 1], canon[SK_ZONE_NAME_MAX * 2], name[64];
+  UErrorCode st = U_ZERO_ERROR;
+  UBool known = 0;
+  UCalendar *cal;
+  int32_t zone, dst, len;
+  u_uastrncpy(id, tz, SK_ZONE_NAME_MAX + 1);
+  ucal_getCanonicalTimeZoneID(id, -1, canon, (int32_t)(sizeof(canon) / sizeof(canon[0])), &known,
+                              &st);
+  if (U_FAILURE(st) || !known)
     return SK_EBADREQ;
-  for (int i = 1; i < 6; i++)
-    if (i != 3 && (tz[i] < '0' || tz[i] > '9'))
-      return SK_EBADREQ;
-  hh = (tz[1] - '0') * 10 + (tz[2] - '0');
-  mm = (tz[4] - '0') * 10 + (tz[5] - '0');
-  if (hh > 23 || mm > 59)
+  cal = ucal_open(id, -1, "en_US", UCAL_GREGORIAN, &st);
+  if (U_FAILURE(st))
     return SK_EBADREQ;
-  *off = (tz[0] == '-' ? -1 : 1) * (long)(hh * 3600 + mm * 60);
+  ucal_setMillis(cal, (UDate)t * 1000.0, &st);
+  zone = ucal_get(cal, UCAL_ZONE_OFFSET, &st);
+  dst = ucal_get(cal, UCAL_DST_OFFSET, &st);
+  len = ucal_getTimeZoneDisplayName(cal, dst ? UCAL_SHORT_DST : UCAL_SHORT_STANDARD, "en_US", name,
+                                    (int32_t)(sizeof(name) / sizeof(name[0])), &st);
+  ucal_close(cal);
+  if (U_FAILURE(st))
+    return SK_EBADREQ;
+  *off = (long)(zone + dst) / 1000;
+  if (len > 0 && len < (int32_t)cap)
+    u_austrncpy(abbr, name, (int32_t)cap);
+  else
+    snprintf(abbr, cap, "%s", tz);
+  abbr[cap - 1] = '\0';
   return 0;
 }
 
-int sk__time_format(int64_t ts, const char *tz, const char *fmt, char *out, size_t cap) {
+int sk__time_format_why(int64_t ts, const char *tz, const char *fmt, char *out, size_t cap,
+                        const char **why) {
   struct tm tm;
   time_t t = (time_t)ts;
   long off = 0;
+  char abbr[64];
   size_t n;
+  const char *dummy;
 
+  if (why == NULL)
+    why = &dummy;
+  *why = WHY_TS;
   if ((int64_t)t != ts || strlen(fmt) > TIME_FORMAT_MAX)
     return SK_EBADREQ;
   if (strcmp(tz, "local") == 0) {
@@ -43,19 +76,32 @@ int sk__time_format(int64_t ts, const char *tz, const char *fmt, char *out, size
     if (gmtime_r(&t, &tm) == NULL)
       return SK_EBADREQ;
   } else {
-    if (parse_offset(tz, &off) < 0 || __builtin_add_overflow(t, off, &t) ||
-        gmtime_r(&t, &tm) == NULL)
+    const char *zone = tz;
+    if (sk__tz_parse_offset(tz, &off) < 0) {
+      *why = WHY_TZ;
+      if (!sk__zone_name_ok(tz) || zone_offset(tz, t, &off, abbr, sizeof(abbr)) < 0)
+        return SK_EBADREQ;
+      zone = abbr;
+      *why = WHY_TS;
+    }
+    if (__builtin_add_overflow(t, off, &t) || gmtime_r(&t, &tm) == NULL)
       return SK_EBADREQ;
     tm.tm_gmtoff = off; /* so that %z and %Z name the zone asked for */
-    tm.tm_zone = tz;
+    tm.tm_zone = zone;
   }
+  *why = WHY_TEXT;
   if (cap == 0)
     return SK_EBADREQ;
   n = strftime(out, cap, fmt, &tm);
   if (n == 0 && fmt[0] != '\0')
     return SK_EBADREQ; /* the text would not fit */
   out[n] = '\0';
+  *why = NULL;
   return (int)n;
+}
+
+int sk__time_format(int64_t ts, const char *tz, const char *fmt, char *out, size_t cap) {
+  return sk__time_format_why(ts, tz, fmt, out, cap, NULL);
 }
 
 static int handle_time(sk_conn *c, const sk_request *req) {
@@ -75,12 +121,10 @@ static int handle_time(sk_conn *c, const sk_request *req) {
         strlen(fmt) > TIME_FORMAT_MAX)
       return sk_conn_error(c, SK_EBADREQ, "format must be a string of at most 256 bytes"), 0;
   }
-  rc = sk__time_format(ts, tz, fmt, text, sizeof(text));
+  const char *why = NULL;
+  rc = sk__time_format_why(ts, tz, fmt, text, sizeof(text), &why);
   if (rc < 0)
-    return sk_conn_error(c, SK_EBADREQ,
-                         "bad time request: tz is local, UTC, +HH:MM or -HH:MM; ts must be "
-                         "a representable time; the text must stay under 4 KiB"),
-           0;
+    return sk_conn_error(c, SK_EBADREQ, why ? why : "bad time request"), 0;
   if ((h = sk_head_new("time")) == NULL)
     return -ENOMEM;
   sk_head_set_int(h, "ts", ts);

@@ -317,3 +317,75 @@ def test_verbose_prints_the_steps(run_cli, keyed_server, key_file):
     assert lines[4].startswith("sockit echo: ready (sockit ")
     r = run_cli("echo", keyed_server.addr, "--key-file", key_file, "hi")
     assert r.stderr == ""
+
+
+# ---------------------------------------------------------------------------
+# 16.10 time zones: checked by the client, IANA names on the server
+
+
+@pytest.mark.parametrize("tz,hint", [("utc", "(did you mean UTC?)"), ("+8", "(offsets are written +08:00)"),
+                                     ("+0530", "(offsets are written +05:30)"), ("Europe/../x", ""),
+                                     ("25:00", "")])
+def test_time_zone_checked_before_sending(run_cli, tz, hint):
+    # nothing listens at 127.0.0.1:1: exit 2 (not 255) shows nothing was sent
+    r = run_cli("time", "127.0.0.1:1", "--tz", tz)
+    assert r.returncode == 2, r
+    assert r.stderr.startswith(
+        "sockit time: --tz '%s' is not a time zone: use local, UTC, +HH:MM, -HH:MM or a zone "
+        "name such as Asia/Tokyo" % tz), r.stderr
+    assert hint in r.stderr and r.stderr.count("\n") == 1
+
+
+@pytest.fixture
+def plain_server(start_server):
+    return start_server("--no-auth", "--threads", "2")
+
+
+@pytest.mark.parametrize("tz,ts,text", [
+    ("Asia/Tokyo", 0, "1970-01-01 09:00:00 +0900"),
+    ("America/New_York", 0, "1969-12-31 19:00:00 -0500"),
+    ("Europe/Berlin", 1783000000, "2026-07-02 15:46:40 +0200"),   # summer time
+    ("Europe/Berlin", 1798000000, "2026-12-23 05:26:40 +0100"),   # winter time
+    ("America/Argentina/Buenos_Aires", 0, "1969-12-31 21:00:00 -0300"),
+    ("Australia/Lord_Howe", 1783000000, "2026-07-03 00:16:40 +1030"),
+])
+def test_time_named_zones(run_cli, plain_server, tz, ts, text):
+    r = run_cli("time", plain_server.addr, "--no-auth", "--ts", ts, "--tz", tz, "--format",
+                "%Y-%m-%d %H:%M:%S %z")
+    assert (r.returncode, r.stdout, r.stderr) == (0, text + "\n", ""), r
+
+
+def test_time_unknown_zone_names_the_forms(run_cli, plain_server):
+    r = run_cli("time", plain_server.addr, "--no-auth", "--tz", "Mars/Olympus_Mons")
+    assert r.returncode == 1
+    assert r.stderr == ("sockit time: server said bad_request: unknown tz: use local, UTC, +HH:MM, "
+                        "-HH:MM or a zone name such as Asia/Tokyo\n"), r.stderr
+
+
+def test_time_zones_concurrently_on_several_loops(plain_server):
+    """Zones are resolved per call (no setenv/tzset): many connections on two
+    loops asking different zones at once each get their own zone's time."""
+    import sockit_proto as sp
+    want = {"Asia/Tokyo": "09", "America/New_York": "19", "Europe/London": "01", "UTC": "00",
+            "+05:30": "05", "Asia/Kolkata": "05"}
+    errors = []
+
+    def ask(tz, hour):
+        try:
+            c = sp.Client.connect(plain_server.addr)
+            c.hello()
+            for i in range(200):
+                head, _ = c.request({"type": "time", "ts": 0, "tz": tz, "format": "%H"})
+                if head.get("text") != hour:
+                    errors.append((tz, head))
+                    return
+            c.close()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append((tz, e))
+
+    threads = [threading.Thread(target=ask, args=kv) for kv in list(want.items()) * 3]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
