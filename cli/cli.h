@@ -119,6 +119,12 @@ int cmd_echo(int argc, char **argv);
 int cmd_time(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 
+/* A time answer (its text, or with json its object) and an echo (the
+ * bytes, or the object) on stdout, for TCP and UDP alike; the exit code.
+ * rtt_ms < 0: not measured. */
+int cli_print_time(int json, const sk_head *resp);
+int cli_print_echo(int json, const uint8_t *body, size_t n, int newline, double rtt_ms);
+
 /* UDP forms of echo and time (udp.c): print the answer, return the exit code. */
 int cli_udp_echo(const cli_client *cc, const char *text, size_t n, int newline);
 int cli_udp_time(const cli_client *cc, sk_head *req);

@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "jsonl.h"
 
 static const char echo_help[] =
     "usage: sockit echo [ADDR] [TEXT...]\n"
@@ -61,6 +63,27 @@ static int read_stdin(char **out, size_t *n) {
   return 0;
 }
 
+int cli_print_echo(int json, const uint8_t *body, size_t n, int newline, double rtt_ms) {
+  sk_head *j;
+  if (!json) {
+    fwrite(body, 1, n, stdout);
+    if (newline)
+      fputc('\n', stdout);
+    return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+  }
+  if ((j = cli_jsonl_new()) != NULL) {
+    sk_head_set_bool(j, "ok", 1);
+    sk_head_set_int(j, "size", (int64_t)n);
+    /* JSON strings hold UTF-8: other bytes go as "base64" */
+    if (sk_head_set_strn(j, "text", n ? (const char *)body : "", n) < 0)
+      cli_jsonl_base64(j, "base64", body, n);
+    if (rtt_ms >= 0)
+      sk_head_set_int(j, "rtt_us", (int64_t)(rtt_ms * 1000 + 0.5));
+  }
+  cli_jsonl_print(j);
+  return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
 int cmd_echo(int argc, char **argv) {
   static const struct option opts[] = {CLI_CLIENT_LONGOPTS, {"udp", no_argument, NULL, 'u'}, {0}};
   cli_client cc = {.cmd = "echo"};
@@ -100,15 +123,19 @@ int cmd_echo(int argc, char **argv) {
     goto out;
   req = sk_head_new("echo");
   sk_head_set_int(req, "size", (int64_t)n);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   rc = req ? sk_client_request(c, req, text, n, &resp, &body, &got) : -ENOMEM;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
   if (rc < 0) {
+    if (cc.json)
+      cli_print_failure(rc, resp);
     code = cli_request_failed("echo", rc, resp);
     goto out;
   }
-  fwrite(body, 1, got, stdout);
-  if (from_args)
-    fputc('\n', stdout);
-  code = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+  code = cli_print_echo(cc.json, body, got, from_args,
+                        (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                            (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 out:
   sk_head_free(req);
   sk_head_free(resp);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "jsonl.h"
 
 static const char exec_help[] =
     "usage: sockit exec [ADDR] [OPTIONS] [--] PROGRAM [ARG...]\n"
@@ -39,6 +40,7 @@ static const char exec_help[] =
 #define STDIN_CHUNK (64u * 1024)           /* SPEC: stdin in 64 KiB frames */
 #define OUT_CAP (STDIN_CHUNK + 16u * 1024) /* one stdin frame plus a few heads */
 #define BODY_CHUNK (64u * 1024)
+#define JSON_KEEP (16u << 20) /* --json: per stream; beyond, counted and "truncated" */
 
 static volatile sig_atomic_t interrupts;
 static void on_sigint(int sig) {
@@ -54,6 +56,13 @@ typedef struct xc {
   int sigs_sent;
   uint64_t left; /* body bytes of the current frame still to read */
   int to_fd;     /* where they go: 1, 2, or -1 to drop */
+  /* --json: the program's output is kept (up to JSON_KEEP per stream) and
+   * counted, and one object says how the run ended */
+  int json;
+  char *kept[3];
+  size_t kept_len[3];
+  uint64_t bytes[3];
+  sk_head *ended; /* the exit frame, or the error that refused the run */
   int done, code;
 } xc;
 
@@ -141,7 +150,7 @@ static void on_exit_frame(xc *x, const sk_head *h, const exec_opts *o) {
     x->code = (int)(code & 0xff);
   else
     x->code = EXIT_FAIL;
-  if (timed_out)
+  if (timed_out && !x->json)
     cli_error("exec", "the program ran out of time (%g s) and was killed", o->timeout);
   x->done = 1;
 }
@@ -157,14 +166,69 @@ static void on_head(xc *x, sk_head *h, const exec_opts *o) {
     x->to_fd = STDERR_FILENO;
   } else if (strcmp(type, "exit") == 0) {
     on_exit_frame(x, h, o);
+    x->ended = sk_head_dup(h);
   } else if (strcmp(type, "error") == 0) {
     int err = sk_err_from_wire(sk_head_str(h, "code") ? sk_head_str(h, "code") : "");
     /* refused (forbidden, busy, ...): sockit's failure, never the program's
      * exit 1, as ssh keeps 255 for its own */
     cli_request_failed("exec", err, h);
+    x->ended = sk_head_dup(h);
     x->code = EXIT_CONN;
     x->done = 1;
   }
+}
+
+/* --json: keep a piece of the program's output for the result object. */
+static void keep(xc *x, int fd, const uint8_t *data, size_t n) {
+  size_t room = JSON_KEEP - x->kept_len[fd], take = n < room ? n : room;
+  x->bytes[fd] += n;
+  if (take == 0)
+    return;
+  char *more = realloc(x->kept[fd], x->kept_len[fd] + take + 1);
+  if (more == NULL)
+    return;
+  memcpy(more + x->kept_len[fd], data, take);
+  x->kept_len[fd] += take;
+  more[x->kept_len[fd]] = '\0';
+  x->kept[fd] = more;
+}
+
+/* The --json result: how the run ended, the output and its byte counts. */
+static void print_json(const xc *x, int rc) {
+  sk_head *j = cli_jsonl_new();
+  int64_t v;
+  int b;
+  if (j == NULL)
+    return;
+  if (rc < 0 || x->ended == NULL || strcmp(sk_head_type(x->ended), "error") == 0) {
+    const sk_head *e = x->ended;
+    int err = rc < 0 || e == NULL
+                  ? (rc < 0 ? rc : SK_ECLOSED)
+                  : sk_err_from_wire(sk_head_str(e, "code") ? sk_head_str(e, "code") : "");
+    cli_jsonl_error(j, err, e != NULL ? sk_error_message(e) : NULL);
+  } else {
+    sk_head_set_bool(j, "ok", 1);
+    if (sk_head_int(x->ended, "code", &v) == 0)
+      sk_head_set_int(j, "exit", v);
+    if (sk_head_int(x->ended, "signal", &v) == 0)
+      sk_head_set_int(j, "signal", v);
+    if (sk_head_bool(x->ended, "timed_out", &b) == 0)
+      sk_head_set_bool(j, "timed_out", b);
+  }
+  sk_head_set_int(j, "status", x->code);
+  for (int fd = 1; fd <= 2; fd++) {
+    const char *name = fd == 1 ? "stdout" : "stderr";
+    char key[32];
+    snprintf(key, sizeof(key), "%s_bytes", name);
+    sk_head_set_int(j, key, (int64_t)x->bytes[fd]);
+    /* JSON strings hold UTF-8: other bytes go as "stdout_base64" */
+    if (sk_head_set_strn(j, name, x->kept[fd] ? x->kept[fd] : "", x->kept_len[fd]) < 0)
+      cli_jsonl_base64(j, fd == 1 ? "stdout_base64" : "stderr_base64", (const uint8_t *)x->kept[fd],
+                       x->kept_len[fd]);
+  }
+  if (x->bytes[1] > x->kept_len[1] || x->bytes[2] > x->kept_len[2])
+    sk_head_set_bool(j, "truncated", 1);
+  cli_jsonl_print(j);
 }
 
 /* Take one step of input: a head, or a piece of the current body. */
@@ -183,6 +247,10 @@ static int step_in(xc *x, const exec_opts *o) {
   if (r <= 0)
     return r < 0 ? (int)r : SK_ECLOSED;
   x->left -= (uint64_t)r;
+  if (x->to_fd >= 0 && x->json) {
+    keep(x, x->to_fd, buf, (size_t)r);
+    return 0;
+  }
   if (x->to_fd >= 0 && cli_write_all(x->to_fd, buf, (size_t)r) < 0)
     x->to_fd = -1; /* our own output is gone: keep draining, the exit still matters */
   return 0;
@@ -355,18 +423,26 @@ int cmd_exec(int argc, char **argv) {
     goto out;
   x->fd = sk_client_fd(x->c);
   x->forward_stdin = o.want_stdin;
+  x->json = cc.json;
   catch_sigint();
   rc = queue_frame(x, req, NULL, 0);
   if (rc == 0)
     rc = run(x, &o);
   if (rc < 0) {
     cli_error("exec", "connection lost before the program ended: %s", sk_strerror(rc));
-    code = EXIT_CONN;
+    code = x->code = EXIT_CONN;
   } else {
     code = x->code;
   }
+  if (x->json)
+    print_json(x, rc);
 out:
   sk_head_free(req);
+  if (x != NULL) {
+    sk_head_free(x->ended);
+    free(x->kept[1]);
+    free(x->kept[2]);
+  }
   sk_client_close(x->c);
   free(x);
   return code;

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <openssl/evp.h>
+
 #include "cli.h"
 #include "jsonl.h"
 
@@ -34,4 +36,22 @@ void cli_jsonl_error(sk_head *h, int rc, const char *message) {
   sk_head_set_bool(h, "ok", 0);
   sk_head_set_str(h, "error", kind);
   cli_jsonl_str(h, "message", message != NULL && message[0] ? message : sk_strerror(rc));
+}
+
+void cli_jsonl_base64(sk_head *h, const char *key, const uint8_t *data, size_t n) {
+  char *b64 = malloc(4 * ((n + 2) / 3) + 1);
+  if (h == NULL || b64 == NULL || n > INT32_MAX / 2) {
+    free(b64);
+    return;
+  }
+  EVP_EncodeBlock((unsigned char *)b64, data, (int)n);
+  sk_head_set_str(h, key, b64);
+  free(b64);
+}
+
+void cli_print_failure(int rc, const sk_head *resp) {
+  sk_head *j = cli_jsonl_new();
+  if (j != NULL)
+    cli_jsonl_error(j, rc, sk_error_message(resp));
+  cli_jsonl_print(j);
 }

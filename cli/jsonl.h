@@ -17,6 +17,12 @@ void cli_jsonl_str(sk_head *h, const char *key, const char *s);
  * ...), "connection" or "local" (a local file's errno), and "message". */
 void cli_jsonl_error(sk_head *h, int rc, const char *message);
 
+/* Bytes that are not UTF-8 (a body, a program's output) as base64. */
+void cli_jsonl_base64(sk_head *h, const char *key, const uint8_t *data, size_t n);
+
+/* A request that failed, as one error object line (cli_jsonl_error). */
+void cli_print_failure(int rc, const sk_head *resp);
+
 /* Print h as one line on stdout and free it. */
 void cli_jsonl_print(sk_head *h);
 

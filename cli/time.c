@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "common/zone.h"
+#include "jsonl.h"
 
 static const char time_help[] =
     "usage: sockit time [ADDR] [--ts N] [--tz TZ] [--format F] [--every S [--count N]]\n"
@@ -37,7 +38,24 @@ typedef struct time_req {
   const cli_client *udp; /* --udp: ask over UDP, no connection */
   double every;          /* --every S, 0: once */
   long long count;       /* --count N, -1: until Ctrl-C */
+  int json;              /* --json: one object per answer */
 } time_req;
+
+int cli_print_time(int json, const sk_head *resp) {
+  const char *text = sk_head_str(resp, "text");
+  if (json) {
+    sk_head *j = cli_jsonl_new();
+    static const char *const keys[] = {"ts", "tz", "text", "now"};
+    if (j != NULL)
+      sk_head_set_bool(j, "ok", 1);
+    for (size_t i = 0; j != NULL && i < sizeof(keys) / sizeof(keys[0]); i++)
+      sk_head_copy_member(j, resp, keys[i]);
+    cli_jsonl_print(j);
+  } else {
+    printf("%s\n", text ? cli_safe(text) : "");
+  }
+  return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+}
 
 static int ask(sk_client *c, const time_req *t, long long ts) {
   sk_head *req = sk_head_new("time"), *resp = NULL;
@@ -57,13 +75,12 @@ static int ask(sk_client *c, const time_req *t, long long ts) {
   }
   if (rc == 0)
     rc = sk_client_request(c, req, NULL, 0, &resp, NULL, NULL);
-  if (rc < 0) {
+  if (rc < 0 && t->json)
+    cli_print_failure(rc, resp);
+  if (rc < 0)
     rc = cli_request_failed("time", rc, resp);
-  } else {
-    const char *text = sk_head_str(resp, "text");
-    printf("%s\n", text ? text : "");
-    rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
-  }
+  else
+    rc = cli_print_time(t->json, resp);
   sk_head_free(req);
   sk_head_free(resp);
   return rc;
@@ -145,6 +162,7 @@ static int parse_opts(int argc, char **argv, time_req *t, cli_client *cc) {
   if (argi < argc)
     return cli_usage_error("time", "unexpected argument '%s'", argv[argi]);
   t->udp = udp ? cc : NULL;
+  t->json = cc->json;
   return -1;
 }
 

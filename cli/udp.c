@@ -71,10 +71,7 @@ int cli_udp_echo(const cli_client *cc, const char *text, size_t n, int newline) 
   if (rc < 0) {
     code = udp_failed("echo", u, cc->addr, rc, resp, n);
   } else {
-    fwrite(body, 1, got, stdout);
-    if (newline)
-      fputc('\n', stdout);
-    code = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+    code = cli_print_echo(cc->json, body, got, newline, -1);
   }
 out:
   sk_udp_close(u);
@@ -100,9 +97,7 @@ int cli_udp_time(const cli_client *cc, sk_head *req) {
   if (rc < 0) {
     code = udp_failed("time", u, cc->addr, rc, resp, 0);
   } else {
-    const char *text = sk_head_str(resp, "text");
-    printf("%s\n", text ? text : "");
-    code = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+    code = cli_print_time(cc->json, resp);
   }
   sk_udp_close(u);
   sk_head_free(resp);

@@ -389,3 +389,68 @@ def test_time_zones_concurrently_on_several_loops(plain_server):
     for t in threads:
         t.join(30)
     assert errors == []
+
+
+# ---------------------------------------------------------------------------
+# 16.13 --json on exec, time and echo
+
+
+def test_echo_json(run_cli, plain_server):
+    r = run_cli("echo", plain_server.addr, "--no-auth", "--json", "h\u00e9llo", "world")
+    assert r.returncode == 0 and r.stderr == ""
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1
+    obj = json.loads(lines[0])
+    assert obj["ok"] is True and obj["size"] == 12 and obj["text"] == "h\u00e9llo world"
+    assert isinstance(obj["rtt_us"], int) and obj["rtt_us"] >= 0
+
+
+def test_echo_json_binary_is_base64(sockit_bin, plain_server):
+    import base64
+    import subprocess
+    r = subprocess.run([sockit_bin, "echo", plain_server.addr, "--no-auth", "--json"],
+                       input=b"\xff\x00bin", capture_output=True, timeout=10)
+    obj = json.loads(r.stdout)
+    assert r.returncode == 0 and "text" not in obj
+    assert base64.b64decode(obj["base64"]) == b"\xff\x00bin" and obj["size"] == 5
+
+
+def test_time_json_every_answer_one_line(run_cli, plain_server):
+    r = run_cli("time", plain_server.addr, "--no-auth", "--json", "--ts", "0", "--tz", "+08:00")
+    assert r.returncode == 0
+    obj = json.loads(r.stdout)
+    assert (obj["ok"], obj["ts"], obj["tz"], obj["text"]) == (True, 0, "+08:00",
+                                                            "1970-01-01 08:00:00")
+    assert isinstance(obj["now"], float)
+    r = run_cli("time", plain_server.addr, "--no-auth", "--json", "--every", "0.05",
+                "--count", "3")
+    objs = [json.loads(ln) for ln in r.stdout.splitlines()]
+    assert len(objs) == 3 and all(o["ok"] for o in objs)
+    r = run_cli("time", plain_server.addr, "--no-auth", "--json", "--tz", "Mars/Base")
+    assert r.returncode == 1
+    obj = json.loads(r.stdout)
+    assert (obj["ok"], obj["error"]) == (False, "bad_request") and "Asia/Tokyo" in obj["message"]
+
+
+def test_exec_json_status_and_byte_counts(run_cli, exec_server, key_file):
+    r = run_cli("exec", exec_server.addr, "--key-file", key_file, "--json", "sh", "-c",
+                "printf 'out\\n'; printf 'error!' >&2; exit 3")
+    assert r.returncode == 3 and r.stderr == ""
+    obj = json.loads(r.stdout)
+    assert obj == {"ok": True, "exit": 3, "status": 3, "stdout": "out\n", "stdout_bytes": 4,
+                   "stderr": "error!", "stderr_bytes": 6}
+    r = run_cli("exec", exec_server.addr, "--key-file", key_file, "--json", "--shell",
+                "kill -TERM $$")
+    obj = json.loads(r.stdout)
+    assert r.returncode == 143 and (obj["signal"], obj["status"]) == (15, 143)
+    r = run_cli("exec", exec_server.addr, "--key-file", key_file, "--json", "head", "-c", "3",
+                "/dev/urandom")
+    obj = json.loads(r.stdout)
+    assert obj["stdout_bytes"] == 3 and ("stdout" in obj or len(obj["stdout_base64"]) == 4)
+
+
+def test_exec_json_refused(run_cli, keyed_server, key_file):
+    r = run_cli("exec", keyed_server.addr, "--key-file", key_file, "--json", "true")
+    assert r.returncode == 255
+    obj = json.loads(r.stdout)
+    assert (obj["ok"], obj["error"], obj["status"]) == (False, "forbidden", 255)
