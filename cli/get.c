@@ -94,7 +94,7 @@ static int report(const char *name, const char *where, int rc, const sk_xfer_res
               "in one go)",
               cli_safe(where));
   else if (res->local && rc == -EISDIR)
-    cli_error("get", "%s: is a folder (the file would go into it only as %s/)", where,
+    cli_error("get", "%s: is a folder (the file would go into it only as %s/)", cli_safe(where),
               cli_safe(where));
   else if (res->local)
     cli_error("get", "%s: %s", cli_safe(where), sk_strerror(rc));
@@ -105,7 +105,7 @@ static int report(const char *name, const char *where, int rc, const sk_xfer_res
     cli_error("get",
               "%s: the bytes written to %s differ from the server's (hash mismatch): "
               "discard them",
-              name, strcmp(where, "-") == 0 ? "standard output" : cli_safe(where));
+              cli_safe(name), strcmp(where, "-") == 0 ? "standard output" : cli_safe(where));
   else if (rc == SK_EHASHMISMATCH)
     cli_error("get",
               "%s: the hash of the bytes received differs from the server's: "

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "progress.h"
 
 #define BAR_WIDTH 24
@@ -51,8 +52,8 @@ static void draw(cli_progress *p, uint64_t done, uint64_t total, double now) {
   } else {
     snprintf(eta, sizeof(eta), "%s", done >= total ? "done" : "ETA --:--");
   }
-  fprintf(stderr, "\r%.40s [%s] %3d%% %s / %s  %s/s  %s\033[K", p->label, bar, (int)(frac * 100),
-          sdone, stotal, srate, eta);
+  fprintf(stderr, "\r%.40s [%s] %3d%% %s / %s  %s/s  %s\033[K", cli_safe(p->label), bar,
+          (int)(frac * 100), sdone, stotal, srate, eta);
   fflush(stderr);
 }
 

@@ -83,7 +83,7 @@ static void suggest_resume(put_job *j, const char *path, const char *name) {
   cli_error("put",
             "%s: the server holds %s of an interrupted upload of it; sending it all again "
             "(add --resume to continue from there)",
-            name, have);
+            cli_safe(name), have);
 }
 
 /* Another upload of the name is still open on the server, typically the
@@ -98,7 +98,7 @@ static int retry_busy(put_job *j, const char *path, const char *name, int rc) {
       cli_error("put",
                 "%s: another upload of it is still open on the server (an interrupted "
                 "one?); retrying for up to %.0f s",
-                name, BUSY_WAIT_S);
+                cli_safe(name), BUSY_WAIT_S);
     said = 1;
     struct timespec ts = {0, (long)(pause * 1e9)};
     nanosleep(&ts, NULL);
@@ -218,7 +218,7 @@ static int put_tree(put_job *j, const char *dir, const char *name) {
   size_t n = 0;
   int code = EXIT_OK, rc = read_names(dir, &names, &n);
   if (rc < 0) {
-    cli_error("put", "%s: %s", dir, sk_strerror(rc));
+    cli_error("put", "%s: %s", cli_safe(dir), sk_strerror(rc));
     code = EXIT_FAIL;
   }
   if (rc == 0 && n == 0 && (rc = sk_client_mkdir(j->c, name)) < 0) {
@@ -230,7 +230,7 @@ static int put_tree(put_job *j, const char *dir, const char *name) {
   for (size_t i = 0; i < n && code == EXIT_OK; i++) {
     if (snprintf(sub, sizeof(sub), "%s/%s", dir, names[i]) >= (int)sizeof(sub) ||
         snprintf(subname, sizeof(subname), "%s/%s", name, names[i]) >= (int)sizeof(subname)) {
-      cli_error("put", "%s/%s: path too long", dir, names[i]);
+      cli_error("put", "%s/%s: path too long", cli_safe(dir), cli_safe(names[i]));
       code = EXIT_FAIL;
     } else {
       code = put_path(j, sub, subname, 1);

@@ -346,3 +346,19 @@ def test_json_ls_put_get(fsrv, root, tmp_path, cli):
                        "hash": conftest.sha256(b"j" * 4096)}
     assert objs[1]["ok"] is False and objs[1]["error"] == "not_found"
     assert not out.exists()
+
+
+def test_get_put_messages_escape_names(fsrv, root, tmp_path, cli):
+    evil = "x\x1b[2J\u202e"
+    r = cli("get", evil, "-o", tmp_path / "o")
+    assert r.returncode == 1
+    assert "\x1b" not in r.stderr and "\u202e" not in r.stderr
+    assert "x\\x1b[2J\\u202e: server said not_found" in r.stderr, r.stderr
+    (tmp_path / evil).write_bytes(b"1")
+    r = cli("put", tmp_path / evil, "--as", "ok.txt", "--exclusive")
+    assert r.returncode == 0, r.stderr
+    r = cli("put", tmp_path / evil, "--as", "ok.txt", "--exclusive")
+    assert r.returncode == 1 and "\x1b" not in r.stderr and "exists" in r.stderr
+    r = cli("put", tmp_path / evil)
+    assert r.returncode == 0 and "\x1b" not in r.stdout
+    assert r.stdout.startswith("x\\x1b[2J\\u202e\t1\t")
