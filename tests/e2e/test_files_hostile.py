@@ -207,3 +207,33 @@ def test_get_client_gone_while_blocks_are_queued(asrv, secret, root):
         assert other.ping()["type"] == "pong"
         other.close()
     assert asrv.alive()
+
+
+def test_list_of_hostile_names_still_answers(asrv, secret, root):
+    """Names whose JSON escapes are six times their length (control bytes)
+    once pushed a listing past the head limit (internal error for every
+    client listing that folder); a name that is not UTF-8 failed it too.
+    Now the listing fits (truncated when it must) and skips what JSON
+    cannot carry."""
+    d = root / "hostile"
+    d.mkdir()
+    for i in range(300):
+        name = "%03d" % i + "\x01" * 200
+        (d / name).write_bytes(b"")
+    os.close(os.open(os.path.join(os.fsencode(str(d)), b"caf\xe9"), os.O_CREAT | os.O_WRONLY))
+    c = authed(asrv, secret)
+    head, _ = c.request({"type": "list", "name": "hostile"})
+    assert head["type"] == "list", head
+    assert head.get("truncated") is True
+    assert 0 < len(head["entries"]) < 300
+    assert all(e["name"].endswith("\x01" * 200) for e in head["entries"])
+    (d / "x").mkdir()
+    head, _ = c.request({"type": "list", "name": ""})
+    assert head["type"] == "list"
+    os.rename(str(d), str(root / "gone"))
+    (root / "ok").mkdir()
+    os.close(os.open(os.path.join(os.fsencode(str(root / "ok")), b"caf\xe9"),
+                     os.O_CREAT | os.O_WRONLY))
+    (root / "ok" / "fine").write_bytes(b"1")
+    head, _ = c.request({"type": "list", "name": "ok"})
+    assert head["type"] == "list" and [e["name"] for e in head["entries"]] == ["fine"]
