@@ -443,9 +443,8 @@ static void mkdir_work(uv_work_t *w) {
   int rc = 0, dirfd = sk__name_open_parent(j->root_fd, j->name, 1, &base);
   if (dirfd < 0)
     rc = dirfd;
-  else if (mkdirat(dirfd, base, 0755) < 0 && errno != EEXIST)
-    rc = -errno;
-  else if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+  else if ((mkdirat(dirfd, base, 0755) < 0 && errno != EEXIST) ||
+           fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
     rc = -errno;
   else if (!S_ISDIR(st.st_mode))
     rc = -EEXIST;
