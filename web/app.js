@@ -230,4 +230,10 @@ $("forget").addEventListener("click", () => {
 });
 
 const saved = sessionStorage.getItem(KEY);
-if (saved) connect(saved); else showLogin(null);
+if (!window.isSecureContext || !crypto.subtle) {
+  // Web Crypto exists only over https or on this machine (localhost)
+  showLogin("This page needs a secure context for Web Crypto: open it over https " +
+            "(the server's --tls-cert) or from this machine (127.0.0.1, or an SSH tunnel).");
+  $("connect").disabled = true;
+} else if (saved) connect(saved);
+else showLogin(null);

@@ -205,3 +205,15 @@ def test_page_keeps_the_key_for_the_session(wsrv, browser, key_file):
     browser.refresh()  # no prompt again: the key is in sessionStorage
     wait_text(browser, "status", "Connected")
     assert browser.find_element(By.ID, "login").is_displayed() is False
+
+
+def test_page_off_loopback_over_http_explains_why_it_cannot_work(start_server, key_file, browser):
+    import test_http
+    ip = test_http.non_loopback_ip()
+    if ip is None:
+        pytest.skip("no non-loopback IPv4 address here")
+    srv = start_server("--key-file", key_file, "--http", "0.0.0.0:0")
+    port = ws_proto.http_addr(srv, wait_for).rsplit(":", 1)[1]
+    browser.get("http://%s:%s/" % (ip, port))
+    wait_text(browser, "login-error", "needs a secure context")
+    assert browser.find_element(By.ID, "connect").get_attribute("disabled") == "true"
