@@ -437,7 +437,14 @@ static int on_headers_complete(http_parser *p) {
 
 /* The parser stops by itself after an upgrade request's head. */
 static int on_message_complete(http_parser *p) {
-  return route(of(p)) < 0 ? -1 : 0;
+  http_conn *h = of(p);
+  if (route(h) < 0)
+    return -1;
+  /* a client that pipelines requests and reads no answers: stop parsing
+   * until the queue drains (the core calls input again from process) */
+  if (!h->upgraded && sk_conn_queued(h->c) > SK_WQ_PAUSE)
+    http_parser_pause(p, 1);
+  return 0;
 }
 
 static const http_parser_settings settings = {
@@ -470,11 +477,17 @@ static int http_input(sk_conn *c, size_t at) {
 
   if (h->ws != NULL)
     return sk__ws_input(h->ws, at);
+  /* [rpos, rlen) is unparsed: the new bytes, after any left by a pause */
   rb = sk__conn_rbuf(c, &rpos, &rlen);
-  used = http_parser_execute(&h->parser, &settings, (const char *)rb + at, rlen - at);
+  http_parser_pause(&h->parser, 0);
+  used = http_parser_execute(&h->parser, &settings, (const char *)rb + rpos, rlen - rpos);
   if (h->upgraded) { /* what follows the head is the WebSocket's */
-    sk__conn_set_rbuf(c, at + used, rlen);
-    return sk_conn_is_closing(c) ? -1 : sk__ws_input(h->ws, at + used);
+    sk__conn_set_rbuf(c, rpos + used, rlen);
+    return sk_conn_is_closing(c) ? -1 : sk__ws_input(h->ws, rpos + used);
+  }
+  if (HTTP_PARSER_ERRNO(&h->parser) == HPE_PAUSED && !sk_conn_is_closing(c)) {
+    sk__conn_set_rbuf(c, rpos + used, rlen);
+    return 0;
   }
   sk__conn_set_rbuf(c, rlen, rlen); /* every byte is the parser's now */
   if (sk_conn_is_closing(c))

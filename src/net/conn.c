@@ -593,8 +593,15 @@ static void process(sk_conn *c) {
         c->congested = 1; /* the peer is not reading: stop taking requests */
         break;
       }
-      if (!c->native)
-        break; /* the adapter owns the bytes until it starts the engine */
+      if (!c->native) { /* the adapter owns the bytes until it starts the engine */
+        size_t before = c->rpos;
+        /* bytes it left when its answers filled the queue: on, while it
+         * makes progress (the queue check above pauses it again) */
+        if (c->ad == NULL || c->rpos == c->rlen || c->ad->input(c, c->rpos) < 0 ||
+            (c->rpos == before && !c->native))
+          break;
+        continue;
+      }
       sk_head *h = NULL;
       ssize_t used = sk_decode_head(&c->dec, c->rbuf + c->rpos, c->rlen - c->rpos, &h);
       if (used == 0)

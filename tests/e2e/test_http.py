@@ -407,3 +407,21 @@ def test_metrics_rate_limited_peers(hsrv):
     c = sp.Client(ws)
     c.expect_error("rate_limited")
     assert c.is_closed()
+
+
+def test_pipelined_requests_wait_for_a_slow_reader(hsrv):
+    """300 pipelined scrapes (over 3 MiB of answers) sent before reading any:
+    the server stops parsing while its queue is full and answers them all."""
+    n = 300
+    s = socket.create_connection(("127.0.0.1", int(hsrv.http.rsplit(":", 1)[1])), timeout=10)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * (n - 1) +
+              b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    time.sleep(0.5)  # let the server fill its queue (not a synchronisation: any value works)
+    data = b""
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    assert data.count(b"HTTP/1.1 200 OK") == n
