@@ -1,13 +1,14 @@
 # sockit - thin wrapper over CMake. The real build is CMakeLists.txt.
 #
-#   make            check dependencies, configure build/ (RelWithDebInfo), build
+#   make            check build dependencies, configure build/ (RelWithDebInfo), build
 #   make run        build, then run `build/sockit serve` with its defaults
-#   make test       unit + end-to-end tests on build/ and on build-asan/ (ASan+UBSan)
+#   make test       test dependencies too; warnings are errors; unit + end-to-end
+#                   tests on build/ and on build-asan/ (ASan+UBSan), then hardening
 #   make test-unit  unit tests (build/ only)
 #   make test-e2e   end-to-end tests (build/ only)
 #   make fuzz | fuzz-smoke | test-tsan | test-valgrind | lint   (hardening, docs/SECURITY.md)
 #   make install    PREFIX=/usr/local DESTDIR=
-#   make deps | clean | format | format-check | examples
+#   make deps | deps-test | clean | format | format-check | examples
 
 PREFIX     ?= /usr/local
 DESTDIR    ?=
@@ -21,6 +22,12 @@ CTEST      ?= ctest
 CLANG_FORMAT ?= clang-format
 # Extra -D options for both trees, e.g. make CMAKE_ARGS=-DCMAKE_C_COMPILER=clang
 CMAKE_ARGS ?=
+# -Werror: off for a user's build, on for the test targets below (and so CI).
+# `make WERROR=ON` turns it on for any target.
+WERROR ?= OFF
+# Which dependencies `make deps` checks: the build set, or with --test the
+# test tools too (set for the test targets below).
+DEPS_SET ?=
 
 MAKEFLAGS += --no-print-directory
 
@@ -34,27 +41,40 @@ FORMAT_DIRS := $(wildcard src cli include tests/unit examples fuzz bench)
 .PHONY: all build deps configure build-asan configure-asan run test test-unit \
         test-e2e test-asan install clean format format-check examples help \
         configure-fuzz build-fuzz fuzz fuzz-smoke build-tsan build-hard test-tsan \
-        test-tsan-smoke test-valgrind test-valgrind-smoke lint
+        test-tsan-smoke test-valgrind test-valgrind-smoke lint deps-test
+
+# Test targets (and what they build on their way) want the test tools and
+# treat warnings as errors. GNU make hands target-specific values down to
+# prerequisites, so `make test` configures build/ and build-asan/ this way.
+TEST_TARGETS := test test-unit test-e2e test-asan configure-fuzz build-fuzz fuzz \
+                fuzz-smoke build-tsan build-hard test-tsan test-tsan-smoke test-valgrind \
+                test-valgrind-smoke lint deps-test format format-check
+$(TEST_TARGETS): DEPS_SET := --test
+$(TEST_TARGETS): WERROR := ON
 
 all: build
 
 help:
-	@sed -n '3,10p' $(ROOT)/Makefile | sed 's/^# *//'
+	@sed -n '3,11p' $(ROOT)/Makefile | sed 's/^#   //'
 
 deps:
-	@$(ROOT)/scripts/deps.sh
+	@$(ROOT)/scripts/deps.sh $(DEPS_SET)
+
+deps-test:
+	@$(ROOT)/scripts/deps.sh --test
 
 # Configuring again each time is cheap and picks up PREFIX/CMAKE_ARGS changes.
 configure: deps
 	@$(CMAKE) -S $(ROOT) -B $(BUILD) --log-level=NOTICE \
-	  -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS)
+	  -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX) \
+	  -DSOCKIT_WERROR=$(WERROR) $(CMAKE_ARGS)
 
 build: configure
 	@$(CMAKE) --build $(BUILD) -j$(JOBS)
 
 configure-asan: deps
 	@$(CMAKE) -S $(ROOT) -B $(ASAN_BUILD) --log-level=NOTICE \
-	  -DCMAKE_BUILD_TYPE=Debug -DSOCKIT_SANITIZE=ON $(CMAKE_ARGS)
+	  -DCMAKE_BUILD_TYPE=Debug -DSOCKIT_SANITIZE=ON -DSOCKIT_WERROR=$(WERROR) $(CMAKE_ARGS)
 
 build-asan: configure-asan
 	@$(CMAKE) --build $(ASAN_BUILD) -j$(JOBS)
@@ -71,7 +91,8 @@ FUZZ_SMOKE_SECONDS ?= 60
 
 configure-fuzz: deps
 	@$(CMAKE) -S $(ROOT) -B $(FUZZ_BUILD) --log-level=NOTICE -DCMAKE_C_COMPILER=clang \
-	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOCKIT_FUZZ=ON -DSOCKIT_TESTS=OFF $(CMAKE_ARGS)
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOCKIT_FUZZ=ON -DSOCKIT_TESTS=OFF \
+	  -DSOCKIT_WERROR=$(WERROR) $(CMAKE_ARGS)
 
 build-fuzz: configure-fuzz
 	@$(CMAKE) --build $(FUZZ_BUILD) --target fuzzers -j$(JOBS)
@@ -99,14 +120,14 @@ VALGRIND_SMOKE_TESTS ?= tests/e2e/test_foundation.py
 E2E_PYTEST = $(PYTHON) -m pytest -q -p no:cacheprovider -o faulthandler_timeout=300 \
              --timeout 300 -n $(JOBS)
 
-build-tsan:
+build-tsan: deps
 	@$(CMAKE) -S $(ROOT) -B $(TSAN_BUILD) --log-level=NOTICE -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DSOCKIT_TSAN=ON -DSOCKIT_TESTS=OFF $(CMAKE_ARGS)
+	  -DSOCKIT_TSAN=ON -DSOCKIT_TESTS=OFF -DSOCKIT_WERROR=$(WERROR) $(CMAKE_ARGS)
 	@$(CMAKE) --build $(TSAN_BUILD) --target sockit_cli -j$(JOBS)
 
-build-hard:
+build-hard: deps
 	@$(CMAKE) -S $(ROOT) -B $(HARD_BUILD) --log-level=NOTICE -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DCMAKE_EXPORT_COMPILE_COMMANDS=ON $(CMAKE_ARGS)
+	  -DCMAKE_EXPORT_COMPILE_COMMANDS=ON -DSOCKIT_WERROR=$(WERROR) $(CMAKE_ARGS)
 	@$(CMAKE) --build $(HARD_BUILD) --target sockit_cli -j$(JOBS)
 
 test-tsan: build-tsan
@@ -167,11 +188,11 @@ install: build
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
 
-format:
+format: deps
 	@files=$$(find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null); \
 	if [ -n "$$files" ]; then $(CLANG_FORMAT) -i $$files; fi
 
-format-check:
+format-check: deps
 	@files=$$(find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null); \
 	if [ -n "$$files" ]; then $(CLANG_FORMAT) --dry-run -Werror $$files; fi
 

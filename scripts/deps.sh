@@ -1,6 +1,15 @@
 #!/usr/bin/env bash
-# scripts/deps.sh - check (and, as root, install) what building and testing
-# sockit needs. Called by `make deps` (and so by `make`, `make test`, ...).
+# scripts/deps.sh [--test] - check (and, as root, install) what building
+# sockit needs, and with --test also what testing it needs.
+#
+#   deps.sh         the build set: a C compiler, make, cmake, pkg-config and
+#                   the dev packages of the libraries libsockit links. `make`,
+#                   `make run` and `make install` ask for these only.
+#   deps.sh --test  the build set and the test set: Check, pytest and what
+#                   the e2e tests drive (groff, man, Chromium, ...), clang
+#                   with the libFuzzer runtime, valgrind, cppcheck,
+#                   clang-tidy, clang-format. `make test` and the other test,
+#                   fuzz and lint targets ask for these.
 #
 # Every dependency comes from Debian. All present: prints "deps: ok" and
 # exits 0. Something missing:
@@ -15,12 +24,23 @@
 #   PYTHON                    python for the e2e tests (default /usr/bin/python3)
 set -euo pipefail
 
+want_test=0
+case ${1:-} in
+  --test) want_test=1 ;;
+  "") ;;
+  *)
+    echo "usage: $0 [--test]" >&2
+    exit 2
+    ;;
+esac
+
 PKG_CONFIG=${PKG_CONFIG:-pkg-config}
 PYTHON=${PYTHON:-/usr/bin/python3}
 CC_PROG=${CC:-cc}
 
 missing=()     # Debian package names, in a stable order, no duplicates
 why=()         # what each one is for, for the message
+have_pc=1      # pkg-config is there (else dpkg tells whether a -dev package is)
 
 need() {       # need PACKAGE REASON
   local p
@@ -66,9 +86,17 @@ dpkg_has() {
   [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]
 }
 
-check_all() {
-  missing=()
-  why=()
+# Debian package for a pkg-config module that is missing.
+need_module() { # need_module MODULE PACKAGE
+  if ((have_pc)); then
+    "$PKG_CONFIG" --exists "$1" 2>/dev/null || need "$2" "pkg-config module $1"
+  else
+    dpkg_has "$2" || need "$2" "pkg-config module $1"
+  fi
+}
+
+# What `make` needs: compiler, build tools and the libraries libsockit links.
+check_build() {
   have_cmd make || need make "make"
   have_cmd cmake || need cmake "cmake"
   if ! cc_works "$CC_PROG"; then
@@ -77,24 +105,24 @@ check_all() {
     dpkg_has libc6-dev || need libc6-dev "C library headers"   # gcc only Recommends it
     ((${#missing[@]} > before)) || need gcc "a C compiler that works ($CC_PROG fails on hello world)"
   fi
-  local have_pc=1
+  have_pc=1
   have_cmd "$PKG_CONFIG" || { have_pc=0; need pkg-config "pkg-config"; }
-  local mod pkg
+  local pair
   # pkg-config module  Debian package
   for pair in "libuv:libuv1-dev" "libcrypto:libssl-dev" "jansson:libjansson-dev" \
-              "check:check" "libxxhash:libxxhash-dev" \
+              "libxxhash:libxxhash-dev" \
               "icu-uc:libicu-dev" "icu-i18n:libicu-dev"; do
-    mod=${pair%%:*}
-    pkg=${pair#*:}
-    if ((have_pc)); then
-      "$PKG_CONFIG" --exists "$mod" 2>/dev/null || need "$pkg" "pkg-config module $mod"
-    else
-      dpkg_has "$pkg" || need "$pkg" "pkg-config module $mod"
-    fi
+    need_module "${pair%%:*}" "${pair#*:}"
   done
   # the HTTP front's parsers (src/http), which ship no pkg-config file
   have_header http_parser.h || need libhttp-parser-dev "http-parser (HTTP/1.1 requests)"
   have_header wslay/wslay.h || need libwslay-dev "wslay (WebSocket frames)"
+}
+
+# What `make test` needs on top: the unit test library, the e2e runner and
+# the hardening stage's tools.
+check_test() {
+  need_module check check
   if [[ ! -x $PYTHON ]] || ! "$PYTHON" -c 'import pytest' >/dev/null 2>&1; then
     need python3-pytest "$PYTHON -m pytest"
   fi
@@ -133,6 +161,15 @@ check_all() {
   have_cmd chromedriver || need chromium-driver "chromedriver (test_web)"
 }
 
+check_all() {
+  missing=()
+  why=()
+  check_build
+  if ((want_test)); then
+    check_test
+  fi
+}
+
 check_all
 if ((${#missing[@]} == 0)); then
   echo "deps: ok"
@@ -149,7 +186,7 @@ fi
 if [[ $(id -u) != 0 ]]; then
   echo "deps: not root, so not installing. Run:" >&2
   echo "  sudo $cmd" >&2
-  echo "then run make again." >&2
+  echo "then run the same make command again." >&2
   exit 1
 fi
 if ! have_cmd apt-get; then
