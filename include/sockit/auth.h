@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sockit/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -30,35 +32,37 @@ typedef struct sk_key {
  * message naming chmod 600 in *why), a secret shorter than SK_KEY_MIN after
  * trailing spaces, tabs, CR and LF are cut (SK_EBADKEY), or a file larger
  * than SK_KEY_MAX. *why (optional) points at a static explanation. */
-int sk_key_load(const char *path, sk_key *key, const char **why);
+SK_API int sk_key_load(const char *path, sk_key *key, const char **why);
 
 /* Wipe and free a key's bytes. Safe on a zeroed key. */
-void sk_key_clear(sk_key *key);
+SK_API void sk_key_clear(sk_key *key);
 
 /* Where the default key lives: $SOCKIT_KEY_FILE, else
  * $XDG_CONFIG_HOME/sockit/key, else ~/.config/sockit/key. Returns 0 or
  * -ENAMETOOLONG / -ENOENT (no HOME). */
-int sk_key_default_path(char *buf, size_t cap);
+SK_API int sk_key_default_path(char *buf, size_t cap);
 
 /* Create a new key file (32 random bytes as 64 hex chars and a newline, mode
  * 0600, parent folders created 0700). Fails with -EEXIST if it exists. */
-int sk_key_generate(const char *path);
+SK_API int sk_key_generate(const char *path);
 
 /* 32 random bytes from the kernel CSPRNG as 64 lowercase hex + NUL. */
-int sk_auth_nonce(char out[SK_NONCE_HEX + 1]);
+SK_API int sk_auth_nonce(char out[SK_NONCE_HEX + 1]);
 
 /* The client's proof: hex HMAC-SHA256(secret, "sockit/1 client:" SN ":" CN). */
-int sk_auth_client_mac(const sk_key *key, const char *sn, const char *cn, char out[SK_MAC_HEX + 1]);
+SK_API int sk_auth_client_mac(const sk_key *key, const char *sn, const char *cn,
+                              char out[SK_MAC_HEX + 1]);
 
 /* The server's proof: hex HMAC-SHA256(secret, "sockit/1 server:" CN ":" SN). */
-int sk_auth_server_mac(const sk_key *key, const char *sn, const char *cn, char out[SK_MAC_HEX + 1]);
+SK_API int sk_auth_server_mac(const sk_key *key, const char *sn, const char *cn,
+                              char out[SK_MAC_HEX + 1]);
 
 /* Constant-time comparison of two NUL-terminated hex strings; 1 if equal.
  * Takes the same time for any two strings of the expected length. */
-int sk_auth_mac_equal(const char *a, const char *b);
+SK_API int sk_auth_mac_equal(const char *a, const char *b);
 
 /* Is s exactly 64 lowercase hex chars? */
-int sk_auth_is_hex64(const char *s);
+SK_API int sk_auth_is_hex64(const char *s);
 
 /* ---- authenticated datagrams (SPEC 5) -----------------------------------
  * Every datagram to or from a server with a key ends with a 32-byte trailer
@@ -72,7 +76,7 @@ int sk_auth_is_hex64(const char *s);
 #define SK_UDP_TAG_LEN 32
 
 /* K_udp for the key's secret. Returns 0, -EINVAL or SK_EINTERNAL. */
-int sk_auth_udp_key(const sk_key *key, uint8_t out[SK_UDP_KEY_LEN]);
+SK_API int sk_auth_udp_key(const sk_key *key, uint8_t out[SK_UDP_KEY_LEN]);
 
 #ifdef __cplusplus
 }

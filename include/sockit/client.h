@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "sockit/frame.h"
+#include "sockit/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,7 +58,7 @@ typedef struct sk_client_opts {
 } sk_client_opts;
 
 /* The default address: $SOCKIT_ADDR, else "127.0.0.1:8080". */
-const char *sk_client_default_addr(void);
+SK_API const char *sk_client_default_addr(void);
 
 /* Connect to addr (SPEC 2 syntax), read the hello and authenticate,
  * verifying the server's own mac, all within opts->connect_timeout_ms. On
@@ -67,58 +68,58 @@ const char *sk_client_default_addr(void);
  * time), SK_EPROTO or SK_EBADFRAME (the peer does not speak sockit),
  * SK_EAUTHFAIL, SK_ERATELIMIT, SK_EBADMAC, SK_EBADKEY; opts->on_step hears
  * which step failed and why. opts may be NULL. */
-int sk_client_connect(sk_client **out, const char *addr, const sk_client_opts *opts);
+SK_API int sk_client_connect(sk_client **out, const char *addr, const sk_client_opts *opts);
 
 /* The server's hello (borrowed; lives as long as the client). */
-const sk_head *sk_client_hello(const sk_client *c);
+SK_API const sk_head *sk_client_hello(const sk_client *c);
 
 /* Does the server offer this service / this hash algorithm? */
-int sk_client_has_service(const sk_client *c, const char *name);
-int sk_client_has_hash(const sk_client *c, const char *name);
+SK_API int sk_client_has_service(const sk_client *c, const char *name);
+SK_API int sk_client_has_hash(const sk_client *c, const char *name);
 
 /* Send one frame: head (borrowed; "size" is set to n) then n body bytes.
  * Blocks until every byte is written (or the timeout). Returns 0 or an I/O
  * error; SK_ETOOLARGE for a head over SK_HEAD_MAX. */
-int sk_client_send(sk_client *c, sk_head *head, const void *body, size_t n);
+SK_API int sk_client_send(sk_client *c, sk_head *head, const void *body, size_t n);
 
 /* Send a head announcing size bytes, then the body in pieces with
  * sk_client_write (the caller writes exactly size bytes). */
-int sk_client_send_head(sk_client *c, sk_head *head, uint64_t size);
-int sk_client_write(sk_client *c, const void *data, size_t n);
+SK_API int sk_client_send_head(sk_client *c, sk_head *head, uint64_t size);
+SK_API int sk_client_write(sk_client *c, const void *data, size_t n);
 
 /* Receive one frame whole: *head owned by the caller, *body malloc'd (NULL
  * when empty; NUL-terminated for convenience), body larger than max_body
  * gives SK_ETOOLARGE. An error frame is returned as a frame like any other. */
-int sk_client_recv(sk_client *c, sk_head **head, uint8_t **body, size_t *n, size_t max_body);
+SK_API int sk_client_recv(sk_client *c, sk_head **head, uint8_t **body, size_t *n, size_t max_body);
 
 /* Receive a head only; the body (sk_head_size bytes) is then read with
  * sk_client_read_body, until it returns 0. */
-int sk_client_recv_head(sk_client *c, sk_head **head);
-ssize_t sk_client_read_body(sk_client *c, void *buf, size_t cap);
+SK_API int sk_client_recv_head(sk_client *c, sk_head **head);
+SK_API ssize_t sk_client_read_body(sk_client *c, void *buf, size_t cap);
 
 /* Send a request and receive its one response. An error response becomes
  * its SK_E* code (the frame is still returned in *resp when resp is not
  * NULL, so the caller can show its "message"). */
-int sk_client_request(sk_client *c, sk_head *req, const void *body, size_t n, sk_head **resp,
-                      uint8_t **resp_body, size_t *resp_n);
+SK_API int sk_client_request(sk_client *c, sk_head *req, const void *body, size_t n, sk_head **resp,
+                             uint8_t **resp_body, size_t *resp_n);
 
 /* The descriptor, for poll(); and whether buffered input is waiting (poll
  * will not see it). */
-int sk_client_fd(const sk_client *c);
-int sk_client_pending(const sk_client *c);
+SK_API int sk_client_fd(const sk_client *c);
+SK_API int sk_client_pending(const sk_client *c);
 
 /* Change the per-call timeout (ms; -1 forever). */
-void sk_client_set_timeout(sk_client *c, int timeout_ms);
+SK_API void sk_client_set_timeout(sk_client *c, int timeout_ms);
 
 /* Shut down the write side (after the last request). */
-int sk_client_shutdown_write(sk_client *c);
+SK_API int sk_client_shutdown_write(sk_client *c);
 
 /* Close the connection and free everything the client owns, the hello
  * included. NULL is fine. */
-void sk_client_close(sk_client *c);
+SK_API void sk_client_close(sk_client *c);
 
 /* The "message" of an error frame, or NULL. Borrowed from head. */
-const char *sk_error_message(const sk_head *head);
+SK_API const char *sk_error_message(const sk_head *head);
 
 /* ---- files (SPEC 4.7) ---------------------------------------------------- */
 
@@ -160,7 +161,8 @@ typedef struct sk_get_opts {
  * 0 only when the server published it and confirmed the hash the client
  * computed (when hashing); SK_EHASHMISMATCH, SK_EEXISTS, SK_EBUSY, ... from
  * the server; a negative errno for the local file. opts may be NULL. */
-int sk_client_put_file(sk_client *c, const char *path, const char *name, const sk_put_opts *opts);
+SK_API int sk_client_put_file(sk_client *c, const char *path, const char *name,
+                              const sk_put_opts *opts);
 
 /* Download name to out_path as cp and curl would write it:
  * - a regular file or a new name: through a part file beside it
@@ -173,12 +175,12 @@ int sk_client_put_file(sk_client *c, const char *path, const char *name, const s
  *   bytes were written (SK_EHASHMISMATCH).
  * result->path says where the file went; result->local is set when the
  * failure was the local file's. opts may be NULL. */
-int sk_client_get_file(sk_client *c, const char *name, const char *out_path,
-                       const sk_get_opts *opts);
+SK_API int sk_client_get_file(sk_client *c, const char *name, const char *out_path,
+                              const sk_get_opts *opts);
 
 /* Download name into fd (e.g. standard output), in order, hash checked at
  * the end; fd is neither closed nor seeked. */
-int sk_client_get_fd(sk_client *c, const char *name, int fd, const sk_get_opts *opts);
+SK_API int sk_client_get_fd(sk_client *c, const char *name, int fd, const sk_get_opts *opts);
 
 typedef struct sk_file_stat {
   int exists;
@@ -191,7 +193,7 @@ typedef struct sk_file_stat {
 /* Ask about name (SPEC 4.7 stat): *out is filled when 0 is returned,
  * also for a file that does not exist (out->exists 0). SK_EFORBIDDEN for a
  * name outside the root; SK_EUNKNOWNTYPE when the server offers no files. */
-int sk_client_stat(sk_client *c, const char *name, sk_file_stat *out);
+SK_API int sk_client_stat(sk_client *c, const char *name, sk_file_stat *out);
 
 typedef struct sk_dir_entry {
   char *name;
@@ -205,22 +207,22 @@ typedef struct sk_dir_entry {
 
 /* List a folder (NULL or "" for the root): *entries is an array of *n
  * (free with sk_dir_entries_free), sorted by name. */
-int sk_client_list(sk_client *c, const char *dir, sk_dir_entry **entries, size_t *n);
-void sk_dir_entries_free(sk_dir_entry *entries, size_t n);
+SK_API int sk_client_list(sk_client *c, const char *dir, sk_dir_entry **entries, size_t *n);
+SK_API void sk_dir_entries_free(sk_dir_entry *entries, size_t n);
 
 /* Remove name (a file, a link, or with recursive a folder and everything
  * in it) and the part file of an upload of it. SK_ENOTFOUND when neither
  * exists, SK_EBADREQ for a folder without recursive, SK_EBUSY while it is
  * being uploaded. */
-int sk_client_rm(sk_client *c, const char *name, int recursive);
+SK_API int sk_client_rm(sk_client *c, const char *name, int recursive);
 
 /* Make the folder name and its missing parents; 0 if it exists already. */
-int sk_client_mkdir(sk_client *c, const char *name);
+SK_API int sk_client_mkdir(sk_client *c, const char *name);
 
 /* The hash a transfer will use: want if both sides have it ("none" gives
  * NULL), else, for want NULL, the fastest both sides have. *err is
  * SK_EBADREQ when want is offered by one side only. */
-const char *sk_client_pick_hash(const sk_client *c, const char *want, int *err);
+SK_API const char *sk_client_pick_hash(const sk_client *c, const char *want, int *err);
 
 /* ---- addresses, for programs that open their own sockets ----------------
  * (sockit listen / connect, or any plain byte pipe built on libsockit) */
@@ -232,12 +234,12 @@ const char *sk_client_pick_hash(const sk_client *c, const char *want, int *err);
  * the count (>= 1), or SK_EBADADDR (not an address) or SK_ERESOLVE (the
  * name does not resolve) with *why (when why is not NULL) saying what is
  * wrong; *why is static text. */
-int sk_resolve(const char *addr, int flags, struct sockaddr_storage *ss, socklen_t *len, int max,
-               const char **why);
+SK_API int sk_resolve(const char *addr, int flags, struct sockaddr_storage *ss, socklen_t *len,
+                      int max, const char **why);
 
 /* The SPEC 2 text of a socket address ("127.0.0.1:8080", "[::1]:8080",
  * "unix:/path"), NUL-terminated in buf. Returns buf. */
-char *sk_addr_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t cap);
+SK_API char *sk_addr_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t cap);
 
 /* ---- UDP (SPEC 5) ---------------------------------------------------------
  * One frame per datagram: echo, time, ping and chat.
@@ -262,39 +264,40 @@ typedef struct sk_udp sk_udp;
 /* A UDP socket connected to addr (HOST:PORT or [IPv6]:PORT; the first
  * resolution that works), sending plain datagrams. Returns 0 or SK_EBADADDR
  * / SK_ERESOLVE / a negated errno. */
-int sk_udp_open(sk_udp **out, const char *addr);
+SK_API int sk_udp_open(sk_udp **out, const char *addr);
 
 /* The same, authenticated as opts say (NULL: as a zeroed sk_client_opts):
  * no_auth: plain datagrams; key_file: that key (SK_EBADKEY when it cannot be
  * used); else the default key file when there is one, plain datagrams when
  * there is none. timeout_ms is not used. */
-int sk_udp_open_opts(sk_udp **out, const char *addr, const sk_client_opts *opts);
+SK_API int sk_udp_open_opts(sk_udp **out, const char *addr, const sk_client_opts *opts);
 
 /* 1 when the socket authenticates its datagrams with a key. */
-int sk_udp_authenticated(const sk_udp *u);
+SK_API int sk_udp_authenticated(const sk_udp *u);
 
 /* Send head ("size" set to n) and n body bytes as one datagram. */
-int sk_udp_send(sk_udp *u, sk_head *head, const void *body, size_t n);
+SK_API int sk_udp_send(sk_udp *u, sk_head *head, const void *body, size_t n);
 
 /* Wait up to timeout_ms (-1: forever) for one well-formed frame; datagrams
  * that are not exactly one frame, or fail authentication, are skipped.
  * *head is the caller's, *body malloc'd (NULL when empty). -ETIMEDOUT when
  * nothing came; -ECONNREFUSED when the host said nobody listens there. */
-int sk_udp_recv(sk_udp *u, sk_head **head, uint8_t **body, size_t *n, int timeout_ms);
+SK_API int sk_udp_recv(sk_udp *u, sk_head **head, uint8_t **body, size_t *n, int timeout_ms);
 
-int sk_udp_fd(const sk_udp *u); /* for poll() */
-void sk_udp_close(sk_udp *u);
+SK_API int sk_udp_fd(const sk_udp *u); /* for poll() */
+SK_API void sk_udp_close(sk_udp *u);
 
 /* One request, one answer on an open socket: sends req (an "id" is added
  * when it has none, to match the answer), waits timeout_ms, and sends again
  * up to retries times. An error answer becomes its SK_E* code, with the
  * frame still in *resp. resp_body / resp_n may be NULL. */
-int sk_udp_call(sk_udp *u, sk_head *req, const void *body, size_t n, int timeout_ms, int retries,
-                sk_head **resp, uint8_t **resp_body, size_t *resp_n);
+SK_API int sk_udp_call(sk_udp *u, sk_head *req, const void *body, size_t n, int timeout_ms,
+                       int retries, sk_head **resp, uint8_t **resp_body, size_t *resp_n);
 
 /* sk_udp_call on a plain socket opened (and closed) for this request. */
-int sk_udp_request(const char *addr, sk_head *req, const void *body, size_t n, int timeout_ms,
-                   int retries, sk_head **resp, uint8_t **resp_body, size_t *resp_n);
+SK_API int sk_udp_request(const char *addr, sk_head *req, const void *body, size_t n,
+                          int timeout_ms, int retries, sk_head **resp, uint8_t **resp_body,
+                          size_t *resp_n);
 
 #ifdef __cplusplus
 }

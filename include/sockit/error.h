@@ -12,6 +12,8 @@
 #ifndef SOCKIT_ERROR_H
 #define SOCKIT_ERROR_H
 
+#include "sockit/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -62,18 +64,18 @@ enum {
 
 /* Human-readable text for any code: SK_E*, negated errno, or 0 ("ok").
  * The string is static; never NULL. */
-const char *sk_strerror(int err);
+SK_API const char *sk_strerror(int err);
 
 /* The SPEC 4.2 wire code for err ("too_large", ...). Codes with no wire name
  * (and negated errno values) map to "io_error" for -EIO/-ENOSPC/... style
  * file errors and "internal" otherwise. Never NULL. */
-const char *sk_err_wire_name(int err);
+SK_API const char *sk_err_wire_name(int err);
 
 /* The SK_E* code for a wire code, or SK_EREMOTE if the name is unknown. */
-int sk_err_from_wire(const char *code);
+SK_API int sk_err_from_wire(const char *code);
 
 /* Does this error end the connection after it is sent (SPEC 4.2)? */
-int sk_err_is_fatal(int err);
+SK_API int sk_err_is_fatal(int err);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "sockit/frame.h"
+#include "sockit/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -122,125 +123,126 @@ typedef struct sk_service {
  * Returns 0 or -ENOMEM (then *out is not set). Configure it from one thread
  * before sk_server_run; sk_server_set and sk_server_add_service are not for
  * a running server. With no "listen" option, run() binds 127.0.0.1:8080. */
-int sk_server_new(sk_server **out);
+SK_API int sk_server_new(sk_server **out);
 
 /* Set an option by its command-line name and a string value, exactly as
  * `sockit serve --NAME VALUE` would ("max-conns", "100"). Flags without a
  * value ("no-auth", "allow-exec") take NULL or "1". Repeated options
  * (listen, udp, allow, deny, daytime, rfc868) add. Returns 0, -EINVAL
  * (bad value: *why says why) or -ENOENT (no such option). */
-int sk_server_set(sk_server *srv, const char *name, const char *value, const char **why);
+SK_API int sk_server_set(sk_server *srv, const char *name, const char *value, const char **why);
 
 /* Register a service (the table must outlive the server). Built-in services
  * are registered by sk_server_new; user services are added here and are
  * enabled at once. Returns 0, -EEXIST (a type is taken) or -ENOMEM. */
-int sk_server_add_service(sk_server *srv, const sk_service *svc);
+SK_API int sk_server_add_service(sk_server *srv, const sk_service *svc);
 
 /* Bind every listener, start the loops and run until sk_server_stop (or
  * SIGINT/SIGTERM when handle_signals is set). Returns 0 after a clean stop
  * or an error code if start-up failed (*why then says what to do). */
-int sk_server_run(sk_server *srv, int handle_signals, const char **why);
+SK_API int sk_server_run(sk_server *srv, int handle_signals, const char **why);
 
 /* Ask a running server to stop gracefully (any thread, signal-safe). */
-void sk_server_stop(sk_server *srv);
+SK_API void sk_server_stop(sk_server *srv);
 
 /* Free a server that is not running: never started, or after sk_server_run
  * has returned (in the thread that ran it). Removes the Unix socket files it
  * created. NULL is fine. */
-void sk_server_free(sk_server *srv);
+SK_API void sk_server_free(sk_server *srv);
 
 /* Open the --log file again by its name, after logrotate (or anyone) moved
  * it away: new lines go to the new file. Async-signal-safe (open, dup2 and
  * close only), so a program may call it from its own SIGHUP handler; the
  * library installs no handler for it. Returns 0 (also without a log file)
  * or a negative errno, and then the old file stays in use. */
-int sk_server_reopen_log(sk_server *srv);
+SK_API int sk_server_reopen_log(sk_server *srv);
 
 /* Read-only views of options, for services. */
-const char *sk_server_root(const sk_server *srv);
-int sk_server_root_fd(const sk_server *srv); /* O_PATH/dir fd of --root */
-int sk_server_auth_enabled(const sk_server *srv);
-int64_t sk_server_opt_int(const sk_server *srv, const char *name); /* -1: unknown */
+SK_API const char *sk_server_root(const sk_server *srv);
+SK_API int sk_server_root_fd(const sk_server *srv); /* O_PATH/dir fd of --root */
+SK_API int sk_server_auth_enabled(const sk_server *srv);
+SK_API int64_t sk_server_opt_int(const sk_server *srv, const char *name); /* -1: unknown */
 
 /* ---- connections, as services see them ---------------------------------- */
 
 /* Queue a response frame for the current request: the core adds the
  * request's "id" and sets "size" to n. body is copied (n may be 0).
  * head stays the caller's. Returns 0 or -ENOMEM / -EPIPE (closing). */
-int sk_conn_send(sk_conn *c, sk_head *head, const void *body, size_t n);
+SK_API int sk_conn_send(sk_conn *c, sk_head *head, const void *body, size_t n);
 
 /* Same, but the body is sent by reference: the core holds a reference on b
  * until the bytes are written. Use for large bodies and shared frames. */
-int sk_conn_send_buf(sk_conn *c, sk_head *head, sk_buf *b, size_t off, size_t n);
+SK_API int sk_conn_send_buf(sk_conn *c, sk_head *head, sk_buf *b, size_t off, size_t n);
 
 /* A response whose body is too large to hold (a file download): the head
  * announces size bytes, which the service then queues in pieces with
  * sk_conn_send_more (by reference, as sk_conn_send_buf), exactly size bytes
  * in all. Nothing else may be sent or pushed on the connection until the
  * last piece is queued. */
-int sk_conn_send_head(sk_conn *c, sk_head *head, uint64_t size);
-int sk_conn_send_more(sk_conn *c, sk_buf *b, size_t off, size_t n);
+SK_API int sk_conn_send_head(sk_conn *c, sk_head *head, uint64_t size);
+SK_API int sk_conn_send_more(sk_conn *c, sk_buf *b, size_t off, size_t n);
 
 /* A push outside request order (chat msg/presence): no "id" is added. */
-int sk_conn_push(sk_conn *c, sk_head *head, const void *body, size_t n);
+SK_API int sk_conn_push(sk_conn *c, sk_head *head, const void *body, size_t n);
 
 /* Push a whole pre-encoded frame (prefix+head+body) shared between
  * connections; the core takes its own reference. */
-int sk_conn_push_frame(sk_conn *c, sk_buf *frame);
+SK_API int sk_conn_push_frame(sk_conn *c, sk_buf *frame);
 
 /* Send an error frame {"type":"error","code":..,"message":msg} for the
  * current request (msg may be NULL for the table's text). Fatal codes
  * (SPEC 4.2) also close the connection after the frame is written. */
-int sk_conn_error(sk_conn *c, int err, const char *msg);
+SK_API int sk_conn_error(sk_conn *c, int err, const char *msg);
 
 /* The active SK_ASYNC request is finished: decoding of the next request
  * resumes. Safe to call from any callback on the connection's loop. */
-void sk_conn_done(sk_conn *c);
+SK_API void sk_conn_done(sk_conn *c);
 
 /* Resume a body sink that took fewer bytes than offered. */
-void sk_conn_resume(sk_conn *c);
+SK_API void sk_conn_resume(sk_conn *c);
 
 /* Close after the queued output is written (err 0) or after an error frame
  * (err < 0). finish() runs later, from the core, never inside this call. */
-void sk_conn_close(sk_conn *c, int err);
+SK_API void sk_conn_close(sk_conn *c, int err);
 
 /* Unsent output in bytes, and whether it is above the high-water mark
  * (1 MiB). A service producing output stops when congested and waits: its
  * .drained callback runs once the queue falls below 256 KiB. */
-size_t sk_conn_queued(const sk_conn *c);
-int sk_conn_congested(sk_conn *c);
+SK_API size_t sk_conn_queued(const sk_conn *c);
+SK_API int sk_conn_congested(sk_conn *c);
 
 /* Keep a connection's memory alive across asynchronous work. Atomic. */
-void sk_conn_ref(sk_conn *c);
-void sk_conn_unref(sk_conn *c);
-int sk_conn_is_closing(const sk_conn *c);
+SK_API void sk_conn_ref(sk_conn *c);
+SK_API void sk_conn_unref(sk_conn *c);
+SK_API int sk_conn_is_closing(const sk_conn *c);
 
 /* Who is on the other end: "127.0.0.1:5555", "[::1]:5555" or "unix". */
-const char *sk_conn_peer(const sk_conn *c);
-int sk_conn_authenticated(const sk_conn *c); /* 1 only after a real auth_ok */
-sk_server *sk_conn_server(const sk_conn *c);
+SK_API const char *sk_conn_peer(const sk_conn *c);
+SK_API int sk_conn_authenticated(const sk_conn *c); /* 1 only after a real auth_ok */
+SK_API sk_server *sk_conn_server(const sk_conn *c);
 
 /* One line in the connection log: event name plus key=value fields. The
  * field list is `const char *key, int kind, value` triples closed by NULL,
  * kind being 's' (const char *), 'i' (int64_t) or 'f' (double). */
-void sk_conn_log(sk_conn *c, const char *event, ...);
+SK_API void sk_conn_log(sk_conn *c, const char *event, ...);
 
 /* ---- shared, reference-counted buffers ---------------------------------- */
 
 /* A buffer of cap bytes (len 0); NULL when out of memory. refcount 1. */
-sk_buf *sk_buf_new(size_t cap);
+SK_API sk_buf *sk_buf_new(size_t cap);
 /* Wrap memory the caller allocated; free_fn(ctx, data) runs at the last unref. */
-sk_buf *sk_buf_wrap(void *data, size_t len, void (*free_fn)(void *ctx, void *data), void *ctx);
-uint8_t *sk_buf_data(sk_buf *b);
-size_t sk_buf_len(const sk_buf *b);
-size_t sk_buf_cap(const sk_buf *b);
-void sk_buf_set_len(sk_buf *b, size_t len);
-sk_buf *sk_buf_ref(sk_buf *b);
-void sk_buf_unref(sk_buf *b);
+SK_API sk_buf *sk_buf_wrap(void *data, size_t len, void (*free_fn)(void *ctx, void *data),
+                           void *ctx);
+SK_API uint8_t *sk_buf_data(sk_buf *b);
+SK_API size_t sk_buf_len(const sk_buf *b);
+SK_API size_t sk_buf_cap(const sk_buf *b);
+SK_API void sk_buf_set_len(sk_buf *b, size_t len);
+SK_API sk_buf *sk_buf_ref(sk_buf *b);
+SK_API void sk_buf_unref(sk_buf *b);
 
 /* Encode a whole frame (prefix, head with "size" = n, body) into a new
  * shared buffer, for fan-out with sk_conn_push_frame. */
-sk_buf *sk_frame_encode(sk_head *head, const void *body, size_t n);
+SK_API sk_buf *sk_frame_encode(sk_head *head, const void *body, size_t n);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
  *   sockit/server.h  the server framework (services, connections)
  *   sockit/client.h  a blocking client
  *   sockit/uv.h      (opt-in, not included here) a connection's libuv loop
+ *   sockit/export.h  SK_API, the mark on every exported function
  *
  * Rules for the whole API, so that each header need not repeat them:
  *   - Every function that can fail returns 0 (or a count) or a negative

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "sockit/server.h"
+#include "sockit/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -24,7 +25,7 @@ extern "C" {
  * closed before the connection's service finish() returns or, if they
  * outlive the connection, hold sk_conn_ref(c) until their close callback.
  * Never NULL for a live connection. */
-uv_loop_t *sk_conn_uv_loop(sk_conn *c);
+SK_API uv_loop_t *sk_conn_uv_loop(sk_conn *c);
 
 #ifdef __cplusplus
 }
