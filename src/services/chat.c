@@ -66,25 +66,35 @@ int chat_say(chat_member *m, const uint8_t *text, size_t n) {
   return rc;
 }
 
-void chat_leave(chat_member *m, int presence) {
+/* m, already out of its owner's list: out of its room, then freed. The room
+ * name is copied first: once the backend has let go of an emptied room,
+ * another loop's join may sweep or evict it, so m->room is not read after. */
+static void member_leave(chat_member *m, int presence) {
   chat_owner *o = m->owner;
+  char room[CHAT_NAME_MAX + 1];
+  snprintf(room, sizeof(room), "%s", chat_room_name(m->room));
   o->chat->backend->leave(m, presence);
-  chat_sources_exit(o->chat->sources, o->source, chat_room_name(m->room));
-  for (chat_member **pp = &o->members; *pp != NULL; pp = &(*pp)->onext)
-    if (*pp == m) {
-      *pp = m->onext;
-      break;
-    }
+  chat_sources_exit(o->chat->sources, o->source, room);
   o->n--;
   chat_metric(o, SK_G_CHAT_MEMBERS, -1);
   member_free(m);
 }
 
+void chat_leave(chat_member *m, int presence) {
+  for (chat_member **pp = &m->owner->members; *pp != NULL; pp = &(*pp)->onext)
+    if (*pp == m) {
+      *pp = m->onext;
+      break;
+    }
+  member_leave(m, presence);
+}
+
 void chat_leave_all(chat_owner *o, int presence, const char *reason) {
-  while (o->members != NULL) {
-    chat_member *m = o->members;
+  chat_member *m;
+  while ((m = o->members) != NULL) {
+    o->members = m->onext;
     chat_log(o, "leave", chat_room_name(m->room), m->nick, reason);
-    chat_leave(m, presence);
+    member_leave(m, presence);
   }
 }
 
