@@ -324,9 +324,10 @@ char *sk__ratelimit_source(const struct sockaddr *sa, int fd, char key[KEY_MAX])
     if (memcmp(a.s6_addr, v4_mapped, sizeof v4_mapped) == 0) {
       inet_ntop(AF_INET, a.s6_addr + 12, key, KEY_MAX);
     } else {
+      char net[INET6_ADDRSTRLEN];
       memset(a.s6_addr + 8, 0, 8);
-      if (inet_ntop(AF_INET6, &a, key, KEY_MAX - 3) != NULL)
-        strcat(key, "/64");
+      if (inet_ntop(AF_INET6, &a, net, sizeof net) != NULL)
+        snprintf(key, KEY_MAX, "%s/64", net);
     }
   } else if (sa->sa_family == AF_UNIX) {
     struct ucred cred;
