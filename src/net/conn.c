@@ -525,10 +525,11 @@ static ssize_t to_sink(sk_conn *c, const uint8_t *p, size_t n) {
  * dropped. Returns the bytes used (0: none buffered), or -1 as to_sink. */
 static ssize_t take_buffered(sk_conn *c) {
   size_t n = sk_decoder_body_avail(&c->dec, c->rlen - c->rpos);
-  const uint8_t *p = c->rbuf + c->rpos;
+  const uint8_t *p;
   ssize_t took = (ssize_t)n;
   if (n == 0)
-    return 0;
+    return 0; /* and c->rbuf may be NULL: no pointer made from it */
+  p = c->rbuf + c->rpos;
   if (c->bmode == BODY_GATHER) {
     memcpy(c->gather + c->gathered, p, n);
     c->gathered += n;
@@ -602,6 +603,8 @@ static void process(sk_conn *c) {
           break;
         continue;
       }
+      if (c->rbuf == NULL)
+        break; /* nothing read yet (and NULL + 0 is undefined: fuzz_svc_*) */
       sk_head *h = NULL;
       ssize_t used = sk_decode_head(&c->dec, c->rbuf + c->rpos, c->rlen - c->rpos, &h);
       if (used == 0)
