@@ -112,6 +112,12 @@ static void handle_hup(sk_server *srv) {
   sigaction(SIGHUP, &sa, NULL);
 }
 
+/* The library prints nothing; what the server has to say at start-up
+ * (listening on ..., warnings) is printed here, on stderr as always. */
+static void print_notice(void *ctx, sk_notice_level level, const char *text) {
+  fprintf(stderr, "sockit: %s%s\n", level == SK_NOTICE_WARNING ? "warning: " : "", text);
+}
+
 int cmd_serve(int argc, char **argv) {
   sk_server *srv;
   const char *why = NULL;
@@ -148,6 +154,9 @@ int cmd_serve(int argc, char **argv) {
     return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
   }
   handle_hup(srv);
+  sk_server_on_notice(srv, print_notice, NULL);
+  /* a server process of its own: ignore SIGPIPE/SIGXFSZ, raise the fd limit */
+  sk_server_set_process(srv, SK_PROCESS_SIGNALS | SK_PROCESS_NOFILE);
   rc = sk_server_run(srv, 1, &why);
   signal(SIGHUP, SIG_DFL);
   if (rc < 0)

@@ -11,11 +11,23 @@
 
 #include <sockit/sockit.h>
 
+/* The library prints nothing itself: this prints what the server has to
+ * say ("listening on 127.0.0.1:8080", warnings) as `sockit serve` does. */
+static void print_notice(void *ctx, sk_notice_level level, const char *text) {
+  (void)ctx;
+  fprintf(stderr, "sockit: %s%s\n", level == SK_NOTICE_WARNING ? "warning: " : "", text);
+}
+
 int main(int argc, char **argv) {
   const char *why = NULL;
   sk_server *srv = NULL;
   int rc = sk_server_new(&srv);
 
+  if (rc == 0) {
+    sk_server_on_notice(srv, print_notice, NULL);
+    /* SIGPIPE ignored: a client gone mid-answer is its error, not our end */
+    sk_server_set_process(srv, SK_PROCESS_SIGNALS);
+  }
   if (rc == 0 &&
       (rc = sk_server_set(srv, "listen", argc > 1 ? argv[1] : "127.0.0.1:8080", &why)) == 0 &&
       (rc = sk_server_set(srv, "services", "chat,echo,time", &why)) == 0 &&

@@ -12,6 +12,13 @@
 
 #include <sockit/sockit.h>
 
+/* The library prints nothing itself: this prints what the server has to
+ * say ("listening on 127.0.0.1:8080", warnings) as `sockit serve` does. */
+static void print_notice(void *ctx, sk_notice_level level, const char *text) {
+  (void)ctx;
+  fprintf(stderr, "sockit: %s%s\n", level == SK_NOTICE_WARNING ? "warning: " : "", text);
+}
+
 int main(int argc, char **argv) {
   const char *addr = argc > 1 ? argv[1] : "127.0.0.1:8080", *why = NULL;
   sk_server *srv;
@@ -21,12 +28,15 @@ int main(int argc, char **argv) {
     fprintf(stderr, "echo_server: %s\n", sk_strerror(rc));
     return 1;
   }
+  sk_server_on_notice(srv, print_notice, NULL);
+  /* SIGPIPE ignored: a client gone mid-answer is its error, not our end */
+  sk_server_set_process(srv, SK_PROCESS_SIGNALS);
   /* The same names and values as `sockit serve --listen ADDR ...`. */
   if ((rc = sk_server_set(srv, "listen", addr, &why)) == 0 &&
       (rc = sk_server_set(srv, "services", "echo", &why)) == 0)
     rc = argc > 2 ? sk_server_set(srv, "key-file", argv[2], &why)
                   : sk_server_set(srv, "no-auth", NULL, &why);
-  /* Prints "sockit: listening on ADDR" once bound, then serves until a signal. */
+  /* Says "listening on ADDR" (print_notice) once bound, then serves until a signal. */
   if (rc == 0)
     rc = sk_server_run(srv, 1, &why);
   if (rc < 0)

@@ -59,11 +59,23 @@ static const sk_handler handlers[] = {{.type = "kv_set", .handle = on_set, .max_
 static const sk_service kv_service = {
     .name = "kv", .handlers = handlers, .setup = setup, .finish = finish};
 
+/* The library prints nothing itself: this prints what the server has to
+ * say ("listening on 127.0.0.1:8080", warnings) as `sockit serve` does. */
+static void print_notice(void *ctx, sk_notice_level level, const char *text) {
+  (void)ctx;
+  fprintf(stderr, "sockit: %s%s\n", level == SK_NOTICE_WARNING ? "warning: " : "", text);
+}
+
 int main(int argc, char **argv) {
   const char *why = NULL, *addr = argc > 1 ? argv[1] : "127.0.0.1:8080";
   sk_server *srv = NULL;
   int rc = sk_server_new(&srv);
   setvbuf(stdout, NULL, _IOLBF, 0);
+  if (rc == 0) {
+    sk_server_on_notice(srv, print_notice, NULL);
+    /* SIGPIPE ignored: a client gone mid-answer is its error, not our end */
+    sk_server_set_process(srv, SK_PROCESS_SIGNALS);
+  }
   if (rc == 0 && (rc = sk_server_add_service(srv, &kv_service)) == 0 &&
       (rc = sk_server_set(srv, "listen", addr, &why)) == 0 &&
       (rc = sk_server_set(srv, "services", "", &why)) == 0 && /* no built-in services */

@@ -137,9 +137,39 @@ SK_API int sk_server_set(sk_server *srv, const char *name, const char *value, co
  * enabled at once. Returns 0, -EEXIST (a type is taken) or -ENOMEM. */
 SK_API int sk_server_add_service(sk_server *srv, const sk_service *svc);
 
+/* What the server tells its operator. The library never writes to stdout
+ * or stderr: what a command-line server prints at start-up (each address
+ * it listens on, a key file it created, the open file limit, warnings
+ * about risky options, why a service could not start) goes to this
+ * callback, and nowhere without one (the default). text is one line with
+ * no newline, borrowed for the call. Called on the thread that runs
+ * sk_server_run, from inside it. `sockit serve` prints each as
+ * "sockit: TEXT", warnings as "sockit: warning: TEXT". */
+typedef enum sk_notice_level {
+  SK_NOTICE_INFO,    /* a fact: "listening on 127.0.0.1:8080" */
+  SK_NOTICE_WARNING, /* works, but the operator should know or change it */
+  SK_NOTICE_ERROR,   /* why start-up is about to fail (run() returns < 0) */
+} sk_notice_level;
+typedef void (*sk_notice_fn)(void *ctx, sk_notice_level level, const char *text);
+SK_API void sk_server_on_notice(sk_server *srv, sk_notice_fn fn, void *ctx);
+
+/* What the server may change in the process, which is the application's:
+ * nothing unless asked (0, the default). `sockit serve` asks for both.
+ * A server not given SK_PROCESS_SIGNALS needs its application to ignore
+ * (or handle) SIGPIPE itself, as every libuv program does: a peer that
+ * closes while an answer is being written would otherwise end the process;
+ * likewise SIGXFSZ when an upload passes RLIMIT_FSIZE. */
+enum {
+  SK_PROCESS_SIGNALS = 1 << 0, /* run() sets SIGPIPE and SIGXFSZ to SIG_IGN */
+  SK_PROCESS_NOFILE = 1 << 1,  /* run() raises RLIMIT_NOFILE's soft limit to the
+                                  hard one (many peers need many descriptors) */
+};
+SK_API void sk_server_set_process(sk_server *srv, unsigned flags);
+
 /* Bind every listener, start the loops and run until sk_server_stop (or
- * SIGINT/SIGTERM when handle_signals is set). Returns 0 after a clean stop
- * or an error code if start-up failed (*why then says what to do). */
+ * SIGINT/SIGTERM when handle_signals is set: a libuv signal watcher, gone
+ * when run() returns). Returns 0 after a clean stop or an error code if
+ * start-up failed (*why then says what to do). */
 SK_API int sk_server_run(sk_server *srv, int handle_signals, const char **why);
 
 /* Ask a running server to stop gracefully (any thread, signal-safe). */

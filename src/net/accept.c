@@ -32,18 +32,19 @@ static int open_reserve(void) {
 }
 
 /* Many descriptors for many peers: the soft limit is often 1024 while the
- * hard one is far higher. Said once at start, since it bounds --max-conns. */
-static void raise_nofile(void) {
+ * hard one is far higher; raised only when the application allows it
+ * (SK_PROCESS_NOFILE). Said once at start, since it bounds --max-conns. */
+static void raise_nofile(const sk_server *srv) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
     return;
-  if (rl.rlim_cur < rl.rlim_max) {
+  if ((srv->process & SK_PROCESS_NOFILE) && rl.rlim_cur < rl.rlim_max) {
     rlim_t was = rl.rlim_cur;
     rl.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
       rl.rlim_cur = was;
   }
-  fprintf(stderr, "sockit: open file limit %llu\n", (unsigned long long)rl.rlim_cur);
+  sk__notice(srv, SK_NOTICE_INFO, "open file limit %llu", (unsigned long long)rl.rlim_cur);
 }
 
 int sk__stream_adopt(uv_stream_t *s, int fd, struct sockaddr_storage *ss, char *peer, size_t cap) {
@@ -76,7 +77,7 @@ int sk__admit(sk_server *srv, const struct sockaddr *sa) {
 }
 
 int sk__accept_prepare(sk_server *srv) {
-  raise_nofile();
+  raise_nofile(srv);
   if (srv->reserve_fd < 0)
     srv->reserve_fd = open_reserve();
   return srv->reserve_fd < 0 ? -errno : 0;

@@ -192,6 +192,9 @@ struct sk_server {
    * reads it); without one /metrics answers loopback peers only */
   char http_token[256];
   size_t http_token_len;
+  sk_notice_fn notice; /* sk_server_on_notice: NULL says nothing */
+  void *notice_ctx;
+  unsigned process; /* SK_PROCESS_* the application allowed */
 };
 
 /* A task handed to another loop's thread. */
@@ -231,6 +234,11 @@ struct sk_loop {
   sk__metrics metrics; /* written by this loop's thread only (metrics.h) */
 };
 
+/* Tell the operator (sk_server_on_notice): one line, printf-style, no
+ * newline. The library's only way to say something outside a connection. */
+void sk__notice(const sk_server *srv, sk_notice_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ---- loops (loop.c) ---- */
 int sk__loop_init(sk_loop *l, sk_server *srv, int index);
 void sk__loop_handle_signals(sk_loop *l);
@@ -265,8 +273,8 @@ void sk__loop_metric(sk_loop *l, enum sk_metric which, int64_t n);
 void sk__metrics_sum(const sk_server *srv, sk__metrics *out);
 
 /* ---- accepting (accept.c) ---- */
-/* Raise RLIMIT_NOFILE's soft limit to the hard one and open the reserve
- * descriptor. 0 or an error. */
+/* Raise RLIMIT_NOFILE's soft limit to the hard one (SK_PROCESS_NOFILE),
+ * say the limit, and open the reserve descriptor. 0 or an error. */
 int sk__accept_prepare(sk_server *srv);
 /* Listen on fd and accept from it on loop. Takes l (calloc'ed, spec and wire
  * set) and fd in every case: on an error after l joined loop->listeners the

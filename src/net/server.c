@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,9 @@
 
 #include "net/core.h"
 #include "sockit/error.h"
+
+/* One notice: a path (up to PATH_MAX) and the words around it. */
+#define SK_NOTICE_MAX 4608
 
 int sk__server_create(sk_server **out) {
   sk_server *srv = calloc(1, sizeof(*srv));
@@ -197,10 +201,10 @@ static int prepare_key(sk_server *srv, const char **why) {
       return rc;
     }
     if (rc == 0)
-      fprintf(stderr,
-              "sockit: created key file %s (mode 0600); clients of this user use it "
-              "by default, copy it to other users or machines\n",
-              path);
+      sk__notice(srv, SK_NOTICE_INFO,
+                 "created key file %s (mode 0600); clients of this user use it "
+                 "by default, copy it to other users or machines",
+                 path);
   }
   rc = sk_key_load(path, &srv->key, why);
   if (rc < 0) {
@@ -373,11 +377,11 @@ static int open_listeners(sk_server *srv, const char **why) {
     if ((rc = open_listener(srv, &cfg->listen[i], why)) < 0)
       return rc;
   for (int i = 0; i < cfg->nlisten; i++)
-    fprintf(stderr, "sockit: listening on %s%s\n", cfg->listen[i].bound,
-            cfg->listen[i].kind == SK_LISTEN_UDP         ? " (udp)"
-            : cfg->listen[i].kind == SK_LISTEN_HTTP      ? " (http)"
-            : strcmp(cfg->listen[i].wire, "native") != 0 ? " (seed wire)"
-                                                         : "");
+    sk__notice(srv, SK_NOTICE_INFO, "listening on %s%s", cfg->listen[i].bound,
+               cfg->listen[i].kind == SK_LISTEN_UDP         ? " (udp)"
+               : cfg->listen[i].kind == SK_LISTEN_HTTP      ? " (http)"
+               : strcmp(cfg->listen[i].wire, "native") != 0 ? " (seed wire)"
+                                                            : "");
   return 0;
 }
 
@@ -444,8 +448,10 @@ int sk_server_run(sk_server *srv, int handle_signals, const char **why) {
   if (why == NULL)
     why = &dummy;
   *why = NULL;
-  signal(SIGPIPE, SIG_IGN);
-  signal(SIGXFSZ, SIG_IGN); /* a file over RLIMIT_FSIZE is an io_error, not a crash */
+  if (srv->process & SK_PROCESS_SIGNALS) {
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file over RLIMIT_FSIZE is an io_error, not a crash */
+  }
   rc = prepare(srv, why);
   if (rc < 0) { /* close what was opened: each loop stops at once */
     sk_server_stop(srv);
@@ -464,6 +470,26 @@ int sk_server_run(sk_server *srv, int handle_signals, const char **why) {
     sk__loop_fini(&srv->loops[i]);
   stop_services(srv);
   return rc < 0 ? rc : 0;
+}
+
+void sk_server_on_notice(sk_server *srv, sk_notice_fn fn, void *ctx) {
+  srv->notice = fn;
+  srv->notice_ctx = ctx;
+}
+
+void sk_server_set_process(sk_server *srv, unsigned flags) {
+  srv->process = flags;
+}
+
+void sk__notice(const sk_server *srv, sk_notice_level level, const char *fmt, ...) {
+  char text[SK_NOTICE_MAX];
+  va_list ap;
+  if (srv->notice == NULL)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof(text), fmt, ap);
+  va_end(ap);
+  srv->notice(srv->notice_ctx, level, text);
 }
 
 int sk_server_reopen_log(sk_server *srv) {

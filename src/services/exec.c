@@ -112,16 +112,16 @@ static exec_shared *shared_of(const sk_server *srv) {
   return i < 0 ? NULL : srv->svc_shared[i];
 }
 
-/* Resolve --exec-user. Returns 0 or -EINVAL after saying why on stderr. */
-static int resolve_user(exec_shared *sh, const char *name) {
+/* Resolve --exec-user. Returns 0 or -EINVAL after telling the operator why. */
+static int resolve_user(const sk_server *srv, exec_shared *sh, const char *name) {
   struct passwd pw, *res = NULL;
   char buf[4096];
   if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
-    fprintf(stderr, "sockit: --exec-user %s: no such user\n", name);
+    sk__notice(srv, SK_NOTICE_ERROR, "--exec-user %s: no such user", name);
     return -EINVAL;
   }
   if (geteuid() != 0 && pw.pw_uid != geteuid()) {
-    fprintf(stderr, "sockit: --exec-user %s needs the server to run as root\n", name);
+    sk__notice(srv, SK_NOTICE_ERROR, "--exec-user %s needs the server to run as root", name);
     return -EPERM;
   }
   sh->setuser = geteuid() == 0;
@@ -161,13 +161,15 @@ static int exec_start(sk_server *srv) {
   atomic_init(&sh->running, 0);
   cloexec_inherited();
   if (srv->cfg.exec_user[0] != '\0')
-    rc = resolve_user(sh, srv->cfg.exec_user);
+    rc = resolve_user(srv, sh, srv->cfg.exec_user);
   else if (geteuid() == 0)
-    fprintf(stderr, "sockit: warning: --allow-exec on a server running as root: exec programs "
-                    "run as root; pass --exec-user NAME to run them as another user\n");
+    sk__notice(srv, SK_NOTICE_WARNING,
+               "--allow-exec on a server running as root: exec programs run as root; "
+               "pass --exec-user NAME to run them as another user");
   if (rc == 0 && !sk_server_auth_enabled(srv))
-    fprintf(stderr, "sockit: warning: --allow-exec on a --no-auth server: exec requests are "
-                    "refused until the server runs with a key\n");
+    sk__notice(srv, SK_NOTICE_WARNING,
+               "--allow-exec on a --no-auth server: exec requests are refused until "
+               "the server runs with a key");
   if (rc < 0) {
     free(sh);
     return rc;

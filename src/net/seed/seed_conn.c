@@ -293,8 +293,9 @@ int sk__seed_check(sk_server *srv, const sk_listen_spec *ls, const char **why) {
     return -EACCES;
   }
   if (first_seed_listener(srv, ls))
-    fprintf(stderr, "sockit: warning: --wire seed is unframed and insecure: the tutorial's "
-                    "formats have no framing, no encryption and weak or no authentication; "
-                    "use them for teaching and compatibility only\n");
+    sk__notice(srv, SK_NOTICE_WARNING,
+               "--wire seed is unframed and insecure: the tutorial's formats have no "
+               "framing, no encryption and weak or no authentication; use them for "
+               "teaching and compatibility only");
   return 0;
 }
