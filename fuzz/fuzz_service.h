@@ -244,6 +244,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   fclose(k);
   chmod(fz_key, 0600);
   FUZZ_CHECK(sk_server_new(&fz_srv) == 0);
+  sk_server_set_process(fz_srv, SK_PROCESS_SIGNALS); /* a client gone mid-answer: no SIGPIPE */
   fz_set("listen", fz_addr);
   fz_set("key-file", fz_key);
   fz_set("root", fz_root);

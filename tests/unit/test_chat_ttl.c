@@ -50,6 +50,7 @@ static void start_server(void) {
   set("root", dir);
   set("threads", "1");
   set("chat-room-ttl", ttl);
+  sk_server_set_process(srv, SK_PROCESS_SIGNALS); /* as before: no SIGPIPE from a closed peer */
   ck_assert_int_eq(pthread_create(&runner, NULL, run, NULL), 0);
 }
 
