@@ -44,19 +44,11 @@ typedef struct get_job {
 static void set_resume_hint(const get_job *j, const char *name, const char *out) {
   const char *argv[16];
   struct stat st;
-  int n = 0;
+  int n;
   if (strcmp(out, "-") == 0 ||
       (stat(out, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)))
     return;
-  argv[n++] = "sockit";
-  argv[n++] = "get";
-  argv[n++] = j->cc->addr;
-  if (j->cc->opts.key_file != NULL) {
-    argv[n++] = "--key-file";
-    argv[n++] = j->cc->opts.key_file;
-  }
-  if (j->cc->opts.no_auth)
-    argv[n++] = "--no-auth";
+  n = cli_resume_argv(j->cc, "get", argv);
   argv[n++] = name;
   argv[n++] = "-o";
   argv[n++] = out;

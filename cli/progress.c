@@ -142,6 +142,20 @@ void cli_resume_hint(const char *const *argv, int argc) {
   }
 }
 
+int cli_resume_argv(const cli_client *cc, const char *cmd, const char **argv) {
+  int n = 0;
+  argv[n++] = "sockit";
+  argv[n++] = cmd;
+  argv[n++] = cc->addr;
+  if (cc->opts.key_file != NULL) {
+    argv[n++] = "--key-file";
+    argv[n++] = cc->opts.key_file;
+  }
+  if (cc->opts.no_auth)
+    argv[n++] = "--no-auth";
+  return n;
+}
+
 void cli_resume_hint_clear(void) {
   hint_len = 0;
 }

@@ -30,6 +30,11 @@ void cli_progress_end(cli_progress *p);
  * POSIX shell. cli_resume_hint_clear() forgets it (the handler stays and
  * then only re-raises). */
 void cli_resume_hint(const char *const *argv, int argc);
+
+/* The hint's start for cc's connection: "sockit CMD ADDR [--key-file F |
+ * --no-auth]" into argv (room for 6); returns the count. */
+struct cli_client;
+int cli_resume_argv(const struct cli_client *cc, const char *cmd, const char **argv);
 void cli_resume_hint_clear(void);
 
 /* "1.5 GB", "12 kB", "512 B" (SI units, as rates are given). */

@@ -48,16 +48,8 @@ static double now_s(void) {
 /* What Ctrl-C prints: the command that continues this file. */
 static void set_resume_hint(const put_job *j, const char *path, const char *name) {
   const char *argv[16];
-  int n = 0;
-  argv[n++] = "sockit";
-  argv[n++] = "put";
-  argv[n++] = j->cc->addr;
-  if (j->cc->opts.key_file != NULL) {
-    argv[n++] = "--key-file";
-    argv[n++] = j->cc->opts.key_file;
-  }
-  if (j->cc->opts.no_auth)
-    argv[n++] = "--no-auth";
+  int n;
+  n = cli_resume_argv(j->cc, "put", argv);
   argv[n++] = path;
   argv[n++] = "--as";
   argv[n++] = name;

@@ -5,27 +5,13 @@ issue 15 item 5 for names): `rm` (and its wire request), `get -r`,
 
 import json
 import os
-import socket
-import stat
-import threading
 import time
 
 import pytest
 
 import conftest
-import sockit_proto as sp
-
-
-@pytest.fixture
-def root(tmp_path):
-    d = tmp_path / "root"
-    d.mkdir()
-    return d
-
-
-@pytest.fixture
-def fsrv(start_server, root):
-    return start_server("--no-auth", "--root", str(root))
+from test_files import fsrv, raw, root  # noqa: F401 (fixtures)
+from test_get_output import FakeFilesServer
 
 
 @pytest.fixture
@@ -33,12 +19,6 @@ def cli(run_cli, fsrv):
     def run(cmd, *args, **kw):
         return run_cli(cmd, fsrv.addr, *args, "--no-auth", **kw)
     return run
-
-
-def raw(srv):
-    c = srv.connect()
-    c.hello()
-    return c
 
 
 def tree_of(d):
@@ -213,39 +193,24 @@ def test_get_r_mirrors_put_r(fsrv, root, tmp_path, cli):
     assert r.returncode == 1 and "nope: not found" in r.stderr
 
 
-class ListingLiar:
+class ListingLiar(FakeFilesServer):
     """A server whose listing holds names that climb out of the folder."""
 
     def __init__(self):
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(4)
-        self.addr = "127.0.0.1:%d" % self.lsock.getsockname()[1]
         self.gets = []
-        threading.Thread(target=self.serve, daemon=True).start()
+        super().__init__(self.reply)
 
-    def serve(self):
-        s, _ = self.lsock.accept()
-        c = sp.Client(s, timeout=10)
-        try:
-            c.send({"type": "hello", "proto": "sockit/1", "server": "liar", "auth": "none",
-                    "services": ["files"], "hashes": ["sha256"]})
-            while True:
-                head, _ = c.recv_frame()
-                if head["type"] == "list":
-                    entries = [{"name": n, "type": "file", "length": 1, "mtime": 1}
-                               for n in ("../evil", "a/b", "..", ".", "")]
-                    entries.append({"name": "sub", "type": "dir", "length": 0, "mtime": 1})
-                    if head["name"] == "d/sub":
-                        entries = []
-                    c.send({"type": "list", "name": head["name"], "entries": entries})
-                elif head["type"] == "get":
-                    self.gets.append(head["name"])
-                    c.send({"type": "error", "code": "not_found", "message": "no"})
-        except sp.ProtoError:
-            pass
-        finally:
-            c.close()
+    def reply(self, c, head):
+        if head["type"] == "list":
+            entries = [{"name": n, "type": "file", "length": 1, "mtime": 1}
+                       for n in ("../evil", "a/b", "..", ".", "")]
+            entries.append({"name": "sub", "type": "dir", "length": 0, "mtime": 1})
+            if head["name"] == "d/sub":
+                entries = []
+            c.send({"type": "list", "name": head["name"], "entries": entries})
+        elif head["type"] == "get":
+            self.gets.append(head["name"])
+            c.send({"type": "error", "code": "not_found", "message": "no"})
 
 
 def test_get_r_refuses_names_that_climb_out(sockit_bin, env, tmp_path):

@@ -3,7 +3,6 @@ resume of a file the server has complete sends nothing; a plain put over an
 interrupted one suggests --resume; Ctrl-C prints the command that resumes;
 a resume right after a killed client is not refused with `busy`."""
 
-import hashlib
 import os
 import shlex
 import signal
@@ -12,39 +11,10 @@ import subprocess
 import pytest
 
 import conftest
+from test_files import file_sha256, fsrv, root, write_random  # noqa: F401 (fixtures)
 
 MiB = 1 << 20
 BIG = 128 * MiB
-
-
-@pytest.fixture
-def root(tmp_path):
-    d = tmp_path / "root"
-    d.mkdir()
-    return d
-
-
-@pytest.fixture
-def fsrv(start_server, root):
-    return start_server("--no-auth", "--root", str(root))
-
-
-def write_random(path, n):
-    with open(str(path), "wb") as f:
-        left = n
-        while left:
-            k = min(left, 8 * MiB)
-            f.write(os.urandom(k))
-            left -= k
-    return path
-
-
-def file_hash(path):
-    h = hashlib.sha256()
-    with open(str(path), "rb") as f:
-        for block in iter(lambda: f.read(MiB), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def size_of(path):
@@ -79,7 +49,7 @@ def test_resume_of_a_complete_identical_file_sends_nothing(fsrv, root, tmp_path,
     r = run_cli("put", fsrv.addr, src, "--no-auth", "--resume")
     assert r.returncode == 0, r.stderr
     assert "nothing sent" not in r.stderr
-    assert file_hash(root / "same.bin") == file_hash(src)
+    assert file_sha256(root / "same.bin") == file_sha256(src)
 
 
 def test_plain_put_over_a_part_file_suggests_resume(fsrv, root, tmp_path, run_cli):
@@ -89,7 +59,7 @@ def test_plain_put_over_a_part_file_suggests_resume(fsrv, root, tmp_path, run_cl
     r = run_cli("put", fsrv.addr, src, "--no-auth")
     assert r.returncode == 0, r.stderr
     assert "--resume" in r.stderr and "interrupted upload" in r.stderr, r.stderr
-    assert file_hash(root / "big.bin") == file_hash(src)
+    assert file_sha256(root / "big.bin") == file_sha256(src)
 
 
 def start_put(sockit_bin, env, fsrv, src):
@@ -108,21 +78,27 @@ def stop_mid_upload(fsrv, root, name, proc):
     os.kill(fsrv.proc.pid, signal.SIGSTOP)
 
 
-def test_ctrl_c_during_put_prints_the_resume_command(fsrv, root, tmp_path, sockit_bin, env):
-    src = write_random(tmp_path / "big.bin", BIG)
+def interrupt_put(sockit_bin, env, fsrv, root, src):
+    """Ctrl-C a put in the middle of sending; its stderr."""
     proc = start_put(sockit_bin, env, fsrv, src)
     try:
-        stop_mid_upload(fsrv, root, "big.bin", proc)
+        stop_mid_upload(fsrv, root, os.path.basename(str(src)), proc)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)
     finally:
         os.kill(fsrv.proc.pid, signal.SIGCONT)
     assert proc.returncode == -signal.SIGINT
+    return err
+
+
+def test_ctrl_c_during_put_prints_the_resume_command(fsrv, root, tmp_path, sockit_bin, env):
+    src = write_random(tmp_path / "big.bin", BIG)
+    err = interrupt_put(sockit_bin, env, fsrv, root, src)
     argv = hint_of(err, sockit_bin)
     assert argv[1:] == ["put", fsrv.addr, "--no-auth", str(src), "--as", "big.bin", "--resume"]
     r = subprocess.run(argv, env=env.make(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert file_hash(root / "big.bin") == file_hash(src)
+    assert file_sha256(root / "big.bin") == file_sha256(src)
 
 
 def test_resume_right_after_a_killed_client_is_not_busy(fsrv, root, tmp_path, sockit_bin,
@@ -144,7 +120,7 @@ def test_resume_right_after_a_killed_client_is_not_busy(fsrv, root, tmp_path, so
     out, err = resume.communicate(timeout=60)
     assert resume.returncode == 0, err
     assert "busy" not in err
-    assert file_hash(root / "big.bin") == file_hash(src)
+    assert file_sha256(root / "big.bin") == file_sha256(src)
 
 
 def test_ctrl_c_during_get_prints_the_resume_command(fsrv, root, tmp_path, sockit_bin, env):
@@ -169,18 +145,12 @@ def test_ctrl_c_during_get_prints_the_resume_command(fsrv, root, tmp_path, socki
     assert 0 < size_of(part) < BIG
     r = subprocess.run(argv, env=env.make(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert file_hash(out) == file_hash(root / "big.bin")
+    assert file_sha256(out) == file_sha256(root / "big.bin")
     assert size_of(part) == -1
 
 
 def test_resume_hint_quotes_for_the_shell(fsrv, root, tmp_path, sockit_bin, env):
     src = write_random(tmp_path / "it's big.bin", BIG)
-    proc = start_put(sockit_bin, env, fsrv, src)
-    try:
-        stop_mid_upload(fsrv, root, "it's big.bin", proc)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
-    finally:
-        os.kill(fsrv.proc.pid, signal.SIGCONT)
+    err = interrupt_put(sockit_bin, env, fsrv, root, src)
     argv = hint_of(err, sockit_bin)
     assert argv[4:7] == [str(src), "--as", "it's big.bin"]

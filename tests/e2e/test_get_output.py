@@ -16,6 +16,7 @@ import pytest
 
 import conftest
 import sockit_proto as sp
+from test_files import fsrv  # noqa: F401 (fixture, on this file's root)
 
 DATA = os.urandom(300000)
 
@@ -35,11 +36,6 @@ def local(tmp_path):
     d = tmp_path / "local"
     d.mkdir()
     return d
-
-
-@pytest.fixture
-def fsrv(start_server, root):
-    return start_server("--no-auth", "--root", str(root))
 
 
 @pytest.fixture
@@ -223,16 +219,17 @@ def test_remote_refusal_leaves_no_part_file(get, local):
 # ---- a wrong hash: a server that lies about the bytes ----------------------
 
 
-class LyingServer:
-    """Answers one get with DATA but file_end's hash of other bytes."""
+class FakeFilesServer:
+    """A files server that lies: one --no-auth connection, each request
+    handed to answer(client, head) (sockit_proto frames)."""
 
-    def __init__(self):
+    def __init__(self, answer):
+        self.answer = answer
         self.lsock = socket.socket()
         self.lsock.bind(("127.0.0.1", 0))
         self.lsock.listen(4)
         self.addr = "127.0.0.1:%d" % self.lsock.getsockname()[1]
-        self.t = threading.Thread(target=self.serve, daemon=True)
-        self.t.start()
+        threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
         s, _ = self.lsock.accept()
@@ -240,20 +237,24 @@ class LyingServer:
         try:
             c.send({"type": "hello", "proto": "sockit/1", "server": "liar", "auth": "none",
                     "services": ["files"], "hashes": ["sha256"]})
-            head, _ = c.recv_frame()
-            assert head["type"] == "get"
-            c.send({"type": "file", "name": head["name"], "total": len(DATA), "offset": 0,
-                    "mode": 420, "mtime": 1}, DATA)
-            c.send({"type": "file_end", "hash": conftest.sha256(b"other bytes")})
-            c.frames_until_close(timeout=10)
+            while True:
+                head, _ = c.recv_frame()
+                self.answer(c, head)
         except sp.ProtoError:
             pass
         finally:
             c.close()
 
 
+def wrong_hash(c, head):
+    """DATA, but file_end's hash is of other bytes."""
+    c.send({"type": "file", "name": head["name"], "total": len(DATA), "offset": 0,
+            "mode": 420, "mtime": 1}, DATA)
+    c.send({"type": "file_end", "hash": conftest.sha256(b"other bytes")})
+
+
 def test_dash_reports_a_bad_hash_after_the_bytes(sockit_bin, env, tmp_path):
-    liar = LyingServer()
+    liar = FakeFilesServer(wrong_hash)
     r = subprocess.run([sockit_bin, "get", liar.addr, "f.bin", "-o", "-", "--no-auth",
                         "--hash", "sha256"], env=env.make(), cwd=str(tmp_path),
                        capture_output=True, timeout=30)
