@@ -4,7 +4,6 @@ FIFOs and other special files in the root. Raw frames from sockit_proto, as
 an attacker would send them."""
 
 import os
-import threading
 import time
 
 import pytest

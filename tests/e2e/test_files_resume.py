@@ -8,7 +8,6 @@ import shlex
 import signal
 import subprocess
 
-import pytest
 
 import conftest
 from test_files import file_sha256, fsrv, root, write_random  # noqa: F401 (fixtures)

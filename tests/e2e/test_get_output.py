@@ -4,8 +4,6 @@ symlink, FIFO, folder, and /dev/null as a device. Nothing the user had is
 replaced by a regular file, and no part file is ever left beside a path that
 was refused."""
 
-import hashlib
-import json
 import os
 import socket
 import stat
