@@ -39,25 +39,12 @@ typedef struct get_job {
   int quiet, json, recursive;
 } get_job;
 
-/* What Ctrl-C prints: the command that continues this download (none for
- * standard output, a FIFO or a device, which cannot be continued). */
-static void set_resume_hint(const get_job *j, const char *name, const char *out) {
-  const char *argv[16];
+/* Can a rerun with --resume continue this -o? Not standard output, a FIFO
+ * or a device: they are written in one go. */
+static int resumable(const char *out) {
   struct stat st;
-  int n;
-  if (strcmp(out, "-") == 0 ||
-      (stat(out, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)))
-    return;
-  n = cli_resume_argv(j->cc, "get", argv);
-  argv[n++] = name;
-  argv[n++] = "-o";
-  argv[n++] = out;
-  argv[n++] = "--resume";
-  if (j->opts.hash != NULL) {
-    argv[n++] = "--hash";
-    argv[n++] = j->opts.hash;
-  }
-  cli_resume_hint(argv, n);
+  return out == NULL || (strcmp(out, "-") != 0 &&
+                         (stat(out, &st) < 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)));
 }
 
 static int is_folder(const char *path) {
@@ -119,6 +106,7 @@ static void json_result(const char *name, const char *where, int rc, const sk_xf
     sk_head_set_int(h, "offset", (int64_t)res->offset);
     sk_head_set_int(h, "received", (int64_t)(res->total - res->offset));
     sk_head_set_str(h, "hash", res->hash);
+    sk_head_set_bool(h, "unchanged", res->unchanged);
   } else {
     cli_jsonl_error(h, rc, res->local ? NULL : res->message);
   }
@@ -139,7 +127,6 @@ static int get_one(get_job *j, const char *name, const char *out) {
     snprintf(def, sizeof(def), "%s", basename(tmp));
     out = def;
   }
-  set_resume_hint(j, name, out);
   cli_progress_start(&bar, name, j->quiet);
   j->opts.progress = cli_progress_update;
   j->opts.progress_ctx = &bar;
@@ -151,11 +138,13 @@ static int get_one(get_job *j, const char *name, const char *out) {
     rc = sk_client_get_file(j->c, name, out, &j->opts);
   }
   cli_progress_end(&bar);
-  cli_resume_hint_clear();
   if (j->json && !to_stdout)
     json_result(name, res.local && res.path[0] ? res.path : out, rc, &res);
   if (rc < 0)
     return report(name, res.local && res.path[0] ? res.path : out, rc, &res);
+  if (res.unchanged && !j->quiet)
+    cli_error("get", "%s: %s has it already, complete and with the same hash: nothing fetched",
+              cli_safe(name), cli_safe(res.path));
   if (!j->quiet && !j->json && !to_stdout && !is_stdout(res.path))
     printf("%s\t%llu\t%s\n", cli_safe(res.path), (unsigned long long)res.total, res.hash);
   return EXIT_OK;
@@ -297,6 +286,8 @@ int cmd_get(int argc, char **argv) {
     sk_client_close(j.c);
     return EXIT_FAIL;
   }
+  if (resumable(j.out))
+    cli_resume_hint(argc, argv); /* a rerun with --resume skips what arrived whole */
   for (int i = argi; i < argc; i++) {
     int one = j.recursive ? get_recursive(&j, argv[i]) : get_one(&j, argv[i], NULL);
     if (one != EXIT_OK && code == EXIT_OK)
@@ -304,6 +295,7 @@ int cmd_get(int argc, char **argv) {
     if (one == EXIT_CONN)
       break;
   }
+  cli_resume_hint_clear();
   sk_client_close(j.c);
   return code;
 }

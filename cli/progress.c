@@ -118,15 +118,23 @@ static void on_interrupt(int sig) {
   raise(sig);
 }
 
-void cli_resume_hint(const char *const *argv, int argc) {
+static size_t hint_word(size_t at, const char *word) {
+  if (at > 0 && at < HINT_CAP)
+    hint[at++] = ' ';
+  return quote(hint, at, word);
+}
+
+void cli_resume_hint(int argc, char **argv) {
   static int installed;
-  size_t at = 0;
+  size_t at = hint_word(0, "sockit");
+  int has_resume = 0;
   hint_len = 0;
   for (int i = 0; i < argc && at + 2 < HINT_CAP; i++) {
-    if (i > 0)
-      hint[at++] = ' ';
-    at = quote(hint, at, argv[i]);
+    has_resume |= strcmp(argv[i], "--resume") == 0;
+    at = hint_word(at, argv[i]);
   }
+  if (!has_resume)
+    at = hint_word(at, "--resume");
   if (at + 1 >= HINT_CAP)
     return; /* too long to be of use */
   hint[at++] = '\n';
@@ -140,20 +148,6 @@ void cli_resume_hint(const char *const *argv, int argc) {
     sigaction(SIGTERM, &sa, NULL);
     installed = 1;
   }
-}
-
-int cli_resume_argv(const cli_client *cc, const char *cmd, const char **argv) {
-  int n = 0;
-  argv[n++] = "sockit";
-  argv[n++] = cmd;
-  argv[n++] = cc->addr;
-  if (cc->opts.key_file != NULL) {
-    argv[n++] = "--key-file";
-    argv[n++] = cc->opts.key_file;
-  }
-  if (cc->opts.no_auth)
-    argv[n++] = "--no-auth";
-  return n;
 }
 
 void cli_resume_hint_clear(void) {

@@ -24,17 +24,13 @@ void cli_progress_update(void *ctx, uint64_t done, uint64_t total);
 /* Clear the bar's line. */
 void cli_progress_end(cli_progress *p);
 
-/* While a transfer runs: Ctrl-C (SIGINT) or SIGTERM prints, on its own
- * line, the command that resumes it ("sockit: interrupted; resume with:
- * CMD"), then the signal ends the process as usual. argv is quoted for a
- * POSIX shell. cli_resume_hint_clear() forgets it (the handler stays and
- * then only re-raises). */
-void cli_resume_hint(const char *const *argv, int argc);
-
-/* The hint's start for cc's connection: "sockit CMD ADDR [--key-file F |
- * --no-auth]" into argv (room for 6); returns the count. */
-struct cli_client;
-int cli_resume_argv(const struct cli_client *cc, const char *cmd, const char **argv);
+/* While transfers run: Ctrl-C (SIGINT) or SIGTERM prints, on its own
+ * line, the command that resumes them ("sockit: interrupted; resume with:
+ * sockit CMD ARGS... --resume": the command as it was typed, quoted for a
+ * POSIX shell, with --resume added), then the signal ends the process as
+ * usual. argv is the command's (argv[0] is CMD). cli_resume_hint_clear()
+ * forgets it (the handler stays and then only re-raises). */
+void cli_resume_hint(int argc, char **argv);
 void cli_resume_hint_clear(void);
 
 /* "1.5 GB", "12 kB", "512 B" (SI units, as rates are given). */

@@ -45,22 +45,6 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* What Ctrl-C prints: the command that continues this file. */
-static void set_resume_hint(const put_job *j, const char *path, const char *name) {
-  const char *argv[16];
-  int n;
-  n = cli_resume_argv(j->cc, "put", argv);
-  argv[n++] = path;
-  argv[n++] = "--as";
-  argv[n++] = name;
-  argv[n++] = "--resume";
-  if (j->opts.hash != NULL) {
-    argv[n++] = "--hash";
-    argv[n++] = j->opts.hash;
-  }
-  cli_resume_hint(argv, n);
-}
-
 /* A plain put truncates the server's part file: say when --resume would
  * have continued one (asked only for files where it matters). */
 static void suggest_resume(put_job *j, const char *path, const char *name) {
@@ -130,7 +114,6 @@ static int put_one(put_job *j, const char *path, const char *name) {
   cli_progress bar;
   int rc;
   suggest_resume(j, path, name);
-  set_resume_hint(j, path, name);
   cli_progress_start(&bar, name, j->quiet);
   j->opts.progress = cli_progress_update;
   j->opts.progress_ctx = &bar;
@@ -139,7 +122,6 @@ static int put_one(put_job *j, const char *path, const char *name) {
   if (rc == SK_EBUSY)
     rc = retry_busy(j, path, name, rc);
   cli_progress_end(&bar);
-  cli_resume_hint_clear();
   if (j->json)
     json_result(path, name, rc, &res);
   if (rc == 0) {
@@ -330,14 +312,16 @@ int cmd_put(int argc, char **argv) {
               j.opts.hash);
     code = EXIT_FAIL;
   }
+  cli_resume_hint(argc, argv); /* a rerun with --resume skips what arrived whole */
   for (int i = argi; i < argc && code == EXIT_OK; i++) {
     if (server_name(as, argv[i], name, sizeof(name)) < 0) {
-      cli_error("put", "%s: the name on the server would be too long", argv[i]);
+      cli_error("put", "%s: the name on the server would be too long", cli_safe(argv[i]));
       code = EXIT_FAIL;
     } else {
       code = put_path(&j, argv[i], name, recursive);
     }
   }
+  cli_resume_hint_clear();
   sk_client_close(j.c);
   return code != EXIT_OK && j.failed_conn ? EXIT_CONN : code;
 }

@@ -135,7 +135,8 @@ typedef struct sk_xfer_result {
   char message[256]; /* the server's error message, when it sent one */
   int local;         /* get: the failure was the local file's (path says which) */
   int through;       /* get: written straight to path, no part file (FIFO, device, fd) */
-  int unchanged;     /* put --resume: the server has this file already, nothing was sent */
+  int unchanged;     /* --resume: both sides had this file whole already (same length and
+                        hash): nothing was sent (put) or fetched (get) */
   char path[4096];   /* get: where the file went (a folder joined, links followed) */
 } sk_xfer_result;
 
@@ -151,7 +152,8 @@ typedef struct sk_put_opts {
 
 typedef struct sk_get_opts {
   const char *hash; /* as for put */
-  int resume;       /* continue the local part file beside out_path */
+  int resume;       /* continue the local part file beside out_path; a complete
+                       local copy with the server's hash is not fetched again */
   sk_progress_fn progress;
   void *progress_ctx;
   sk_xfer_result *result; /* optional */

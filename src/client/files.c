@@ -460,19 +460,20 @@ static int remote_hash(sk_client *c, const char *name, const char *alg, uint64_t
   return rc;
 }
 
-/* --resume of a file the server has whole: the same length and the same
- * hash mean there is nothing to send. */
-static int same_as_remote(put_state *ps, const char *name) {
+/* A resume of a file both sides have whole: the same length (the caller
+ * checked) and the same hash of fd's len bytes and the server's file mean
+ * there is nothing to send. hash gets "ALG:HEX" when they match. */
+static int same_as_remote(sk_client *c, const char *name, const char *alg, int fd, uint64_t len,
+                          char hash[SK_HASH_HEX_MAX]) {
   char local[SK_HASH_HEX_MAX], remote[SK_HASH_HEX_MAX];
-  uint64_t len = (uint64_t)ps->st.st_size;
-  sk__hash *h = sk__hash_new(ps->alg);
-  int same = h != NULL && sk__hash_fd_prefix(h, ps->fd, len) == 0 &&
+  sk__hash *h = sk__hash_new(alg);
+  int same = h != NULL && sk__hash_fd_prefix(h, fd, len) == 0 &&
              sk__hash_final(h, local, sizeof(local)) == 0 &&
-             remote_hash(ps->c, name, ps->alg, len, remote, sizeof(remote)) == 0 &&
+             remote_hash(c, name, alg, len, remote, sizeof(remote)) == 0 &&
              strcasecmp(local, remote) == 0;
   sk__hash_free(h);
   if (same)
-    memcpy(ps->hash, local, sizeof(local));
+    memcpy(hash, local, sizeof(local));
   return same;
 }
 
@@ -480,7 +481,7 @@ static int put_resume_offset(put_state *ps, const char *name, int *unchanged) {
   sk_file_stat st;
   int rc = sk_client_stat(ps->c, name, &st);
   if (rc == 0 && st.exists && st.length == (uint64_t)ps->st.st_size && ps->alg != NULL &&
-      same_as_remote(ps, name))
+      same_as_remote(ps->c, name, ps->alg, ps->fd, st.length, ps->hash))
     *unchanged = 1;
   else if (rc == 0 && st.partial > 0 && st.partial <= (uint64_t)ps->st.st_size)
     ps->offset = st.partial;
@@ -765,6 +766,27 @@ int sk_client_get_fd(sk_client *c, const char *name, int fd, const sk_get_opts *
   return rc;
 }
 
+/* --resume with no part file beside a complete copy of the file (a rerun
+ * of an interrupted get of several files): the same length and hash as the
+ * server's mean there is nothing to fetch. */
+static int have_already(get_state *gs, const char *name) {
+  char part[PATH_CAP];
+  struct stat st;
+  sk_file_stat remote;
+  int fd, same = 0;
+  if (!gs->o->resume || gs->through || gs->alg == NULL || part_path(gs->out, part) < 0 ||
+      access(part, F_OK) == 0 || (fd = open(gs->out, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    return 0;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && sk_client_stat(gs->c, name, &remote) == 0 &&
+      remote.exists && remote.length == (uint64_t)st.st_size &&
+      same_as_remote(gs->c, name, gs->alg, fd, remote.length, gs->hash)) {
+    gs->total = gs->offset = remote.length;
+    same = 1;
+  }
+  close(fd);
+  return same;
+}
+
 int sk_client_get_file(sk_client *c, const char *name, const char *out_path,
                        const sk_get_opts *opts) {
   get_state gs;
@@ -775,6 +797,12 @@ int sk_client_get_file(sk_client *c, const char *name, const char *out_path,
     rc = local_fail(&gs, into_folder(out_path, name, gs.out));
   if (rc == 0)
     rc = local_fail(&gs, resolve_out(&gs));
+  if (rc == 0 && have_already(&gs, name)) {
+    get_result(&gs, 0);
+    if (gs.res != NULL)
+      gs.res->unchanged = 1;
+    return 0;
+  }
   if (rc == 0)
     rc = local_fail(&gs, gs.through ? open_through(&gs) : open_part(&gs));
   if (rc == 0)

@@ -308,7 +308,7 @@ def test_json_ls_put_get(fsrv, root, tmp_path, cli):
     objs = [json.loads(l) for l in r.stdout.splitlines()]
     assert objs[0] == {"name": "j.bin", "path": str(tmp_path) + "/j.bin", "ok": True,
                        "total": 4096, "offset": 0, "received": 4096,
-                       "hash": conftest.sha256(b"j" * 4096)}
+                       "hash": conftest.sha256(b"j" * 4096), "unchanged": False}
     assert objs[1]["ok"] is False and objs[1]["error"] == "not_found"
     assert not out.exists()
 

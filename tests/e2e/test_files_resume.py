@@ -93,8 +93,8 @@ def interrupt_put(sockit_bin, env, fsrv, root, src):
 def test_ctrl_c_during_put_prints_the_resume_command(fsrv, root, tmp_path, sockit_bin, env):
     src = write_random(tmp_path / "big.bin", BIG)
     err = interrupt_put(sockit_bin, env, fsrv, root, src)
-    argv = hint_of(err, sockit_bin)
-    assert argv[1:] == ["put", fsrv.addr, "--no-auth", str(src), "--as", "big.bin", "--resume"]
+    argv = hint_of(err, sockit_bin)  # the command as typed (options first), and --resume
+    assert argv[1:] == ["put", "--no-auth", fsrv.addr, str(src), "--resume"]
     r = subprocess.run(argv, env=env.make(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert file_sha256(root / "big.bin") == file_sha256(src)
@@ -125,10 +125,13 @@ def test_resume_right_after_a_killed_client_is_not_busy(fsrv, root, tmp_path, so
 def test_ctrl_c_during_get_prints_the_resume_command(fsrv, root, tmp_path, sockit_bin, env):
     write_random(root / "big.bin", BIG)
     out = tmp_path / "out.bin"
-    proc = subprocess.Popen([sockit_bin, "get", fsrv.addr, "big.bin", "-o", str(out),
-                             "--no-auth"], env=env.make(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    part = tmp_path / ".out.bin.sockit-part"
+    (root / "small.bin").write_bytes(b"s" * 1000)
+    proc = subprocess.Popen([sockit_bin, "get", fsrv.addr, "small.bin", "big.bin", "-o",
+                             str(tmp_path) + "/", "--no-auth", "--hash", "sha256"],
+                            env=env.make(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    out = tmp_path / "big.bin"
+    part = tmp_path / ".big.bin.sockit-part"
     try:
         assert conftest.wait_for(lambda: size_of(part) > 0 or proc.poll() is not None,
                                  timeout=10, step=0.002)
@@ -140,10 +143,14 @@ def test_ctrl_c_during_get_prints_the_resume_command(fsrv, root, tmp_path, socki
         os.kill(fsrv.proc.pid, signal.SIGCONT)
     assert proc.returncode == -signal.SIGINT
     argv = hint_of(err, sockit_bin)
-    assert argv[1:] == ["get", fsrv.addr, "--no-auth", "big.bin", "-o", str(out), "--resume"]
+    assert argv[1:] == ["get", "-o", str(tmp_path) + "/", "--no-auth", "--hash", "sha256",
+                        fsrv.addr, "small.bin", "big.bin", "--resume"]
     assert 0 < size_of(part) < BIG
+    small_ino = os.stat(str(tmp_path / "small.bin")).st_ino
     r = subprocess.run(argv, env=env.make(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+    assert "small.bin: " in r.stderr and "nothing fetched" in r.stderr, r.stderr
+    assert os.stat(str(tmp_path / "small.bin")).st_ino == small_ino
     assert file_sha256(out) == file_sha256(root / "big.bin")
     assert size_of(part) == -1
 
@@ -152,4 +159,4 @@ def test_resume_hint_quotes_for_the_shell(fsrv, root, tmp_path, sockit_bin, env)
     src = write_random(tmp_path / "it's big.bin", BIG)
     err = interrupt_put(sockit_bin, env, fsrv, root, src)
     argv = hint_of(err, sockit_bin)
-    assert argv[4:7] == [str(src), "--as", "it's big.bin"]
+    assert argv[4] == str(src)
