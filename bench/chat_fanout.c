@@ -1,13 +1,18 @@
 /* chat_fanout.c - chat fan-out measurement (docs/chat.md).
  *
- * 1 room, M members (default 100) on one `sockit serve --no-auth`, one of
- * them saying 64-byte messages as fast as it can for D seconds (a window of
- * W unanswered messages, so the sender is never dropped as a slow consumer).
- * Prints deliveries per second (all members) and the p50/p99 time from say
- * to delivery at the member that joined last. Plain sockets, no libsockit.
+ * 1 room, M members (default 100) on one `sockit serve --no-auth`, or
+ * spread round-robin over several servers sharing their rooms through Redis
+ * (--chat-redis; give their addresses separated by commas), one of them
+ * (on the first server) saying 64-byte messages as fast as it can for D
+ * seconds (a window of W unanswered messages, so the sender is never
+ * dropped as a slow consumer), or at most R messages per second. Prints
+ * deliveries per second (all members) and the p50/p99 time from say to
+ * delivery at the member that joined last (on the last server given).
+ * Plain sockets, no libsockit.
  *
  *   cc -O2 -pthread bench/chat_fanout.c -o build-chat/chat_fanout
- *   build-chat/chat_fanout 127.0.0.1:PORT [members] [seconds] [window]
+ *   build-chat/chat_fanout 127.0.0.1:PORT[,127.0.0.1:PORT2...] [members] [seconds] [window]
+ *                          [rate]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -32,7 +37,7 @@ typedef struct mem {
 } mem;
 
 static mem m[MAXM];
-static int nm = 100, secs = 10, window = 256;
+static int nm = 100, secs = 10, window = 256, rate = 0;
 static atomic_long delivered, own_back;
 static atomic_int stop;
 static int64_t *lat;
@@ -152,22 +157,35 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-  char host[64];
-  int port;
-  if (argc < 2 || sscanf(argv[1], "%63[^:]:%d", host, &port) != 2)
-    return fprintf(stderr, "usage: chat_fanout HOST:PORT [members] [seconds] [window]\n"), 2;
+  char host[8][64];
+  int port[8], naddr = 0;
+  for (const char *a = argc > 1 ? argv[1] : ""; naddr < 8 && *a; naddr++) {
+    if (sscanf(a, "%63[^:]:%d", host[naddr], &port[naddr]) != 2)
+      break;
+    a = strchr(a, ',') ? strchr(a, ',') + 1 : "";
+  }
+  if (naddr == 0)
+    return fprintf(stderr, "usage: chat_fanout HOST:PORT[,HOST:PORT...] [members] [seconds] "
+                           "[window] [rate]\n"),
+           2;
   if (argc > 2)
     nm = atoi(argv[2]);
   if (argc > 3)
     secs = atoi(argv[3]);
   if (argc > 4)
     window = atoi(argv[4]);
+  if (argc > 5)
+    rate = atoi(argv[5]);
+  if (nm < 2 || nm > MAXM)
+    return fprintf(stderr, "chat_fanout: members must be 2..%d\n", MAXM), 2;
   caplat = 50000000;
   lat = malloc((size_t)caplat * sizeof(*lat));
   for (int i = 0; i < nm; i++) {
     char head[128];
     m[i].buf = malloc(RBUF);
-    m[i].fd = dial(host, port);
+    /* the sender on the first server, the measured member on the last */
+    int s = i == nm - 1 ? naddr - 1 : i % naddr;
+    m[i].fd = dial(host[s], port[s]);
     await(i, "\"hello\"");
     snprintf(head, sizeof(head), "{\"type\":\"join\",\"room\":\"fan\",\"nick\":\"m%d\"}", i);
     send_frame(m[i].fd, head, "", 0);
@@ -181,7 +199,8 @@ int main(int argc, char **argv) {
   long sent = 0;
   int64_t t0 = now_ns(), end = t0 + (int64_t)secs * 1000000000;
   while (now_ns() < end) {
-    if (sent - atomic_load(&own_back) >= window) {
+    if (sent - atomic_load(&own_back) >= window ||
+        (rate > 0 && sent >= (long)((double)(now_ns() - t0) / 1e9 * rate))) {
       struct timespec d = {0, 20000};
       nanosleep(&d, NULL);
       continue;

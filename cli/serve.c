@@ -36,6 +36,9 @@ static const char serve_help[] =
     "      --chat-history-bytes B  history of every room together (default 64M);\n"
     "                         past it the oldest messages go first\n"
     "      --udp-lease S      a UDP chat member silent for S seconds leaves (default 120)\n"
+    "      --chat-redis URL   share chat rooms with every server on this Redis:\n"
+    "                         redis://HOST:PORT[/DB] or unix:PATH\n"
+    "      --chat-redis-password-file F  the Redis password (first line of F)\n"
     "      --log FILE         connection log (- for stderr)\n"
     "      --log-format F     text (default) or json\n"
     "      --threads N        event loops (default: number of CPUs)\n"
@@ -78,6 +81,8 @@ static const struct option serve_opts[] = {
     {"max-buffered", required_argument, NULL, 0},
     {"chat-history", required_argument, NULL, 0},
     {"chat-history-bytes", required_argument, NULL, 0},
+    {"chat-redis", required_argument, NULL, 0},
+    {"chat-redis-password-file", required_argument, NULL, 0},
     {"log", required_argument, NULL, 0},
     {"log-format", required_argument, NULL, 0},
     {"threads", required_argument, NULL, 0},

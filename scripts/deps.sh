@@ -111,7 +111,7 @@ check_build() {
   # pkg-config module  Debian package
   for pair in "libuv:libuv1-dev" "libcrypto:libssl-dev" "jansson:libjansson-dev" \
               "libxxhash:libxxhash-dev" \
-              "icu-uc:libicu-dev" "icu-i18n:libicu-dev"; do
+              "icu-uc:libicu-dev" "icu-i18n:libicu-dev" "hiredis:libhiredis-dev"; do
     need_module "${pair%%:*}" "${pair#*:}"
   done
   # the HTTP front's parsers (src/http), which ship no pkg-config file
@@ -159,6 +159,9 @@ check_test() {
   fi
   have_cmd chromium || need chromium "headless Chromium (test_web)"
   have_cmd chromedriver || need chromium-driver "chromedriver (test_web)"
+  # chat across servers: the e2e tests start their own redis-server
+  have_cmd redis-server || need redis-server "redis-server (test_chat_redis)"
+  have_cmd redis-benchmark || need redis-tools "redis-benchmark (bench/chat_redis.sh)"
 }
 
 check_all() {

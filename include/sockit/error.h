@@ -47,7 +47,8 @@ extern "C" {
   X(USAGE, NULL, "bad usage")                                                                      \
   X(REMOTE, NULL, "the server answered with an error")                                             \
   X(RESOLVE, NULL, "cannot resolve the host name")                                                 \
-  X(NOHELLO, NULL, "connected, but no sockit hello came (not a sockit server?)")
+  X(NOHELLO, NULL, "connected, but no sockit hello came (not a sockit server?)")                   \
+  X(UNAVAILABLE, "unavailable", "unavailable: the server cannot reach its Redis; try again")
 
 enum {
   SK_EFIRST_ = SK_ERR_BASE + 1,

@@ -56,6 +56,8 @@ static const opt options[] = {
     STR("service", service),
     STR("exec-user", exec_user),
     STR("http-metrics-token-file", http_token_file),
+    STR("chat-redis", chat_redis),
+    STR("chat-redis-password-file", chat_redis_password_file),
     FLAG("no-auth", no_auth),
     FLAG("allow-exec", allow_exec),
     FLAG("wire-seed-public", wire_seed_public),

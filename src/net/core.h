@@ -131,6 +131,8 @@ typedef struct sk_config {
   int64_t chat_history, chat_history_bytes, chat_room_ttl_ms, max_execs;
   int64_t udp_lease_ms; /* a UDP chat member's lease */
   int64_t max_buffered; /* --max-buffered: output queued server-wide (budget.c) */
+  char chat_redis[1024];               /* --chat-redis URL, "" for local rooms */
+  char chat_redis_password_file[4096]; /* --chat-redis-password-file */
   sk_cidr allow[SK_MAX_CIDRS], deny[SK_MAX_CIDRS], rl_exempt[SK_MAX_CIDRS];
   int nallow, ndeny, nrl_exempt;
 } sk_config;
@@ -184,6 +186,7 @@ struct sk_server {
   uid_t seed_exec_uid;
   gid_t seed_exec_gid;
   void *svc_shared[SK_MAX_SERVICES];  /* per-service server-wide state */
+  const char *start_why;              /* what a service's failed start() says to do */
   char hello_services[512];           /* cached JSON array text */
   sk_dgram_table dgram[SK_MAX_DGRAM]; /* UDP request tables (udp.c) */
   int ndgram;

@@ -426,7 +426,7 @@ static int prepare(sk_server *srv, const char **why) {
     if (srv->enabled[i] != 1 || srv->services[i]->start == NULL)
       continue;
     if ((rc = srv->services[i]->start(srv)) < 0) {
-      *why = "a service failed to start";
+      *why = srv->start_why ? srv->start_why : "a service failed to start";
       return rc;
     }
     srv->started[i] = 1;

@@ -262,6 +262,26 @@ int sk__dgram_send_cookie(sk_dgram *d) {
   return rc == SK_ETOOLARGE ? 0 : rc; /* a join shorter than its cookie: silence */
 }
 
+sk_dgram *sk__dgram_keep(const sk_dgram *d) {
+  sk_dgram *k = malloc(sizeof(*k));
+  sk_head *req = d->req ? sk_head_dup(d->req) : NULL;
+  if (k == NULL || (d->req != NULL && req == NULL)) {
+    free(k);
+    sk_head_free(req);
+    return NULL;
+  }
+  *k = *d;
+  k->req = req;
+  return k;
+}
+
+void sk__dgram_free(sk_dgram *d) {
+  if (d == NULL)
+    return;
+  sk_head_free((sk_head *)d->req); /* the copy's own, from sk__dgram_keep */
+  free(d);
+}
+
 /* ---- pushes ------------------------------------------------------------- */
 
 static void on_pushed(uv_udp_send_t *req, int status) {

@@ -78,6 +78,12 @@ int sk__dgram_reply_frame(sk_dgram *d, sk_buf *frame);
 /* Answer with an error frame (message NULL: the table's text). */
 int sk__dgram_error(sk_dgram *d, int err, const char *msg);
 
+/* A copy of d that can still be answered after the handler has returned
+ * (an answer that waits for other work), within the same budget; NULL when
+ * out of memory. Only on the UDP loop's thread; sk__dgram_free releases it. */
+sk_dgram *sk__dgram_keep(const sk_dgram *d);
+void sk__dgram_free(sk_dgram *d);
+
 /* The loop every UDP endpoint runs on. */
 sk_loop *sk__udp_loop(sk_server *srv);
 

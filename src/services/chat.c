@@ -2,6 +2,7 @@
  * join / joined / say / msg / presence / leave. Rooms, their order and the
  * fan-out are in chat_room.c; UDP members in chat_udp.c. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +32,19 @@ static void member_free(chat_member *m) {
   free(m);
 }
 
+static void owner_unlink(chat_owner *o, chat_member *m) {
+  for (chat_member **pp = &o->members; *pp != NULL; pp = &(*pp)->onext)
+    if (*pp == m) {
+      *pp = m->onext;
+      break;
+    }
+  o->n--;
+}
+
+/* The member is on its owner's list from the start, pending: a second join
+ * of the room is refused and closing the owner cancels the join. */
 int chat_join(chat_owner *o, const char *room, const char *nick, size_t want_hist,
-              size_t members_max, chat_join_out *out) {
+              size_t members_max, chat_join_out *out, chat_join_req *req) {
   chat_member *m = calloc(1, sizeof(*m));
   int rc;
 
@@ -43,40 +55,64 @@ int chat_join(chat_owner *o, const char *room, const char *nick, size_t want_his
   }
   m->owner = o;
   snprintf(m->nick, sizeof(m->nick), "%s", nick);
+  snprintf(m->rname, sizeof(m->rname), "%s", room);
   if ((rc = chat_sources_enter(o->chat->sources, o->source, room)) < 0) {
     member_free(m);
     return rc;
   }
-  if ((rc = o->chat->backend->join(m, room, want_hist, members_max, out)) < 0) {
-    chat_sources_exit(o->chat->sources, o->source, room);
-    member_free(m);
-    return rc;
-  }
+  m->pending = 1;
+  m->jreq = req;
   m->onext = o->members;
   o->members = m;
   o->n++;
-  chat_metric(o, SK_G_CHAT_MEMBERS, 1);
-  return 0;
+  rc = o->chat->backend->join(m, room, want_hist, members_max, out);
+  if (rc == SK_ASYNC)
+    return rc;
+  m->pending = 0;
+  m->jreq = NULL;
+  if (rc < 0) {
+    owner_unlink(o, m);
+    chat_sources_exit(o->chat->sources, o->source, room);
+    member_free(m);
+  }
+  if (rc == 0)
+    chat_metric(o, SK_G_CHAT_MEMBERS, 1);
+  return rc;
 }
 
-int chat_say(chat_member *m, const uint8_t *text, size_t n) {
-  int rc = m->owner->chat->backend->say(m, text, n);
-  if (rc == 0)
+void chat_join_done(chat_member *m, int rc, chat_join_out *out) {
+  chat_join_req *req = m->jreq;
+  m->pending = 0;
+  m->jreq = NULL;
+  if (rc < 0 && rc != -ECANCELED) { /* a cancelled m is chat_leave's to free */
+    owner_unlink(m->owner, m);
+    chat_sources_exit(m->owner->chat->sources, m->owner->source, m->rname);
+    member_free(m);
+  } else if (rc == 0) {
+    chat_metric(m->owner, SK_G_CHAT_MEMBERS, 1);
+  }
+  req->done(req, rc, out);
+}
+
+int chat_say(chat_member *m, const uint8_t *text, size_t n, chat_say_req *req) {
+  int rc = m->owner->chat->backend->say(m, text, n, req);
+  if (rc == 0) /* a backend that answers later counts it then */
     chat_metric(m->owner, SK_M_CHAT_SAID, 1);
   return rc;
 }
 
 /* m, already out of its owner's list: out of its room, then freed. The room
- * name is copied first: once the backend has let go of an emptied room,
- * another loop's join may sweep or evict it, so m->room is not read after. */
+ * name is the member's own copy: once the backend has let go of an emptied
+ * room, another loop's join may sweep or evict it, so m->room is not read
+ * after. */
 static void member_leave(chat_member *m, int presence) {
   chat_owner *o = m->owner;
-  char room[CHAT_NAME_MAX + 1];
-  snprintf(room, sizeof(room), "%s", chat_room_name(m->room));
+  int counted = !m->pending; /* a join never answered was never counted */
   o->chat->backend->leave(m, presence);
-  chat_sources_exit(o->chat->sources, o->source, room);
+  chat_sources_exit(o->chat->sources, o->source, m->rname);
   o->n--;
-  chat_metric(o, SK_G_CHAT_MEMBERS, -1);
+  if (counted)
+    chat_metric(o, SK_G_CHAT_MEMBERS, -1);
   member_free(m);
 }
 
@@ -93,7 +129,8 @@ void chat_leave_all(chat_owner *o, int presence, const char *reason) {
   chat_member *m;
   while ((m = o->members) != NULL) {
     o->members = m->onext;
-    chat_log(o, "leave", chat_room_name(m->room), m->nick, reason);
+    if (!m->pending) /* a join never answered was never logged */
+      chat_log(o, "leave", chat_room_name(m->room), m->nick, reason);
     member_leave(m, presence);
   }
 }
@@ -110,11 +147,68 @@ static const char *req_room(sk_conn *c, const sk_head *h) {
   return room;
 }
 
+static const char unavailable[] =
+    "chat is unavailable: this server cannot reach the Redis its rooms are shared through; try "
+    "again shortly";
+
+/* A connection's chat state: its memberships and the one join that may be
+ * waiting for its backend (requests on a connection run one at a time). */
+typedef struct tcp_owner {
+  chat_owner o; /* first: the service's state is this */
+  chat_join_req jreq;
+} tcp_owner;
+
+typedef struct tcp_say {
+  chat_say_req req;
+  sk_conn *c; /* referenced */
+} tcp_say;
+
 static int send_joined(sk_conn *c, chat_join_out *jo) {
   int rc = sk_conn_send(c, jo->joined, NULL, 0);
   for (size_t i = 0; rc == 0 && i < jo->nhist; i++)
     rc = sk_conn_push_frame(c, jo->hist[i]);
   return rc;
+}
+
+/* The answer to a join, now or when its backend answers: 0 or a code for
+ * the core to send. */
+static int join_answer(sk_conn *c, chat_owner *o, int rc, chat_join_out *jo) {
+  if (rc == SK_ENICKTAKEN)
+    return sk_conn_error(c, rc, "that nick is taken in this room: pick another"), 0;
+  if (rc == SK_EBUSY)
+    return sk_conn_error(c, rc,
+                         "too many rooms: connections from this address are in 64, "
+                         "or the server is full; leave one first"),
+           0;
+  if (rc == SK_EUNAVAILABLE)
+    return sk_conn_error(c, rc, unavailable), 0;
+  if (rc < 0)
+    return rc;
+  chat_log(o, "join", sk_head_str(jo->joined, "room"), sk_head_str(jo->joined, "nick"), NULL);
+  rc = send_joined(c, jo);
+  chat_join_out_free(jo);
+  return rc == -EPIPE ? 0 : rc;
+}
+
+static void tcp_joined(chat_join_req *req, int rc, chat_join_out *jo) {
+  tcp_owner *t = (tcp_owner *)((char *)req - offsetof(tcp_owner, jreq));
+  sk_conn *c = t->o.conn;
+  if (rc == -ECANCELED) /* the connection is closing */
+    return;
+  if ((rc = join_answer(c, &t->o, rc, jo)) < 0)
+    sk_conn_error(c, rc, NULL);
+  sk_conn_done(c);
+}
+
+static void tcp_said(chat_say_req *req, int rc) {
+  tcp_say *ts = (tcp_say *)req;
+  if (!sk_conn_is_closing(ts->c)) {
+    if (rc < 0)
+      sk_conn_error(ts->c, rc, rc == SK_EUNAVAILABLE ? unavailable : NULL);
+    sk_conn_done(ts->c);
+  }
+  sk_conn_unref(ts->c);
+  free(ts);
 }
 
 static int handle_join(sk_conn *c, const sk_request *req) {
@@ -134,33 +228,35 @@ static int handle_join(sk_conn *c, const sk_request *req) {
     return sk_conn_error(c, SK_EBADREQ, "already in this room: leave it first"), 0;
   if (o->n >= CHAT_CONN_ROOMS)
     return sk_conn_error(c, SK_EBUSY, "in too many rooms at once (32): leave one first"), 0;
-  rc = chat_join(o, room, nick, (size_t)hist, SIZE_MAX, &jo);
-  if (rc == SK_ENICKTAKEN)
-    return sk_conn_error(c, rc, "that nick is taken in this room: pick another"), 0;
-  if (rc == SK_EBUSY)
-    return sk_conn_error(c, rc,
-                         "too many rooms: connections from this address are in 64, "
-                         "or the server is full; leave one first"),
-           0;
-  if (rc < 0)
-    return rc;
-  chat_log(o, "join", room, nick, NULL);
-  rc = send_joined(c, &jo);
-  chat_join_out_free(&jo);
-  return rc == -EPIPE ? 0 : rc;
+  ((tcp_owner *)o)->jreq.done = tcp_joined;
+  rc = chat_join(o, room, nick, (size_t)hist, SIZE_MAX, &jo, &((tcp_owner *)o)->jreq);
+  return rc == SK_ASYNC ? rc : join_answer(c, o, rc, &jo);
 }
 
 static int handle_say(sk_conn *c, const sk_request *req) {
   chat_owner *o = req->state;
   const char *room = req_room(c, req->head);
   chat_member *m;
+  tcp_say *ts;
+  int rc;
   if (room == NULL)
     return 0;
   if ((m = chat_find(o, room)) == NULL)
     return sk_conn_error(c, SK_EFORBIDDEN, "not in this room: join it first"), 0;
   if (!chat_valid_text(req->body, (size_t)req->size))
     return sk_conn_error(c, SK_EBADREQ, "a message must be UTF-8 text"), 0;
-  return chat_say(m, req->body, (size_t)req->size);
+  if ((ts = malloc(sizeof(*ts))) == NULL)
+    return -ENOMEM;
+  *ts = (tcp_say){{tcp_said}, c};
+  rc = chat_say(m, req->body, (size_t)req->size, &ts->req);
+  if (rc == SK_ASYNC) {
+    sk_conn_ref(c); /* the answer comes on this loop, later */
+    return rc;
+  }
+  free(ts);
+  if (rc == SK_EUNAVAILABLE)
+    return sk_conn_error(c, rc, unavailable), 0;
+  return rc;
 }
 
 /* SPEC 4.8 defines no answer to leave: the others see the presence. */
@@ -187,9 +283,11 @@ static chat_srv *chat_of(const sk_server *srv) {
 }
 
 static int setup(sk_conn *c, void **state) {
-  chat_owner *o = calloc(1, sizeof(*o));
-  if (o == NULL)
+  tcp_owner *t = calloc(1, sizeof(*t));
+  chat_owner *o;
+  if (t == NULL)
     return -ENOMEM;
+  o = &t->o;
   o->chat = chat_of(sk_conn_server(c));
   o->conn = c;
   o->loop = sk__conn_loop(c)->index;
@@ -225,7 +323,7 @@ static int start(sk_server *srv) {
     free(ch);
     return rc;
   }
-  ch->backend = &chat_backend_local;
+  ch->backend = srv->cfg.chat_redis[0] ? &chat_backend_redis : &chat_backend_local;
   uv_mutex_init(&ch->lock);
   uv_mutex_init(&ch->hist.lock);
   for (int i = 0; i < srv->nservices; i++)

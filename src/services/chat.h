@@ -50,6 +50,18 @@ typedef struct chat_member chat_member;
 typedef struct chat_peer chat_peer;
 typedef struct chat_join_out chat_join_out;
 typedef struct chat_sources chat_sources;
+typedef struct chat_join_req chat_join_req;
+typedef struct chat_say_req chat_say_req;
+typedef struct chat_held chat_held;
+
+/* A place in a room's one order, for a backend that orders rooms outside
+ * this process (a Redis stream entry id, ms-seq). {0,0}: unordered (the
+ * local backend's deliveries, which the room lock already orders). */
+typedef struct chat_pos {
+  uint64_t ms, seq;
+} chat_pos;
+
+int chat_pos_cmp(chat_pos a, chat_pos b);
 
 /* Whoever joins: a connection's chat state or a UDP peer. Owner thread only. */
 typedef struct chat_owner {
@@ -70,6 +82,28 @@ struct chat_member {
   chat_owner *owner;
   char nick[CHAT_NAME_MAX + 1];
   char *skel; /* the nick's UTS #39 skeleton: nick_taken compares these */
+  char rname[CHAT_NAME_MAX + 1]; /* its room's name, for the owner's side */
+  /* An asynchronous join (owner thread): pending until the backend calls
+   * chat_join_done; deliveries that come meanwhile are held, in order. */
+  int pending;
+  chat_join_req *jreq;
+  chat_held *held, **held_tail;
+  size_t held_bytes;
+  chat_pos since; /* the newest ordered delivery it was handed */
+  int live;       /* joined and answered (room lock): a backend may count it */
+  uint64_t tag;   /* the backend's name for this membership */
+  void *be;       /* the backend's pending work for it */
+};
+
+/* The service's side of a join or say that a backend answers later (the
+ * libuv request pattern): the service owns the struct and keeps it until
+ * done runs, exactly once, on the owner's thread. A join that is left
+ * before its answer comes gets done(-ECANCELED) from inside chat_leave. */
+struct chat_join_req {
+  void (*done)(chat_join_req *req, int rc, chat_join_out *out);
+};
+struct chat_say_req {
+  void (*done)(chat_say_req *req, int rc);
 };
 
 /* A chat backend: one table of functions, chosen once per server (as a
@@ -77,16 +111,20 @@ struct chat_member {
  * owner's thread. The owner's side (its member list, the count of its
  * rooms, allocation and free of the member) is chat.c's, never a backend's.
  *
- * join  Put m (owner, nick and skel set; in no room yet) into room. The
- *       answer goes to out: the joined head (every nick in the room, the joiner's
- *       included, cut to members_max bytes) and up to want_hist earlier msg
- *       frames. The room's other members get a join presence. Returns 0,
- *       SK_ENICKTAKEN or another SK_E* / -errno code; on an error m is in no
- *       room and out is empty.
+ * join  Put m (owner, nick and skel set, on its owner's list; in no room
+ *       yet) into room. The answer goes to out: the joined head (every nick
+ *       in the room, the joiner's included, cut to members_max bytes) and up
+ *       to want_hist earlier msg frames. The room's other members get a
+ *       join presence. Returns 0, SK_ENICKTAKEN or another SK_E* / -errno
+ *       code (then m is in no room and out is empty), or SK_ASYNC: the
+ *       answer comes later through chat_join_done (m->pending meanwhile).
  * say   Give text (valid UTF-8, at most CHAT_SAY_MAX bytes) its place in the
  *       room's order and hand it to every member, the sender included.
- * leave Take m out of its room (presence: tell the others). m is freed by
- *       the caller after the call.
+ *       0 or an error now, or SK_ASYNC: req->done says later whether it
+ *       got its place (SK_EUNAVAILABLE when it could not).
+ * leave Take m out of its room and tell the others (presence, or always
+ *       when the room outlives this server). A pending m's join is
+ *       cancelled first. m is freed by the caller after the call.
  * start, stop (optional) Per server, after the registry exists / before it
  *       is freed. */
 typedef struct chat_backend {
@@ -95,11 +133,12 @@ typedef struct chat_backend {
   void (*stop)(chat_srv *ch);
   int (*join)(chat_member *m, const char *room, size_t want_hist, size_t members_max,
               chat_join_out *out);
-  int (*say)(chat_member *m, const uint8_t *text, size_t n);
+  int (*say)(chat_member *m, const uint8_t *text, size_t n, chat_say_req *req);
   void (*leave)(chat_member *m, int presence);
 } chat_backend;
 
 extern const chat_backend chat_backend_local; /* chat_room.c */
+extern const chat_backend chat_backend_redis; /* chat_redis.c */
 
 /* History bounds from the server's options, for whichever backend keeps
  * the history. */
@@ -168,18 +207,62 @@ const char *chat_room_name(const chat_room *r);
 
 /* Join o to room as nick. members_max bounds the bytes of the members list
  * (UDP answers are bounded; the list is cut and "truncated":true added).
- * Returns 0, SK_ENICKTAKEN, SK_EBUSY (too many rooms) or -ENOMEM. */
+ * Returns 0, SK_ENICKTAKEN, SK_EBUSY (too many rooms), SK_EUNAVAILABLE,
+ * -ENOMEM, or SK_ASYNC: req->done answers later. */
 int chat_join(chat_owner *o, const char *room, const char *nick, size_t want_hist,
-              size_t members_max, chat_join_out *out);
+              size_t members_max, chat_join_out *out, chat_join_req *req);
 void chat_join_out_free(chat_join_out *out);
+/* A backend answers an SK_ASYNC join (rc < 0: m is freed here). */
+void chat_join_done(chat_member *m, int rc, chat_join_out *out);
 
-/* Give the text its place in the room's order and hand it to every member. */
-int chat_say(chat_member *m, const uint8_t *text, size_t n);
+/* Give the text its place in the room's order and hand it to every member:
+ * 0, an error, or SK_ASYNC (req->done answers later). */
+int chat_say(chat_member *m, const uint8_t *text, size_t n, chat_say_req *req);
 
 /* Leave one room (presence: tell the others), or every room. */
 void chat_leave(chat_member *m, int presence);
 void chat_leave_all(chat_owner *o, int presence, const char *reason);
 void chat_rooms_free(chat_srv *ch); /* at server stop */
+
+/* ---- the registry as a backend that orders rooms elsewhere uses it ----
+ * (chat_room.c; the Redis backend) */
+/* Link m into room here (made if need be), refusing a nick whose skeleton
+ * a member here has: 0, SK_ENICKTAKEN, SK_EBUSY or -ENOMEM. */
+int chat_room_link(chat_member *m, const char *room);
+void chat_room_unlink(chat_member *m); /* drops what m held */
+/* The room called name, locked; NULL if there is none. */
+chat_room *chat_room_lock(chat_srv *ch, const char *name);
+void chat_room_unlock(chat_room *r);
+/* Call fn on every room, each locked during the call. */
+void chat_rooms_each(chat_srv *ch, void (*fn)(chat_room *r, void *arg), void *arg);
+/* Locked room: its members here, and the backend's read position in it
+ * (read_on: the room is being read, from read_pos on). */
+int chat_room_nmembers(const chat_room *r);
+chat_member *chat_room_members(const chat_room *r);
+chat_pos *chat_room_read_pos(chat_room *r);
+int *chat_room_read_on(chat_room *r);
+/* Locked room: hand frame, which is at pos in the room's order, to each
+ * member here; a member gets it once and only past its join (see held). */
+void chat_room_fanout(chat_room *r, sk_buf *frame, chat_pos pos);
+/* m's join is answered and it joined at pos: from now on deliveries go
+ * to it directly, and rd takes what was held for it past pos. Then, after
+ * the joined answer is queued (which may run the owner's next requests),
+ * chat_ready_push hands rd's frames over if the member is still there. */
+typedef struct chat_ready {
+  chat_owner *o;
+  char room[CHAT_NAME_MAX + 1];
+  uint64_t tag;
+  chat_held *held;
+  int slow; /* too much was held: drop it as a slow consumer */
+} chat_ready;
+void chat_member_ready(chat_member *m, chat_pos pos, chat_ready *rd);
+void chat_ready_push(chat_ready *rd);
+/* Frames, each encoded once for every member. */
+sk_buf *chat_msg_frame(const char *room, const char *from, double ts, const uint8_t *text,
+                       size_t n);
+sk_buf *chat_presence_frame(const char *room, const char *nick, const char *event);
+sk_head *chat_joined_head(const char *room, const char *nick, const char *const *names, size_t n,
+                          size_t members_max);
 /* One join/leave line in the connection log. */
 void chat_log(chat_owner *o, const char *event, const char *room, const char *nick,
               const char *reason);
@@ -187,8 +270,9 @@ void chat_log(chat_owner *o, const char *event, const char *room, const char *ni
 /* UDP side (chat_udp.c). */
 int chat_udp_start(chat_srv *ch);
 void chat_udp_free(chat_srv *ch);
-/* A delivery for a UDP member, on the UDP loop; drops the reference. */
-void chat_udp_deliver(chat_peer *p, sk_buf *frame);
+/* On the UDP loop: is the peer still in the table; send it a frame. */
+int chat_udp_alive(const chat_peer *p);
+void chat_udp_push(chat_peer *p, sk_buf *frame);
 void chat_udp_ref(chat_peer *p);
 void chat_udp_unref(chat_peer *p);
 

@@ -28,6 +28,8 @@ struct chat_room {
   hist_entry *hfirst, *hlast; /* oldest first (ch->hist.lock) */
   size_t hn, hbytes;          /* (ch->hist.lock) */
   char name[CHAT_NAME_MAX + 1];
+  chat_pos read_pos; /* an ordering backend's: read up to here */
+  int read_on;       /* ... and being read (off when the room empties) */
 };
 
 /* One message on its way to the members that live on one loop. */
@@ -38,9 +40,18 @@ typedef struct target {
 
 typedef struct delivery {
   sk_buf *frame;
+  chat_pos pos; /* its place in the room's order, or {0,0} */
+  char room[CHAT_NAME_MAX + 1];
   int n;
   target t[];
 } delivery;
+
+/* A delivery held for a member whose join is not answered yet. */
+struct chat_held {
+  chat_held *next;
+  sk_buf *frame;
+  chat_pos pos;
+};
 
 /* ---- names ------------------------------------------------------------ */
 
@@ -55,32 +66,121 @@ chat_member *chat_find(const chat_owner *o, const char *room) {
   return NULL;
 }
 
+int chat_pos_cmp(chat_pos a, chat_pos b) {
+  if (a.ms != b.ms)
+    return a.ms < b.ms ? -1 : 1;
+  return a.seq < b.seq ? -1 : a.seq > b.seq;
+}
+
+static int pos_none(chat_pos p) {
+  return p.ms == 0 && p.seq == 0;
+}
+
 /* ---- fan-out ------------------------------------------------------------ */
 
-/* On the target loop: queue the shared frame on each member's connection.
- * A member whose unsent output passes 8 MiB is dropped at once; the others
- * never wait for it. */
-static void deliver(void *arg) {
-  delivery *d = arg;
-  for (int i = 0; i < d->n; i++) {
-    sk_conn *c = d->t[i].conn;
-    if (c == NULL) {
-      chat_metric(d->t[i].owner, SK_M_CHAT_DELIVERED, 1); /* the call may free the owner */
-      chat_udp_deliver(d->t[i].owner->peer, d->frame);
-      continue;
-    }
-    if (!sk_conn_is_closing(c)) { /* a live connection's chat state is live */
-      sk_conn_push_frame(c, d->frame);
-      chat_metric(d->t[i].owner, SK_M_CHAT_DELIVERED, 1);
-      if (sk_conn_queued(c) > CHAT_SLOW_BYTES) {
-        chat_leave_all(d->t[i].owner, 1, "slow_consumer");
-        sk_conn_close(c, SK_ESLOWCONSUMER);
-      }
-    }
-    sk_conn_unref(c);
+/* Owner thread: is the owner still there to be written to? A live
+ * connection's chat state is live. */
+static int owner_alive(const chat_owner *o) {
+  return o->conn ? !sk_conn_is_closing(o->conn) : chat_udp_alive(o->peer);
+}
+
+/* Owner thread: queue the shared frame on o's connection (or datagram
+ * queue). A connection whose unsent output passes 8 MiB is dropped at
+ * once; the others never wait for it. */
+static void push_to(chat_owner *o, sk_buf *frame) {
+  sk_conn *c = o->conn;
+  chat_metric(o, SK_M_CHAT_DELIVERED, 1);
+  if (c == NULL) {
+    chat_udp_push(o->peer, frame);
+    return;
   }
-  sk_buf_unref(d->frame);
-  free(d);
+  sk_conn_push_frame(c, frame);
+  if (sk_conn_queued(c) > CHAT_SLOW_BYTES) {
+    chat_leave_all(o, 1, "slow_consumer");
+    sk_conn_close(c, SK_ESLOWCONSUMER);
+  }
+}
+
+static void held_free(chat_held *h) {
+  while (h != NULL) {
+    chat_held *next = h->next;
+    sk_buf_unref(h->frame);
+    free(h);
+    h = next;
+  }
+}
+
+/* Owner thread: keep an ordered delivery for m until its join is answered.
+ * Past CHAT_SLOW_BYTES m could not have kept up anyway: it is dropped as a
+ * slow consumer when the answer comes (held_bytes SIZE_MAX). */
+static void hold(chat_member *m, sk_buf *frame, chat_pos pos) {
+  chat_held *h = m->held_bytes < CHAT_SLOW_BYTES ? malloc(sizeof(*h)) : NULL;
+  if (h == NULL) {
+    m->held_bytes = SIZE_MAX;
+    return;
+  }
+  *h = (chat_held){NULL, sk_buf_ref(frame), pos};
+  if (m->held == NULL)
+    m->held_tail = &m->held;
+  *m->held_tail = h;
+  m->held_tail = &h->next;
+  m->held_bytes += sk_buf_len(frame);
+}
+
+/* Owner thread: does the ordered delivery d go to o's member now? Each
+ * member takes a place in the order once, and only past its own join. */
+static int ordered_take(chat_owner *o, const delivery *d) {
+  chat_member *m = chat_find(o, d->room);
+  if (m == NULL)
+    return 0;
+  if (m->pending) {
+    hold(m, d->frame, d->pos);
+    return 0;
+  }
+  if (chat_pos_cmp(d->pos, m->since) <= 0)
+    return 0;
+  m->since = d->pos;
+  return 1;
+}
+
+void chat_member_ready(chat_member *m, chat_pos pos, chat_ready *rd) {
+  chat_held *h = m->held, **tail = &rd->held;
+
+  *rd = (chat_ready){.o = m->owner, .tag = m->tag, .slow = m->held_bytes == SIZE_MAX};
+  memcpy(rd->room, m->room->name, sizeof(rd->room));
+  uv_mutex_lock(&m->room->lock);
+  m->live = 1;
+  uv_mutex_unlock(&m->room->lock);
+  m->held = NULL;
+  m->held_bytes = 0;
+  m->since = pos;
+  for (chat_held *next; h != NULL; h = next) { /* only what comes after pos */
+    next = h->next;
+    h->next = NULL;
+    if (chat_pos_cmp(h->pos, m->since) > 0) {
+      m->since = h->pos;
+      *tail = h;
+      tail = &h->next;
+    } else {
+      held_free(h);
+    }
+  }
+}
+
+void chat_ready_push(chat_ready *rd) {
+  chat_owner *o = rd->o;
+  chat_member *m = chat_find(o, rd->room);
+  if (m == NULL || m->tag != rd->tag || !owner_alive(o)) {
+    /* it left (or left and joined again) before the answer was out */
+  } else if (rd->slow && o->conn != NULL) {
+    chat_leave_all(o, 1, "slow_consumer");
+    sk_conn_close(o->conn, SK_ESLOWCONSUMER);
+  } else {
+    for (chat_held *h = rd->held; h != NULL && owner_alive(o); h = h->next)
+      push_to(o, h->frame); /* may drop o as a slow consumer */
+  }
+  held_free(rd->held);
+  rd->held = NULL;
 }
 
 static void target_release(target *t) {
@@ -88,6 +188,21 @@ static void target_release(target *t) {
     sk_conn_unref(t->conn); /* never the last: the member still holds the conn */
   else
     chat_udp_unref(t->owner->peer);
+}
+
+/* On the target loop: hand the frame to each of the loop's members. */
+static void deliver(void *arg) {
+  delivery *d = arg;
+  for (int i = 0; i < d->n; i++) {
+    target *t = &d->t[i];
+    /* the connection first: a closing connection's chat state may be gone */
+    int alive = t->conn ? !sk_conn_is_closing(t->conn) : chat_udp_alive(t->owner->peer);
+    if (alive && (pos_none(d->pos) || ordered_take(t->owner, d)))
+      push_to(t->owner, d->frame);
+    target_release(t);
+  }
+  sk_buf_unref(d->frame);
+  free(d);
 }
 
 static void post_delivery(chat_srv *ch, int loop, delivery *d) {
@@ -99,9 +214,11 @@ static void post_delivery(chat_srv *ch, int loop, delivery *d) {
   free(d);
 }
 
-/* Hand frame to every member but skip, one task per loop. Room locked: the
- * posts to each loop happen in the room's order. */
-static void broadcast(chat_room *r, chat_srv *ch, sk_buf *frame, const chat_member *skip) {
+/* Hand frame (at pos in the room's order, or {0,0}) to every member but
+ * skip, one task per loop. Room locked: the posts to each loop happen in the
+ * room's order. */
+static void broadcast(chat_room *r, chat_srv *ch, sk_buf *frame, const chat_member *skip,
+                      chat_pos pos) {
   int count[SK_MAX_LOOPS] = {0};
   delivery *d[SK_MAX_LOOPS] = {0};
 
@@ -110,7 +227,7 @@ static void broadcast(chat_room *r, chat_srv *ch, sk_buf *frame, const chat_memb
       count[m->owner->loop]++;
   for (int l = 0; l < ch->srv->nloops; l++)
     if (count[l] > 0 && (d[l] = malloc(sizeof(delivery) + (size_t)count[l] * sizeof(target))))
-      *d[l] = (delivery){.frame = sk_buf_ref(frame)};
+      *d[l] = (delivery){.frame = sk_buf_ref(frame), .pos = pos};
   for (chat_member *m = r->members; m != NULL; m = m->rnext) {
     delivery *x = m != skip ? d[m->owner->loop] : NULL;
     if (x == NULL)
@@ -122,8 +239,15 @@ static void broadcast(chat_room *r, chat_srv *ch, sk_buf *frame, const chat_memb
       chat_udp_ref(m->owner->peer);
   }
   for (int l = 0; l < ch->srv->nloops; l++)
-    if (d[l] != NULL)
+    if (d[l] != NULL) {
+      memcpy(d[l]->room, r->name, sizeof(r->name));
       post_delivery(ch, l, d[l]);
+    }
+}
+
+void chat_room_fanout(chat_room *r, sk_buf *frame, chat_pos pos) {
+  if (r->members != NULL)
+    broadcast(r, r->members->owner->chat, frame, NULL, pos);
 }
 
 static void free_encoded(void *ctx, void *data) {
@@ -140,17 +264,33 @@ static sk_buf *encode_bare(const sk_head *h) {
   return b;
 }
 
-static void presence(chat_room *r, chat_srv *ch, const chat_member *m, const char *event) {
+sk_buf *chat_presence_frame(const char *room, const char *nick, const char *event) {
   sk_head *h = sk_head_new("presence");
   sk_buf *frame = NULL;
-  if (h != NULL && sk_head_set_str(h, "room", r->name) == 0 &&
-      sk_head_set_str(h, "nick", m->nick) == 0 && sk_head_set_str(h, "event", event) == 0)
+  if (h != NULL && sk_head_set_str(h, "room", room) == 0 && sk_head_set_str(h, "nick", nick) == 0 &&
+      sk_head_set_str(h, "event", event) == 0)
     frame = encode_bare(h);
+  sk_head_free(h);
+  return frame;
+}
+
+sk_buf *chat_msg_frame(const char *room, const char *from, double ts, const uint8_t *text,
+                       size_t n) {
+  sk_head *h = sk_head_new("msg");
+  sk_buf *frame = NULL;
+  if (h != NULL && sk_head_set_str(h, "room", room) == 0 && sk_head_set_str(h, "from", from) == 0 &&
+      sk_head_set_double(h, "ts", ts) == 0)
+    frame = sk_frame_encode(h, text, n); /* once, shared by every member */
+  sk_head_free(h);
+  return frame;
+}
+
+static void presence(chat_room *r, chat_srv *ch, const chat_member *m, const char *event) {
+  sk_buf *frame = chat_presence_frame(r->name, m->nick, event);
   if (frame != NULL) {
-    broadcast(r, ch, frame, m);
+    broadcast(r, ch, frame, m, (chat_pos){0, 0});
     sk_buf_unref(frame);
   }
-  sk_head_free(h);
 }
 
 /* ---- history ------------------------------------------------------------ */
@@ -345,30 +485,37 @@ void chat_rooms_free(chat_srv *ch) {
 
 /* ---- the local backend: join, say, leave ------------------------------- */
 
-/* Room locked. The joined head: every nick, cut to members_max bytes. */
-static sk_head *joined_head(chat_room *r, const char *nick, size_t members_max) {
-  const char **names = malloc((size_t)r->nmembers * sizeof(*names));
+sk_head *chat_joined_head(const char *room, const char *nick, const char *const *names, size_t n,
+                          size_t members_max) {
   sk_head *h = sk_head_new("joined");
-  size_t n = 0, bytes = 0;
-  if (names == NULL || h == NULL) {
-    free(names);
-    sk_head_free(h);
+  size_t fit = 0, bytes = 0;
+  if (h == NULL)
     return NULL;
-  }
-  for (chat_member *m = r->members; m != NULL; m = m->rnext) {
-    size_t cost = 2 * strlen(m->nick) + 3; /* quotes, comma, worst-case escapes */
+  for (; fit < n; fit++) {
+    size_t cost = 2 * strlen(names[fit]) + 3; /* quotes, comma, worst-case escapes */
     if (bytes + cost > members_max)
       break;
     bytes += cost;
-    names[n++] = m->nick;
   }
-  sk_head_set_str(h, "room", r->name);
-  sk_head_set_str(h, "nick", nick);
-  if (sk_head_set_strv(h, "members", names, n) < 0 ||
-      (n < (size_t)r->nmembers && sk_head_set_bool(h, "truncated", 1) < 0)) {
+  if (sk_head_set_str(h, "room", room) < 0 || sk_head_set_str(h, "nick", nick) < 0 ||
+      sk_head_set_strv(h, "members", names, fit) < 0 ||
+      (fit < n && sk_head_set_bool(h, "truncated", 1) < 0)) {
     sk_head_free(h);
     h = NULL;
   }
+  return h;
+}
+
+/* Room locked. The joined head: every nick, cut to members_max bytes. */
+static sk_head *joined_head(chat_room *r, const char *nick, size_t members_max) {
+  const char **names = malloc((size_t)r->nmembers * sizeof(*names));
+  size_t n = 0;
+  sk_head *h;
+  if (names == NULL)
+    return NULL;
+  for (chat_member *m = r->members; m != NULL; m = m->rnext)
+    names[n++] = m->nick;
+  h = chat_joined_head(r->name, nick, names, n, members_max);
   free(names);
   return h;
 }
@@ -416,23 +563,29 @@ static void unlink_locked(chat_room *r, chat_member *m) {
     m->rnext->rprev = m->rprev;
   else
     r->tail = m->rprev;
+  m->rprev = m->rnext = NULL;
   if (--r->nmembers == 0) {
     r->emptied = uv_hrtime();
+    r->read_on = 0;
     chat_metric(m->owner, SK_G_CHAT_ROOMS, -1);
   }
 }
 
-static int local_join(chat_member *m, const char *room, size_t want_hist, size_t members_max,
-                      chat_join_out *out) {
-  chat_srv *ch = m->owner->chat;
+/* The room called name (made if need be), locked; NULL with *err set. */
+static chat_room *room_get_locked(chat_srv *ch, const char *name, int *err) {
   chat_room *r;
-  int rc = -ENOMEM;
-
   uv_mutex_lock(&ch->lock);
-  r = room_get(ch, room, &rc);
+  r = room_get(ch, name, err);
   if (r != NULL)
     uv_mutex_lock(&r->lock); /* registry, then room: the one lock order */
   uv_mutex_unlock(&ch->lock);
+  return r;
+}
+
+static int local_join(chat_member *m, const char *room, size_t want_hist, size_t members_max,
+                      chat_join_out *out) {
+  int rc = -ENOMEM;
+  chat_room *r = room_get_locked(m->owner->chat, room, &rc);
   if (r == NULL)
     return rc;
   m->room = r;
@@ -451,28 +604,20 @@ void chat_join_out_free(chat_join_out *out) {
   memset(out, 0, sizeof(*out));
 }
 
-static int local_say(chat_member *m, const uint8_t *text, size_t n) {
+static int local_say(chat_member *m, const uint8_t *text, size_t n, chat_say_req *req) {
   chat_room *r = m->room;
   chat_srv *ch = m->owner->chat;
-  sk_head *h = sk_head_new("msg");
-  sk_buf *frame = NULL;
-  if (h == NULL || sk_head_set_str(h, "room", r->name) < 0 ||
-      sk_head_set_str(h, "from", m->nick) < 0) {
-    sk_head_free(h);
-    return -ENOMEM;
-  }
+  sk_buf *frame;
   uv_mutex_lock(&r->lock);
   /* the timestamp is taken where the order is decided, so ts never goes
    * backwards within a room */
-  if (sk_head_set_double(h, "ts", sk__now_wall()) == 0)
-    frame = sk_frame_encode(h, text, n); /* once, shared by every member */
+  frame = chat_msg_frame(r->name, m->nick, sk__now_wall(), text, n);
   if (frame != NULL) {
     hist_push(ch, r, frame);
-    broadcast(r, ch, frame, NULL);
+    broadcast(r, ch, frame, NULL, (chat_pos){0, 0});
   }
   uv_mutex_unlock(&r->lock);
   sk_buf_unref(frame);
-  sk_head_free(h);
   return frame ? 0 : -ENOMEM;
 }
 
@@ -488,3 +633,81 @@ static void local_leave(chat_member *m, int presence_too) {
 /* Rooms in this process: the order is taken under the room's lock. */
 const chat_backend chat_backend_local = {
     .name = "local", .join = local_join, .say = local_say, .leave = local_leave};
+
+/* ---- the registry as an ordering backend uses it ------------------------ */
+
+int chat_room_link(chat_member *m, const char *room) {
+  int rc = -ENOMEM;
+  chat_room *r = room_get_locked(m->owner->chat, room, &rc);
+  if (r == NULL)
+    return rc;
+  if (nick_taken(r, m->skel)) {
+    uv_mutex_unlock(&r->lock);
+    return SK_ENICKTAKEN;
+  }
+  m->room = r;
+  m->rprev = r->tail;
+  if (r->tail)
+    r->tail->rnext = m;
+  else
+    r->members = m;
+  r->tail = m;
+  if (r->nmembers++ == 0)
+    chat_metric(m->owner, SK_G_CHAT_ROOMS, 1);
+  uv_mutex_unlock(&r->lock);
+  return 0;
+}
+
+void chat_room_unlink(chat_member *m) {
+  chat_room *r = m->room;
+  uv_mutex_lock(&r->lock);
+  unlink_locked(r, m);
+  m->live = 0;
+  uv_mutex_unlock(&r->lock);
+  held_free(m->held);
+  m->held = NULL;
+  m->held_bytes = 0;
+}
+
+chat_room *chat_room_lock(chat_srv *ch, const char *name) {
+  chat_room *r;
+  uv_mutex_lock(&ch->lock);
+  for (r = ch->buckets[bucket_of(name)]; r != NULL; r = r->hnext)
+    if (strcmp(r->name, name) == 0)
+      break;
+  if (r != NULL)
+    uv_mutex_lock(&r->lock);
+  uv_mutex_unlock(&ch->lock);
+  return r;
+}
+
+void chat_room_unlock(chat_room *r) {
+  uv_mutex_unlock(&r->lock);
+}
+
+void chat_rooms_each(chat_srv *ch, void (*fn)(chat_room *r, void *arg), void *arg) {
+  uv_mutex_lock(&ch->lock);
+  for (int b = 0; b < CHAT_ROOM_BUCKETS; b++)
+    for (chat_room *r = ch->buckets[b]; r != NULL; r = r->hnext) {
+      uv_mutex_lock(&r->lock);
+      fn(r, arg);
+      uv_mutex_unlock(&r->lock);
+    }
+  uv_mutex_unlock(&ch->lock);
+}
+
+int chat_room_nmembers(const chat_room *r) {
+  return r->nmembers;
+}
+
+chat_member *chat_room_members(const chat_room *r) {
+  return r->members;
+}
+
+chat_pos *chat_room_read_pos(chat_room *r) {
+  return &r->read_pos;
+}
+
+int *chat_room_read_on(chat_room *r) {
+  return &r->read_on;
+}

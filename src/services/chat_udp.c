@@ -66,12 +66,15 @@ void chat_udp_unref(chat_peer *p) {
     free(p);
 }
 
-void chat_udp_deliver(chat_peer *p, sk_buf *frame) {
+int chat_udp_alive(const chat_peer *p) {
+  return !p->gone;
+}
+
+void chat_udp_push(chat_peer *p, sk_buf *frame) {
   /* a frame over the UDP limit (a 64 KiB say from TCP) cannot reach UDP
    * members; a full send queue drops it: UDP members accept loss */
   if (!p->gone)
     sk__udp_push(p->owner.chat->srv, p->ep, (struct sockaddr *)&p->addr, p->alen, frame);
-  chat_udp_unref(p);
 }
 
 static uint64_t now_ms(chat_srv *ch) {
@@ -187,10 +190,59 @@ static void send_history(sk_dgram *d, const chat_join_out *jo) {
     sk__dgram_reply_frame(d, jo->hist[i]);
 }
 
+/* A join or say whose backend answers later: the datagram is kept to be
+ * answered then. The peer outlives a waiting join (leaving cancels it). */
+typedef struct udp_join_req {
+  chat_join_req req;
+  sk_dgram *d;
+  chat_peer *p;
+} udp_join_req;
+
+typedef struct udp_say_req {
+  chat_say_req req;
+  sk_dgram *d;
+} udp_say_req;
+
+static const char unavailable[] = "chat is unavailable: the server cannot reach its Redis";
+
+/* The answer to a join, now or when its backend answers. */
+static int join_answer(peer_table *pt, chat_peer *p, sk_dgram *d, int rc, chat_join_out *jo) {
+  if (rc < 0) {
+    if (p->owner.n == 0)
+      peer_remove(pt, p, 0, NULL);
+    if (rc == SK_ENICKTAKEN)
+      return sk__dgram_error(d, rc, "that nick is taken in this room");
+    return rc == SK_EUNAVAILABLE ? sk__dgram_error(d, rc, unavailable) : rc;
+  }
+  chat_log(&p->owner, "join", sk_head_str(jo->joined, "room"), sk_head_str(jo->joined, "nick"),
+           NULL);
+  sk__dgram_reply(d, jo->joined, NULL, 0);
+  send_history(d, jo);
+  chat_join_out_free(jo);
+  return 0;
+}
+
+static void udp_joined(chat_join_req *req, int rc, chat_join_out *jo) {
+  udp_join_req *uj = (udp_join_req *)req;
+  if (rc != -ECANCELED && (rc = join_answer(uj->p->owner.chat->udp, uj->p, uj->d, rc, jo)) < 0)
+    sk__dgram_error(uj->d, rc, NULL);
+  sk__dgram_free(uj->d);
+  free(uj);
+}
+
+static void udp_said(chat_say_req *req, int rc) {
+  udp_say_req *us = (udp_say_req *)req;
+  if (rc < 0 && us->d != NULL)
+    sk__dgram_error(us->d, rc, rc == SK_EUNAVAILABLE ? unavailable : NULL);
+  sk__dgram_free(us->d);
+  free(us);
+}
+
 static int join_checked(chat_srv *ch, peer_table *pt, sk_dgram *d, const char *room,
                         const char *nick, size_t hist) {
   chat_peer *p = *peer_slot(pt, d->peer);
   chat_join_out jo;
+  udp_join_req *uj;
   int rc;
 
   if (p == NULL && (p = peer_new(ch, pt, d)) == NULL)
@@ -202,18 +254,21 @@ static int join_checked(chat_srv *ch, peer_table *pt, sk_dgram *d, const char *r
       peer_remove(pt, p, 0, NULL);
     return sk__dgram_error(d, SK_EBUSY, "at most 16 rooms per address over UDP: leave one");
   }
-  /* the members list is cut so that joined fits the reflection budget */
-  rc = chat_join(&p->owner, room, nick, hist, SK_UDP_AMP - 64, &jo);
-  if (rc < 0) {
+  if ((uj = calloc(1, sizeof(*uj))) == NULL || (uj->d = sk__dgram_keep(d)) == NULL) {
+    free(uj);
     if (p->owner.n == 0)
       peer_remove(pt, p, 0, NULL);
-    return rc == SK_ENICKTAKEN ? sk__dgram_error(d, rc, "that nick is taken in this room") : rc;
+    return -ENOMEM;
   }
-  chat_log(&p->owner, "join", room, nick, NULL);
-  sk__dgram_reply(d, jo.joined, NULL, 0);
-  send_history(d, &jo);
-  chat_join_out_free(&jo);
-  return 0;
+  uj->req.done = udp_joined;
+  uj->p = p;
+  /* the members list is cut so that joined fits the reflection budget */
+  rc = chat_join(&p->owner, room, nick, hist, SK_UDP_AMP - 64, &jo, &uj->req);
+  if (rc == SK_ASYNC)
+    return 0;
+  sk__dgram_free(uj->d);
+  free(uj);
+  return join_answer(pt, p, d, rc, &jo);
 }
 
 static int udp_join(chat_srv *ch, peer_table *pt, sk_dgram *d, const sk_head *h) {
@@ -240,13 +295,26 @@ static chat_member *member_of(peer_table *pt, sk_dgram *d, const char *room) {
 static int udp_say(peer_table *pt, sk_dgram *d, const sk_head *h, const uint8_t *body, size_t n) {
   const char *room = dgram_room(d, h);
   chat_member *m;
+  udp_say_req *us;
+  int rc;
   if (room == NULL)
     return 0;
   if ((m = member_of(pt, d, room)) == NULL)
     return sk__dgram_error(d, SK_EFORBIDDEN, "not in this room (or the lease ran out): join");
+  if (m->pending)
+    return sk__dgram_error(d, SK_EFORBIDDEN, "still joining this room: wait for joined");
   if (!chat_valid_text(body, n))
     return sk__dgram_error(d, SK_EBADREQ, "a message must be UTF-8 text");
-  return chat_say(m, body, n);
+  if ((us = calloc(1, sizeof(*us))) == NULL)
+    return -ENOMEM;
+  us->req.done = udp_said;
+  rc = chat_say(m, body, n, &us->req);
+  if (rc == SK_ASYNC) {
+    us->d = sk__dgram_keep(d); /* NULL: the answer cannot be sent */
+    return 0;
+  }
+  free(us);
+  return rc == SK_EUNAVAILABLE ? sk__dgram_error(d, rc, unavailable) : rc;
 }
 
 static int udp_leave(peer_table *pt, sk_dgram *d, const sk_head *h) {

@@ -29,6 +29,7 @@ static const struct {
     {SK_ESLOWCONSUMER, "slow_consumer"},
     {SK_ETIMEOUT, "timeout"},
     {SK_EINTERNAL, "internal"},
+    {SK_EUNAVAILABLE, "unavailable"}, /* SPEC 9 */
 };
 #define NSPEC (sizeof(spec_codes) / sizeof(spec_codes[0]))
 

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# bench/chat_redis.sh - chat fan-out on one server and on two servers that
+# share the room through Redis (issue 18), in one run, plus redis-benchmark's
+# XADD/XREAD figures as the line Redis itself draws (docs/PERFORMANCE.md).
+#
+#   bench/chat_redis.sh [OUT_DIR]
+#
+# Environment (defaults in brackets):
+#   SOCKIT   [build-perf/sockit, else build/sockit]  the binary under test
+#   MEMBERS  [100]    members of the one room (spread over the servers)
+#   DUR      [10]     seconds per figure
+#   WINDOW   [16]     messages the sender may have unanswered
+#   RATE     [10000]  messages per second for the latency figure
+#   PORT     [18700]  first port; everything listens on 127.0.0.1 only
+#
+# Every process is started here, tracked by PID and stopped by PID. Needs cc,
+# redis-server and redis-benchmark (Debian redis-server, redis-tools).
+set -u
+ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${1:-$(mktemp -d /tmp/sockit-chat-redis.XXXXXX)}
+mkdir -p "$OUT"
+SOCKIT=${SOCKIT:-$ROOT_DIR/build-perf/sockit}
+[ -x "$SOCKIT" ] || SOCKIT=$ROOT_DIR/build/sockit
+MEMBERS=${MEMBERS:-100}
+DUR=${DUR:-10}
+WINDOW=${WINDOW:-16}
+RATE=${RATE:-10000}
+PORT=${PORT:-18700}
+RPORT=$PORT
+P1=$((PORT + 1))
+P2=$((PORT + 2))
+PIDS=()
+
+stop_all() {
+  local pid n
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || continue
+    n=100
+    while ((n-- > 0)) && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  PIDS=()
+}
+trap stop_all EXIT
+
+# wait_port PORT: until something listens there (10 s)
+wait_port() {
+  local n=200
+  while ((n-- > 0)); do
+    ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
+    sleep 0.05
+  done
+  echo "chat_redis.sh: nothing listens on port $1" >&2
+  return 1
+}
+
+serve() { # serve PORT [ARGS...]
+  local port=$1
+  shift
+  "$SOCKIT" serve --no-auth -l "127.0.0.1:$port" "$@" >>"$OUT/servers.log" 2>&1 &
+  PIDS+=($!)
+  wait_port "$port"
+}
+
+fanout() { # fanout LABEL ADDRS [RATE]
+  local label=$1 addrs=$2 rate=${3:-0} line
+  line=$("$OUT/chat_fanout" "$addrs" "$MEMBERS" "$DUR" "$WINDOW" "$rate" 2>&1 | tr '\n' ' ')
+  echo "$label rate=${rate:-max} $line" | tee -a "$OUT/results.txt"
+}
+
+command -v redis-server >/dev/null || { echo "chat_redis.sh: needs redis-server" >&2; exit 2; }
+cc -O2 -pthread "$ROOT_DIR/bench/chat_fanout.c" -o "$OUT/chat_fanout" || exit 2
+: >"$OUT/results.txt"
+echo "# sockit $("$SOCKIT" --version 2>/dev/null | head -1); $(nproc) CPUs; members $MEMBERS," \
+  "64-byte messages, window $WINDOW, $DUR s each" | tee -a "$OUT/results.txt"
+
+redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$OUT" \
+  --logfile "$OUT/redis.log" &
+PIDS+=($!)
+wait_port "$RPORT" || exit 1
+
+serve "$P1"
+fanout "single-server" "127.0.0.1:$P1"
+fanout "single-server" "127.0.0.1:$P1" "$RATE"
+stop_all
+
+redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$OUT" \
+  --logfile "$OUT/redis.log" &
+PIDS+=($!)
+wait_port "$RPORT" || exit 1
+serve "$P1" --chat-redis "redis://127.0.0.1:$RPORT"
+serve "$P2" --chat-redis "redis://127.0.0.1:$RPORT"
+sleep 0.5 # the Redis links come up
+fanout "two-servers-redis" "127.0.0.1:$P1,127.0.0.1:$P2"
+fanout "two-servers-redis" "127.0.0.1:$P1,127.0.0.1:$P2" "$RATE"
+
+if command -v redis-benchmark >/dev/null; then
+  body=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') # 64 bytes of text
+  redis-cli -p "$RPORT" DEL bench:s >/dev/null 2>&1
+  redis-benchmark -p "$RPORT" -q -n 200000 -c 1 XADD bench:s MAXLEN '~' 1000 '*' b "$body" |
+    sed 's/^/redis-benchmark c=1 /' | tee -a "$OUT/results.txt"
+  redis-benchmark -p "$RPORT" -q -n 200000 -c 50 XADD bench:s MAXLEN '~' 1000 '*' b "$body" |
+    sed 's/^/redis-benchmark c=50 /' | tee -a "$OUT/results.txt"
+  redis-benchmark -p "$RPORT" -q -n 200000 -c 50 XREAD COUNT 100 STREAMS bench:s 0 |
+    sed 's/^/redis-benchmark c=50 /' | tee -a "$OUT/results.txt"
+fi
+stop_all
+echo "# results in $OUT/results.txt"

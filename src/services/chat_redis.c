@@ -1,0 +1,829 @@
+/* chat_redis.c - the Redis chat backend (SPEC 9): rooms shared by every
+ * server started with the same --chat-redis.
+ *
+ * Keys, all of room R's under the hash tag {R} (one Redis Cluster slot):
+ *   sockit:{R}:log      stream, the room's one order: an entry per message
+ *                       (t=m n=NICK b=TEXT), join (t=j n=NICK) and leave
+ *                       (t=l n=NICK); XADD ... MAXLEN ~ keeps it bounded.
+ *   sockit:{R}:members  hash: nick skeleton -> "SERVER:TAG NICK". A field
+ *                       per skeleton makes nick_taken (confusables too) one
+ *                       atomic check across servers.
+ *   sockit:{R}:servers  sorted set: SERVER -> heartbeat deadline (ms on
+ *                       Redis's clock). A server past it is dead: any
+ *                       server's script removes its members and announces
+ *                       them as left.
+ * Each key expires 10 minutes after the last heartbeat of any server with
+ * members in the room: an empty room's history goes as SPEC 5 says.
+ *
+ * Order: a say is an XADD; nobody is handed a message until it comes back
+ * from the stream. Loop 0 reads the streams of every room that has members
+ * here with one blocking XREAD on its own connection (CLIENT UNBLOCK wakes
+ * it when a room is added) and fans each entry out exactly as the local
+ * backend does; every member takes each entry once, past its own join, in
+ * stream order (chat_room.c's ordered deliveries). After a reconnect the
+ * reader resumes from the last id it handed out.
+ *
+ * Each loop has its own command connection (joins, says, leaves, on the
+ * loop of the member's owner: a member's commands stay in order). Joins
+ * and leaves are Lua scripts, so each is one atomic step in Redis.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sockit/auth.h"
+#include "services/chat.h"
+#include "services/redis_link.h"
+#include "sockit/error.h"
+
+#define SYNC_MS 5000        /* heartbeat, re-assertion and owed leaves */
+#define SERVER_TTL_MS 15000 /* a server silent this long is dead */
+#define STREAM_MIN_LEN 1000 /* entries a stream keeps, at least */
+#define XREAD_COUNT "512"   /* entries per stream per read */
+#define XREAD_BLOCK_MS "5000"
+#define KEY_MAX (CHAT_NAME_MAX + 32)
+#define VALUE_MAX (64 + CHAT_NAME_MAX)
+#define XSTR_(x) #x
+#define XSTR(x) XSTR_(x) /* a number as a string literal */
+
+typedef struct rb rb;
+
+/* One loop's command connection. */
+typedef struct node {
+  redis_link link;
+  rb *b;
+} node;
+
+/* A leave Redis has not confirmed: sent again until it is. */
+typedef struct owed {
+  struct owed *next;
+  rb *b;
+  char room[CHAT_NAME_MAX + 1];
+  char skel[4 * CHAT_NAME_MAX + 16]; /* a skeleton may be longer than its nick */
+  char value[VALUE_MAX];
+  char nick[CHAT_NAME_MAX + 1];
+} owed;
+
+struct rb {
+  chat_srv *ch;
+  redis_target t;
+  char sid[17]; /* this server, among all servers on the Redis */
+  char maxlen[24];
+  char hist_bytes[24];
+  char key_ttl[24]; /* ms a room's keys outlive its last heartbeat */
+  atomic_uint_fast64_t tags;
+  int nnodes;
+  node *nodes;         /* node i lives on loop i */
+  redis_link reader;   /* loop 0: the blocking XREAD */
+  long long reader_id; /* its CLIENT ID, for CLIENT UNBLOCK (loop 0) */
+  int reading;         /* an XREAD is in flight (loop 0) */
+  int unblocking;      /* a CLIENT UNBLOCK is in flight (loop 0) */
+  atomic_int poked;    /* a poke is posted to loop 0 */
+  uv_timer_t sync;     /* loop 0 */
+  int sync_open;
+  uv_mutex_t owed_lock;
+  owed *owed;
+};
+
+/* ---- scripts ------------------------------------------------------------ */
+
+/* KEYS: members, log, servers. */
+#define LUA_COMMON                                                                                 \
+  "local function now_ms()\n"                                                                      \
+  "  local t = redis.call('TIME')\n"                                                               \
+  "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                           \
+  "end\n"                                                                                          \
+  "local function reap(now, maxlen)\n"                                                             \
+  "  local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)\n"                             \
+  "  if #dead == 0 then return end\n"                                                              \
+  "  local gone = {}\n"                                                                            \
+  "  for _, s in ipairs(dead) do gone[s] = true end\n"                                             \
+  "  local all = redis.call('HGETALL', KEYS[1])\n"                                                 \
+  "  for i = 1, #all, 2 do\n"                                                                      \
+  "    local sid, nick = string.match(all[i + 1], '^([^:]*):%S* (.*)$')\n"                         \
+  "    if sid and gone[sid] then\n"                                                                \
+  "      redis.call('HDEL', KEYS[1], all[i])\n"                                                    \
+  "      redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 't', 'l', 'n', nick)\n"           \
+  "    end\n"                                                                                      \
+  "  end\n"                                                                                        \
+  "  redis.call('ZREM', KEYS[3], unpack(dead))\n"                                                  \
+  "end\n"                                                                                          \
+  "local function touch(ttl)\n"                                                                    \
+  "  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end\n"                                    \
+  "end\n"
+
+/* ARGV: sid, value, skel, nick, want, maxlen, server_ttl, hist_bytes,
+ * key_ttl. Returns {0} (the skeleton is another server's member) or
+ * {1, join id, {nicks}, {id, nick, text, ...} newest first}. */
+static const char join_lua[] = LUA_COMMON
+    "local now = now_ms()\n"
+    "redis.call('ZADD', KEYS[3], now + tonumber(ARGV[7]), ARGV[1])\n"
+    "reap(now, ARGV[6])\n"
+    "local cur = redis.call('HGET', KEYS[1], ARGV[3])\n"
+    "if cur and string.sub(cur, 1, #ARGV[1] + 1) ~= ARGV[1] .. ':' then return {0} end\n"
+    "redis.call('HSET', KEYS[1], ARGV[3], ARGV[2])\n"
+    "local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 't', 'j', 'n', ARGV[4])\n"
+    "touch(tonumber(ARGV[9]))\n"
+    "local members = {}\n"
+    "for _, v in ipairs(redis.call('HVALS', KEYS[1])) do\n"
+    "  members[#members + 1] = string.match(v, ' (.*)$')\n"
+    "end\n"
+    "local hist, want, budget, last = {}, tonumber(ARGV[5]), tonumber(ARGV[8]), '(' .. id\n"
+    "while want > 0 do\n"
+    "  local batch = redis.call('XREVRANGE', KEYS[2], last, '-', 'COUNT', 128)\n"
+    "  if #batch == 0 then break end\n"
+    "  for _, e in ipairs(batch) do\n"
+    "    last = '(' .. e[1]\n"
+    "    local f = e[2]\n"
+    "    if f[2] == 'm' then\n"
+    "      budget = budget - #f[6]\n"
+    "      if budget < 0 then want = 0 break end\n"
+    "      hist[#hist + 1] = e[1]\n"
+    "      hist[#hist + 1] = f[4]\n"
+    "      hist[#hist + 1] = f[6]\n"
+    "      want = want - 1\n"
+    "      if want == 0 then break end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return {1, id, members, hist}\n";
+
+/* KEYS: members, log. ARGV: skel, value, nick, maxlen. Only this very
+ * membership goes (a later one with the same nick has another value). */
+static const char leave_lua[] =
+    "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then\n"
+    "  redis.call('HDEL', KEYS[1], ARGV[1])\n"
+    "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 't', 'l', 'n', ARGV[3])\n"
+    "end\n"
+    "return 1\n";
+
+/* ARGV: sid, server_ttl, maxlen, key_ttl, then skel, value per member
+ * here: the heartbeat, the dead reaped, our members put back (after a
+ * Redis restart lost them). */
+static const char sync_lua[] =
+    LUA_COMMON "local now = now_ms()\n"
+               "redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])\n"
+               "reap(now, ARGV[3])\n"
+               "for i = 5, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end\n"
+               "touch(tonumber(ARGV[4]))\n"
+               "return 1\n";
+
+/* ---- keys, ids and arguments -------------------------------------------- */
+
+static void room_key(char *out, const char *room, const char *what) {
+  snprintf(out, KEY_MAX, "sockit:{%s}:%s", room, what);
+}
+
+/* The room of a stream key, or NULL. */
+static const char *key_room(const char *key, size_t n, char *room) {
+  static const char pre[] = "sockit:{", post[] = "}:log";
+  size_t len;
+  if (n < sizeof(pre) + sizeof(post) - 2 || memcmp(key, pre, sizeof(pre) - 1) != 0 ||
+      memcmp(key + n - (sizeof(post) - 1), post, sizeof(post) - 1) != 0)
+    return NULL;
+  len = n - (sizeof(pre) - 1) - (sizeof(post) - 1);
+  if (len == 0 || len > CHAT_NAME_MAX)
+    return NULL;
+  memcpy(room, key + sizeof(pre) - 1, len);
+  room[len] = '\0';
+  return room;
+}
+
+static int parse_pos(const char *s, chat_pos *p) {
+  char *end;
+  p->ms = strtoull(s, &end, 10);
+  if (*end != '-')
+    return -EINVAL;
+  p->seq = strtoull(end + 1, &end, 10);
+  return *end == '\0' ? 0 : -EINVAL;
+}
+
+static void member_value(const rb *b, const chat_member *m, char *out) {
+  snprintf(out, VALUE_MAX, "%s:%llu %s", b->sid, (unsigned long long)m->tag, m->nick);
+}
+
+/* A growing argument vector whose strings it owns. */
+typedef struct args {
+  int argc, cap;
+  char **v;
+  size_t *len;
+} args;
+
+static int args_add(args *a, const char *s, size_t n) {
+  if (a->argc == a->cap) {
+    int cap = a->cap ? a->cap * 2 : 16;
+    char **v = realloc(a->v, (size_t)cap * sizeof(*v));
+    size_t *len = v ? realloc(a->len, (size_t)cap * sizeof(*len)) : NULL;
+    if (v != NULL)
+      a->v = v;
+    if (len == NULL)
+      return -ENOMEM;
+    a->len = len;
+    a->cap = cap;
+  }
+  if ((a->v[a->argc] = malloc(n + 1)) == NULL)
+    return -ENOMEM;
+  memcpy(a->v[a->argc], s, n);
+  a->v[a->argc][n] = '\0';
+  a->len[a->argc++] = n;
+  return 0;
+}
+
+static int args_str(args *a, const char *s) {
+  return args_add(a, s, strlen(s));
+}
+
+static void args_free(args *a) {
+  for (int i = 0; i < a->argc; i++)
+    free(a->v[i]);
+  free(a->v);
+  free(a->len);
+  memset(a, 0, sizeof(*a));
+}
+
+static int args_send(redis_link *l, args *a, redis_reply_fn fn, void *priv) {
+  return redis_link_cmd(l, fn, priv, a->argc, (const char **)a->v, a->len);
+}
+
+static rb *backend(const chat_member *m) {
+  return m->owner->chat->be;
+}
+
+/* ---- the reader (loop 0) ------------------------------------------------ */
+
+static void read_next(rb *b);
+
+/* An entry of the stream as the frame members get; NULL if malformed. */
+static sk_buf *entry_frame(const char *room, const redisReply *fields, chat_pos pos) {
+  const redisReply *t = NULL, *n = NULL, *body = NULL;
+  if (fields == NULL || fields->type != REDIS_REPLY_ARRAY)
+    return NULL;
+  for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+    const redisReply *k = fields->element[i], *v = fields->element[i + 1];
+    if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || k->len != 1)
+      continue;
+    if (k->str[0] == 't')
+      t = v;
+    else if (k->str[0] == 'n')
+      n = v;
+    else if (k->str[0] == 'b')
+      body = v;
+  }
+  if (t == NULL || n == NULL || t->len != 1 || n->len > CHAT_NAME_MAX)
+    return NULL;
+  if (t->str[0] == 'm' && body != NULL)
+    return chat_msg_frame(room, n->str, (double)pos.ms / 1000.0, (const uint8_t *)body->str,
+                          body->len);
+  if (t->str[0] == 'j' || t->str[0] == 'l')
+    return chat_presence_frame(room, n->str, t->str[0] == 'j' ? "join" : "leave");
+  return NULL;
+}
+
+/* One stream's new entries, to the room's members here, in order. */
+static void fan_stream(rb *b, const redisReply *s) {
+  char name[CHAT_NAME_MAX + 1];
+  const redisReply *entries;
+  chat_room *r;
+  if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 ||
+      s->element[0]->type != REDIS_REPLY_STRING ||
+      key_room(s->element[0]->str, s->element[0]->len, name) == NULL ||
+      (entries = s->element[1])->type != REDIS_REPLY_ARRAY ||
+      (r = chat_room_lock(b->ch, name)) == NULL)
+    return;
+  for (size_t i = 0; i < entries->elements; i++) {
+    const redisReply *e = entries->element[i];
+    chat_pos pos, *at = chat_room_read_pos(r);
+    sk_buf *frame;
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING || parse_pos(e->element[0]->str, &pos) < 0 ||
+        chat_pos_cmp(pos, *at) <= 0)
+      continue;
+    *at = pos; /* a malformed entry is passed over, once */
+    if ((frame = entry_frame(name, e->element[1], pos)) != NULL) {
+      chat_room_fanout(r, frame, pos);
+      sk_buf_unref(frame);
+    }
+  }
+  chat_room_unlock(r);
+}
+
+static void on_read(redis_link *l, redisReply *reply, void *priv) {
+  rb *b = priv;
+  b->reading = 0;
+  if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+    return; /* the link is going down, or the sync tick tries again */
+  if (reply->type == REDIS_REPLY_ARRAY)
+    for (size_t i = 0; i < reply->elements; i++)
+      fan_stream(b, reply->element[i]);
+  read_next(b); /* a nil reply: timed out or unblocked */
+}
+
+/* Every room being read: its key, then (after all keys) its position. */
+typedef struct read_set {
+  args keys, ids;
+  int err;
+} read_set;
+
+static void collect_room(chat_room *r, void *arg) {
+  read_set *rs = arg;
+  char key[KEY_MAX], id[48];
+  chat_pos *p = chat_room_read_pos(r);
+  if (chat_room_nmembers(r) == 0 || !*chat_room_read_on(r))
+    return;
+  room_key(key, chat_room_name(r), "log");
+  snprintf(id, sizeof(id), "%llu-%llu", (unsigned long long)p->ms, (unsigned long long)p->seq);
+  if (args_str(&rs->keys, key) < 0 || args_str(&rs->ids, id) < 0)
+    rs->err = -ENOMEM;
+}
+
+static void read_next(rb *b) {
+  read_set rs = {0};
+  args cmd = {0};
+  static const char *const head[] = {"XREAD", "COUNT",        XREAD_COUNT,
+                                     "BLOCK", XREAD_BLOCK_MS, "STREAMS"};
+  if (b->reading || !b->reader.up || b->reader.closing)
+    return;
+  chat_rooms_each(b->ch, collect_room, &rs);
+  if (rs.err == 0 && rs.keys.argc > 0) {
+    for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+      rs.err |= args_str(&cmd, head[i]);
+    for (int i = 0; i < rs.keys.argc; i++)
+      rs.err |= args_add(&cmd, rs.keys.v[i], rs.keys.len[i]);
+    for (int i = 0; i < rs.ids.argc; i++)
+      rs.err |= args_add(&cmd, rs.ids.v[i], rs.ids.len[i]);
+    if (rs.err == 0 && args_send(&b->reader, &cmd, on_read, b) == 0)
+      b->reading = 1;
+  }
+  args_free(&cmd);
+  args_free(&rs.keys);
+  args_free(&rs.ids);
+}
+
+static void on_unblocked(redis_link *l, redisReply *reply, void *priv) {
+  ((rb *)priv)->unblocking = 0;
+}
+
+/* Loop 0: a room is to be read from now on. */
+static void on_poke(void *arg) {
+  rb *b = arg;
+  char id[32];
+  const char *argv[] = {"CLIENT", "UNBLOCK", id};
+  atomic_store(&b->poked, 0);
+  if (b->reader.closing || !b->reader.timer_open)
+    return; /* the server is stopping */
+  if (!b->reading) {
+    read_next(b);
+    return;
+  }
+  if (b->unblocking || b->reader_id <= 0)
+    return;
+  snprintf(id, sizeof(id), "%lld", b->reader_id);
+  if (redis_link_cmd(&b->nodes[0].link, on_unblocked, b, 3, argv, NULL) == 0)
+    b->unblocking = 1;
+}
+
+/* Any loop: have loop 0's reader take in the rooms being read now. */
+static void poke_reader(rb *b) {
+  if (atomic_exchange(&b->poked, 1) == 0 && sk__loop_post(&b->ch->srv->loops[0], on_poke, b) < 0)
+    atomic_store(&b->poked, 0); /* out of memory: the sync tick reads it */
+}
+
+static void on_client_id(redis_link *l, redisReply *reply, void *priv) {
+  rb *b = priv;
+  if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+    b->reader_id = reply->integer;
+}
+
+static void reader_up(redis_link *l) {
+  rb *b = l->data;
+  static const char *const argv[] = {"CLIENT", "ID"};
+  b->reader_id = 0;
+  redis_link_cmd(l, on_client_id, b, 2, (const char **)argv, NULL);
+  read_next(b); /* from where it stopped: nothing lost, nothing twice */
+}
+
+static void reader_down(redis_link *l) {
+  rb *b = l->data;
+  b->reading = 0;
+  b->reader_id = 0;
+}
+
+/* ---- leaves that must reach Redis --------------------------------------- */
+
+static void owe(rb *b, owed *o) {
+  uv_mutex_lock(&b->owed_lock);
+  o->next = b->owed;
+  b->owed = o;
+  uv_mutex_unlock(&b->owed_lock);
+}
+
+static void on_left(redis_link *l, redisReply *reply, void *priv) {
+  owed *o = priv;
+  if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+    owe(o->b, o);
+  else
+    free(o);
+}
+
+static int send_leave(redis_link *l, owed *o) {
+  char kmem[KEY_MAX], klog[KEY_MAX];
+  const char *argv[] = {"EVAL",  leave_lua, "2",     kmem,        klog,
+                        o->skel, o->value,  o->nick, o->b->maxlen};
+  room_key(kmem, o->room, "members");
+  room_key(klog, o->room, "log");
+  return redis_link_cmd(l, on_left, o, 9, argv, NULL);
+}
+
+static void pay_owed(rb *b) {
+  owed *list;
+  uv_mutex_lock(&b->owed_lock);
+  list = b->owed;
+  b->owed = NULL;
+  uv_mutex_unlock(&b->owed_lock);
+  while (list != NULL) {
+    owed *o = list;
+    list = o->next;
+    if (send_leave(&b->nodes[0].link, o) < 0)
+      owe(b, o);
+  }
+}
+
+/* ---- the heartbeat (loop 0) --------------------------------------------- */
+
+typedef struct sync_set {
+  rb *b;
+  args *rooms; /* one argument vector per room */
+  int n, cap;
+} sync_set;
+
+static void collect_sync(chat_room *r, void *arg) {
+  sync_set *ss = arg;
+  rb *b = ss->b;
+  char kmem[KEY_MAX], klog[KEY_MAX], ksrv[KEY_MAX], value[VALUE_MAX];
+  args *a;
+  int err = 0;
+  if (chat_room_nmembers(r) == 0)
+    return;
+  if (ss->n == ss->cap) {
+    int cap = ss->cap ? ss->cap * 2 : 16;
+    args *v = realloc(ss->rooms, (size_t)cap * sizeof(*v));
+    if (v == NULL)
+      return;
+    ss->rooms = v;
+    ss->cap = cap;
+  }
+  a = &ss->rooms[ss->n++];
+  memset(a, 0, sizeof(*a));
+  room_key(kmem, chat_room_name(r), "members");
+  room_key(klog, chat_room_name(r), "log");
+  room_key(ksrv, chat_room_name(r), "servers");
+  err |= args_str(a, "EVAL") | args_str(a, sync_lua) | args_str(a, "3") | args_str(a, kmem) |
+         args_str(a, klog) | args_str(a, ksrv) | args_str(a, b->sid);
+  err |= args_str(a, XSTR(SERVER_TTL_MS)) | args_str(a, b->maxlen) | args_str(a, b->key_ttl);
+  for (chat_member *m = chat_room_members(r); m != NULL; m = m->rnext)
+    if (m->live) {
+      member_value(b, m, value);
+      err |= args_str(a, m->skel) | args_str(a, value);
+    }
+  if (err != 0) {
+    args_free(a);
+    ss->n--;
+  }
+}
+
+static void sync_rooms(rb *b) {
+  sync_set ss = {.b = b};
+  chat_rooms_each(b->ch, collect_sync, &ss);
+  for (int i = 0; i < ss.n; i++) {
+    args_send(&b->nodes[0].link, &ss.rooms[i], NULL, NULL); /* down: next tick */
+    args_free(&ss.rooms[i]);
+  }
+  free(ss.rooms);
+}
+
+static void on_sync(uv_timer_t *t) {
+  rb *b = t->data;
+  sync_rooms(b);
+  pay_owed(b);
+  read_next(b); /* after a read error or a lost poke */
+}
+
+static void node0_up(redis_link *l) {
+  rb *b = ((node *)l)->b;
+  sync_rooms(b); /* a restarted Redis learns our members again at once */
+  pay_owed(b);
+}
+
+static void on_sync_closed(uv_handle_t *h) {}
+
+static void node0_closed(redis_link *l) {
+  rb *b = ((node *)l)->b;
+  if (b->sync_open) {
+    b->sync_open = 0;
+    uv_close((uv_handle_t *)&b->sync, on_sync_closed);
+  }
+}
+
+/* ---- start and stop ----------------------------------------------------- */
+
+static void node_start(void *arg) {
+  node *nd = arg;
+  rb *b = nd->b;
+  redis_link_start(&nd->link);
+  if (nd != &b->nodes[0])
+    return;
+  redis_link_start(&b->reader);
+  if (nd->link.closing)
+    return; /* the server stopped before it started */
+  uv_timer_init(&nd->link.loop->uv, &b->sync);
+  b->sync.data = b;
+  b->sync_open = 1;
+  uv_timer_start(&b->sync, on_sync, SYNC_MS, SYNC_MS);
+}
+
+static void link_init(rb *b, redis_link *l, int loop, const char *name) {
+  l->srv = b->ch->srv;
+  l->loop = &b->ch->srv->loops[loop];
+  l->t = &b->t;
+  l->name = name;
+  l->data = b;
+}
+
+static const char *const node_names[] = {"loop0", "loop1", "loop2", "loop3", "loop4",
+                                         "loop5", "loop6", "loop7", "loopN"};
+
+static int redis_start(chat_srv *ch) {
+  sk_server *srv = ch->srv;
+  char nonce[SK_NONCE_HEX + 1];
+  const char *why = NULL;
+  size_t hist = ch->limits.hist_msgs, len = hist * 2 > STREAM_MIN_LEN ? hist * 2 : STREAM_MIN_LEN;
+  rb *b = calloc(1, sizeof(*b));
+  int rc;
+
+  if (b == NULL)
+    return -ENOMEM;
+  b->ch = ch;
+  if ((rc = redis_target_parse(&b->t, srv->cfg.chat_redis, &why)) < 0 ||
+      (srv->cfg.chat_redis_password_file[0] &&
+       (rc = redis_target_password(&b->t, srv->cfg.chat_redis_password_file, &why)) < 0) ||
+      (rc = sk_auth_nonce(nonce)) < 0 ||
+      (b->nodes = calloc((size_t)srv->nloops, sizeof(*b->nodes))) == NULL) {
+    srv->start_why = why;
+    free(b);
+    return rc < 0 ? rc : -ENOMEM;
+  }
+  snprintf(b->sid, sizeof(b->sid), "%.16s", nonce);
+  snprintf(b->maxlen, sizeof(b->maxlen), "%zu", len);
+  snprintf(b->hist_bytes, sizeof(b->hist_bytes), "%zu", ch->limits.hist_room_bytes);
+  /* an empty room's history goes after the chat-room-ttl option, as locally
+   * (plus a heartbeat's margin: keys must outlive the beats of a room in use) */
+  snprintf(b->key_ttl, sizeof(b->key_ttl), "%llu",
+           (unsigned long long)(ch->limits.room_ttl_ns / 1000000 + SERVER_TTL_MS));
+  uv_mutex_init(&b->owed_lock);
+  b->nnodes = srv->nloops;
+  for (int i = 0; i < b->nnodes; i++) {
+    b->nodes[i].b = b;
+    link_init(b, &b->nodes[i].link, i, node_names[i < 8 ? i : 8]);
+  }
+  b->nodes[0].link.on_up = node0_up;
+  b->nodes[0].link.on_closed = node0_closed;
+  link_init(b, &b->reader, 0, "reader");
+  b->reader.no_drain = 1; /* it blocks in XREAD: nothing to wait for */
+  b->reader.on_up = reader_up;
+  b->reader.on_down = reader_down;
+  ch->be = b;
+  for (int i = 0; i < b->nnodes; i++)
+    sk__loop_post(&srv->loops[i], node_start, &b->nodes[i]);
+  return 0;
+}
+
+/* After the loops have ended: every link is closed by now. */
+static void redis_stop(chat_srv *ch) {
+  rb *b = ch->be;
+  if (b == NULL)
+    return;
+  while (b->owed != NULL) { /* the heartbeat's end reaps them */
+    owed *o = b->owed;
+    b->owed = o->next;
+    free(o);
+  }
+  uv_mutex_destroy(&b->owed_lock);
+  free(b->nodes);
+  free(b);
+  ch->be = NULL;
+}
+
+/* ---- join --------------------------------------------------------------- */
+
+typedef struct join_op {
+  chat_member *m; /* NULL once the member left: the answer is dropped */
+  rb *b;
+  size_t members_max;
+} join_op;
+
+/* The answer of join_lua, as the service's out. */
+static int build_answer(const redisReply *r, chat_member *m, size_t members_max, chat_join_out *out,
+                        chat_pos *at) {
+  const redisReply *names = r->element[2], *hist = r->element[3];
+  const char **v;
+  size_t n = 0;
+  const char *room = chat_room_name(m->room);
+
+  if (r->element[1]->type != REDIS_REPLY_STRING || parse_pos(r->element[1]->str, at) < 0 ||
+      names->type != REDIS_REPLY_ARRAY || hist->type != REDIS_REPLY_ARRAY)
+    return SK_EUNAVAILABLE;
+  if ((v = malloc((names->elements + 1) * sizeof(*v))) == NULL)
+    return -ENOMEM;
+  for (size_t i = 0; i < names->elements; i++)
+    if (names->element[i]->type == REDIS_REPLY_STRING)
+      v[n++] = names->element[i]->str;
+  out->joined = chat_joined_head(room, m->nick, v, n, members_max);
+  free(v);
+  if (out->joined == NULL)
+    return -ENOMEM;
+  if (hist->elements >= 3 && (out->hist = calloc(hist->elements / 3, sizeof(sk_buf *))) == NULL)
+    return -ENOMEM;
+  /* newest first from Redis; members get them oldest first */
+  for (size_t i = hist->elements / 3; i-- > 0;) {
+    const redisReply *id = hist->element[3 * i], *from = hist->element[3 * i + 1],
+                     *text = hist->element[3 * i + 2];
+    chat_pos p;
+    sk_buf *f;
+    if (id->type != REDIS_REPLY_STRING || parse_pos(id->str, &p) < 0 ||
+        from->type != REDIS_REPLY_STRING || text->type != REDIS_REPLY_STRING ||
+        from->len > CHAT_NAME_MAX)
+      continue;
+    f = chat_msg_frame(room, from->str, (double)p.ms / 1000.0, (const uint8_t *)text->str,
+                       text->len);
+    if (f == NULL)
+      return -ENOMEM;
+    out->hist[out->nhist++] = f;
+  }
+  return 0;
+}
+
+/* Start reading the room (from the join on, if nobody here reads it). */
+static void read_from(rb *b, chat_member *m, chat_pos at) {
+  chat_room *r = chat_room_lock(b->ch, chat_room_name(m->room));
+  int start = 0;
+  if (r == NULL)
+    return;
+  if (!*chat_room_read_on(r)) {
+    chat_pos *p = chat_room_read_pos(r);
+    *chat_room_read_on(r) = 1;
+    if (chat_pos_cmp(*p, at) < 0)
+      *p = at;
+    start = 1;
+  }
+  chat_room_unlock(r);
+  if (start)
+    poke_reader(b);
+}
+
+static owed *owed_new(rb *b, const chat_member *m) {
+  owed *o = calloc(1, sizeof(*o));
+  if (o == NULL)
+    return NULL;
+  o->b = b;
+  snprintf(o->room, sizeof(o->room), "%s", chat_room_name(m->room));
+  snprintf(o->skel, sizeof(o->skel), "%s", m->skel);
+  snprintf(o->nick, sizeof(o->nick), "%s", m->nick);
+  member_value(b, m, o->value);
+  return o;
+}
+
+/* The member is in Redis but cannot be here: take it out there too. */
+static void undo_join(rb *b, redis_link *l, chat_member *m) {
+  owed *o = owed_new(b, m);
+  if (o != NULL && send_leave(l, o) < 0)
+    owe(b, o);
+}
+
+static void on_joined(redis_link *l, redisReply *reply, void *priv) {
+  join_op *op = priv;
+  chat_member *m = op->m;
+  chat_join_out out = {0};
+  chat_ready rd;
+  chat_pos at;
+  int rc;
+
+  if (m == NULL) { /* left meanwhile: its leave followed on this link */
+    free(op);
+    return;
+  }
+  m->be = NULL;
+  if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 ||
+      reply->element[0]->type != REDIS_REPLY_INTEGER)
+    rc = SK_EUNAVAILABLE;
+  else if (reply->element[0]->integer == 0)
+    rc = SK_ENICKTAKEN;
+  else if (reply->elements != 4)
+    rc = SK_EUNAVAILABLE;
+  else if ((rc = build_answer(reply, m, op->members_max, &out, &at)) < 0)
+    undo_join(op->b, l, m);
+  free(op);
+  if (rc < 0) {
+    chat_join_out_free(&out);
+    chat_room_unlink(m);
+    chat_join_done(m, rc, NULL);
+    return;
+  }
+  read_from(backend(m), m, at);
+  chat_member_ready(m, at, &rd);
+  chat_join_done(m, 0, &out); /* joined and history first, then the rest */
+  chat_ready_push(&rd);
+}
+
+static int redis_join(chat_member *m, const char *room, size_t want_hist, size_t members_max,
+                      chat_join_out *out) {
+  rb *b = backend(m);
+  redis_link *l = &b->nodes[m->owner->loop].link;
+  char kmem[KEY_MAX], klog[KEY_MAX], ksrv[KEY_MAX], value[VALUE_MAX], want[24];
+  const char *argv[] = {"EVAL",
+                        join_lua,
+                        "3",
+                        kmem,
+                        klog,
+                        ksrv,
+                        b->sid,
+                        value,
+                        m->skel,
+                        m->nick,
+                        want,
+                        b->maxlen,
+                        XSTR(SERVER_TTL_MS),
+                        b->hist_bytes,
+                        b->key_ttl};
+  join_op *op;
+  int rc;
+
+  if (!l->up)
+    return SK_EUNAVAILABLE;
+  if ((op = calloc(1, sizeof(*op))) == NULL)
+    return -ENOMEM;
+  if ((rc = chat_room_link(m, room)) < 0) { /* a nick taken here needs no Redis */
+    free(op);
+    return rc;
+  }
+  m->tag = atomic_fetch_add(&b->tags, 1) + 1;
+  member_value(b, m, value);
+  room_key(kmem, room, "members");
+  room_key(klog, room, "log");
+  room_key(ksrv, room, "servers");
+  snprintf(want, sizeof(want), "%zu", want_hist);
+  *op = (join_op){m, b, members_max};
+  if ((rc = redis_link_cmd(l, on_joined, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL)) <
+      0) {
+    chat_room_unlink(m);
+    free(op);
+    return rc;
+  }
+  m->be = op;
+  return SK_ASYNC;
+}
+
+/* ---- say and leave ------------------------------------------------------ */
+
+static void on_said(redis_link *l, redisReply *reply, void *priv) {
+  chat_say_req *req = priv;
+  int ok = reply != NULL && reply->type == REDIS_REPLY_STRING;
+  if (ok) /* the link lives on the sayer's loop */
+    sk__loop_metric(l->loop, SK_M_CHAT_SAID, 1);
+  req->done(req, ok ? 0 : SK_EUNAVAILABLE);
+}
+
+static int redis_say(chat_member *m, const uint8_t *text, size_t n, chat_say_req *req) {
+  rb *b = backend(m);
+  char key[KEY_MAX];
+  const char *argv[] = {"XADD", key, "MAXLEN", "~",     b->maxlen, "*",
+                        "t",    "m", "n",      m->nick, "b",       (const char *)text};
+  size_t lens[] = {4, 0, 6, 1, strlen(b->maxlen), 1, 1, 1, 1, strlen(m->nick), 1, n};
+  room_key(key, chat_room_name(m->room), "log");
+  lens[1] = strlen(key);
+  if (redis_link_cmd(&b->nodes[m->owner->loop].link, on_said, req, 12, argv, lens) < 0)
+    return SK_EUNAVAILABLE;
+  return SK_ASYNC;
+}
+
+static void redis_leave(chat_member *m, int presence) {
+  rb *b = backend(m);
+  owed *o;
+  if (m->pending) { /* its join goes on in Redis; the leave below follows it */
+    ((join_op *)m->be)->m = NULL;
+    m->be = NULL;
+    chat_join_done(m, -ECANCELED, NULL);
+  }
+  /* others on other servers see the leave whatever presence says: the
+   * room outlives this server */
+  if ((o = owed_new(b, m)) != NULL && send_leave(&b->nodes[m->owner->loop].link, o) < 0)
+    owe(b, o);
+  chat_room_unlink(m);
+}
+
+const chat_backend chat_backend_redis = {.name = "redis",
+                                         .start = redis_start,
+                                         .stop = redis_stop,
+                                         .join = redis_join,
+                                         .say = redis_say,
+                                         .leave = redis_leave};

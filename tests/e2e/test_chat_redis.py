@@ -1,0 +1,547 @@
+"""End-to-end tests of chat across servers (issue 18; SPEC 9): several
+`sockit serve --chat-redis` processes on one real redis-server, which the
+fixture starts on a free loopback port with no persistence in its own
+temporary directory (never the system service)."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+import sockit_proto as sp
+from conftest import free_port, wait_for
+from test_chat import member, next_of, say, udp_addrs, udp_dgram, udp_frame
+
+REDIS_SERVER = shutil.which("redis-server")
+
+pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed")
+
+
+def redis_cmd(port, *args, timeout=2.0):
+    """One command over RESP; the reply as bytes/int/list/None (errors raise)."""
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(out)
+        f = s.makefile("rb")
+        return _resp(f)
+
+
+def _resp(f):
+    line = f.readline()
+    if not line:
+        raise ConnectionError("redis closed")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest
+    if kind == b"-":
+        raise RuntimeError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)
+        return data[:-2]
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [_resp(f) for _ in range(n)]
+    raise RuntimeError("bad RESP: %r" % line)
+
+
+class Redis:
+    """A private redis-server: loopback, a free port, no persistence."""
+
+    def __init__(self, base):
+        self.dir = os.path.join(base, "redis")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.proc = None
+        self.start()
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
+             "--logfile", os.path.join(self.dir, "redis.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        assert wait_for(self.ping, timeout=10), "redis-server did not come up"
+
+    def ping(self):
+        try:
+            return redis_cmd(self.port, "PING", timeout=0.5) == b"PONG"
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cmd(self, *args):
+        return redis_cmd(self.port, *args)
+
+
+@pytest.fixture
+def redis(tmp_path):
+    r = Redis(str(tmp_path))
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def shared(start_server, redis):
+    """shared(n, *extra) -> n servers on the one Redis (plain, no auth)."""
+
+    def start(n=2, *extra, threads=2):
+        return [start_server("--no-auth", "--threads", str(threads), "--chat-redis", redis.url,
+                             "--log", "-", *extra) for _ in range(n)]
+
+    return start
+
+
+def redis_up(srv, n=None):
+    """Wait until srv's log says every Redis link is up (threads + reader)."""
+    def ready():
+        return srv.stderr_text().count("redis_up") >= (n or 3)
+    assert wait_for(ready, timeout=10), srv.stderr_text()
+
+
+def drain(c, types=("msg", "presence"), quiet=0.3):
+    """Every frame of types that comes until quiet seconds pass without one."""
+    got = []
+    while True:
+        try:
+            head, body = c.recv_frame(quiet)
+        except sp.Timeout:
+            return got
+        if head["type"] in types:
+            got.append((head, body))
+
+
+def msgs_until(c, n, timeout=10):
+    """The next n msg frames (other frames skipped) as (from, text)."""
+    out = []
+    deadline = time.monotonic() + timeout
+    while len(out) < n:
+        head, body = next_of(c, ("msg",), max(0.01, deadline - time.monotonic()))
+        out.append((head["from"], body.decode()))
+    return out
+
+
+def presence_of(c, nick, event, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        head, _ = next_of(c, ("presence",), max(0.01, deadline - time.monotonic()))
+        if head["nick"] == nick and head["event"] == event:
+            return head
+
+
+# ---- across servers ----------------------------------------------------------
+
+
+def test_cross_server_delivery_members_and_presence(shared):
+    a, b = shared(2)
+    redis_up(a)
+    redis_up(b)
+    alice, joined = member(a, "lobby", "alice")
+    assert joined["members"] == ["alice"]
+    bob, joined = member(b, "lobby", "bob")
+    assert sorted(joined["members"]) == ["alice", "bob"]
+    assert presence_of(alice, "bob", "join")["room"] == "lobby"
+    say(bob, "lobby", "hi from b")
+    head, body = next_of(alice, ("msg",))
+    assert (head["room"], head["from"], body) == ("lobby", "bob", b"hi from b")
+    assert isinstance(head["ts"], float) and abs(head["ts"] - time.time()) < 60
+    head, body = next_of(bob, ("msg",))  # the sender gets it too, once
+    assert (head["from"], body) == ("bob", b"hi from b")
+    say(alice, "lobby", "hello from a")
+    assert msgs_until(bob, 1) == [("alice", "hello from a")]
+    assert msgs_until(alice, 1) == [("alice", "hello from a")]
+    bob.send({"type": "leave", "room": "lobby"})
+    assert presence_of(alice, "bob", "leave")["event"] == "leave"
+    assert drain(bob) == []
+
+
+def test_nick_taken_across_servers(shared):
+    a, b = shared(2)
+    redis_up(a)
+    redis_up(b)
+    alice, _ = member(a, "room1", "alice")
+    c = b.connect()
+    c.hello()
+    c.send({"type": "join", "room": "room1", "nick": "alice", "id": 7})
+    head, _ = c.recv_frame()
+    assert (head["type"], head["code"], head["id"]) == ("error", "nick_taken", 7)
+    # a confusable nick (Cyrillic a) is the same nick across servers too
+    c.send({"type": "join", "room": "room1", "nick": "\u0430lice"})
+    head, _ = c.recv_frame()
+    assert (head["type"], head["code"]) == ("error", "nick_taken")
+    # the same nick in another room is fine, and after alice leaves it is free
+    c.send({"type": "join", "room": "room2", "nick": "alice"})
+    assert c.expect("joined")[0]["members"] == ["alice"]
+    alice.close()
+    def free():
+        c.send({"type": "join", "room": "room1", "nick": "alice"})
+        head, _ = c.recv_frame()
+        return head["type"] == "joined"
+    assert wait_for(free, timeout=5, step=0.1)
+
+
+def test_history_across_servers(shared):
+    a, b = shared(2)
+    redis_up(a)
+    redis_up(b)
+    alice, _ = member(a, "hist", "alice")
+    bob, _ = member(b, "hist", "bob")
+    for i in range(3):  # each said after the one before is in the room's order
+        say(alice, "hist", "a%d" % i)
+        assert msgs_until(alice, 1 if i == 0 else 2)[-1] == ("alice", "a%d" % i)
+        say(bob, "hist", "b%d" % i)
+        assert msgs_until(bob, 2)[-1] == ("bob", "b%d" % i)
+    # a newcomer on either server gets the newest messages, whoever said
+    # them, oldest first, after joined; presences are not history
+    carol, joined = member(a, "hist", "carol", history=4)
+    assert sorted(joined["members"]) == ["alice", "bob", "carol"]
+    got = [(h["from"], b.decode()) for h, b in drain(carol, ("msg",))]
+    assert got == [("alice", "a1"), ("bob", "b1"), ("alice", "a2"), ("bob", "b2")]
+    dave, _ = member(b, "hist", "dave", history=100)
+    got = [(h["from"], b.decode()) for h, b in drain(dave, ("msg",))]
+    assert got == [(w, "%s%d" % (w[0], i)) for i in range(3) for w in ("alice", "bob")]
+
+
+def test_one_order_under_concurrent_sayers_three_servers(shared):
+    servers = shared(3)
+    for srv in servers:
+        redis_up(srv)
+    n = 150
+    members = []
+    for i in range(6):  # two members on each server
+        members.append(member(servers[i % 3], "big", "m%d" % i)[0])
+    # every member has seen every later join before the says start
+    for i, m in enumerate(members):
+        for j in range(i + 1, 6):
+            presence_of(m, "m%d" % j, "join")
+    received = [[] for _ in members]
+
+    def reader(i):
+        c = members[i]
+        while len(received[i]) < 3 * n:
+            head, body = c.recv_frame(30)
+            if head["type"] == "msg":
+                received[i].append((head["from"], body))
+
+    def writer(i):  # m0, m1, m2: one sayer on each server, pipelined
+        data = b"".join(sp.frame({"type": "say", "room": "big"}, b"%d-%d" % (i, k))
+                        for k in range(n))
+        members[i].send_raw(data)
+
+    readers = [threading.Thread(target=reader, args=(i,)) for i in range(6)]
+    writers = [threading.Thread(target=writer, args=(i,)) for i in range(3)]
+    for t in readers + writers:
+        t.start()
+    for t in readers + writers:
+        t.join(90)
+    assert [len(r) for r in received] == [3 * n] * 6
+    for r in received[1:]:
+        assert r == received[0]
+    for i in range(3):  # each sender's own messages keep their order
+        mine = [b for f, b in received[0] if f == "m%d" % i]
+        assert mine == [b"%d-%d" % (i, k) for k in range(n)]
+    for m in members:  # and nothing comes twice
+        assert drain(m, ("msg",), quiet=0.2) == []
+
+
+def udp_join(addr, room, nick, sock=None, history=None):
+    """Join over UDP (echoing a cookie if the server asks for one) ->
+    (socket, joined head)."""
+    head = {"type": "join", "room": room, "nick": nick}
+    if history is not None:
+        head["history"] = history
+    u = udp_dgram(addr, head, sock=sock)
+    reply, _ = udp_frame(u, timeout=5)
+    if reply["type"] == "cookie":
+        head["cookie"] = reply["cookie"]
+        udp_dgram(addr, head, sock=u)
+        reply, _ = udp_frame(u, timeout=5)
+    return u, reply
+
+
+def test_udp_member_on_one_server_tcp_member_on_another(shared):
+    a, b = shared(2, "--udp", "127.0.0.1:0")
+    redis_up(a)
+    redis_up(b)
+    udp_addr = udp_addrs(a)[0]
+    t, _ = member(b, "mix", "tcpuser")
+    u, joined = udp_join(udp_addr, "mix", "udpuser")
+    assert joined["type"] == "joined"
+    assert sorted(joined["members"]) == ["tcpuser", "udpuser"]
+    assert presence_of(t, "udpuser", "join")["room"] == "mix"
+    say(t, "mix", "from tcp on b")
+    head, body = udp_frame(u, timeout=5)
+    assert (head["type"], head["from"], body) == ("msg", "tcpuser", b"from tcp on b")
+    udp_dgram(udp_addr, {"type": "say", "room": "mix"}, b"from udp on a", sock=u)
+    head, body = udp_frame(u, timeout=5)
+    assert (head["type"], head["from"], body) == ("msg", "udpuser", b"from udp on a")
+    assert msgs_until(t, 2) == [("tcpuser", "from tcp on b"), ("udpuser", "from udp on a")]
+    # the nick is taken across servers for UDP joiners as well
+    u2, reply = udp_join(udp_addrs(b)[0], "mix", "udpuser")
+    assert (reply["type"], reply["code"]) == ("error", "nick_taken")
+    udp_dgram(udp_addr, {"type": "leave", "room": "mix"}, sock=u)
+    assert presence_of(t, "udpuser", "leave")["event"] == "leave"
+
+
+def test_sigkilled_server_leaves_its_rooms_within_30s(shared):
+    a, b = shared(2)
+    redis_up(a)
+    redis_up(b)
+    alice, _ = member(a, "k", "alice")
+    amy, _ = member(a, "k", "amy")  # kept: a closed socket would leave at once
+    bob, _ = member(b, "k", "bob")
+    t0 = time.monotonic()
+    os.kill(a.proc.pid, signal.SIGKILL)
+    a.proc.wait(5)
+    left = set()
+    while left != {"alice", "amy"}:
+        try:
+            head, _ = next_of(bob, ("presence",), max(0.01, 30 - (time.monotonic() - t0)))
+        except sp.Timeout:
+            raise AssertionError("%r %r" % (left, b.stderr_text()))
+        assert head["event"] == "leave"
+        left.add(head["nick"])
+    assert time.monotonic() - t0 < 30
+    # and their nicks are free again
+    c, joined = member(b, "k", "alice")
+    assert sorted(joined["members"]) == ["alice", "bob"]
+
+
+def log_count(srv, event):
+    return srv.stderr_text().count(event)
+
+
+def test_redis_restart_mid_conversation_no_loss_no_duplicate(shared, redis):
+    a, b = shared(2)
+    redis_up(a)
+    redis_up(b)
+    alice, _ = member(a, "r", "alice")
+    bob, _ = member(b, "r", "bob")
+    presence_of(alice, "bob", "join")
+    sent = []
+    for i in range(10):
+        c, who = (alice, "alice") if i % 2 == 0 else (bob, "bob")
+        say(c, "r", "before %d" % i)
+        sent.append((who, "before %d" % i))
+    got = {c: msgs_until(c, 10) for c in (alice, bob)}
+    redis.stop()
+    for srv in (a, b):
+        assert wait_for(lambda: log_count(srv, "redis_down") >= 3, timeout=10), srv.stderr_text()
+    redis.start()
+    for srv in (a, b):
+        assert wait_for(lambda: log_count(srv, "redis_up") >= 6, timeout=15), srv.stderr_text()
+    for i in range(10):
+        c, who = (alice, "alice") if i % 2 == 0 else (bob, "bob")
+        say(c, "r", "after %d" % i)
+        sent.append((who, "after %d" % i))
+    for c in (alice, bob):  # msgs and errors, so that an error would show
+        deadline = time.monotonic() + 15
+        n = 0
+        while n < 10 and time.monotonic() < deadline:
+            try:
+                h, body = next_of(c, ("msg", "error"), max(0.01, deadline - time.monotonic()))
+            except sp.Timeout:
+                break
+            n += 1
+            got[c].append((h["from"], body.decode()) if h["type"] == "msg" else h)
+        got[c] += [(h["from"], body.decode()) if h["type"] == "msg" else h
+                   for h, body in drain(c, ("msg", "error"), quiet=0.5)]
+    # both saw every message once, in one order, each sender's in its order
+    assert got[alice] == got[bob], (got, a.stderr_text(), b.stderr_text())
+    assert sorted(got[alice]) == sorted(sent)
+    for who in ("alice", "bob"):
+        assert [m for m in got[alice] if m[0] == who] == [m for m in sent if m[0] == who]
+
+
+def test_redis_down_say_is_unavailable_then_works_again(shared, redis):
+    (a,) = shared(1)
+    redis_up(a)
+    alice, _ = member(a, "d", "alice")
+    say(alice, "d", "one")
+    assert msgs_until(alice, 1) == [("alice", "one")]
+    redis.stop()
+    assert wait_for(lambda: log_count(a, "redis_down") >= 3, timeout=10), a.stderr_text()
+    alice.send({"type": "say", "room": "d", "id": 5}, b"lost?")
+    head, _ = alice.recv_frame(5)
+    assert (head["type"], head["code"], head["id"]) == ("error", "unavailable", 5)
+    assert "Redis" in head["message"]
+    alice.send({"type": "ping", "id": 6})  # the connection stays usable
+    head, _ = alice.recv_frame(5)
+    assert (head["type"], head["id"]) == ("pong", 6)
+    c = a.connect()
+    c.hello()
+    c.send({"type": "join", "room": "d", "nick": "bob"})
+    head, _ = c.recv_frame(5)
+    assert (head["type"], head["code"]) == ("error", "unavailable")
+    redis.start()
+    assert wait_for(lambda: log_count(a, "redis_up") >= 6, timeout=15), a.stderr_text()
+    say(alice, "d", "two")
+    assert msgs_until(alice, 1) == [("alice", "two")]
+    # Redis lost everything: the server told it who is in the room again
+    assert wait_for(lambda: redis.cmd("HLEN", "sockit:{d}:members") == 1, timeout=10)
+    c.send({"type": "join", "room": "d", "nick": "alice"})
+    head, _ = c.recv_frame(5)
+    assert (head["type"], head["code"]) == ("error", "nick_taken")
+
+
+def test_slow_consumer_on_one_server_does_not_slow_the_room(shared):
+    a, b = shared(2)
+    redis_up(a)
+    redis_up(b)
+    slow, _ = member(b, "s", "slow", rcvbuf=4096)
+    alice, _ = member(a, "s", "alice")
+    far, _ = member(a, "s", "far")
+    near, _ = member(b, "s", "near")
+    big = os.urandom(32 * 1024).hex()  # 64 KiB of text
+    got = {far: [], near: []}
+
+    def read_all(c):
+        n = 0
+        while n < 300:
+            head, body = c.recv_frame(30)
+            got[c].append(head)
+            n += head["type"] == "msg"
+
+    readers = [threading.Thread(target=read_all, args=(c,)) for c in (far, near)]
+    for t in readers:
+        t.start()
+    t0 = time.monotonic()
+    for _ in range(15):  # ~19 MiB: well past 8 MiB for the member that never reads
+        for _ in range(20):
+            say(alice, "s", big)
+        for _ in range(20):
+            next_of(alice, {"msg"}, timeout=30)
+    for t in readers:
+        t.join(60)
+    assert time.monotonic() - t0 < 30
+    for c in (far, near):
+        assert len([h for h in got[c] if h["type"] == "msg"]) == 300
+        leaves = [h for h in got[c] if h["type"] == "presence" and h["event"] == "leave"]
+        assert [h["nick"] for h in leaves] == ["slow"]
+    frames = slow.frames_until_close(30)
+    assert frames[-1][0]["type"] == "error" and frames[-1][0]["code"] == "slow_consumer"
+
+
+def test_link_state_in_the_json_log(start_server, redis):
+    srv = start_server("--no-auth", "--threads", "1", "--chat-redis", redis.url, "--log", "-",
+                       "--log-format", "json")
+    def events(name):
+        out = []
+        for line in srv.stderr_lines:
+            if line.startswith("{"):
+                rec = json.loads(line)
+                if rec["event"] == name:
+                    out.append(rec)
+        return out
+    assert wait_for(lambda: len(events("redis_up")) == 2, timeout=10)
+    assert sorted(r["link"] for r in events("redis_up")) == ["loop0", "reader"]
+    assert all(r["redis"] == redis.url for r in events("redis_up"))
+    redis.stop()
+    assert wait_for(lambda: len(events("redis_down")) == 2, timeout=10)
+    assert all(r["reason"] for r in events("redis_down"))
+    redis.start()
+    assert wait_for(lambda: len(events("redis_up")) == 4, timeout=15)
+
+
+def test_password_file_and_a_wrong_password(start_server, tmp_path):
+    r = Redis.__new__(Redis)
+    r.dir = str(tmp_path / "redis")
+    os.makedirs(r.dir)
+    r.port = free_port()
+    r.proc = subprocess.Popen(
+        [REDIS_SERVER, "--port", str(r.port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", r.dir, "--requirepass", "s3cret word"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert wait_for(lambda: _answers(r.port), timeout=10)
+        good, bad = tmp_path / "good", tmp_path / "bad"
+        good.write_text("s3cret word\n")
+        bad.write_text("wrong\n")
+        srv = start_server("--no-auth", "--threads", "1", "--chat-redis", r.url + "/3",
+                           "--chat-redis-password-file", str(good), "--log", "-")
+        redis_up(srv, 2)
+        alice, _ = member(srv, "p", "alice")
+        say(alice, "p", "x")
+        assert msgs_until(alice, 1) == [("alice", "x")]
+        srv2 = start_server("--no-auth", "--threads", "1", "--chat-redis", r.url,
+                            "--chat-redis-password-file", str(bad), "--log", "-")
+        assert wait_for(lambda: "redis_down" in srv2.stderr_text(), timeout=10)
+        assert "WRONGPASS" in srv2.stderr_text() or "invalid" in srv2.stderr_text()
+        c = srv2.connect()
+        c.hello()
+        c.send({"type": "join", "room": "p", "nick": "bob"})
+        head, _ = c.recv_frame(5)
+        assert (head["type"], head["code"]) == ("error", "unavailable")
+    finally:
+        r.proc.terminate()
+        r.proc.wait(10)
+
+
+def _answers(port):
+    try:
+        redis_cmd(port, "PING", timeout=0.5)
+    except RuntimeError:
+        return True  # NOAUTH: it is up
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6379", "redis://", "redis://h:0",
+                                 "redis://h:x", "redis://u:pw@127.0.0.1:6379", "unix:",
+                                 "redis://127.0.0.1:6379/x"])
+def test_bad_redis_url_is_refused_at_start(run_cli, url):
+    r = run_cli("serve", "-l", "127.0.0.1:0", "--no-auth", "--chat-redis", url)
+    assert r.returncode != 0
+    assert "--chat-redis: want redis://HOST:PORT[/DB] or unix:PATH" in r.stderr
+
+
+def test_unix_socket_redis(start_server, tmp_path, short_dir):
+    sock = os.path.join(short_dir, "r.sock")
+    proc = subprocess.Popen(
+        [REDIS_SERVER, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    try:
+        assert wait_for(lambda: os.path.exists(sock), timeout=10)
+        a = start_server("--no-auth", "--threads", "1", "--chat-redis", "unix:" + sock,
+                         "--log", "-")
+        b = start_server("--no-auth", "--threads", "1", "--chat-redis", "unix:" + sock,
+                         "--log", "-")
+        redis_up(a, 2)
+        redis_up(b, 2)
+        alice, _ = member(a, "u", "alice")
+        bob, joined = member(b, "u", "bob")
+        assert sorted(joined["members"]) == ["alice", "bob"]
+        say(bob, "u", "via unix")
+        assert msgs_until(alice, 1) == [("bob", "via unix")]
+    finally:
+        proc.terminate()
+        proc.wait(10)
