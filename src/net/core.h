@@ -129,8 +129,8 @@ typedef struct sk_config {
   int no_auth, allow_exec, wire_seed_public;
   int64_t exec_timeout, max_conns, idle_timeout, threads, max_message, max_file;
   int64_t chat_history, chat_history_bytes, chat_room_ttl_ms, max_execs;
-  int64_t udp_lease_ms; /* a UDP chat member's lease */
-  int64_t max_buffered; /* --max-buffered: output queued server-wide (budget.c) */
+  int64_t udp_lease_ms;                /* a UDP chat member's lease */
+  int64_t max_buffered;                /* --max-buffered: output queued server-wide (budget.c) */
   char chat_redis[1024];               /* --chat-redis URL, "" for local rooms */
   char chat_redis_password_file[4096]; /* --chat-redis-password-file */
   sk_cidr allow[SK_MAX_CIDRS], deny[SK_MAX_CIDRS], rl_exempt[SK_MAX_CIDRS];

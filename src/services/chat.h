@@ -81,7 +81,7 @@ struct chat_member {
   chat_member *onext;         /* in the owner's list (owner thread) */
   chat_owner *owner;
   char nick[CHAT_NAME_MAX + 1];
-  char *skel; /* the nick's UTS #39 skeleton: nick_taken compares these */
+  char *skel;                    /* the nick's UTS #39 skeleton: nick_taken compares these */
   char rname[CHAT_NAME_MAX + 1]; /* its room's name, for the owner's side */
   /* An asynchronous join (owner thread): pending until the backend calls
    * chat_join_done; deliveries that come meanwhile are held, in order. */
