@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis/adapters/libuv.h>
-
 #include "services/redis_link.h"
 #include "sockit/error.h"
 
@@ -111,6 +109,78 @@ int redis_target_password(redis_target *t, const char *file, const char **why) {
     *why = "--chat-redis-password-file: want the password on its first line (1..510 bytes)";
     return -EINVAL;
   }
+  return 0;
+}
+
+/* ---- the loop adapter ---------------------------------------------------- */
+
+/* hiredis's adapters/libuv.h, with one change: when libuv reports an error
+ * on the socket (a reset peer: POLLERR), Debian's hiredis 0.14 adapter
+ * returns without telling hiredis and libuv stops the poll, so the link
+ * would stay "up" on a dead socket. Here hiredis is asked to read (and
+ * write) then, finds the error and disconnects, as newer hiredis does. */
+typedef struct uv_events {
+  redisAsyncContext *ac;
+  uv_poll_t poll;
+  int events;
+} uv_events;
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  uv_events *p = h->data;
+  int ev = status < 0 ? p->events : events;
+  if (p->ac != NULL && (ev & UV_READABLE))
+    redisAsyncHandleRead(p->ac);
+  if (p->ac != NULL && (ev & UV_WRITABLE))
+    redisAsyncHandleWrite(p->ac);
+}
+
+static void set_events(uv_events *p, int events) {
+  p->events = events;
+  if (events)
+    uv_poll_start(&p->poll, events, on_poll);
+  else
+    uv_poll_stop(&p->poll);
+}
+
+static void add_read(void *priv) {
+  set_events(priv, ((uv_events *)priv)->events | UV_READABLE);
+}
+static void del_read(void *priv) {
+  set_events(priv, ((uv_events *)priv)->events & ~UV_READABLE);
+}
+static void add_write(void *priv) {
+  set_events(priv, ((uv_events *)priv)->events | UV_WRITABLE);
+}
+static void del_write(void *priv) {
+  set_events(priv, ((uv_events *)priv)->events & ~UV_WRITABLE);
+}
+
+static void on_poll_closed(uv_handle_t *h) {
+  free(h->data);
+}
+
+static void cleanup(void *priv) {
+  uv_events *p = priv;
+  p->ac = NULL; /* hiredis is freeing the context */
+  uv_close((uv_handle_t *)&p->poll, on_poll_closed);
+}
+
+static int attach(redisAsyncContext *ac, uv_loop_t *loop) {
+  uv_events *p = calloc(1, sizeof(*p));
+  if (p == NULL)
+    return -ENOMEM;
+  if (uv_poll_init(loop, &p->poll, ac->c.fd) != 0) {
+    free(p);
+    return -EIO;
+  }
+  p->ac = ac;
+  p->poll.data = p;
+  ac->ev.data = p;
+  ac->ev.addRead = add_read;
+  ac->ev.delRead = del_read;
+  ac->ev.addWrite = add_write;
+  ac->ev.delWrite = del_write;
+  ac->ev.cleanup = cleanup;
   return 0;
 }
 
@@ -275,7 +345,7 @@ static void connect_now(redis_link *l) {
     return;
   }
   ac->data = l;
-  if (redisLibuvAttach(ac, &l->loop->uv) != REDIS_OK) {
+  if (attach(ac, &l->loop->uv) < 0) {
     said_down(l, "cannot watch the socket");
     redisAsyncFree(ac);
     retry_later(l);

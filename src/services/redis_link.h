@@ -1,8 +1,9 @@
 /* redis_link.h - one connection to Redis on one sockit loop.
  *
- * hiredis does no I/O of its own: its libuv adapter joins the connection to
- * the loop that owns the link, so every command, reply and callback runs on
- * that loop's thread and nothing ever blocks it. A link connects without
+ * hiredis does no I/O of its own: a libuv adapter (hiredis's, with a fix:
+ * see redis_link.c) joins the connection to the loop that owns the link, so
+ * every command, reply and callback runs on that loop's thread and nothing
+ * ever blocks it. A link connects without
  * blocking (the host was resolved once at start), says AUTH and SELECT,
  * counts as up when they are answered, comes back with backoff after any
  * failure, watches for a peer that stopped answering, and writes one line to

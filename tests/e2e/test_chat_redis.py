@@ -87,9 +87,11 @@ class Redis:
         except OSError:
             return False
 
-    def stop(self):
+    def stop(self, sig=signal.SIGTERM):
+        """Stop it: SIGKILL for a crash (a SIGTERM'd Redis may still take a
+        connection while it shuts down, so links would flap)."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -351,7 +353,7 @@ def test_redis_restart_mid_conversation_no_loss_no_duplicate(shared, redis):
         say(c, "r", "before %d" % i)
         sent.append((who, "before %d" % i))
     got = {c: msgs_until(c, 10) for c in (alice, bob)}
-    redis.stop()
+    redis.stop(signal.SIGKILL)
     for srv in (a, b):
         assert wait_for(lambda: log_count(srv, "redis_down") >= 3, timeout=10), srv.stderr_text()
     redis.start()
@@ -386,7 +388,7 @@ def test_redis_down_say_is_unavailable_then_works_again(shared, redis):
     alice, _ = member(a, "d", "alice")
     say(alice, "d", "one")
     assert msgs_until(alice, 1) == [("alice", "one")]
-    redis.stop()
+    redis.stop(signal.SIGKILL)
     assert wait_for(lambda: log_count(a, "redis_down") >= 3, timeout=10), a.stderr_text()
     alice.send({"type": "say", "room": "d", "id": 5}, b"lost?")
     head, _ = alice.recv_frame(5)
@@ -460,14 +462,14 @@ def test_link_state_in_the_json_log(start_server, redis):
                 if rec["event"] == name:
                     out.append(rec)
         return out
-    assert wait_for(lambda: len(events("redis_up")) == 2, timeout=10)
+    assert wait_for(lambda: len(events("redis_up")) >= 2, timeout=10)
     assert sorted(r["link"] for r in events("redis_up")) == ["loop0", "reader"]
     assert all(r["redis"] == redis.url for r in events("redis_up"))
-    redis.stop()
-    assert wait_for(lambda: len(events("redis_down")) == 2, timeout=10)
+    redis.stop(signal.SIGKILL)
+    assert wait_for(lambda: len(events("redis_down")) >= 2, timeout=10)
     assert all(r["reason"] for r in events("redis_down"))
     redis.start()
-    assert wait_for(lambda: len(events("redis_up")) == 4, timeout=15)
+    assert wait_for(lambda: len(events("redis_up")) >= 4, timeout=15)
 
 
 def test_password_file_and_a_wrong_password(start_server, tmp_path):
