@@ -1,33 +1,14 @@
-/* visible.c - escaping what does not draw as itself (see visible.h). ICU
- * answers from the Unicode property tables, so new format characters are
- * caught when the tables are. */
+/* visible.c - log values as JSON strings with what does not draw as itself
+ * escaped (see visible.h). Which code points those are is escape.c's
+ * sk__cp_is_unsafe, the same list the client commands use for terminals;
+ * only the spelling differs (\uXXXX here, so that JSON log lines parse). */
 #include "common/visible.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <unicode/uchar.h>
 #include <unicode/utf8.h>
 
-int sk__cp_hidden(int32_t c) {
-  uint32_t gc;
-  if (c == ' ')
-    return 0;
-  gc = U_MASK(u_charType(c));
-  return (gc & (U_GC_C_MASK | U_GC_Z_MASK)) != 0 ||
-         u_hasBinaryProperty(c, UCHAR_DEFAULT_IGNORABLE_CODE_POINT) ||
-         u_hasBinaryProperty(c, UCHAR_BIDI_CONTROL);
-}
-
-int sk__text_visible(const char *s, size_t n) {
-  int32_t i = 0, len = n > INT32_MAX ? INT32_MAX : (int32_t)n;
-  UChar32 c;
-  while (i < len) {
-    U8_NEXT((const uint8_t *)s, i, len, c);
-    if (c < 0 || sk__cp_hidden(c))
-      return 0;
-  }
-  return (size_t)len == n;
-}
+#include "common/escape.h"
 
 /* Append the k bytes at p if they fit with room for the closing quote and
  * the NUL; 0 when they do not (the caller stops there). */
@@ -77,7 +58,7 @@ size_t sk__quote_visible(char *out, size_t cap, const char *s, size_t n) {
     U8_NEXT((const uint8_t *)s, i, len, c);
     if (c < 0)
       ok = put_u(out, cap, &w, 0xfffd);
-    else if (c == '"' || c == '\\' || sk__cp_hidden(c))
+    else if (c == '"' || c == '\\' || sk__cp_is_unsafe((uint32_t)c))
       ok = put_escaped(out, cap, &w, c);
     else
       ok = put(out, cap, &w, s + start, (size_t)(i - start));
