@@ -190,6 +190,12 @@ static void services(out *o, const sk_server *srv, const sk__metrics *m) {
          v[SK_M_TLS_HANDSHAKES]);
   scalar(o, "sockit_tls_handshake_failures_total", "counter", "TLS handshakes that failed.",
          v[SK_M_TLS_FAILURES]);
+  scalar(o, "sockit_redis_links_up", "gauge",
+         "Connections to Redis that are up now (--chat-redis: one per event loop).",
+         v[SK_G_REDIS_UP]);
+  scalar(o, "sockit_redis_link_drops_total", "counter",
+         "Connections to Redis that went down while up (each is retried with backoff).",
+         v[SK_M_REDIS_DROPS]);
   scalar(o, "sockit_http_requests_total", "counter", "HTTP requests answered.",
          v[SK_M_HTTP_REQUESTS]);
   scalar(o, "sockit_websocket_connections_total", "counter", "WebSocket connections opened at /ws.",

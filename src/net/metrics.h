@@ -35,6 +35,8 @@ enum sk_metric {
   SK_M_WS_UPGRADES,    /* WebSocket connections opened at /ws */
   SK_G_CHAT_ROOMS,     /* gauge: rooms with members */
   SK_G_CHAT_MEMBERS,   /* gauge: room memberships */
+  SK_G_REDIS_UP,       /* gauge: Redis links up (--chat-redis: one per loop) */
+  SK_M_REDIS_DROPS,    /* Redis links that went down while up */
   SK_M_COUNT
 };
 

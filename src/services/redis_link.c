@@ -283,6 +283,7 @@ static void on_ready(redis_link *l, redisReply *r, void *priv) {
     return;
   }
   l->up = 1;
+  sk__loop_metric(l->loop, SK_G_REDIS_UP, 1);
   l->said_down = 0;
   l->backoff = BACKOFF_MIN_MS;
   log_state(l, "redis_up", NULL);
@@ -318,6 +319,11 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
   was_up = l->up;
   l->ac = NULL;
   l->up = 0;
+  if (was_up) {
+    sk__loop_metric(l->loop, SK_G_REDIS_UP, -1);
+    if (!l->closing)
+      sk__loop_metric(l->loop, SK_M_REDIS_DROPS, 1);
+  }
   uv_timer_stop(&l->timer);
   if (!l->closing || was_up)
     said_down(l, l->closing ? "stop" : status == REDIS_OK ? "closed" : ac->errstr);

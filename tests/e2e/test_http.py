@@ -425,3 +425,23 @@ def test_pipelined_requests_wait_for_a_slow_reader(hsrv):
         data += chunk
     s.close()
     assert data.count(b"HTTP/1.1 200 OK") == n
+
+
+def test_metrics_redis_link_state(start_server, tmp_path):
+    import signal
+    trc = pytest.importorskip("test_chat_redis")
+    if trc.REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed")
+    r = trc.Redis(str(tmp_path))
+    try:
+        srv = start_server("--no-auth", "--threads", "2", "--chat-redis", r.url, "--log", "-",
+                           "--http", "127.0.0.1:0")
+        http = ws_proto.http_addr(srv, wait_for)
+        trc.redis_up(srv)
+        links = srv.stderr_text().count("redis_up")
+        assert val(scrape(http), "sockit_redis_links_up") == links
+        r.stop(signal.SIGKILL)
+        assert wait_for(lambda: val(scrape(http), "sockit_redis_links_up") == 0, timeout=15)
+        assert val(scrape(http), "sockit_redis_link_drops_total") == links
+    finally:
+        r.stop()
