@@ -13,6 +13,15 @@
  * heads and bodies handed out are the caller's (sk_head_free, free) unless
  * a comment says "borrowed". No call keeps a pointer the caller gave it.
  * Different sk_client objects may be used from different threads at once.
+ *
+ * Option structs (sk_client_opts, sk_put_opts, sk_get_opts) begin with
+ * `size`: sizeof the struct, or 0 for the members of ABI 1 (all the members
+ * below). Zero-fill or use designated initializers, as the examples do;
+ * set size = sizeof(...) to use a member added later. New members only
+ * ever come at the end, so programs built against an older libsockit keep
+ * working with a newer one. Structs the library fills (sk_xfer_result,
+ * sk_file_stat, sk_dir_entry) keep ABI 1's layout for as long as the SONAME
+ * does.
  */
 #ifndef SOCKIT_CLIENT_H
 #define SOCKIT_CLIENT_H
@@ -48,6 +57,7 @@ typedef enum sk_client_step {
 typedef void (*sk_client_step_fn)(void *ctx, sk_client_step step, int err, const char *detail);
 
 typedef struct sk_client_opts {
+  size_t size;               /* sizeof(sk_client_opts), or 0: ABI 1's members */
   const char *key_file;      /* NULL: the default key file (see sk_key_default_path) */
   int no_auth;               /* do not authenticate (the server must allow it) */
   int timeout_ms;            /* per call; 0: the 30 s default; -1: forever */
@@ -141,6 +151,7 @@ typedef struct sk_xfer_result {
 } sk_xfer_result;
 
 typedef struct sk_put_opts {
+  size_t size;      /* sizeof(sk_put_opts), or 0: ABI 1's members */
   const char *hash; /* NULL: the fastest both sides offer; "none": no hash */
   int resume;       /* ask stat and continue the server's part file; a file the
                        server has complete with the same hash is not sent again */
@@ -151,6 +162,7 @@ typedef struct sk_put_opts {
 } sk_put_opts;
 
 typedef struct sk_get_opts {
+  size_t size;      /* sizeof(sk_get_opts), or 0: ABI 1's members */
   const char *hash; /* as for put */
   int resume;       /* continue the local part file beside out_path; a complete
                        local copy with the server's hash is not fetched again */

@@ -78,7 +78,14 @@ enum {
   SK_H_NOAUTH = 1 << 2, /* (reserved for the core's auth frame) */
 };
 
+/* sk_handler and sk_service begin with `size`: sizeof the struct, or 0 for
+ * ABI 1's members (all those below). Use designated initializers, as the
+ * examples do; set .size = sizeof(...) to use a member added later. New
+ * members only ever come at the end, and sk_server_add_service copies the
+ * tables, so a service built against an older libsockit keeps working with
+ * a newer one. Every entry of one handler table has the same size. */
 typedef struct sk_handler {
+  size_t size; /* sizeof(sk_handler), or 0: ABI 1's members */
   const char *type;
   sk_handle_fn handle;
   sk_body_fn body; /* for SK_H_STREAM */
@@ -88,12 +95,13 @@ typedef struct sk_handler {
    * --max-message, put's --max-file); overrides max_body. */
   uint64_t (*limit)(const sk_server *srv);
   /* Optional, both or neither, beside .body: zero-copy receive (see
-   * sk_body_buf_fn). Last, so positional initializers stay valid. */
+   * sk_body_buf_fn). */
   sk_body_buf_fn body_buf;
   sk_body_got_fn body_got;
 } sk_handler;
 
 typedef struct sk_service {
+  size_t size;                /* sizeof(sk_service), or 0: ABI 1's members */
   const char *name;           /* as listed in hello "services" */
   const sk_handler *handlers; /* terminated by an entry with type NULL */
   /* Runs on the connection's first request for this service; *state is
@@ -132,9 +140,11 @@ SK_API int sk_server_new(sk_server **out);
  * (bad value: *why says why) or -ENOENT (no such option). */
 SK_API int sk_server_set(sk_server *srv, const char *name, const char *value, const char **why);
 
-/* Register a service (the table must outlive the server). Built-in services
- * are registered by sk_server_new; user services are added here and are
- * enabled at once. Returns 0, -EEXIST (a type is taken) or -ENOMEM. */
+/* Register a service. The server keeps a copy of the table and its
+ * handlers; the strings and functions they point to must outlive the
+ * server. Built-in services are registered by sk_server_new; user services
+ * are added here and are enabled at once. Returns 0, -EEXIST (a type is
+ * taken) or -ENOMEM. */
 SK_API int sk_server_add_service(sk_server *srv, const sk_service *svc);
 
 /* What the server tells its operator. The library never writes to stdout

@@ -430,9 +430,11 @@ static int connect_any(sk_client *c, const sk_addr *addrs, int n, const sk_clien
   return rc;
 }
 
-int sk_client_connect(sk_client **out, const char *addr, const sk_client_opts *opts) {
+int sk_client_connect(sk_client **out, const char *addr, const sk_client_opts *given) {
   sk_addr addrs[SK_ADDR_MAX];
   sk_client *c;
+  sk_client_opts whole;
+  const sk_client_opts *opts = sk__sized_copy(&whole, sizeof(whole), given, SK__CLIENT_OPTS_V1);
   const char *why = NULL, *server;
   int n, rc,
       budget =

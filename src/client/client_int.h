@@ -2,8 +2,15 @@
 #ifndef SOCKIT_CLIENT_INT_H
 #define SOCKIT_CLIENT_INT_H
 
+#include "common/sized.h"
 #include "sockit/auth.h"
 #include "sockit/client.h"
+
+/* Where ABI 1's option structs end (common/sized.h): the calls copy a
+ * caller's struct into a whole one of their own with sk__sized_copy. */
+#define SK__CLIENT_OPTS_V1 SK__END_OF(sk_client_opts, step_ctx)
+#define SK__PUT_OPTS_V1 SK__END_OF(sk_put_opts, result)
+#define SK__GET_OPTS_V1 SK__END_OF(sk_get_opts, result)
 
 /* The key the options name: o->key_file, else the default key file
  * (sk_key_default_path). 0, or sk_key_load's error (-ENOENT: no such file). */

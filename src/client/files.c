@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "client/client_int.h"
 #include "services/files/hash.h"
 #include "services/files/names.h"
 #include "sockit/client.h"
@@ -488,8 +489,10 @@ static int put_resume_offset(put_state *ps, const char *name, int *unchanged) {
   return rc;
 }
 
-int sk_client_put_file(sk_client *c, const char *path, const char *name, const sk_put_opts *opts) {
+int sk_client_put_file(sk_client *c, const char *path, const char *name, const sk_put_opts *given) {
   static const sk_put_opts none = {0};
+  sk_put_opts whole;
+  const sk_put_opts *opts = sk__sized_copy(&whole, sizeof(whole), given, SK__PUT_OPTS_V1);
   put_state ps = {.c = c, .o = opts ? opts : &none, .fd = -1};
   int rc = 0, unchanged = 0;
 
@@ -527,6 +530,7 @@ int sk_client_put_file(sk_client *c, const char *path, const char *name, const s
 
 typedef struct get_state {
   sk_client *c;
+  sk_get_opts whole; /* the caller's options, whole (common/sized.h) */
   const sk_get_opts *o;
   sk_xfer_result *res;
   const char *alg;
@@ -742,9 +746,11 @@ static void get_result(get_state *gs, int rc) {
     snprintf(gs->res->hash, sizeof(gs->res->hash), "%s", gs->hash);
 }
 
-static void get_init(get_state *gs, sk_client *c, const sk_get_opts *opts) {
+static void get_init(get_state *gs, sk_client *c, const sk_get_opts *given) {
   static const sk_get_opts none = {0};
+  const sk_get_opts *opts;
   memset(gs, 0, sizeof(*gs));
+  opts = sk__sized_copy(&gs->whole, sizeof(gs->whole), given, SK__GET_OPTS_V1);
   gs->c = c;
   gs->o = opts ? opts : &none;
   gs->fd = -1;

@@ -100,9 +100,10 @@ static int guard_for(const sk_client_opts *o, sk__dg_guard **out) {
   return *out ? 0 : -ENOMEM;
 }
 
-int sk_udp_open_opts(sk_udp **out, const char *addr, const sk_client_opts *opts) {
+int sk_udp_open_opts(sk_udp **out, const char *addr, const sk_client_opts *given) {
+  sk_client_opts whole;
   sk__dg_guard *guard;
-  int rc = guard_for(opts, &guard);
+  int rc = guard_for(sk__sized_copy(&whole, sizeof(whole), given, SK__CLIENT_OPTS_V1), &guard);
   *out = NULL;
   if (rc < 0)
     return rc;

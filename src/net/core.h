@@ -198,6 +198,10 @@ struct sk_server {
   sk_notice_fn notice; /* sk_server_on_notice: NULL says nothing */
   void *notice_ctx;
   unsigned process; /* SK_PROCESS_* the application allowed */
+  /* sk_server_add_service's copies of the user's tables, freed with the
+   * server (common/sized.h) */
+  sk_service *user_copies[SK_MAX_SERVICES];
+  int nuser_copies;
 };
 
 /* A task handed to another loop's thread. */

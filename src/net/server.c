@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/sized.h"
 #include "net/core.h"
 #include "sockit/error.h"
 
@@ -59,8 +60,62 @@ int sk__server_add(sk_server *srv, const sk_service *svc, int builtin) {
   return 0;
 }
 
-int sk_server_add_service(sk_server *srv, const sk_service *svc) {
-  return sk__server_add(srv, svc, 0);
+/* Where ABI 1's tables end (common/sized.h). */
+#define SK__SERVICE_V1 SK__END_OF(sk_service, off_message)
+#define SK__HANDLER_V1 SK__END_OF(sk_handler, body_got)
+
+static void free_copy(sk_service *svc) {
+  if (svc != NULL)
+    free((void *)svc->handlers);
+  free(svc);
+}
+
+/* The user's service and its handlers, copied whole: the core reads every
+ * member it knows, whatever size the caller's tables have. The handlers'
+ * stride is the first entry's size; the terminator has type NULL. */
+static sk_service *copy_service(const sk_service *given) {
+  sk_service *svc = malloc(sizeof(*svc));
+  const unsigned char *h;
+  sk_handler *handlers;
+  size_t stride = 0, n = 0;
+  const char *type;
+  if (svc == NULL)
+    return NULL;
+  sk__sized_copy(svc, sizeof(*svc), given, SK__SERVICE_V1);
+  h = (const unsigned char *)svc->handlers;
+  if (h != NULL) {
+    memcpy(&stride, h, sizeof(stride));
+    if (stride == 0)
+      stride = SK__HANDLER_V1;
+    for (;; n++) {
+      memcpy(&type, h + n * stride + offsetof(sk_handler, type), sizeof(type));
+      if (type == NULL)
+        break;
+    }
+  }
+  if ((handlers = calloc(n + 1, sizeof(*handlers))) == NULL) {
+    free(svc);
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++)
+    sk__sized_copy(&handlers[i], sizeof(handlers[i]), h + i * stride, SK__HANDLER_V1);
+  svc->handlers = handlers;
+  return svc;
+}
+
+int sk_server_add_service(sk_server *srv, const sk_service *given) {
+  sk_service *svc;
+  int rc;
+  if (srv->nuser_copies >= SK_MAX_SERVICES)
+    return -ENOMEM;
+  if ((svc = copy_service(given)) == NULL)
+    return -ENOMEM;
+  if ((rc = sk__server_add(srv, svc, 0)) < 0) {
+    free_copy(svc);
+    return rc;
+  }
+  srv->user_copies[srv->nuser_copies++] = svc;
+  return 0;
 }
 
 /* The enabled service's handler for type, else a disabled one's (so that
@@ -513,6 +568,8 @@ void sk_server_free(sk_server *srv) {
   if (srv->rl)
     sk__ratelimit_free(srv->rl);
   free(srv->loops);
+  for (int i = 0; i < srv->nuser_copies; i++)
+    free_copy(srv->user_copies[i]);
   uv_mutex_destroy(&srv->lock);
   uv_rwlock_destroy(&srv->accept_lock);
   free(srv);
