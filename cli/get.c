@@ -27,7 +27,8 @@ static const char get_help[] =
     "                     the bytes, exit 1)\n"
     "  -r, --recursive    fetch folders as trees (the mirror of put -r): NAME/...\n"
     "                     lands as NAME/... here, or under -o DIR\n"
-    "      --resume       continue from the part file an interrupted get left\n"
+    "      --resume       continue from the part file an interrupted get left; a\n"
+    "                     file here whole with the server's hash is not fetched\n"
     "      --hash NAME    sha256, xxh128, ... (default: the fastest both sides "
     "have)\n" CLI_QUIET_HELP CLI_CLIENT_HELP;
 

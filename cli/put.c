@@ -24,7 +24,9 @@ static const char put_help[] =
     "      --as NAME      the name on the server (one FILE or folder only);\n"
     "                     --as DIR/ puts every FILE into the folder DIR\n"
     "  -r, --recursive    send folders as trees: DIR/... lands as NAME/...\n"
-    "      --resume       continue an interrupted upload (asks stat first)\n"
+    "                     (empty folders included)\n"
+    "      --resume       continue an interrupted upload (asks stat first); a file\n"
+    "                     the server has whole with the same hash is not sent\n"
     "      --exclusive    refuse to replace a file that exists on the server\n"
     "      --hash NAME    sha256, xxh128, ... (default: the fastest both sides "
     "have)\n" CLI_QUIET_HELP CLI_CLIENT_HELP;
