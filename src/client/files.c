@@ -291,6 +291,8 @@ int sk_client_list(sk_client *c, const char *dir, sk_dir_entry **entries, size_t
   int rc = req == NULL ? -ENOMEM : sk_head_set_str(req, "name", dir ? dir : "");
   *entries = NULL;
   *n = 0;
+  if (rc == 0) /* links and uploads in progress too (docs/protocol.md) */
+    rc = sk_head_set_bool(req, "detail", 1);
   if (rc == 0)
     rc = sk_client_send(c, req, NULL, 0);
   if (rc == 0)

@@ -64,7 +64,7 @@ def until_pong(c, label):
 BASES = {
     "get": ({"type": "get", "name": "a", "offset": 0, "hash": "sha256"}, b""),
     "stat": ({"type": "stat", "name": "a"}, b""),
-    "list": ({"type": "list", "name": "dir"}, b""),
+    "list": ({"type": "list", "name": "dir", "detail": True}, b""),
     "put": ({"type": "put", "name": "p", "total": 3, "offset": 0, "mode": 420, "mtime": 1,
              "hash": "sha256", "exclusive": False}, b"abc"),
     "put_end": ({"type": "put_end", "hash": conftest.sha256(b"abc")}, b""),
@@ -236,3 +236,23 @@ def test_list_of_hostile_names_still_answers(asrv, secret, root):
     (root / "ok" / "fine").write_bytes(b"1")
     head, _ = c.request({"type": "list", "name": "ok"})
     assert head["type"] == "list" and [e["name"] for e in head["entries"]] == ["fine"]
+
+
+def test_plain_list_keeps_spec_types_detail_adds_links_and_uploads(asrv, secret, root):
+    """A list as SPEC 4.7 asks it sees files, folders and "other" (what is
+    never served: links, FIFOs); part files stay hidden. With "detail" (what
+    sockit ls sends) links are "link" and uploads in progress show."""
+    os.symlink("a", str(root / "ln"))
+    os.mkfifo(str(root / "ff"))
+    (root / ".a.sockit-part").write_bytes(b"12")
+    (root / ".up.sockit-part").write_bytes(b"123")
+    c = authed(asrv, secret)
+    head, _ = c.request({"type": "list", "name": ""})
+    assert {e["name"]: e["type"] for e in head["entries"]} == {
+        "a": "file", "dir": "dir", "ln": "other", "ff": "other"}
+    assert all("partial" not in e for e in head["entries"])
+    head, _ = c.request({"type": "list", "name": "", "detail": True})
+    got = {e["name"]: (e["type"], e.get("partial")) for e in head["entries"]}
+    assert got == {"a": ("file", 2), "dir": ("dir", None), "ln": ("link", None),
+                   "ff": ("other", None), "up": ("partial", None)}
+    assert [e["length"] for e in head["entries"] if e["name"] == "up"] == [3]

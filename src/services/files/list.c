@@ -43,6 +43,7 @@ typedef struct job {
   int truncated;
   /* rm */
   int recursive, claimed;
+  int detail; /* list: links as "link" and uploads in progress (sockit ls) */
 } job;
 
 static void job_free(job *j) {
@@ -144,14 +145,14 @@ int sk__stat_handle(sk_conn *c, const sk_request *req) {
 
 /* ---- list --------------------------------------------------------------- */
 
-/* What list calls a directory entry: files and folders, links (never
- * followed), and "other" for FIFOs, sockets and devices, which the service
- * never opens. */
-static const char *entry_type(const struct stat *st) {
-  return S_ISREG(st->st_mode)   ? "file"
-         : S_ISDIR(st->st_mode) ? "dir"
-         : S_ISLNK(st->st_mode) ? "link"
-                                : "other";
+/* What list calls a directory entry: SPEC 4.7's files and folders, and
+ * "other" for what the service never opens (FIFOs, sockets, devices, and
+ * links, never followed); with "detail", links are told apart as "link". */
+static const char *entry_type(const struct stat *st, int detail) {
+  return S_ISREG(st->st_mode)             ? "file"
+         : S_ISDIR(st->st_mode)           ? "dir"
+         : S_ISLNK(st->st_mode) && detail ? "link"
+                                          : "other";
 }
 
 /* Bytes name takes in a JSON head, escapes included (a control byte becomes
@@ -224,8 +225,9 @@ static int add_part(job *j, const char *part, const struct stat *st, size_t *bud
   return add_entry(j, base, "partial", st, budget);
 }
 
-/* Every entry but "." and ".."; part files are folded into their file's
- * entry after the others are read. */
+/* Every entry but "." and ".."; with "detail", part files are folded into
+ * their file's entry after the others are read (without, they stay hidden,
+ * as SPEC 4.7's list has no place for them). */
 static int read_dir(job *j, DIR *d) {
   size_t budget = LIST_HEAD_BUDGET - json_len(j->name), nparts = 0;
   struct dirent *de;
@@ -239,9 +241,9 @@ static int read_dir(job *j, DIR *d) {
       continue;
     }
     if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-      rc = add_entry(j, de->d_name, entry_type(&st), &st, &budget);
+      rc = add_entry(j, de->d_name, entry_type(&st, j->detail), &st, &budget);
   }
-  if (rc == 0 && nparts > 0) {
+  if (rc == 0 && nparts > 0 && j->detail) {
     rewinddir(d);
     while (rc == 0 && (de = readdir(d)) != NULL)
       if (sk__name_is_part(de->d_name) &&
@@ -311,10 +313,19 @@ static void list_after(uv_work_t *w, int status) {
 
 int sk__list_handle(sk_conn *c, const sk_request *req) {
   const char *name, *msg = NULL;
-  int rc = sk__files_name(req->head, 1, &name, &msg);
+  int detail = 0, rc = sk__files_name(req->head, 1, &name, &msg);
+  job *j;
+  if (rc == 0 && sk_head_has(req->head, "detail") &&
+      sk_head_bool(req->head, "detail", &detail) < 0) {
+    rc = SK_EBADREQ;
+    msg = "detail must be true or false";
+  }
   if (rc < 0)
     return sk_conn_error(c, rc, msg), 0;
-  return job_start(c, name, list_work, list_after);
+  if ((j = job_new(c, name)) == NULL)
+    return -ENOMEM;
+  j->detail = detail;
+  return job_queue(j, list_work, list_after);
 }
 
 /* ---- rm ------------------------------------------------------------------ */
