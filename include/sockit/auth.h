@@ -78,6 +78,24 @@ SK_API int sk_auth_is_hex64(const char *s);
 /* K_udp for the key's secret. Returns 0, -EINVAL or SK_EINTERNAL. */
 SK_API int sk_auth_udp_key(const sk_key *key, uint8_t out[SK_UDP_KEY_LEN]);
 
+/* The TLS 1.3 external pre-shared key both sides derive from the secret
+ * (SPEC 8): psk = HKDF-SHA256(salt "sockit/2 tls", secret, info "psk", 32),
+ * identity = "sockit/2:" + the first 16 hex chars of
+ * SHA-256("sockit/2 key id:" || secret). */
+#define SK_TLS_PSK_LEN 32
+#define SK_TLS_ID_LEN 25 /* chars, without the NUL */
+
+typedef struct sk_tls_psk {
+  uint8_t psk[SK_TLS_PSK_LEN];
+  char identity[SK_TLS_ID_LEN + 1];
+} sk_tls_psk;
+
+/* Derive the PSK and identity of key. 0, -EINVAL or SK_EINTERNAL. */
+int sk_auth_tls_psk(const sk_key *key, sk_tls_psk *out);
+
+/* Wipe a derived PSK. NULL is fine. */
+void sk_auth_tls_psk_clear(sk_tls_psk *p);
+
 #ifdef __cplusplus
 }
 #endif

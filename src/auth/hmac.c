@@ -168,21 +168,62 @@ out:
   return rc;
 }
 
-/* HKDF-SHA256 (RFC 5869) written out, because the two steps are the
- * contract (SPEC 5) and one output block is all we take:
- * extract with the salt as key, expand with info "udp" and counter 1. */
-int sk_auth_udp_key(const sk_key *key, uint8_t out[SK_UDP_KEY_LEN]) {
-  static const char salt[] = "sockit/2 udp";
-  static const uint8_t info[] = {'u', 'd', 'p', 0x01};
+/* HKDF-SHA256 (RFC 5869) of the secret, written out because the two steps
+ * are the contract (SPEC 5 and 8) and one output block is all we take:
+ * extract with the salt as key, expand with info and counter 1. */
+static int hkdf_block(const sk_key *key, const char *salt, const char *info, uint8_t out[32]) {
+  static const uint8_t one = 0x01;
   uint8_t prk[SHA256_BYTES];
   int rc;
 
   if (!key || !key->bytes || !out)
     return -EINVAL;
-  struct iovec secret = {key->bytes, key->len}, expand = {(void *)info, sizeof info};
-  rc = sk__hmac_sha256v(salt, sizeof salt - 1, &secret, 1, prk);
+  struct iovec secret = {key->bytes, key->len};
+  struct iovec expand[2] = {{(void *)info, strlen(info)}, {(void *)&one, 1}};
+  rc = sk__hmac_sha256v(salt, strlen(salt), &secret, 1, prk);
   if (rc == 0)
-    rc = sk__hmac_sha256v(prk, sizeof prk, &expand, 1, out);
+    rc = sk__hmac_sha256v(prk, sizeof prk, expand, 2, out);
   OPENSSL_cleanse(prk, sizeof prk);
   return rc;
+}
+
+int sk_auth_udp_key(const sk_key *key, uint8_t out[SK_UDP_KEY_LEN]) {
+  return hkdf_block(key, "sockit/2 udp", "udp", out);
+}
+
+/* The identity is a hash of the secret, never the secret: a peer that
+ * sends another identity holds another key. */
+static int tls_identity(const sk_key *key, char out[SK_TLS_ID_LEN + 1]) {
+  static const char prefix[] = "sockit/2:", hashed[] = "sockit/2 key id:";
+  uint8_t md[SHA256_BYTES];
+  unsigned int mdlen = 0;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+           EVP_DigestUpdate(ctx, hashed, sizeof hashed - 1) == 1 &&
+           EVP_DigestUpdate(ctx, key->bytes, key->len) == 1 &&
+           EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == sizeof md;
+
+  EVP_MD_CTX_free(ctx);
+  if (!ok)
+    return SK_EINTERNAL;
+  memcpy(out, prefix, sizeof prefix - 1);
+  to_hex(md, 8, out + sizeof prefix - 1); /* 8 bytes: the first 16 hex chars */
+  return 0;
+}
+
+int sk_auth_tls_psk(const sk_key *key, sk_tls_psk *out) {
+  int rc;
+  if (!key || !key->bytes || key->len == 0 || !out)
+    return -EINVAL;
+  rc = hkdf_block(key, "sockit/2 tls", "psk", out->psk);
+  if (rc == 0)
+    rc = tls_identity(key, out->identity);
+  if (rc < 0)
+    OPENSSL_cleanse(out, sizeof *out);
+  return rc;
+}
+
+void sk_auth_tls_psk_clear(sk_tls_psk *p) {
+  if (p)
+    OPENSSL_cleanse(p, sizeof *p);
 }

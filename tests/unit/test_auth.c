@@ -3,7 +3,12 @@
  * The HMAC-SHA256 vectors were computed outside sockit, with both
  *   python3 -c 'import hmac,hashlib; print(hmac.new(K, M, hashlib.sha256).hexdigest())'
  * and `printf %s M | openssl dgst -sha256 -hmac K`, which agreed. The
- * HMAC-MD5 vectors are RFC 2202 section 2. */
+ * HMAC-MD5 vectors are RFC 2202 section 2. The TLS PSK vectors (SPEC 8)
+ * were computed with Python's hmac and hashlib, following the spec's
+ * formulas literally (HMAC of HMAC, not sockit's HKDF call):
+ *   prk = hmac.new(b"sockit/2 tls", S, sha256).digest()
+ *   hmac.new(prk, b"psk\x01", sha256).hexdigest()
+ *   "sockit/2:" + sha256(b"sockit/2 key id:" + S).hexdigest()[:16] */
 #include "auth/hmac_md5.h"
 #include "auth/ratelimit.h"
 
@@ -100,6 +105,46 @@ START_TEST(test_mac_from_loaded_key) {
   ck_assert_ptr_null(k.bytes);
   ck_assert_uint_eq(k.len, 0);
   sk_key_clear(&k); /* twice is fine */
+}
+END_TEST
+
+static void hex_of(const uint8_t *p, size_t n, char *out) {
+  for (size_t i = 0; i < n; i++)
+    sprintf(out + 2 * i, "%02x", p[i]);
+}
+
+START_TEST(test_tls_psk_vectors) {
+  static const struct {
+    const char *secret, *psk, *identity;
+  } v[] = {
+      {SECRET, "df5c1f9946a491794c3d2c8b736b5aa9441045a2ba28e1d4b24e53e7d8ea278a",
+       "sockit/2:a97d5af76f9eb4ab"},
+      {"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+       "030659fcb3b0bed2584e8b9bed6391efa9d5d92291714cf55bfb1b1e476e5082",
+       "sockit/2:c29f32e1a41c7b6f"},
+  };
+  for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+    sk_key k = {(uint8_t *)v[i].secret, strlen(v[i].secret)};
+    sk_tls_psk p;
+    char hex[2 * SK_TLS_PSK_LEN + 1];
+    ck_assert_int_eq(sk_auth_tls_psk(&k, &p), 0);
+    hex_of(p.psk, sizeof(p.psk), hex);
+    ck_assert_str_eq(hex, v[i].psk);
+    ck_assert_str_eq(p.identity, v[i].identity);
+    ck_assert_uint_eq(strlen(p.identity), SK_TLS_ID_LEN);
+    sk_auth_tls_psk_clear(&p);
+    ck_assert_uint_eq(p.psk[0] | p.psk[31] | (uint8_t)p.identity[0], 0);
+  }
+}
+END_TEST
+
+START_TEST(test_tls_psk_bad_args) {
+  sk_key none = {0}, k = test_key();
+  sk_tls_psk p;
+  ck_assert_int_eq(sk_auth_tls_psk(NULL, &p), -EINVAL);
+  ck_assert_int_eq(sk_auth_tls_psk(&none, &p), -EINVAL);
+  ck_assert_int_eq(sk_auth_tls_psk(&k, NULL), -EINVAL);
+  sk_auth_tls_psk_clear(NULL);
 }
 END_TEST
 
@@ -638,6 +683,8 @@ static Suite *auth_suite(void) {
   tcase_add_test(mac, test_nonce);
   tcase_add_test(mac, test_mac_equal);
   tcase_add_test(mac, test_is_hex64);
+  tcase_add_test(mac, test_tls_psk_vectors);
+  tcase_add_test(mac, test_tls_psk_bad_args);
   suite_add_tcase(s, mac);
 
   tcase_add_unchecked_fixture(key, tmp_setup, tmp_teardown);
