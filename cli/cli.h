@@ -46,7 +46,7 @@ typedef struct cli_client {
   char failed_why[512];
 } cli_client;
 
-enum { CLI_OPT_JSON = 0x1000, CLI_OPT_VERSION };
+enum { CLI_OPT_JSON = 0x1000, CLI_OPT_VERSION, CLI_OPT_NO_TLS, CLI_OPT_TLS, CLI_OPT_TLS_CA, CLI_OPT_TLS_PIN };
 
 /* Short options every client command takes (after its own, and after the
  * leading ':' of cli_option_error). */
@@ -57,6 +57,9 @@ enum { CLI_OPT_JSON = 0x1000, CLI_OPT_VERSION };
       {"timeout", required_argument, NULL, 'w'},                                                   \
       {"connect-timeout", required_argument, NULL, 'w'},                                           \
       {"json", no_argument, NULL, CLI_OPT_JSON}, {"verbose", no_argument, NULL, 'v'},              \
+      {"no-tls", no_argument, NULL, CLI_OPT_NO_TLS}, {"tls", no_argument, NULL, CLI_OPT_TLS},      \
+      {"tls-ca", required_argument, NULL, CLI_OPT_TLS_CA},                                         \
+      {"tls-pin", required_argument, NULL, CLI_OPT_TLS_PIN},                                       \
       {"version", no_argument, NULL, CLI_OPT_VERSION}, {                                           \
     "help", no_argument, NULL, 'h'                                                                 \
   }
@@ -72,7 +75,11 @@ enum { CLI_OPT_JSON = 0x1000, CLI_OPT_VERSION };
 
 #define CLI_KEY_HELP                                                                               \
   "      --key-file F   key file (default: $SOCKIT_KEY_FILE, else ~/.config/sockit/key)\n"         \
-  "      --no-auth      do not authenticate (the server must run with --no-auth)\n"
+  "      --no-auth      do not authenticate (the server must run with --no-auth)\n"                \
+  "      --no-tls       speak plain, unencrypted sockit/1 (a server started with --no-tls)\n"      \
+  "      --tls          use TLS on a Unix socket too (a server started with --tls)\n"              \
+  "      --tls-ca F     check the server's certificate against the CAs in F (PEM)\n"               \
+  "      --tls-pin PIN  check the server's certificate by its pin sha256:HEX\n"
 
 #define CLI_HELP_HELP                                                                              \
   "  -h, --help         this help\n"                                                               \

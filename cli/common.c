@@ -131,6 +131,18 @@ int cli_client_opt(cli_client *cc, int opt, const char *arg) {
     return 1;
   case CLI_OPT_VERSION:
     exit(cli_print_version());
+  case CLI_OPT_NO_TLS:
+    cc->opts.tls = SK_TLS_OFF;
+    return 1;
+  case CLI_OPT_TLS:
+    cc->opts.tls = SK_TLS_ON;
+    return 1;
+  case CLI_OPT_TLS_CA:
+    cc->opts.tls_ca = arg;
+    return 1;
+  case CLI_OPT_TLS_PIN:
+    cc->opts.tls_pin = arg;
+    return 1;
   }
   return 0;
 }
@@ -256,8 +268,38 @@ static int connect_failed(const char *cmd, cli_client *cc, int rc) {
     cli_error(cmd, "%s", why);
     return EXIT_CONN;
   case SK_EAUTHFAIL:
-    cli_error(cmd, "%s refused our key: use the server's key file (--key-file F)", cc->addr);
+    cli_error(cmd, "%s does not accept our key: use the server's key file (--key-file F)",
+              cc->addr);
     return EXIT_CONN;
+  case SK_ETLSPLAIN:
+    cli_error(cmd,
+              "%s speaks plain sockit/1, not TLS: add --no-tls (or restart the server "
+              "without --no-tls)",
+              cc->addr);
+    return EXIT_CONN;
+  case SK_ETLSWANTED:
+    if (strncmp(cc->addr, "unix:", 5) == 0)
+      cli_error(cmd, "%s speaks TLS: add --tls", cc->addr);
+    else if (cc->opts.tls == SK_TLS_OFF)
+      cli_error(cmd, "%s speaks TLS: drop --no-tls", cc->addr);
+    else
+      cli_error(cmd, "%s speaks TLS keyed by its key file: give it with --key-file F", cc->addr);
+    return EXIT_CONN;
+  case SK_ETLSCERT:
+    cli_error(cmd,
+              "%s: the server's TLS certificate did not check out: give its pin "
+              "(--tls-pin sha256:HEX, printed by sockit serve) or its CA (--tls-ca F)",
+              cc->addr);
+    return EXIT_CONN;
+  case SK_ETLS:
+    cli_error(cmd,
+              "%s: the TLS handshake failed (a server of another version, or not "
+              "sockit?)",
+              cc->addr);
+    return EXIT_CONN;
+  case SK_EUSAGE:
+    cli_error(cmd, "--no-tls cannot be combined with --tls-ca or --tls-pin");
+    return EXIT_USAGE;
   case SK_EAUTHREQ:
     cli_error(cmd, "%s requires authentication: drop --no-auth and give --key-file F", cc->addr);
     return EXIT_CONN;

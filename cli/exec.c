@@ -98,9 +98,9 @@ static int queue_frame(xc *x, sk_head *h, const void *body, size_t n) {
 
 static int flush_out(xc *x) {
   while (x->opos < x->olen) {
-    ssize_t w = send(x->fd, x->out + x->opos, x->olen - x->opos, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w < 0)
-      return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+    ssize_t w = sk_client_write_some(x->c, x->out + x->opos, x->olen - x->opos);
+    if (w <= 0)
+      return (int)w;
     x->opos += (size_t)w;
   }
   return 0;

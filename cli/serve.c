@@ -17,7 +17,13 @@ static const char serve_help[] =
     "      --services LIST    services to offer (default echo,time,chat,files)\n"
     "      --root DIR         file root (default $XDG_DATA_HOME/sockit/files)\n"
     "      --key-file F       key file (default ~/.config/sockit/key, created if missing)\n"
-    "      --no-auth          accept clients without a key (exec stays refused)\n"
+    "      --no-auth          accept clients without a key (exec stays refused); with no\n"
+    "                         --tls-cert its connections are not encrypted\n"
+    "      --no-tls           plain, unencrypted sockit/1 (TCP speaks TLS 1.3 keyed by\n"
+    "                         the key file by default; Unix sockets are plain)\n"
+    "      --tls              Unix socket listeners speak TLS too\n"
+    "      --tls-cert F       authenticate the server with this certificate (PEM), for\n"
+    "      --tls-key F        standard TLS clients; clients then check it (--tls-pin)\n"
     "      --allow-exec       offer remote command execution (needs authentication)\n"
     "      --exec-timeout S   kill programs after S seconds (default 300)\n"
     "      --exec-user NAME   run programs as NAME (when started as root)\n"
@@ -56,6 +62,7 @@ static const char serve_help[] =
     "                         (without it /metrics answers loopback peers only)\n"
     "  -h, --help             this help\n"
     "      --version          print the version\n\n"
+    "UDP, the seed wire and the RFC 867/868 time protocols stay plain by design.\n"
     "SIGINT/SIGTERM stop accepting, let transfers finish for up to 10 s, exit 0.\n"
     "SIGHUP opens the --log file again (for logrotate).\n";
 
@@ -67,6 +74,10 @@ static const struct option serve_opts[] = {
     {"root", required_argument, NULL, 0},
     {"key-file", required_argument, NULL, 0},
     {"no-auth", no_argument, NULL, 0},
+    {"no-tls", no_argument, NULL, 0},
+    {"tls", no_argument, NULL, 0},
+    {"tls-cert", required_argument, NULL, 0},
+    {"tls-key", required_argument, NULL, 0},
     {"allow-exec", no_argument, NULL, 0},
     {"exec-timeout", required_argument, NULL, 0},
     {"exec-user", required_argument, NULL, 0},

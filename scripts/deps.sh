@@ -109,7 +109,7 @@ check_build() {
   have_cmd "$PKG_CONFIG" || { have_pc=0; need pkg-config "pkg-config"; }
   local pair
   # pkg-config module  Debian package
-  for pair in "libuv:libuv1-dev" "libcrypto:libssl-dev" "jansson:libjansson-dev" \
+  for pair in "libuv:libuv1-dev" "libssl:libssl-dev" "libcrypto:libssl-dev" "jansson:libjansson-dev" \
               "libxxhash:libxxhash-dev" \
               "icu-uc:libicu-dev" "icu-i18n:libicu-dev" "hiredis:libhiredis-dev"; do
     need_module "${pair%%:*}" "${pair#*:}"
@@ -139,6 +139,8 @@ check_test() {
   have_cmd cppcheck || need cppcheck "cppcheck (make lint)"
   have_cmd clang-tidy || need clang-tidy "clang-tidy (make lint)"
   have_cmd clang-format || need clang-format "clang-format (make format-check)"
+  # TLS interop tests: openssl s_client / s_server with an external PSK
+  have_cmd openssl || need openssl "openssl s_client (TLS interop tests)"
   # the man page is rendered and checked for warnings by the e2e suite
   have_cmd groff || need groff-base "groff, to check man/sockit.1"
   have_cmd man || need man-db "man -l man/sockit.1"

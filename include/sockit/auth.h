@@ -91,10 +91,10 @@ typedef struct sk_tls_psk {
 } sk_tls_psk;
 
 /* Derive the PSK and identity of key. 0, -EINVAL or SK_EINTERNAL. */
-int sk_auth_tls_psk(const sk_key *key, sk_tls_psk *out);
+SK_API int sk_auth_tls_psk(const sk_key *key, sk_tls_psk *out);
 
 /* Wipe a derived PSK. NULL is fine. */
-void sk_auth_tls_psk_clear(sk_tls_psk *p);
+SK_API void sk_auth_tls_psk_clear(sk_tls_psk *p);
 
 #ifdef __cplusplus
 }

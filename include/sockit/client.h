@@ -40,6 +40,9 @@ extern "C" {
 
 typedef struct sk_client sk_client;
 
+/* Encryption (SPEC 8). SK_TLS_AUTO: TLS on TCP, plain on Unix sockets. */
+enum { SK_TLS_AUTO = 0, SK_TLS_OFF = 1, SK_TLS_ON = 2 };
+
 /* The steps of sk_client_connect, reported to an sk_client_step_fn. */
 typedef enum sk_client_step {
   SK_STEP_RESOLVE, /* detail: the address as given */
@@ -65,6 +68,16 @@ typedef struct sk_client_opts {
                                 0: the 10 s default; -1: forever */
   sk_client_step_fn on_step; /* optional */
   void *step_ctx;
+  /* TLS is keyed by the key file's secret (a pre-shared key) unless a
+   * certificate check is asked for: tls_ca (PEM trust anchors) or tls_pin
+   * ("sha256:HEX" of the server's SubjectPublicKeyInfo); then the server's
+   * certificate is checked and the key authenticates inside TLS as in
+   * plain mode. With no_auth and neither, or with no key file of our own
+   * and none named, there is nothing to key TLS with and SK_TLS_AUTO is
+   * plain. */
+  int tls;
+  const char *tls_ca;
+  const char *tls_pin;
 } sk_client_opts;
 
 /* The default address: $SOCKIT_ADDR, else "127.0.0.1:8080". */
@@ -77,11 +90,23 @@ SK_API const char *sk_client_default_addr(void);
  * answer while connecting), SK_ENOHELLO (connected, but no hello came in
  * time), SK_EPROTO or SK_EBADFRAME (the peer does not speak sockit),
  * SK_EAUTHFAIL, SK_ERATELIMIT, SK_EBADMAC, SK_EBADKEY; opts->on_step hears
- * which step failed and why. opts may be NULL. */
+ * which step failed and why. TLS: SK_EAUTHFAIL is also a TLS server that
+ * does not know our key; SK_ETLSPLAIN a TLS client that reached a plain
+ * server, SK_ETLSWANTED the reverse; SK_ETLSCERT, SK_ETLS.
+ * opts may be NULL. */
 SK_API int sk_client_connect(sk_client **out, const char *addr, const sk_client_opts *opts);
 
 /* The server's hello (borrowed; lives as long as the client). */
 SK_API const sk_head *sk_client_hello(const sk_client *c);
+
+/* How the connection is protected: "tls-psk" (TLS keyed by the secret),
+ * "tls-cert" (TLS with a checked server certificate) or "plain". */
+SK_API const char *sk_client_security(const sk_client *c);
+
+/* The TLS version and cipher suite ("TLSv1.3", "TLS_AES_128_GCM_SHA256"),
+ * or NULL for a plain connection. Static text. */
+SK_API const char *sk_client_tls_version(const sk_client *c);
+SK_API const char *sk_client_tls_cipher(const sk_client *c);
 
 /* Does the server offer this service / this hash algorithm? */
 SK_API int sk_client_has_service(const sk_client *c, const char *name);
@@ -96,6 +121,12 @@ SK_API int sk_client_send(sk_client *c, sk_head *head, const void *body, size_t 
  * sk_client_write (the caller writes exactly size bytes). */
 SK_API int sk_client_send_head(sk_client *c, sk_head *head, uint64_t size);
 SK_API int sk_client_write(sk_client *c, const void *data, size_t n);
+
+/* Write what the socket takes now, without waiting: the byte count, 0
+ * when it is full (poll sk_client_fd for POLLOUT, then call again with the
+ * same bytes first: TLS may have taken part of them already), or an I/O
+ * error. For event loops that must keep reading while they send. */
+SK_API ssize_t sk_client_write_some(sk_client *c, const void *data, size_t n);
 
 /* Receive one frame whole: *head owned by the caller, *body malloc'd (NULL
  * when empty; NUL-terminated for convenience), body larger than max_body

@@ -1,8 +1,12 @@
 /* client.c - the blocking client (sockit/client.h): connect with a timeout,
- * the SPEC 4.3 handshake with the server's mac verified, frames in and out.
- * Reads go through one buffer and the same decoder the server uses. */
+ * TLS 1.3 over the socket (SPEC 8: keyed by the secret, or a checked
+ * certificate), the SPEC 4.3 handshake with the server's mac verified,
+ * frames in and out. Reads go through one buffer and the same decoder the
+ * server uses. The socket is non-blocking throughout, OpenSSL's included:
+ * every wait is a poll() bounded by the client's timeout. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -15,10 +19,14 @@
 #include <unistd.h>
 
 #include "client/client_int.h"
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "common/addr.h"
 #include "sockit/auth.h"
 #include "sockit/client.h"
 #include "sockit/error.h"
+#include "tls/tls.h"
 
 #define CLIENT_RBUF (256u * 1024)
 #define CLIENT_TIMEOUT_MS 30000
@@ -28,6 +36,9 @@ struct sk_client {
   int fd;
   int timeout_ms;
   int64_t deadline_ms; /* while connecting: when the connect budget ends (0: none) */
+  sk__tls *tls; /* NULL: plain */
+  SSL *ssl;
+  int psk; /* TLS keyed by the secret */
   uint8_t *rbuf;
   size_t rpos, rlen;
   sk_decoder dec;
@@ -96,8 +107,70 @@ fail:
   return rc;
 }
 
+/* Wait for what OpenSSL needs after a call returned ret; 0 to call it
+ * again, or the error that ends the connection (SK_ETLS leaves OpenSSL's
+ * error queue for the caller to read and clear). */
+static int tls_wait(sk_client *c, int ret, int closed) {
+  int err = SSL_get_error(c->ssl, ret);
+  if (err == SSL_ERROR_WANT_READ)
+    return wait_fd(c->fd, POLLIN, wait_budget(c));
+  if (err == SSL_ERROR_WANT_WRITE)
+    return wait_fd(c->fd, POLLOUT, wait_budget(c));
+  if (err == SSL_ERROR_ZERO_RETURN)
+    return closed;
+  if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) /* EOF or a reset */
+    return errno == 0 || errno == ECONNRESET ? closed : -errno;
+  return SK_ETLS;
+}
+
+static int tls_write(sk_client *c, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    int w, rc;
+    ERR_clear_error();
+    errno = 0;
+    w = SSL_write(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
+    if (w > 0) {
+      p += w;
+      n -= (size_t)w;
+      continue;
+    }
+    if ((rc = tls_wait(c, w, -EPIPE)) < 0) {
+      ERR_clear_error();
+      return rc;
+    }
+  }
+  return 0;
+}
+
+ssize_t sk_client_write_some(sk_client *c, const void *data, size_t n) {
+  if (n == 0)
+    return 0;
+  if (c->ssl != NULL) {
+    int w, err;
+    ERR_clear_error();
+    errno = 0;
+    w = SSL_write(c->ssl, data, n > INT_MAX ? INT_MAX : (int)n);
+    if (w > 0)
+      return w;
+    err = SSL_get_error(c->ssl, w);
+    if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ)
+      return 0;
+    ERR_clear_error();
+    return err == SSL_ERROR_SYSCALL && errno != 0 ? -errno : SK_ETLS;
+  }
+  for (;;) {
+    ssize_t w = send(c->fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w >= 0)
+      return w;
+    if (errno != EINTR)
+      return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+  }
+}
+
 int sk_client_write(sk_client *c, const void *data, size_t n) {
   const uint8_t *p = data;
+  if (c->ssl != NULL)
+    return tls_write(c, p, n);
   while (n > 0) {
     ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
     if (w < 0) {
@@ -119,6 +192,18 @@ int sk_client_write(sk_client *c, const void *data, size_t n) {
 /* One recv into buf, waiting up to the timeout: the byte count, or
  * SK_ECLOSED for EOF and a reset, -ETIMEDOUT, or another -errno. */
 static ssize_t recv_some(sk_client *c, void *buf, size_t n) {
+  while (c->ssl != NULL) {
+    int r, rc;
+    ERR_clear_error();
+    errno = 0;
+    r = SSL_read(c->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
+    if (r > 0)
+      return r;
+    if ((rc = tls_wait(c, r, SK_ECLOSED)) < 0) {
+      ERR_clear_error();
+      return rc;
+    }
+  }
   for (;;) {
     ssize_t r = recv(c->fd, buf, n, 0);
     if (r > 0)
@@ -393,14 +478,145 @@ static int read_hello(sk_client *c, const sk_client_opts *o) {
   return rc;
 }
 
+/* The first bytes of a plain server: its hello, or an error frame in its
+ * place (rate_limited, busy: a TLS server sends those before any TLS). */
+static int plain_server_reply(sk_client *c) {
+  sk_head *h = NULL;
+  int rc;
+  SSL_free(c->ssl);
+  c->ssl = NULL;
+  rc = sk_client_recv(c, &h, NULL, NULL, 0);
+  if (rc == 0)
+    rc = frame_error(h);
+  sk_head_free(h);
+  return rc < 0 && rc != SK_ECLOSED && rc != SK_ETOOLARGE ? rc : SK_ETLSPLAIN;
+}
+
+/* While the handshake runs, every byte OpenSSL reads from the socket is
+ * also kept in the read buffer: if the server turns out to speak plain
+ * sockit/1 (its hello may arrive before our ClientHello is even sent),
+ * those bytes are the start of its first frame. */
+static long keep_handshake_bytes(BIO *b, int oper, const char *argp, size_t len, int argi,
+                                 long argl, int ret, size_t *processed) {
+  sk_client *c = (sk_client *)BIO_get_callback_arg(b);
+  (void)len, (void)argi, (void)argl;
+  if (oper == (BIO_CB_READ | BIO_CB_RETURN) && ret > 0 && processed != NULL) {
+    size_t n = *processed < CLIENT_RBUF - c->rlen ? *processed : CLIENT_RBUF - c->rlen;
+    memcpy(c->rbuf + c->rlen, argp, n);
+    c->rlen += n;
+  }
+  return ret;
+}
+
+/* The TLS handshake over the non-blocking socket. A server that answers
+ * our ClientHello with anything but a TLS record speaks plain sockit/1. */
+static int tls_handshake(sk_client *c) {
+  BIO *rbio = SSL_get_rbio(c->ssl);
+  int rc;
+  BIO_set_callback_arg(rbio, (char *)c);
+  BIO_set_callback_ex(rbio, keep_handshake_bytes);
+  for (;;) {
+    int r;
+    ERR_clear_error();
+    errno = 0;
+    r = SSL_connect(c->ssl);
+    if (r == 1) {
+      rc = 0;
+      break;
+    }
+    if ((rc = tls_wait(c, r, SK_ECLOSED)) != 0)
+      break;
+  }
+  BIO_set_callback_ex(rbio, NULL);
+  if (rc < 0 && c->rlen > 0 && !sk__tls_record_byte(c->rbuf[0])) {
+    ERR_clear_error();
+    return plain_server_reply(c);
+  }
+  c->rpos = c->rlen = 0; /* records, not frames */
+  if (rc == SK_ETLS)
+    rc = sk__tls_client_error(c->ssl, c->psk);
+  ERR_clear_error();
+  return rc;
+}
+
+/* Where TLS comes from for this connection (SPEC 8): the secret, a
+ * certificate check, or nothing. On 0, c->tls is set or left NULL. */
+static int tls_setup(sk_client *c, const sk_client_opts *o, int family) {
+  sk__tls_opts to = {.server = 0};
+  sk_key key = {0};
+  int want = o == NULL || o->tls == SK_TLS_AUTO ? family != AF_UNIX : o->tls == SK_TLS_ON;
+  int cert = o != NULL && (o->tls_ca != NULL || o->tls_pin != NULL);
+  int rc;
+  if (o != NULL && o->tls == SK_TLS_OFF)
+    return cert ? SK_EUSAGE : 0;
+  if (!want && !cert)
+    return 0;
+  if (!cert && o != NULL && o->no_auth) {
+    if (o->tls != SK_TLS_ON)
+      return 0; /* no key, no certificate check asked: nothing to key TLS with */
+  } else if (!cert) {
+    char path[4096];
+    /* No key file of our own and none named: only a --no-auth server
+     * (plain, having nothing to key TLS with either) can take us. */
+    if ((o == NULL || (o->key_file == NULL && o->tls == SK_TLS_AUTO)) &&
+        (key_path(o, path, sizeof(path)) < 0 || access(path, F_OK) < 0))
+      return 0;
+    if ((rc = load_key(o, &key)) < 0)
+      return rc;
+    to.key = &key;
+  }
+  to.ca_file = o ? o->tls_ca : NULL;
+  to.pin = o ? o->tls_pin : NULL;
+  c->tls = sk__tls_new(&to, NULL);
+  sk_key_clear(&key);
+  if (c->tls == NULL)
+    return cert ? SK_ETLSCERT : SK_ETLS;
+  c->psk = sk__tls_has_psk(c->tls);
+  return 0;
+}
+
+/* The host text of addr, for checking a certificate's name. */
+static void addr_host(const char *addr, char *out, size_t cap) {
+  const char *end = addr[0] == '[' ? strchr(addr, ']') : strrchr(addr, ':');
+  size_t n;
+  if (addr[0] == '[')
+    addr++;
+  n = end != NULL && end >= addr ? (size_t)(end - addr) : strlen(addr);
+  if (strncmp(addr, "unix:", 5) == 0 || n >= cap)
+    n = 0;
+  memcpy(out, addr, n);
+  out[n] = '\0';
+}
+
+static int start_tls(sk_client *c, const char *addr, const sk_client_opts *o) {
+  char host[256];
+  int rc;
+  if (c->tls == NULL)
+    return 0;
+  addr_host(addr, host, sizeof(host));
+  c->ssl = sk__tls_ssl(c->tls, NULL, host);
+  if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
+    return -ENOMEM;
+  rc = tls_handshake(c);
+  if (rc == -ETIMEDOUT)
+    rc = SK_ENOHELLO;
+  if (rc < 0)
+    step(o, SK_STEP_HELLO, rc, sk_strerror(rc));
+  return rc;
+}
+
 static int handshake(sk_client *c, const sk_client_opts *o) {
   const char *auth;
   int rc = read_hello(c, o);
+  if (rc < 0 && c->ssl == NULL && c->rlen > 0 && sk__tls_record_byte(c->rbuf[0]))
+    rc = SK_ETLSWANTED; /* a TLS server's alert, sent to a peer that said nothing */
   if (rc < 0)
     return rc;
   auth = sk_head_str(c->hello, "auth");
   if (auth != NULL && strcmp(auth, "none") == 0)
     return 0;
+  if (auth != NULL && strcmp(auth, "tls-psk") == 0)
+    return c->psk ? 0 : SK_EPROTO; /* the handshake proved the key both ways */
   if (o != NULL && o->no_auth)
     rc = SK_EAUTHREQ; /* the server wants a key and we were told not to use one */
   else if (auth == NULL || strcmp(auth, "hmac-sha256") != 0)
@@ -456,7 +672,9 @@ int sk_client_connect(sk_client **out, const char *addr, const sk_client_opts *g
   c->deadline_ms = budget > 0 ? now_ms() + budget : 0;
   sk_decoder_init(&c->dec, 0);
   c->fd = -1;
-  if ((rc = connect_any(c, addrs, n, opts)) == 0 && (rc = handshake(c, opts)) == 0) {
+  if ((rc = connect_any(c, addrs, n, opts)) == 0 &&
+      (rc = tls_setup(c, opts, addrs[0].family)) == 0 && (rc = start_tls(c, addr, opts)) == 0 &&
+      (rc = handshake(c, opts)) == 0) {
     c->deadline_ms = 0;
     server = sk_head_str(c->hello, "server");
     step(opts, SK_STEP_READY, 0, server != NULL ? server : "");
@@ -493,19 +711,39 @@ int sk_client_fd(const sk_client *c) {
   return c->fd;
 }
 int sk_client_pending(const sk_client *c) {
-  return c->rpos < c->rlen;
+  return c->rpos < c->rlen || (c->ssl != NULL && SSL_pending(c->ssl) > 0);
+}
+
+const char *sk_client_security(const sk_client *c) {
+  return c->ssl == NULL ? "plain" : c->psk ? "tls-psk" : "tls-cert";
+}
+
+const char *sk_client_tls_version(const sk_client *c) {
+  return c->ssl != NULL ? sk__tls_version(c->ssl) : NULL;
+}
+
+const char *sk_client_tls_cipher(const sk_client *c) {
+  return c->ssl != NULL ? sk__tls_cipher(c->ssl) : NULL;
 }
 void sk_client_set_timeout(sk_client *c, int timeout_ms) {
   c->timeout_ms = timeout_ms;
 }
 
 int sk_client_shutdown_write(sk_client *c) {
+  if (c->ssl != NULL) { /* close_notify first: TLS 1.3 half-closes too */
+    ERR_clear_error();
+    SSL_shutdown(c->ssl);
+    ERR_clear_error();
+  }
   return shutdown(c->fd, SHUT_WR) < 0 ? -errno : 0;
 }
 
 void sk_client_close(sk_client *c) {
   if (c == NULL)
     return;
+  SSL_free(c->ssl);
+  sk__tls_free(c->tls);
+  ERR_clear_error();
   if (c->fd >= 0)
     close(c->fd);
   sk_head_free(c->hello);

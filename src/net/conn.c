@@ -20,9 +20,11 @@
 #include "net/fastsend.h"
 #include "sockit/error.h"
 #include "sockit/version.h"
+#include "tls/tls.h"
 #include "wire/text.h"
 
 static void process(sk_conn *c);
+static void start_session(sk_conn *c);
 static void on_timer(uv_timer_t *t);
 static void update_reading(sk_conn *c);
 
@@ -69,6 +71,8 @@ void sk_conn_ref(sk_conn *c) {
 }
 
 static void conn_free(sk_conn *c) {
+  if (c->tp->release != NULL)
+    c->tp->release(c);
   sk__wq_free(c);
   free(c->gather);
   free(c->svc_state);
@@ -164,6 +168,11 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
   sk_conn_unref(c);
 }
 
+/* Nothing waits to be written: neither in the queue nor in the transport. */
+static int drained(const sk_conn *c) {
+  return c->queued == 0 && (c->tp->unsent == NULL || c->tp->unsent(c) == 0);
+}
+
 /* Everything owed is written: half-close, then drain what the peer still
  * sends for a moment so that our last frame is not lost to a reset. */
 static void finish_close(sk_conn *c) {
@@ -171,6 +180,8 @@ static void finish_close(sk_conn *c) {
   if (c->hard_closing || c->lingering)
     return;
   c->lingering = 1;
+  if (c->tp->goodbye != NULL)
+    c->tp->goodbye(c);
   uv_timer_start(&c->timer, on_linger_timeout, SK_LINGER_MS, 0);
   if ((req = malloc(sizeof(*req))) == NULL) { /* closing only: not worth a field */
     sk__conn_hard_close(c);
@@ -195,7 +206,7 @@ void sk_conn_close(sk_conn *c, int err) {
     sk__send_error(c, sk__id_source(c), err, NULL);
   c->closing = 1;
   update_reading(c);
-  if (c->queued == 0) {
+  if (drained(c)) {
     finish_close(c);
   } else {
     sk__mark_dirty(c);
@@ -208,7 +219,7 @@ void sk__conn_after_drain(sk_conn *c) {
   if (c->hard_closing)
     return;
   if (c->closing) {
-    if (c->queued == 0)
+    if (drained(c))
       finish_close(c);
     return;
   }
@@ -567,6 +578,15 @@ static int blocked(const sk_conn *c) {
   return c->closing || c->sink_paused || (c->pending && c->active);
 }
 
+/* Application bytes the transport still holds (TLS: undecrypted records). */
+static ssize_t pull(sk_conn *c) {
+  return c->tp->pull != NULL ? c->tp->pull(c) : 0;
+}
+
+void sk__conn_process(sk_conn *c) {
+  process(c);
+}
+
 static void process(sk_conn *c) {
   if (c->in_process) {
     c->rerun = 1;
@@ -586,7 +606,7 @@ static void process(sk_conn *c) {
         continue;
       }
       if (c->dec.in_body) {
-        if (!step_body(c))
+        if (!step_body(c) && (blocked(c) || pull(c) <= 0))
           break;
         continue;
       }
@@ -607,8 +627,11 @@ static void process(sk_conn *c) {
         break; /* nothing read yet (and NULL + 0 is undefined: fuzz_svc_*) */
       sk_head *h = NULL;
       ssize_t used = sk_decode_head(&c->dec, c->rbuf + c->rpos, c->rlen - c->rpos, &h);
-      if (used == 0)
+      if (used == 0) {
+        if (pull(c) > 0)
+          continue;
         break;
+      }
       if (used < 0) {
         sk_conn_close(c, SK_EBADFRAME);
         break;
@@ -657,8 +680,7 @@ static int lend(sk_conn *c, uv_buf_t *buf) {
   return 1;
 }
 
-static void on_alloc(uv_handle_t *handle, size_t hint, uv_buf_t *buf) {
-  sk_conn *c = handle->data;
+void sk__conn_app_buf(sk_conn *c, uv_buf_t *buf) {
   if (lend(c, buf))
     return;
   if (c->rbuf == NULL) {
@@ -679,6 +701,59 @@ static void on_alloc(uv_handle_t *handle, size_t hint, uv_buf_t *buf) {
   buf->len = SK_RBUF_SIZE - c->rlen;
 }
 
+void sk__conn_app_got(sk_conn *c, size_t n) {
+  if (c->lent)
+    c->got = n; /* step_body tells the sink first: nothing is buffered */
+  else
+    c->rlen += n;
+  c->lent = 0;
+}
+
+void sk__conn_eof(sk_conn *c, ssize_t why) {
+  c->eof = 1;
+  /* A half-close after complete requests still gets its answers; a peer
+   * gone in the middle of a request (or any error) ends it at once. */
+  if (c->lingering || why != UV_EOF || sk__conn_active(c))
+    sk__conn_hard_close(c);
+  else
+    sk_conn_close(c, 0);
+}
+
+/* ---- the plain transport: libuv reads into the application's memory ---- */
+
+static void plain_read(sk_conn *c, size_t n, int lent) {
+  if (c->closing) { /* lingering: drop what arrives */
+    c->rlen = c->rpos = 0;
+    return;
+  }
+  if (lent) {
+    c->got = n; /* step_body tells the sink first: nothing is buffered */
+  } else {
+    size_t at = c->rlen;
+    c->rlen += n;
+    if (c->ad != NULL && (c->ad->input(c, at) < 0 || c->hard_closing))
+      return;
+  }
+  process(c);
+}
+
+static int plain_can_read(const sk_conn *c) {
+  return c->rbuf == NULL || c->rlen < SK_RBUF_SIZE || c->rpos > 0;
+}
+
+const sk_transport sk__plain_transport = {
+    .name = "plain",
+    .alloc = sk__conn_app_buf,
+    .read = plain_read,
+    .can_read = plain_can_read,
+    .flush = sk__wq_flush_plain,
+};
+
+static void on_alloc(uv_handle_t *handle, size_t hint, uv_buf_t *buf) {
+  sk_conn *c = handle->data;
+  c->tp->alloc(c, buf);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   sk_conn *c = stream->data;
   int lent = c->lent;
@@ -690,31 +765,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread < 0) {
-    c->eof = 1;
-    /* A half-close after complete requests still gets its answers; a peer
-     * gone in the middle of a request (or any error) ends it at once. */
-    if (c->lingering || nread != UV_EOF || sk__conn_active(c))
-      sk__conn_hard_close(c);
-    else
-      sk_conn_close(c, 0);
+    sk__conn_eof(c, nread);
     return;
   }
   c->bytes_in += (uint64_t)nread;
   c->t_read = uv_hrtime();
   sk__mu_add(&c->loop->metrics.bytes_in, (uint64_t)nread);
-  if (c->closing) { /* lingering: drop what arrives */
-    c->rlen = c->rpos = 0;
-    return;
-  }
-  if (lent) {
-    c->got = (size_t)nread; /* step_body tells the sink first: nothing is buffered */
-  } else {
-    size_t at = c->rlen;
-    c->rlen += (size_t)nread;
-    if (c->ad != NULL && (c->ad->input(c, at) < 0 || c->hard_closing))
-      return;
-  }
-  process(c);
+  c->tp->read(c, (size_t)nread, lent);
 }
 
 void sk__conn_budget_pause(sk_conn *c, int paused) {
@@ -724,7 +781,7 @@ void sk__conn_budget_pause(sk_conn *c, int paused) {
 
 static void update_reading(sk_conn *c) {
   int want = !c->hard_closing && !c->eof && (c->lingering || !blocked(c)) && !c->congested &&
-             !c->budget_paused && (c->rbuf == NULL || c->rlen < SK_RBUF_SIZE || c->rpos > 0);
+             !c->budget_paused && c->tp->can_read(c);
   if (want && !c->reading)
     c->reading = uv_read_start(&c->h.stream, on_alloc, on_read) == 0;
   else if (!want && c->reading) {
@@ -767,6 +824,8 @@ static void on_timer(uv_timer_t *t) {
     c->ad->timeout(c);
   } else if (!c->authed) {
     sk_conn_log(c, "auth_timeout", NULL);
+    if (c->tp->deadline != NULL)
+      c->tp->deadline(c);
     sk_conn_close(c, SK_ETIMEOUT);
   } else if (sk__conn_active(c) || now - c->last_active < idle) {
     uint64_t left = sk__conn_active(c) ? idle : idle - (now - c->last_active);
@@ -793,8 +852,8 @@ static int send_hello(sk_conn *c) {
       names[n++] = srv->services[i]->name;
   sk_head_set_str(h, "proto", "sockit/1");
   sk_head_set_str(h, "server", "sockit " SK_VERSION);
-  sk_head_set_str(h, "auth", srv->auth ? "hmac-sha256" : "none");
-  if (srv->auth) {
+  sk_head_set_str(h, "auth", c->tls_psk ? "tls-psk" : srv->auth ? "hmac-sha256" : "none");
+  if (srv->auth && !c->tls_psk) {
     if (sk_auth_nonce(c->nonce) < 0)
       goto out;
     sk_head_set_str(h, "nonce", c->nonce);
@@ -847,6 +906,7 @@ static sk_conn *conn_new(sk_listener *l) {
     return NULL;
   }
   c->h.handle.data = c;
+  c->tp = &sk__plain_transport;
   uv_timer_init(&l->loop->uv, &c->timer);
   c->timer.data = c;
   c->handles_open = 2;
@@ -873,7 +933,9 @@ int sk__conn_start_native(sk_conn *c) {
     sk_conn_close(c, rc);
     return 0;
   }
-  c->authed = !c->srv->auth;
+  c->authed = !c->srv->auth || c->tls_psk;
+  if (c->tls_psk)
+    sk_decoder_init(&c->dec, 0); /* the handshake authenticated: no pre-auth limit */
   if (send_hello(c) < 0)
     return -ENOMEM;
   uv_timer_start(&c->timer, on_timer,
@@ -912,7 +974,17 @@ void sk__conn_accept_with(sk_listener *l, int fd, const sk_adapter *ad) {
   }
   sk_conn_log(c, "accept", NULL);
   if (rc < 0) {
-    sk_conn_close(c, rc);
+    sk_conn_close(c, rc); /* busy, rate_limited: in plain, before any TLS */
+    return;
+  }
+  if (l->spec->tls && ad == NULL) {
+    /* the hello waits for the handshake, which the auth deadline bounds */
+    if (sk__tls_conn_start(c) < 0) {
+      sk__conn_hard_close(c);
+      return;
+    }
+    uv_timer_start(&c->timer, on_timer, SK_TLS_SILENCE_MS, 0);
+    update_reading(c);
     return;
   }
   if (ad == NULL && sk__conn_start_native(c) < 0) {
@@ -920,6 +992,11 @@ void sk__conn_accept_with(sk_listener *l, int fd, const sk_adapter *ad) {
     return;
   }
   update_reading(c);
+}
+
+void sk__conn_secured(sk_conn *c) {
+  if (!c->closing && sk__conn_start_native(c) < 0)
+    sk__conn_hard_close(c);
 }
 
 const sk_wire sk__wire_native = {.name = "native", .accept = sk__conn_accept, .per_loop = 1};

@@ -19,6 +19,40 @@ typedef struct wq_item {
 
 enum body_mode { BODY_NONE, BODY_GATHER, BODY_SINK, BODY_DISCARD };
 
+/* A transport: how a connection's bytes meet its socket. The plain one
+ * hands libuv the application's own memory (the read buffer, or a sink's
+ * memory while a body streams) and writes the queue by reference; TLS
+ * (tls_conn.c) reads ciphertext into a buffer of its own and encrypts the
+ * queue as it writes. Everything above (decoding, dispatch, services) sees
+ * application bytes only. Every member runs on the connection's loop. */
+typedef struct sk_transport {
+  const char *name;
+  /* libuv asks for memory for the next read from the socket. */
+  void (*alloc)(sk_conn *c, uv_buf_t *buf);
+  /* n > 0 socket bytes landed in the memory of alloc; lent: the plain
+   * transport gave a sink's memory (c->lent). Hands them on (process). */
+  void (*read)(sk_conn *c, size_t n, int lent);
+  /* process() has used every application byte: make more from what the
+   * transport holds (decrypt). > 0 bytes added, 0 none, < 0 the connection
+   * failed or ended (the transport closed it). NULL: nothing is held. */
+  ssize_t (*pull)(sk_conn *c);
+  /* Is there room to read from the socket? */
+  int (*can_read)(const sk_conn *c);
+  /* Write the queue (c->wq) out; called once per loop iteration. */
+  void (*flush)(sk_conn *c);
+  /* Bytes taken from the queue but not yet on the socket (NULL: none). */
+  size_t (*unsent)(const sk_conn *c);
+  /* The half-close comes next: a last word (TLS close_notify). Optional. */
+  void (*goodbye)(sk_conn *c);
+  /* The auth deadline passed while the transport was not ready. Optional. */
+  void (*deadline)(sk_conn *c);
+  /* The connection's memory goes. Optional. */
+  void (*release)(sk_conn *c);
+} sk_transport;
+
+extern const sk_transport sk__plain_transport;
+struct sk__tls_conn;
+
 struct sk_conn {
   union {
     uv_tcp_t tcp;
@@ -29,6 +63,8 @@ struct sk_conn {
   uv_timer_t timer;
   sk_loop *loop;
   sk_server *srv;
+  const sk_transport *tp;
+  struct sk__tls_conn *tls; /* the TLS transport's state (NULL: plain) */
   atomic_int refs;
   int handles_open;
 
@@ -42,6 +78,7 @@ struct sk_conn {
   /* a wire adapter below the engine (adapter.h), or NULL for plain native */
   const sk_adapter *ad;
   void *ad_state;
+  unsigned tls_psk : 1;       /* TLS keyed by the secret: authenticated by the handshake */
 
   /* read side */
   uint8_t *rbuf;
@@ -105,7 +142,11 @@ static inline const sk_head *sk__id_source(const sk_conn *c) {
 }
 
 /* ---- wqueue.c ---- */
-void sk__mark_dirty(sk_conn *c); /* flush before the loop blocks */
+void sk__mark_dirty(sk_conn *c);     /* flush before the loop blocks */
+void sk__wq_flush_plain(sk_conn *c); /* the plain transport's flush */
+/* The first queued bytes (*n == 0: none) and dropping n written bytes. */
+const uint8_t *sk__wq_front(const sk_conn *c, size_t *n);
+void sk__wq_consume(sk_conn *c, size_t n);
 /* Queue a head (adds id_src's "id", sets "size" to n); the body follows. */
 int sk__send_frame(sk_conn *c, sk_head *head, const sk_head *id_src, uint64_t n);
 int sk__send_error(sk_conn *c, const sk_head *id_src, int err, const char *msg);
@@ -115,5 +156,19 @@ void sk__wq_free(sk_conn *c); /* drop every queued and deferred buffer */
 void sk__conn_hard_close(sk_conn *c);               /* close now: handles, then finish() */
 void sk__conn_after_drain(sk_conn *c);              /* the queue shrank: resume or close */
 void sk__conn_budget_pause(sk_conn *c, int paused); /* budget.c: stop or restart reading */
+/* For transports: where application bytes go next (a lent sink buffer or
+ * the read buffer; buf->len 0: no room), and n bytes that landed there. */
+void sk__conn_app_buf(sk_conn *c, uv_buf_t *buf);
+void sk__conn_app_got(sk_conn *c, size_t n);
+void sk__conn_process(sk_conn *c);
+/* The peer ended its side (UV_EOF) or failed (another error). */
+void sk__conn_eof(sk_conn *c, ssize_t why);
+/* The transport is ready for frames (the TLS handshake is done). */
+void sk__conn_secured(sk_conn *c);
+
+/* ---- tls_conn.c ---- */
+/* Switch a just-accepted connection to TLS: no hello until the handshake
+ * is done. 0 or an error (the caller closes). */
+int sk__tls_conn_start(sk_conn *c);
 
 #endif

@@ -103,6 +103,7 @@ typedef struct sk_listen_spec {
   char wire[16];    /* "native" or "seed" */
   char service[32]; /* for seed listeners */
   int wire_explicit;
+  int tls; /* native listeners: TLS (set at start from --no-tls / --tls) */
   sk_addr addr;
   int fd; /* the first bound socket (to learn port 0) */
 } sk_listen_spec;
@@ -127,6 +128,8 @@ typedef struct sk_config {
   char exec_user[64];
   char http_token_file[4096];
   int no_auth, allow_exec, wire_seed_public;
+  int no_tls, tls;                    /* --no-tls; --tls: Unix listeners too */
+  char tls_cert[4096], tls_key[4096]; /* certificate mode (PEM) */
   int64_t exec_timeout, max_conns, idle_timeout, threads, max_message, max_file;
   int64_t chat_history, chat_history_bytes, chat_room_ttl_ms, max_execs;
   int64_t udp_lease_ms;                /* a UDP chat member's lease */
@@ -164,7 +167,8 @@ struct sk_server {
   sk_handler_ref handlers[SK_MAX_HANDLERS];
   int nhandlers;
   sk_key key;
-  int auth; /* 1: hmac-sha256 */
+  int auth;            /* 1: hmac-sha256 */
+  struct sk__tls *tls; /* NULL: every listener is plain */
   int root_fd;
   sk__ratelimit *rl;
   sk__log *log;

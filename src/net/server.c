@@ -1,6 +1,7 @@
 /* server.c - a server's life: options checked, key and root prepared,
  * listeners bound on every loop, loops run on their threads, then a
  * graceful stop (SPEC 3). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -16,6 +17,7 @@
 #include "common/sized.h"
 #include "net/core.h"
 #include "sockit/error.h"
+#include "tls/tls.h"
 
 /* One notice: a path (up to PATH_MAX) and the words around it. */
 #define SK_NOTICE_MAX 4608
@@ -269,6 +271,42 @@ static int prepare_key(sk_server *srv, const char **why) {
   return rc;
 }
 
+/* The TLS context: keyed by the secret, or a certificate; none with
+ * --no-tls, or with --no-auth and no certificate (nothing to key it with). */
+static int prepare_tls(sk_server *srv, const char **why) {
+  sk_config *cfg = &srv->cfg;
+  sk__tls_opts o = {.server = 1};
+  if (cfg->no_tls) {
+    if (cfg->tls || cfg->tls_cert[0] != '\0') {
+      *why = "--no-tls cannot be combined with --tls or --tls-cert";
+      return -EINVAL;
+    }
+    return 0;
+  }
+  if (cfg->tls_key[0] != '\0' && cfg->tls_cert[0] == '\0') {
+    *why = "--tls-key needs --tls-cert";
+    return -EINVAL;
+  }
+  if (cfg->tls_cert[0] != '\0') {
+    o.cert_file = cfg->tls_cert;
+    o.key_file = cfg->tls_key[0] != '\0' ? cfg->tls_key : cfg->tls_cert;
+  } else if (srv->auth) {
+    o.key = &srv->key;
+  } else if (cfg->tls) {
+    *why = "--tls with --no-auth needs a certificate (--tls-cert F --tls-key F)";
+    return -EINVAL;
+  } else {
+    return 0;
+  }
+  srv->tls = sk__tls_new(&o, why);
+  if (srv->tls == NULL)
+    return -EINVAL;
+  if (sk__tls_pin(srv->tls) != NULL)
+    fprintf(stderr, "sockit: TLS certificate pin %s (clients: --tls-pin %s)\n",
+            sk__tls_pin(srv->tls), sk__tls_pin(srv->tls));
+  return 0;
+}
+
 static int prepare_root(sk_server *srv, const char **why) {
   static char msg[4200];
   sk_config *cfg = &srv->cfg;
@@ -408,6 +446,29 @@ fail:
   return rc;
 }
 
+static int is_loopback(const sk_addr *a) {
+  if (a->family == AF_INET)
+    return (ntohl(((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr) >> 24) == 127;
+  if (a->family == AF_INET6)
+    return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
+  return 1; /* Unix sockets: file permissions guard them */
+}
+
+/* Plain native listeners that others can reach: said once, at start. */
+static void warn_plain(const sk_server *srv) {
+  const sk_config *cfg = &srv->cfg;
+  for (int i = 0; i < cfg->nlisten; i++) {
+    const sk_listen_spec *ls = &cfg->listen[i];
+    if (ls->kind == SK_LISTEN_STREAM && strcmp(ls->wire, "native") == 0 && !ls->tls &&
+        !is_loopback(&ls->addr)) {
+      fprintf(stderr,
+              "sockit: warning: %s is not encrypted (%s): the traffic is readable by anyone "
+              "on the path\n",
+              ls->text, cfg->no_tls ? "--no-tls" : "--no-auth without --tls-cert");
+    }
+  }
+}
+
 static int open_listeners(sk_server *srv, const char **why) {
   sk_config *cfg = &srv->cfg;
   int rc, nframed = 0;
@@ -428,9 +489,15 @@ static int open_listeners(sk_server *srv, const char **why) {
       break;
     }
   }
+  for (int i = 0; i < cfg->nlisten; i++) {
+    sk_listen_spec *ls = &cfg->listen[i];
+    ls->tls = srv->tls != NULL && ls->kind == SK_LISTEN_STREAM && strcmp(ls->wire, "native") == 0 &&
+              (ls->addr.family != AF_UNIX || cfg->tls);
+  }
   for (int i = 0; i < cfg->nlisten; i++)
     if ((rc = open_listener(srv, &cfg->listen[i], why)) < 0)
       return rc;
+  warn_plain(srv);
   for (int i = 0; i < cfg->nlisten; i++)
     sk__notice(srv, SK_NOTICE_INFO, "listening on %s%s", cfg->listen[i].bound,
                cfg->listen[i].kind == SK_LISTEN_UDP         ? " (udp)"
@@ -449,7 +516,7 @@ static void loop_thread(void *arg) {
 static int prepare(sk_server *srv, const char **why) {
   int rc;
   if ((rc = enable_services(srv, why)) < 0 || (rc = prepare_key(srv, why)) < 0 ||
-      (rc = prepare_root(srv, why)) < 0)
+      (rc = prepare_tls(srv, why)) < 0 || (rc = prepare_root(srv, why)) < 0)
     return rc;
   if (srv->cfg.log_file[0] != '\0' &&
       (rc = sk__log_open(&srv->log, srv->cfg.log_file, strcmp(srv->cfg.log_format, "json") == 0)) <
@@ -560,6 +627,7 @@ void sk_server_free(sk_server *srv) {
       unlink(((struct sockaddr_un *)&ls->addr.ss)->sun_path);
   }
   sk_key_clear(&srv->key);
+  sk__tls_free(srv->tls);
   if (srv->root_fd >= 0)
     close(srv->root_fd);
   if (srv->reserve_fd >= 0)

@@ -13,8 +13,6 @@
 #include "sockit/error.h"
 #include "wire/text.h"
 
-static void flush(sk_conn *c);
-
 /* --max-buffered: every byte queued is counted server-wide as well, with
  * one relaxed atomic per change (no lock); budget.c acts when it is over. */
 static void budget_add(sk_conn *c, size_t n) {
@@ -178,7 +176,7 @@ static int wq_head(sk_conn *c, const sk_head *h, uint64_t body_n) {
 }
 
 /* Drop n written bytes from the front of the queue. */
-static void wq_consume(sk_conn *c, size_t n) {
+void sk__wq_consume(sk_conn *c, size_t n) {
   c->bytes_out += n;
   sk__mu_add(&c->loop->metrics.bytes_out, n);
   c->queued -= n;
@@ -196,6 +194,17 @@ static void wq_consume(sk_conn *c, size_t n) {
   }
   if (c->wq_first == c->wq_n)
     c->wq_first = c->wq_n = 0;
+}
+
+const uint8_t *sk__wq_front(const sk_conn *c, size_t *n) {
+  for (int i = c->wq_first; i < c->wq_n; i++) {
+    if (c->wq[i].len == 0)
+      continue;
+    *n = c->wq[i].len;
+    return sk_buf_data(c->wq[i].buf) + c->wq[i].off;
+  }
+  *n = 0;
+  return NULL;
 }
 
 /* Point iov at the first queued items; returns the iovec count and sets
@@ -222,8 +231,8 @@ static void on_write(uv_write_t *req, int status) {
   if (status < 0) {
     sk__conn_hard_close(c);
   } else {
-    wq_consume(c, c->wbytes);
-    flush(c);
+    sk__wq_consume(c, c->wbytes);
+    sk__wq_flush_plain(c);
     sk__conn_after_drain(c);
   }
   sk_conn_unref(c);
@@ -233,7 +242,7 @@ static void on_write(uv_write_t *req, int status) {
  * only when a write has to wait: libuv copies the iovecs into its request,
  * and an idle connection then holds neither (1.2 KiB of the 3 KiB that
  * each of 10,000 idle connections cost). */
-static void flush(sk_conn *c) {
+void sk__wq_flush_plain(sk_conn *c) {
   uv_buf_t iov[SK_IOV_MAX];
   uv_write_t *req;
   int n, items;
@@ -249,7 +258,7 @@ static void flush(sk_conn *c) {
       sk__conn_hard_close(c);
       return;
     }
-    wq_consume(c, (size_t)w);
+    sk__wq_consume(c, (size_t)w);
     if ((size_t)w < want)
       break; /* the socket is full: wait for it below */
   }
@@ -278,7 +287,7 @@ void sk__conn_flush_dirty(sk_loop *l) {
   while ((c = l->dirty) != NULL) {
     l->dirty = c->next_dirty;
     c->dirty = 0;
-    flush(c);
+    c->tp->flush(c);
     sk__conn_after_drain(c);
     sk_conn_unref(c); /* the dirty list holds a reference */
   }

@@ -77,9 +77,10 @@ START_TEST(wire_round_trip_all) {
     ck_assert_str_eq(w, "internal");
     internal++;
   }
-  /* PROTO BADMAC BADKEY BADADDR CLOSED USAGE REMOTE RESOLVE NOHELLO */
-  ck_assert_int_eq(internal, 9);
-  ck_assert_int_eq(SK_ELAST_ - SK_EFIRST_ - 1, (int)NSPEC + 9);
+  /* PROTO BADMAC BADKEY BADADDR CLOSED USAGE REMOTE RESOLVE NOHELLO TLS TLSCERT TLSPLAIN
+   * TLSWANTED */
+  ck_assert_int_eq(internal, 13);
+  ck_assert_int_eq(SK_ELAST_ - SK_EFIRST_ - 1, (int)NSPEC + 13);
 }
 END_TEST
 
