@@ -1,6 +1,14 @@
 """Fixtures for the sockit end-to-end suite: the binary, an isolated
 environment (HOME, XDG dirs), key files, and servers started on port 0 whose
-real addresses are read from their `sockit: listening on ADDR` lines."""
+real addresses are read from their `sockit: listening on ADDR` lines.
+
+TLS: servers speak TLS 1.3 as sockit does by default, except for tests that
+talk raw sockit/1 frames from Python (sockit_proto.py cannot speak TLS-PSK:
+Python's ssl module has no TLS 1.3 external PSK). Those are marked
+`@pytest.mark.no_tls` (or call start_server(..., tls=False)) and get a
+`--no-tls` server; run_cli then adds `--no-tls` to client commands aimed at
+such a server (or at a FakeServer), so one test can mix raw frames and the
+command line."""
 
 import hashlib
 import os
@@ -106,10 +114,13 @@ def write_key(path, mode=0o600, secret_hex=None):
 
 
 class Env:
-    """An isolated HOME / XDG_CONFIG_HOME / XDG_DATA_HOME under a tmp dir."""
+    """An isolated HOME / XDG_CONFIG_HOME / XDG_DATA_HOME under a tmp dir.
+    plain_addrs: the addresses of plain (--no-tls) servers, in every form a
+    test may write them, so that run_cli knows to add --no-tls."""
 
     def __init__(self, base):
         self.base = str(base)
+        self.plain_addrs = set()
         self.home = os.path.join(self.base, "home")
         self.config = os.path.join(self.base, "config")
         self.data = os.path.join(self.base, "data")
@@ -122,6 +133,13 @@ class Env:
         env["XDG_CONFIG_HOME"] = self.config
         env["XDG_DATA_HOME"] = self.data
         self.vars = env
+
+    def add_plain(self, addr):
+        self.plain_addrs.add(addr)
+        m = re.match(r"^(?:127\.0\.0\.1|localhost)?:(\d+)$", addr)
+        if m:
+            for host in ("", "127.0.0.1", "localhost"):
+                self.plain_addrs.add("%s:%s" % (host, m.group(1)))
 
     def make(self, **extra):
         env = dict(self.vars)
@@ -136,7 +154,8 @@ class Env:
 class Server:
     """One running `sockit serve`."""
 
-    def __init__(self, args, env, nlisteners):
+    def __init__(self, args, env, nlisteners, tls=True):
+        self.tls = tls
         self.args = SOCKIT_WRAP + [SOCKIT_BIN, "serve"] + list(args)
         self.stderr_lines = []
         self._q = queue.Queue()
@@ -262,19 +281,32 @@ def short_dir():
     shutil.rmtree(d, ignore_errors=True)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "no_tls: servers of this test run with --no-tls (it speaks raw frames)")
+
+
 @pytest.fixture
-def start_server(sockit_bin, env):
-    """start_server(*args, listen=["127.0.0.1:0"], env_extra={}) -> Server.
+def start_server(sockit_bin, env, request):
+    """start_server(*args, listen=["127.0.0.1:0"], env_extra={}, tls=None) -> Server.
+    tls=None: TLS unless the test is marked no_tls; tls=False adds --no-tls.
     Every server is stopped (SIGTERM, then SIGKILL after 5 s) at teardown."""
     started = []
 
-    def start(*args, listen=("127.0.0.1:0",), env_extra=None):
+    def start(*args, listen=("127.0.0.1:0",), env_extra=None, tls=None):
+        if tls is None:
+            tls = request.node.get_closest_marker("no_tls") is None and "--no-tls" not in args
         argv = []
         for a in listen:
             argv += ["-l", a]
         argv += list(args)
-        srv = Server(argv, env.make(**(env_extra or {})), len(listen))
+        if not tls and "--no-tls" not in argv:
+            argv.append("--no-tls")
+        srv = Server(argv, env.make(**(env_extra or {})), len(listen), tls=tls)
         started.append(srv)
+        if not tls:
+            for a in srv.addrs:
+                env.add_plain(a)
         return srv
 
     yield start
@@ -294,14 +326,33 @@ def server(start_server, key_file):
     return start_server("--key-file", key_file)
 
 
+# Commands that connect with the native client (and take --no-tls).
+CLIENT_COMMANDS = {"echo", "time", "exec", "put", "get", "ls", "rm", "chat", "bench"}
+
+
+def plain_args(env, args, env_extra=None):
+    """args with --no-tls after the command when it is a client command
+    aimed at a plain server (by address, or by $SOCKIT_ADDR)."""
+    args = [str(a) for a in args]
+    if not args or args[0] not in CLIENT_COMMANDS or "--no-tls" in args:
+        return args
+    target = set(args[1:])
+    target.add((env_extra or {}).get("SOCKIT_ADDR") or "")
+    if target & env.plain_addrs:
+        return [args[0], "--no-tls"] + args[1:]
+    return args
+
+
 @pytest.fixture
 def run_cli(sockit_bin, env):
-    """run_cli(*args, env_extra={}, input=None, timeout=10) -> CompletedProcess
-    (text mode)."""
+    """run_cli(*args, env_extra={}, input=None, timeout=10, as_is=False) ->
+    CompletedProcess (text mode). Adds --no-tls for plain servers (see
+    plain_args) unless as_is."""
 
-    def run(*args, env_extra=None, input=None, timeout=10):
+    def run(*args, env_extra=None, input=None, timeout=10, as_is=False):
+        argv = [str(a) for a in args] if as_is else plain_args(env, args, env_extra)
         r = subprocess.run(
-            [sockit_bin] + [str(a) for a in args], env=env.make(**(env_extra or {})),
+            [sockit_bin] + argv, env=env.make(**(env_extra or {})),
             input=input, capture_output=True, text=True, timeout=timeout)
         assert not sanitizer_report(r.stderr), r.stderr
         return r
@@ -388,12 +439,13 @@ class FakeServer:
 
 
 @pytest.fixture
-def fake_server():
+def fake_server(env):
     made = []
 
     def make(secret, **kw):
         fs = FakeServer(secret, **kw)
         made.append(fs)
+        env.add_plain(fs.addr)  # it speaks plain sockit/1
         return fs
 
     yield make

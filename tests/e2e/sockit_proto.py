@@ -24,6 +24,7 @@ import os
 import re
 import socket
 import struct
+import subprocess
 import time
 
 PROTO = "sockit/1"
@@ -85,6 +86,15 @@ def server_mac(secret, server_nonce, client_nonce):
 
 def new_nonce():
     return os.urandom(32).hex()
+
+
+def tls_psk(secret):
+    """SPEC 8: (identity, psk hex) of the TLS 1.3 external PSK of a secret,
+    written from the spec's formulas (HKDF-SHA256 extract and one expand)."""
+    prk = hmac.new(b"sockit/2 tls", secret, hashlib.sha256).digest()
+    psk = hmac.new(prk, b"psk\x01", hashlib.sha256).hexdigest()
+    ident = "sockit/2:" + hashlib.sha256(b"sockit/2 key id:" + secret).hexdigest()[:16]
+    return ident, psk
 
 
 def encode_head(head):
@@ -196,11 +206,42 @@ class Client:
             raise
         return cls(s, timeout)
 
+    @classmethod
+    def tls_psk(cls, addr, secret, timeout=DEFAULT_TIMEOUT, extra=()):
+        """A client over TLS 1.3 keyed by secret (SPEC 8). Python's ssl
+        module has no TLS 1.3 external PSK, so `openssl s_client` does the
+        TLS; frames go through a socketpair to its stdin and stdout."""
+        family, where = parse_addr(addr)
+        if family == socket.AF_UNIX:
+            raise ValueError("tls_psk needs a TCP address")
+        host, port = where[0], where[1]
+        ident, psk = tls_psk(secret)
+        ours, theirs = socket.socketpair()
+        argv = ["openssl", "s_client", "-quiet", "-tls1_3", "-psk_identity", ident, "-psk", psk,
+                "-connect", "%s:%d" % (host if ":" not in host else "[%s]" % host, port)]
+        proc = subprocess.Popen(argv + list(extra), stdin=theirs.fileno(), stdout=theirs.fileno(),
+                                stderr=subprocess.PIPE)
+        theirs.close()
+        ours.settimeout(timeout)
+        c = cls(ours, timeout)
+        c.proc = proc
+        return c
+
     def close(self):
         try:
             self.sock.close()
         except OSError:
             pass
+        proc = getattr(self, "proc", None)
+        if proc is not None:
+            if proc.poll() is None:
+                proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            proc.stderr.close()
 
     def __enter__(self):
         return self

@@ -17,6 +17,9 @@ import sockit_proto as sp
 import udp_proto as up
 from conftest import rss_kib, wait_for
 
+# Raw sockit/1 frames from Python: plain servers (conftest.py).
+pytestmark = pytest.mark.no_tls
+
 EMOJI_TEXT = "你好，世界 🎉😀 naïve"
 
 
@@ -371,7 +374,8 @@ def test_piped_client(start_server, run_cli, key_file, secret):
     script = "first line\n" + EMOJI_TEXT + "\n"
     env = {"USER": "bob"}
     proc = subprocess.Popen(
-        [srv.args[0], "chat", srv.addr, "--key-file", key_file], env=dict(os.environ, **env),
+        [srv.args[0], "chat", "--no-tls", srv.addr, "--key-file", key_file],
+        env=dict(os.environ, **env),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t.join(5)
     time.sleep(0.3)  # alice's line arrives while stdin is still open

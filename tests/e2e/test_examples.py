@@ -149,8 +149,9 @@ def test_echo_client_against_echo_server(start_example, run_example):
 
 def test_echo_server_with_a_key(start_example, run_example, key_file, tmp_path):
     srv = start_example("echo_server", key_file)
-    with sp.Client.connect(srv.addr) as c:
-        assert c.hello()["auth"] == "hmac-sha256"
+    # a library server with a key speaks TLS keyed by it (SPEC 8)
+    with sp.Client.tls_psk(srv.addr, sp.load_secret(key_file)) as c:
+        assert c.hello()["auth"] == "tls-psk"
         assert c.hello_head["services"] == ["echo"]
     r = run_example("echo_client", srv.addr, "with key", key=key_file)
     assert (r.returncode, r.stdout) == (0, "with key\n"), r.stderr
@@ -200,7 +201,7 @@ def test_auth_client(server, run_example, key_file, tmp_path):
     r = run_example("auth_client", server.addr, key_file)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("验证成功 (authenticated): sockit ")
-    assert r.stdout.rstrip().endswith("auth hmac-sha256")
+    assert r.stdout.rstrip().endswith("auth tls-psk")  # TLS keyed by the secret (SPEC 8)
     wrong = str(tmp_path / "wrong")
     write_key(wrong)
     r = run_example("auth_client", server.addr, wrong)
@@ -216,6 +217,7 @@ def test_auth_client_usage(run_example):
 # ---- the raw codec ----------------------------------------------------------------
 
 
+@pytest.mark.no_tls
 def test_raw_codec_glued_frames(start_server, run_example):
     srv = start_server("--no-auth")
     r = run_example("raw_codec", srv.addr)
@@ -233,6 +235,7 @@ def kv(c, head, body=b""):
     return c.recv_frame()
 
 
+@pytest.mark.no_tls
 def test_kv_server(start_example):
     srv = start_example("kv_server")
     with sp.Client.connect(srv.addr) as c:
@@ -376,6 +379,7 @@ def udp_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.no_tls
 def test_chat_pair_udp(start_example, env):
     port = udp_port()
     start_example("chat_server", "127.0.0.1:%d" % port)
@@ -383,6 +387,7 @@ def test_chat_pair_udp(start_example, env):
     check_chat(a, b, "leave")
 
 
+@pytest.mark.no_tls
 def test_udp_echo(start_example, start_server, run_example):
     port = udp_port()
     start_example("chat_server", "127.0.0.1:%d" % port)

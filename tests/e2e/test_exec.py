@@ -98,6 +98,7 @@ def children(ppid):
 # refused
 
 
+@pytest.mark.no_tls
 def test_forbidden_without_allow_exec(server, secret):
     with authed(server, secret) as c:
         assert "exec" not in c.hello_head["services"]
@@ -107,6 +108,7 @@ def test_forbidden_without_allow_exec(server, secret):
         assert c.ping()["type"] == "pong"  # still usable
 
 
+@pytest.mark.no_tls
 def test_forbidden_on_no_auth_server(start_server, root):
     srv = start_server("--no-auth", "--allow-exec", "--root", root)
     assert any("no-auth" in line for line in srv.stderr_lines), srv.stderr_text()
@@ -119,6 +121,7 @@ def test_forbidden_on_no_auth_server(start_server, root):
         c.expect_error("forbidden")
 
 
+@pytest.mark.no_tls
 def test_stdin_and_signal_without_exec_are_bad_requests(exec_server, secret):
     with authed(exec_server, secret) as c:
         assert "exec" in c.hello_head["services"]
@@ -135,6 +138,7 @@ def test_stdin_and_signal_without_exec_are_bad_requests(exec_server, secret):
     {"argv": ["true"], "env": {"A=B": "x"}}, {"argv": ["true"], "env": {"A": 1}},
     {"argv": ["true"], "stdin": "yes"},
 ])
+@pytest.mark.no_tls
 def test_bad_exec_requests(exec_server, secret, req):
     with authed(exec_server, secret) as c:
         c.send(dict({"type": "exec", "id": "r"}, **req))
@@ -146,6 +150,7 @@ def test_bad_exec_requests(exec_server, secret, req):
 # running programs
 
 
+@pytest.mark.no_tls
 def test_echo_hello(exec_server, secret):
     with authed(exec_server, secret) as c:
         out, err, ex, frames = run(c, argv=["echo", "hello"], id=9)
@@ -154,6 +159,7 @@ def test_echo_hello(exec_server, secret):
         assert all(h.get("id") == 9 for h, _ in frames)
 
 
+@pytest.mark.no_tls
 def test_streams_separate_and_exit_code_3(exec_server, secret):
     with authed(exec_server, secret) as c:
         out, err, ex, frames = run(
@@ -164,6 +170,7 @@ def test_streams_separate_and_exit_code_3(exec_server, secret):
             assert h["type"] in ("stdout", "stderr") and h["size"] == len(body) > 0
 
 
+@pytest.mark.no_tls
 def test_missing_program_is_127(exec_server, secret):
     with authed(exec_server, secret) as c:
         out, err, ex, _ = run(c, argv=["/no/such/program-xyz", "a"])
@@ -174,18 +181,21 @@ def test_missing_program_is_127(exec_server, secret):
         assert run(c, argv=["true"])[2] == {"type": "exit", "code": 0}
 
 
+@pytest.mark.no_tls
 def test_shell_form_with_pipe(exec_server, secret):
     with authed(exec_server, secret) as c:
         out, _, ex, _ = run(c, shell="printf 'b\\na\\nc\\n' | sort | tr a-z A-Z")
         assert (out, ex["code"]) == (b"A\nB\nC\n", 0)
 
 
+@pytest.mark.no_tls
 def test_raw_bytes_never_reencoded(exec_server, secret):
     with authed(exec_server, secret) as c:
         out, _, ex, _ = run(c, shell="printf '\\377\\000\\200abc'")
         assert (out, ex["code"]) == (b"\xff\x00\x80abc", 0)
 
 
+@pytest.mark.no_tls
 def test_cwd_env_and_no_leaked_fds(start_server, key_file, secret, root):
     srv = start_server("--key-file", key_file, "--allow-exec", "--root", root,
                        env_extra={"SOCKIT_SECRET_THING": "x", "KEEP_ME": "yes"})
@@ -203,6 +213,7 @@ def test_cwd_env_and_no_leaked_fds(start_server, key_file, secret, root):
         assert all(t.endswith("/fd") for f, t in extra), fds  # only ls's own dir
 
 
+@pytest.mark.no_tls
 def test_exec_log_line(start_server, key_file, secret, root, tmp_path):
     log = str(tmp_path / "conn.log")
     srv = start_server("--key-file", key_file, "--allow-exec", "--root", root, "--log", log)
@@ -220,6 +231,7 @@ def test_exec_log_line(start_server, key_file, secret, root, tmp_path):
 # stdin and backpressure
 
 
+@pytest.mark.no_tls
 def test_one_MiB_through_cat(exec_server, secret):
     data = os.urandom(MiB)
     with authed(exec_server, secret) as c:
@@ -242,6 +254,7 @@ def test_one_MiB_through_cat(exec_server, secret):
         assert (out.strip(), ex["code"]) == (b"300000", 0)
 
 
+@pytest.mark.no_tls
 def test_stdin_after_program_ended_is_dropped(exec_server, secret):
     with authed(exec_server, secret) as c:
         c.send({"type": "exec", "argv": ["true"], "stdin": True})
@@ -251,6 +264,7 @@ def test_stdin_after_program_ended_is_dropped(exec_server, secret):
         assert c.request({"type": "ping", "id": 1})[0] == {"type": "pong", "id": 1}
 
 
+@pytest.mark.no_tls
 def test_ten_MiB_slow_reader_complete_in_order_memory_bounded(exec_server, secret):
     pid = exec_server.proc.pid
     data = bytes(range(256)) * (10 * MiB // 256)
@@ -281,6 +295,7 @@ def test_ten_MiB_slow_reader_complete_in_order_memory_bounded(exec_server, secre
 # time limits, signals, disconnects
 
 
+@pytest.mark.no_tls
 def test_timeout_kills_sleep(exec_server, secret):
     with authed(exec_server, secret) as c:
         t0 = time.monotonic()
@@ -289,6 +304,7 @@ def test_timeout_kills_sleep(exec_server, secret):
         assert time.monotonic() - t0 < 4
 
 
+@pytest.mark.no_tls
 def test_timeout_kills_the_whole_group(exec_server, secret):
     with authed(exec_server, secret) as c:
         t0 = time.monotonic()
@@ -299,6 +315,7 @@ def test_timeout_kills_the_whole_group(exec_server, secret):
         assert wait_for(lambda: dead(grandchild), 3), proc_state(grandchild)
 
 
+@pytest.mark.no_tls
 def test_a_child_that_left_the_group_is_not_waited_for(exec_server, secret):
     # a daemon-like child escapes the group (setsid) and keeps the pipes open:
     # the leader exited and its group is empty, so the request ends after one
@@ -322,6 +339,7 @@ BACKGROUND = "sleep 600 </dev/null >/dev/null 2>&1 & echo $!"
 DEAF_BACKGROUND = "trap '' TERM; " + BACKGROUND  # the child inherits TERM ignored
 
 
+@pytest.mark.no_tls
 def test_background_children_end_with_the_program(start_server, key_file, secret, root):
     srv = start_server("--key-file", key_file, "--allow-exec", "--root", root,
                        "--max-execs", "2", "--exec-timeout", "5")
@@ -344,6 +362,7 @@ def test_background_children_end_with_the_program(start_server, key_file, secret
     assert len(pids) == 5 and all(dead(p) for p in pids)
 
 
+@pytest.mark.no_tls
 def test_background_child_deaf_to_term_holds_its_slot_until_killed(start_server, key_file,
                                                                    secret, root):
     srv = start_server("--key-file", key_file, "--allow-exec", "--root", root,
@@ -364,6 +383,7 @@ def test_background_child_deaf_to_term_holds_its_slot_until_killed(start_server,
         assert wait_for(lambda: run(third, argv=["true"])[2].get("code") == 0, 3)
 
 
+@pytest.mark.no_tls
 def test_server_exec_timeout_is_the_ceiling(start_server, key_file, secret, root):
     srv = start_server("--key-file", key_file, "--allow-exec", "--root", root,
                        "--exec-timeout", "1")
@@ -373,6 +393,7 @@ def test_server_exec_timeout_is_the_ceiling(start_server, key_file, secret, root
         assert ex["timed_out"] is True and time.monotonic() - t0 < 4
 
 
+@pytest.mark.no_tls
 def test_signal_term(exec_server, secret):
     with authed(exec_server, secret) as c:
         c.send({"type": "exec", "shell": "echo started; exec sleep 30"})
@@ -388,6 +409,7 @@ def test_signal_term(exec_server, secret):
         assert collect(c)[2] == {"type": "exit", "signal": 9, "id": 3}
 
 
+@pytest.mark.no_tls
 def test_client_disconnect_kills_the_program(exec_server, secret):
     c = authed(exec_server, secret)
     c.send({"type": "exec", "shell": "sleep 30 & echo $! $$; wait"})
@@ -400,6 +422,7 @@ def test_client_disconnect_kills_the_program(exec_server, secret):
         assert run(c2, argv=["true"])[2]["code"] == 0
 
 
+@pytest.mark.no_tls
 def test_max_execs_busy(start_server, key_file, secret, root):
     srv = start_server("--key-file", key_file, "--allow-exec", "--root", root,
                        "--max-execs", "1")
@@ -413,6 +436,7 @@ def test_max_execs_busy(start_server, key_file, secret, root):
         assert wait_for(lambda: run(b, argv=["true"])[2].get("code") == 0, 3)
 
 
+@pytest.mark.no_tls
 def test_500_runs_leave_no_zombie_and_no_fd(exec_server, secret):
     pid = exec_server.proc.pid
     with authed(exec_server, secret) as c:
@@ -527,6 +551,7 @@ def test_cli_second_ctrl_c_sends_kill(exec_server, key_file, env):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="--exec-user needs a root server")
+@pytest.mark.no_tls
 def test_exec_user_runs_programs_as_that_user(start_server, key_file, secret):
     import pwd
     import shutil

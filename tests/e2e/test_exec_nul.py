@@ -6,6 +6,9 @@ import pytest
 
 import sockit_proto as sp
 
+# Raw sockit/1 frames from Python: plain servers (conftest.py).
+pytestmark = pytest.mark.no_tls
+
 
 @pytest.fixture
 def exec_server(start_server, key_file, tmp_path):

@@ -18,6 +18,9 @@ import pytest
 import sockit_proto as sp
 from conftest import fd_count, rss_kib, sha256, wait_for
 
+# Raw sockit/1 frames from Python: plain servers (conftest.py).
+pytestmark = pytest.mark.no_tls
+
 MiB = 1 << 20
 
 

@@ -98,6 +98,7 @@ def test_round_trip(fsrv, root, tmp_path, run_cli, size):
     assert not (tmp_path / ".out.bin.sockit-part").exists()
 
 
+@pytest.mark.no_tls
 def test_default_hash_is_fastest_and_mode_mtime_kept(fsrv, root, tmp_path, run_cli):
     src = write_random(tmp_path / "m.bin", 3000)
     os.chmod(src, 0o640)
@@ -114,6 +115,7 @@ def test_default_hash_is_fastest_and_mode_mtime_kept(fsrv, root, tmp_path, run_c
                     "mode": 0o640, "mtime": 1000000000, "partial": 0, "id": 7}
 
 
+@pytest.mark.no_tls
 def test_get_wire_hash_and_offset(fsrv, root):
     data = os.urandom(100000)
     (root / "w.bin").write_bytes(data)
@@ -130,6 +132,7 @@ def test_get_wire_hash_and_offset(fsrv, root):
     assert "hash" not in end
 
 
+@pytest.mark.no_tls
 def test_hash_mismatch_publishes_nothing(fsrv, root):
     data = os.urandom(300000)
     c = raw(fsrv)
@@ -142,6 +145,7 @@ def test_hash_mismatch_publishes_nothing(fsrv, root):
     c.expect("pong")
 
 
+@pytest.mark.no_tls
 def test_put_ok_wire(fsrv, root):
     data = os.urandom(70000)
     c = raw(fsrv)
@@ -162,6 +166,7 @@ HOSTILE = ["/etc/passwd", "", ".", "..", "../x", "a/../../x", "a/..", "./a", "a/
 
 
 @pytest.mark.parametrize("name", HOSTILE, ids=[repr(n)[:24] for n in HOSTILE])
+@pytest.mark.no_tls
 def test_hostile_names_forbidden(fsrv, root, name):
     c = raw(fsrv)
     put_raw(c, name, b"evil!")
@@ -178,6 +183,7 @@ def test_hostile_names_forbidden(fsrv, root, name):
     assert os.listdir(root) == []
 
 
+@pytest.mark.no_tls
 def test_long_names_at_the_limit_work(fsrv, root):
     c = raw(fsrv)
     comp = "n" * 255
@@ -189,6 +195,7 @@ def test_long_names_at_the_limit_work(fsrv, root):
     assert st["exists"] and st["partial"] == 0
 
 
+@pytest.mark.no_tls
 def test_symlink_out_of_root_refused(fsrv, root, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -222,6 +229,7 @@ def send_half(srv, name, data, half):
     return c
 
 
+@pytest.mark.no_tls
 def test_resume_after_client_killed(fsrv, root, tmp_path, run_cli):
     data = os.urandom(12 * MiB + 12345)
     src = tmp_path / "r.bin"
@@ -239,6 +247,7 @@ def test_resume_after_client_killed(fsrv, root, tmp_path, run_cli):
     assert not part_of(root, "r.bin").exists()
 
 
+@pytest.mark.no_tls
 def test_resume_after_server_sigkill(start_server, root, tmp_path, run_cli):
     srv = start_server("--no-auth", "--root", str(root))
     data = os.urandom(9 * MiB + 5)
@@ -271,6 +280,7 @@ def test_get_resume(fsrv, root, tmp_path, run_cli):
     assert not (tmp_path / ".g.out.sockit-part").exists()
 
 
+@pytest.mark.no_tls
 def test_resume_offset_past_part_refused(fsrv, root):
     c = raw(fsrv)
     put_raw(c, "p.bin", b"abcdef", offset=3)
@@ -283,6 +293,7 @@ def test_resume_offset_past_part_refused(fsrv, root):
 # ---- refusals ------------------------------------------------------------------
 
 
+@pytest.mark.no_tls
 def test_exclusive(fsrv, root, tmp_path, run_cli):
     (root / "x.bin").write_bytes(b"old")
     c = raw(fsrv)
@@ -301,6 +312,7 @@ def test_exclusive(fsrv, root, tmp_path, run_cli):
     assert (root / "x.bin").read_bytes() == b"new"
 
 
+@pytest.mark.no_tls
 def test_concurrent_uploads_of_one_name(fsrv, root):
     a_data, b_data = os.urandom(2 * MiB), os.urandom(2 * MiB)
     a = send_half(fsrv, "same.bin", a_data, MiB)
@@ -317,6 +329,7 @@ def test_concurrent_uploads_of_one_name(fsrv, root):
     assert (root / "same.bin").read_bytes() == a_data
 
 
+@pytest.mark.no_tls
 def test_max_file(start_server, root):
     srv = start_server("--no-auth", "--root", str(root), "--max-file", "1000")
     c = raw(srv)
@@ -340,6 +353,7 @@ os.execv(%r, [%r] + sys.argv[1:])
 """
 
 
+@pytest.mark.no_tls
 def test_write_error_gives_io_error(start_server, root, tmp_path, monkeypatch):
     # RLIMIT_FSIZE on the server: writes past 1 MiB fail with EFBIG (and raise
     # SIGXFSZ, whose default action would kill a server that did not ignore it).
@@ -364,6 +378,7 @@ def test_write_error_gives_io_error(start_server, root, tmp_path, monkeypatch):
 # ---- listing and trees -------------------------------------------------------
 
 
+@pytest.mark.no_tls
 def test_ls_nested(fsrv, root, run_cli):
     (root / "a" / "b").mkdir(parents=True)
     (root / "a" / "b" / "deep.txt").write_bytes(b"deep")

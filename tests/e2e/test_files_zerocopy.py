@@ -14,6 +14,9 @@ import pytest
 import sockit_proto as sp
 from test_files import fsrv, raw, root, sha256  # noqa: F401 (fixtures)
 
+# Raw sockit/1 frames from Python: plain servers (conftest.py).
+pytestmark = pytest.mark.no_tls
+
 MiB = 1 << 20
 
 

@@ -39,6 +39,7 @@ def wait_for(pred, timeout=3.0, step=0.05):
 # the oracle itself, against the in-test reference server (runs without the binary)
 
 
+@pytest.mark.no_tls
 def test_oracle_against_reference_server(fake_server):
     secret = os.urandom(32).hex().encode()
     fs = fake_server(secret)
@@ -64,6 +65,7 @@ def test_oracle_against_reference_server(fake_server):
     assert fs.errors == [] and bad.errors == []
 
 
+@pytest.mark.no_tls
 def test_oracle_framing_helpers():
     f = sp.frame({"type": "echo"}, b"xyz")
     (n,) = struct.unpack(">I", f[:4])
@@ -87,6 +89,7 @@ def test_oracle_framing_helpers():
 # hello and authentication (SPEC 4.3)
 
 
+@pytest.mark.no_tls
 def test_hello_fields(server):
     with server.connect() as c1, server.connect() as c2:
         h = c1.hello()
@@ -102,6 +105,7 @@ def test_hello_fields(server):
         assert h2["nonce"] != h["nonce"]
 
 
+@pytest.mark.no_tls
 def test_hello_default_services(server):
     # SPEC 3: default services echo,time,chat,files; exec only with --allow-exec
     with server.connect() as c:
@@ -111,6 +115,7 @@ def test_hello_default_services(server):
         assert "exec" not in services, services
 
 
+@pytest.mark.no_tls
 def test_handshake_ok(server, secret):
     with server.connect() as c:
         ok = c.handshake(secret)  # verifies the server's mac
@@ -119,12 +124,14 @@ def test_handshake_ok(server, secret):
         assert c.request({"type": "ping", "id": 7}) == ({"type": "pong", "id": 7}, b"")
 
 
+@pytest.mark.no_tls
 def test_handshake_bytewise(server, secret):
     with server.connect() as c:
         c.handshake(secret, bytewise=True)
         assert c.echo(b"after a slow handshake") == b"after a slow handshake"
 
 
+@pytest.mark.no_tls
 def test_wrong_key(server):
     with server.connect() as c:
         head = c.auth(os.urandom(32).hex().encode())
@@ -132,6 +139,7 @@ def test_wrong_key(server):
         assert c.frames_until_close(3) == []
 
 
+@pytest.mark.no_tls
 def test_malformed_mac_is_auth_failed(server):
     with server.connect() as c:
         head = c.auth(b"", mac="zz" * 32)
@@ -144,6 +152,7 @@ def test_malformed_mac_is_auth_failed(server):
     {"type": "ping"},
     {"type": "time", "ts": 0},
 ])
+@pytest.mark.no_tls
 def test_request_before_auth(server, req):
     with server.connect() as c:
         c.hello()
@@ -153,6 +162,7 @@ def test_request_before_auth(server, req):
         assert c.frames_until_close(3) == []
 
 
+@pytest.mark.no_tls
 def test_rate_limit(start_server, key_file, secret):
     srv = start_server("--key-file", key_file)
     wrong = os.urandom(32).hex().encode()
@@ -174,6 +184,7 @@ def test_rate_limit(start_server, key_file, secret):
         assert c.frames_until_close(3) == []
 
 
+@pytest.mark.no_tls
 def test_unauthenticated_closes_do_not_count(start_server, key_file, secret):
     srv = start_server("--key-file", key_file)
     for _ in range(8):
@@ -193,6 +204,7 @@ def test_unauthenticated_closes_do_not_count(start_server, key_file, secret):
     bytes(range(256)),
     os.urandom(MiB),
 ], ids=["0B", "all-256-bytes", "1MiB-random"])
+@pytest.mark.no_tls
 def test_echo(server, secret, data):
     with authed(server, secret) as c:
         c.send({"type": "echo", "size": len(data)}, data)
@@ -203,12 +215,14 @@ def test_echo(server, secret, data):
         assert c.ping()["type"] == "pong"
 
 
+@pytest.mark.no_tls
 def test_ping_pong(server, secret):
     with authed(server, secret) as c:
         assert c.request({"type": "ping"}) == ({"type": "pong"}, b"")
         assert c.request({"type": "ping", "id": "p-1"}) == ({"type": "pong", "id": "p-1"}, b"")
 
 
+@pytest.mark.no_tls
 def test_bye_flushes_then_closes(server, secret):
     data = os.urandom(MiB)
     with authed(server, secret) as c:
@@ -220,6 +234,7 @@ def test_bye_flushes_then_closes(server, secret):
         assert body == data
 
 
+@pytest.mark.no_tls
 def test_pipelined_1000_in_one_write(server, secret):
     n = 1000
     reqs, bodies, ids = [], [], []
@@ -252,6 +267,7 @@ def test_pipelined_1000_in_one_write(server, secret):
         assert not err
 
 
+@pytest.mark.no_tls
 def test_pipelined_large_bodies_backpressure(server, secret):
     # 48 x 512 KiB pipelined while we read nothing for a moment: whatever the
     # server does to limit its output queue, no byte may be lost or reordered.
@@ -279,6 +295,7 @@ def test_pipelined_large_bodies_backpressure(server, secret):
         assert c.ping()["type"] == "pong"
 
 
+@pytest.mark.no_tls
 def test_pipelined_mixed_types_in_order(server, secret):
     reqs = [
         sp.frame({"type": "ping", "id": 1}),
@@ -300,6 +317,7 @@ def test_pipelined_mixed_types_in_order(server, secret):
         assert got[5][0]["type"] == "pong"
 
 
+@pytest.mark.no_tls
 def test_concurrent_clients(server, secret):
     errors = []
 
@@ -320,6 +338,7 @@ def test_concurrent_clients(server, secret):
     assert not errors, errors[:3]
 
 
+@pytest.mark.no_tls
 def test_abrupt_client_reset_mid_frame(server, secret):
     with authed(server, secret) as c:
         c.send_raw(sp.frame({"type": "echo"}, b"x" * 1000)[:500])
@@ -332,6 +351,7 @@ def test_abrupt_client_reset_mid_frame(server, secret):
         assert c.echo(b"survived") == b"survived"
 
 
+@pytest.mark.no_tls
 def test_frame_one_byte_at_a_time(server, secret):
     body = b"split \x00\xff everywhere"
     with authed(server, secret) as c:
@@ -342,6 +362,7 @@ def test_frame_one_byte_at_a_time(server, secret):
         assert c.recv_frame() == ({"type": "pong", "id": 3}, b"")
 
 
+@pytest.mark.no_tls
 def test_two_frames_in_one_write(server, secret):
     with authed(server, secret) as c:
         c.send_raw(sp.frame({"type": "echo", "id": 1}, b"first") +
@@ -350,6 +371,7 @@ def test_two_frames_in_one_write(server, secret):
         assert c.recv_frame() == ({"type": "echo", "size": 6, "id": 2}, b"second")
 
 
+@pytest.mark.no_tls
 def test_frame_split_across_writes(server, secret):
     a = sp.frame({"type": "echo", "id": "a"}, b"AAAA")
     b = sp.frame({"type": "echo", "id": "b"}, b"BBBBBB")
@@ -365,6 +387,7 @@ def test_frame_split_across_writes(server, secret):
         assert c.recv_frame() == ({"type": "echo", "size": 6, "id": "b"}, b"BBBBBB")
 
 
+@pytest.mark.no_tls
 def test_unknown_type_skips_body(server, secret):
     # The body looks like a bad frame (head_len 0): it must be skipped, not parsed.
     trap = b"\x00\x00\x00\x00" + b"\x00" * 12
@@ -391,6 +414,7 @@ BAD_FRAMES = {
 
 
 @pytest.mark.parametrize("name", sorted(BAD_FRAMES))
+@pytest.mark.no_tls
 def test_bad_frame_closes_only_that_connection(server, secret, name):
     with authed(server, secret) as good, authed(server, secret) as bad:
         bad.send_raw(BAD_FRAMES[name])
@@ -403,6 +427,7 @@ def test_bad_frame_closes_only_that_connection(server, secret, name):
             assert fresh.ping()["type"] == "pong"
 
 
+@pytest.mark.no_tls
 def test_bad_frame_before_auth(server, secret):
     with server.connect() as c:
         c.hello()
@@ -413,6 +438,7 @@ def test_bad_frame_before_auth(server, secret):
         assert c.ping()["type"] == "pong"
 
 
+@pytest.mark.no_tls
 def test_echo_over_16MiB_is_too_large_and_closes(server, secret):
     with authed(server, secret) as good, authed(server, secret) as c:
         # only the head is sent: the server must refuse on the size, unread
@@ -423,6 +449,7 @@ def test_echo_over_16MiB_is_too_large_and_closes(server, secret):
         assert good.echo(b"ok") == b"ok"
 
 
+@pytest.mark.no_tls
 def test_ping_body_over_64KiB_is_too_large_but_usable(server, secret):
     with authed(server, secret) as c:
         c.send_raw(sp.frame({"type": "ping", "id": 1}, os.urandom(100 * 1024)) +
@@ -444,6 +471,7 @@ def test_ping_body_over_64KiB_is_too_large_but_usable(server, secret):
     ({"ts": 1700000000, "tz": "UTC"}, "2023-11-14 22:13:20"),
     ({"ts": 1700000000, "tz": "+00:00", "format": "%H:%M|%d.%m.%Y"}, "22:13|14.11.2023"),
 ])
+@pytest.mark.no_tls
 def test_time(server, secret, req, text):
     with authed(server, secret) as c:
         before = time.time()
@@ -458,6 +486,7 @@ def test_time(server, secret, req, text):
         assert body == b""
 
 
+@pytest.mark.no_tls
 def test_time_now(server, secret):
     with authed(server, secret) as c:
         before = time.time()
@@ -479,6 +508,7 @@ def test_time_now(server, secret):
     {"ts": 0, "tz": "UTC", "format": "x" * 257},
     {"ts": "zero", "tz": "UTC"},
 ])
+@pytest.mark.no_tls
 def test_time_bad_request(server, secret, req):
     with authed(server, secret) as c:
         c.send(dict({"type": "time", "id": 5}, **req))
@@ -488,6 +518,7 @@ def test_time_bad_request(server, secret, req):
         assert c.ping()["type"] == "pong"
 
 
+@pytest.mark.no_tls
 def test_time_format_256_bytes_is_accepted(server, secret):
     with authed(server, secret) as c:
         fmt = "x" * 254 + "%Y"
@@ -496,6 +527,7 @@ def test_time_format_256_bytes_is_accepted(server, secret):
         assert head["type"] == "time" and head["text"] == "x" * 254 + "1970", head
 
 
+@pytest.mark.no_tls
 def test_time_default_tz_is_server_local(start_server, key_file, secret):
     tz = "Asia/Shanghai" if os.path.exists("/usr/share/zoneinfo/Asia/Shanghai") else "CST-8"
     srv = start_server("--key-file", key_file, env_extra={"TZ": tz})
@@ -510,6 +542,7 @@ def test_time_default_tz_is_server_local(start_server, key_file, secret):
 # --no-auth, listeners
 
 
+@pytest.mark.no_tls
 def test_no_auth(start_server):
     srv = start_server("--no-auth")
     with srv.connect() as c:
@@ -519,6 +552,7 @@ def test_no_auth(start_server):
         assert c.ping()["type"] == "pong"
 
 
+@pytest.mark.no_tls
 def test_ipv6_and_unix_listeners(start_server, key_file, secret, short_dir):
     path = os.path.join(short_dir, "s.sock")
     listen = ["127.0.0.1:0", "unix:" + path]
@@ -541,6 +575,7 @@ def test_ipv6_and_unix_listeners(start_server, key_file, secret, short_dir):
 # timeouts, limits, shutdown
 
 
+@pytest.mark.no_tls
 def test_idle_timeout(start_server, key_file, secret):
     srv = start_server("--key-file", key_file, "--idle-timeout", "1")
     # a busy connection (a ping every 0.3 s for 2 s) is not idle
@@ -554,6 +589,7 @@ def test_idle_timeout(start_server, key_file, secret):
         assert time.monotonic() - t0 >= 0.5
 
 
+@pytest.mark.no_tls
 def test_auth_deadline(server):
     with server.connect() as c:
         c.hello()
@@ -563,6 +599,7 @@ def test_auth_deadline(server):
         assert 8.5 <= elapsed <= 12.5, elapsed
 
 
+@pytest.mark.no_tls
 def test_max_conns(start_server, key_file, secret):
     srv = start_server("--key-file", key_file, "--max-conns", "2")
     c1 = authed(srv, secret)
@@ -595,6 +632,7 @@ def test_max_conns(start_server, key_file, secret):
         c2.close()
 
 
+@pytest.mark.no_tls
 def test_sigterm_exits_0(start_server, key_file, secret):
     srv = start_server("--key-file", key_file)
     with authed(srv, secret) as c:
@@ -605,6 +643,7 @@ def test_sigterm_exits_0(start_server, key_file, secret):
         assert c.is_closed(1)
 
 
+@pytest.mark.no_tls
 def test_sigint_exits_0(start_server, key_file):
     srv = start_server("--key-file", key_file)
     with srv.connect() as c:
@@ -637,6 +676,7 @@ def _read_lines(path):
         return []
 
 
+@pytest.mark.no_tls
 def test_connection_log_text(start_server, key_file, secret, tmp_path):
     log = str(tmp_path / "conn.log")
     srv = start_server("--key-file", key_file, "--log", log)
@@ -660,6 +700,7 @@ def test_connection_log_text(start_server, key_file, secret, tmp_path):
         _read_lines(log)
 
 
+@pytest.mark.no_tls
 def test_connection_log_json(start_server, key_file, secret, tmp_path):
     log = str(tmp_path / "conn.jsonl")
     srv = start_server("--key-file", key_file, "--log", log, "--log-format", "json")
@@ -794,6 +835,7 @@ def test_cli_unix_address(start_server, key_file, run_cli, short_dir):
     assert (r.returncode, r.stdout) == (0, "local\n"), (r, srv.addrs)
 
 
+@pytest.mark.no_tls
 def test_keygen(run_cli, tmp_path, start_server):
     path = str(tmp_path / "gen.key")
     r = run_cli("keygen", "-o", path)
@@ -807,6 +849,7 @@ def test_keygen(run_cli, tmp_path, start_server):
         assert c.ping()["type"] == "pong"
 
 
+@pytest.mark.no_tls
 def test_default_key_file(start_server, env, run_cli):
     srv = start_server()  # no --key-file, no --no-auth
     key = os.path.join(env.config, "sockit", "key")

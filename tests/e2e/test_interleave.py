@@ -7,7 +7,12 @@ import os
 import threading
 import time
 
+import pytest
+
 import sockit_proto as sp
+
+# Raw sockit/1 frames from Python: plain servers (conftest.py).
+pytestmark = pytest.mark.no_tls
 
 
 def joined_member(srv, nick):

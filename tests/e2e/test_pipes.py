@@ -194,6 +194,7 @@ def test_keep_serves_three_clients_in_turn(spawn):
     assert bytes(lis.out) == b"client 0\nclient 1\nclient 2\n"
 
 
+@pytest.mark.no_tls
 def test_without_keep_the_listener_takes_one_client(spawn):
     lis = spawn("listen", "127.0.0.1:0")
     addr = lis.listening()
@@ -226,6 +227,7 @@ def test_udp_one_datagram_each_way(spawn):
     assert lis.stop() == 0
 
 
+@pytest.mark.no_tls
 def test_udp_listen_answers_a_plain_socket(spawn):
     lis = spawn("listen", "-u", "127.0.0.1:0")
     host, port = lis.listening().rsplit(":", 1)
@@ -244,6 +246,7 @@ def test_ipv6_duplex(spawn):
     assert addr.startswith("[::1]:")
 
 
+@pytest.mark.no_tls
 def test_unix_stream_duplex_stale_file_and_cleanup(spawn, short_dir):
     path = os.path.join(short_dir, "pipe.sock")
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -255,6 +258,7 @@ def test_unix_stream_duplex_stale_file_and_cleanup(spawn, short_dir):
     assert not os.path.exists(path)  # removed on exit
 
 
+@pytest.mark.no_tls
 def test_unix_live_socket_is_not_stolen(spawn, short_dir):
     path = os.path.join(short_dir, "live.sock")
     live = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -293,6 +297,7 @@ def test_serve_and_echo_over_unix(start_server, run_cli, short_dir):
     assert r.stdout == "hello unix\n"
 
 
+@pytest.mark.no_tls
 def test_listen_idle_timeout_closes(spawn):
     lis = spawn("listen", "--idle-timeout", "1", "127.0.0.1:0")
     host, port = lis.listening().rsplit(":", 1)
@@ -305,6 +310,7 @@ def test_listen_idle_timeout_closes(spawn):
     assert "idle-timeout" in lis.err.decode()
 
 
+@pytest.mark.no_tls
 def test_connect_idle_timeout_closes(spawn):
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
@@ -320,6 +326,7 @@ def test_connect_idle_timeout_closes(spawn):
         srv.close()
 
 
+@pytest.mark.no_tls
 def test_keep_idle_client_does_not_block_the_next(spawn):
     lis = spawn("listen", "-k", "--idle-timeout", "0.5", "127.0.0.1:0", stdin=subprocess.DEVNULL)
     host, port = lis.listening().rsplit(":", 1)
@@ -332,6 +339,7 @@ def test_keep_idle_client_does_not_block_the_next(spawn):
     assert lis.stop() == 0
 
 
+@pytest.mark.no_tls
 def test_connect_refused_is_255(spawn):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -348,6 +356,7 @@ def test_bad_usage_is_2(spawn):
     assert spawn("connect", "-k", stdin=subprocess.DEVNULL).finish() == 2
 
 
+@pytest.mark.no_tls
 def test_listen_address_in_use_is_1(spawn):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

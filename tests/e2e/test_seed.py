@@ -118,6 +118,7 @@ def test_time_client_matches_strftime(seed):
     assert lines == ["%d\t%s" % (ts, local_strftime(ts)) for ts in stamps]
 
 
+@pytest.mark.no_tls
 def test_time_tolerates_whitespace_and_answers_garbage(seed):
     srv = seed("time")
     with connect(srv.addr) as s:
@@ -150,6 +151,7 @@ def test_exec_client_runs_commands_and_q_closes(seed):
     assert lines[4] == {"closed": True}
 
 
+@pytest.mark.no_tls
 def test_exec_output_is_raw_bytes_and_timeout_kills_the_group(seed):
     srv = seed("exec", extra=["--allow-exec", "--exec-timeout", "1"] + ME)
     with connect(srv.addr) as s:
@@ -172,6 +174,7 @@ def sp_recv_exact(s, n):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="--exec-user needs a root server")
+@pytest.mark.no_tls
 def test_exec_runs_commands_as_exec_user(seed):
     import pwd
     import shutil
@@ -244,6 +247,7 @@ def send_put(addr, head, body=b"", close=True):
 
 
 @pytest.mark.parametrize("name", [".hidden", "..", "a/", "/", "dir/."])
+@pytest.mark.no_tls
 def test_put_refuses_names_without_a_plain_base(seed, name):
     srv = seed("put")
     s = send_put(srv.addr, {"filepath": "", "filename": name, "filesize": 3}, b"abc", close=False)
@@ -253,6 +257,7 @@ def test_put_refuses_names_without_a_plain_base(seed, name):
     assert os.listdir(srv.root) == []
 
 
+@pytest.mark.no_tls
 def test_put_cut_short_leaves_nothing(seed):
     srv = seed("put")
     send_put(srv.addr, {"filepath": "", "filename": "half", "filesize": 1000}, b"x" * 10)
@@ -300,6 +305,7 @@ def test_auth_challenges_differ_and_q_closes(seed):
     assert first[0] != second[0]
 
 
+@pytest.mark.no_tls
 def test_auth_five_failures_close_and_rate_limit(seed):
     srv = seed("auth")
     lines = run_script("auth_client.py", srv.addr, *["wrong%d" % i for i in range(5)])
@@ -331,6 +337,7 @@ def test_chat_two_tutorial_clients(seed):
         "cool:hi", "cool:how are you", "cool:ok", "cool:bye"]
 
 
+@pytest.mark.no_tls
 def test_chat_reaches_every_other_member_only(seed):
     srv = seed("chat")
     a, b, c = connect(srv.addr), connect(srv.addr), connect(srv.addr)
@@ -397,8 +404,10 @@ def test_seed_public_flag_and_one_warning(seed):
     assert len(warnings) == 1 and "insecure" in warnings[0] and "unframed" in warnings[0]
 
 
+@pytest.mark.no_tls
 def test_seed_beside_native_and_graceful_stop(seed):
-    srv = seed("time", "chat", extra=["-l", "127.0.0.1:0"])  # the native one comes first
+    # the native one comes first; plain: raw frames from Python below
+    srv = seed("time", "chat", extra=["-l", "127.0.0.1:0", "--no-tls"])
     conns = [connect(a) for a in srv.addrs[1:]]
     conns[0].sendall(b"0")
     assert conns[0].recv(1024).decode() == local_strftime(0)
@@ -415,6 +424,7 @@ def test_seed_beside_native_and_graceful_stop(seed):
 # ---- the tutorial's sticky packets, on the native wire ----------------------
 
 
+@pytest.mark.no_tls
 def test_native_wire_two_quick_sends_in_one_read(start_server, key_file, secret):
     """黏包 case 1: b'hello' and b'aike' sent back to back arrive as one read;
     framed, they stay two messages."""
@@ -428,6 +438,7 @@ def test_native_wire_two_quick_sends_in_one_read(start_server, key_file, secret)
         assert (h1["id"], b1, h2["id"], b2) == (1, b"hello", 2, b"aike")
 
 
+@pytest.mark.no_tls
 def test_native_wire_message_split_across_reads(start_server, key_file, secret):
     """黏包 case 2: a message that arrives in small pieces is still one."""
     srv = start_server("--key-file", key_file)
@@ -443,6 +454,7 @@ def test_native_wire_message_split_across_reads(start_server, key_file, secret):
 # ---- limits and transports --------------------------------------------------
 
 
+@pytest.mark.no_tls
 def test_seed_idle_timeout_and_max_file(seed, tmp_path):
     srv = seed("time", "put", extra=["--idle-timeout", "1", "--max-file", "10"])
     with connect(srv.addrs[0]) as s:
@@ -458,6 +470,7 @@ def test_seed_idle_timeout_and_max_file(seed, tmp_path):
     assert os.listdir(srv.root) == []
 
 
+@pytest.mark.no_tls
 def test_seed_over_unix_socket(sockit_bin, env, tmp_path, short_dir):
     path = os.path.join(short_dir, "seed.sock")
     kf = str(tmp_path / "key")

@@ -11,7 +11,12 @@ import signal
 import threading
 import time
 
+import pytest
+
 import sockit_proto as sp
+
+# Raw sockit/1 frames from Python: plain servers (conftest.py).
+pytestmark = pytest.mark.no_tls
 
 THREADS = ("--threads", "2")
 

@@ -14,6 +14,9 @@ import pytest
 
 from conftest import Server, sanitizer_report
 
+# Raw sockit/1 frames from Python: plain servers (conftest.py).
+pytestmark = pytest.mark.no_tls
+
 DAYTIME_RE = re.compile(r"^([A-Z][a-z]{2}) ([A-Z][a-z]{2}) ([ \d]\d) (\d\d):(\d\d):(\d\d) (\d{4})\r\n$")
 EPOCH_1900 = datetime.datetime(1900, 1, 1, tzinfo=datetime.timezone.utc)
 # POSIX TZ "XXX-8" is 8 hours east of UTC, and needs no tzdata

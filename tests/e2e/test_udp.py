@@ -75,6 +75,7 @@ def strip(head):
     return {k: v for k, v in head.items() if k not in ("ts", "n")}
 
 
+@pytest.mark.no_tls
 def test_echo_and_time_ipv4_and_ipv6(udp_server, run_cli):
     key = ["--key-file", udp_server.key_file]
     for addr in udp_server.udp:
@@ -97,6 +98,7 @@ def test_echo_and_time_ipv4_and_ipv6(udp_server, run_cli):
         assert (r.returncode, r.stdout) == (0, "from stdin"), r.stderr
 
 
+@pytest.mark.no_tls
 def test_time_of_a_given_ts_needs_a_plain_server(udp_server, plain_udp_server, run_cli):
     addr = plain_udp_server.udp[0]
     req = sp.frame(up.pad({"type": "time", "ts": 0, "tz": "+08:00", "id": 2}))
@@ -109,6 +111,7 @@ def test_time_of_a_given_ts_needs_a_plain_server(udp_server, plain_udp_server, r
     assert r.returncode == 2 and "--ts" in r.stderr and r.stdout == ""
 
 
+@pytest.mark.no_tls
 def test_exec_and_files_are_forbidden(udp_server):
     addr = udp_server.udp[0]
     for head, body in [({"type": "exec", "argv": ["id"]}, b""),
@@ -121,6 +124,7 @@ def test_exec_and_files_are_forbidden(udp_server):
         assert (got["type"], got["code"], got["id"]) == ("error", "forbidden", 9)
 
 
+@pytest.mark.no_tls
 def test_malformed_datagrams_get_no_answer(udp_server):
     addr = udp_server.udp[0]
 
@@ -138,6 +142,7 @@ def test_malformed_datagrams_get_no_answer(udp_server):
     assert ask(udp_server, addr, {"type": "echo"}, b"abc")[1] == b"abc"  # still serving
 
 
+@pytest.mark.no_tls
 def test_answers_stay_within_512_bytes_of_the_request(udp_server):
     addr = udp_server.udp[0]
     small = {"type": "time"}
@@ -160,6 +165,7 @@ def test_oversize_frame_refused_by_the_client(udp_server, run_cli):
     assert r.returncode == 0 and r.stdout == "y" * 65300
 
 
+@pytest.mark.no_tls
 def test_client_retries_and_reports_silence(run_cli):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # bound, never answers
         s.bind(("127.0.0.1", 0))
