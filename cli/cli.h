@@ -46,7 +46,14 @@ typedef struct cli_client {
   char failed_why[512];
 } cli_client;
 
-enum { CLI_OPT_JSON = 0x1000, CLI_OPT_VERSION, CLI_OPT_NO_TLS, CLI_OPT_TLS, CLI_OPT_TLS_CA, CLI_OPT_TLS_PIN };
+enum {
+  CLI_OPT_JSON = 0x1000,
+  CLI_OPT_VERSION,
+  CLI_OPT_NO_TLS,
+  CLI_OPT_TLS,
+  CLI_OPT_TLS_CA,
+  CLI_OPT_TLS_PIN
+};
 
 /* Short options every client command takes (after its own, and after the
  * leading ':' of cli_option_error). */

@@ -36,9 +36,10 @@ struct sk_client {
   int fd;
   int timeout_ms;
   int64_t deadline_ms; /* while connecting: when the connect budget ends (0: none) */
-  sk__tls *tls; /* NULL: plain */
+  sk__tls *tls;        /* NULL: plain */
   SSL *ssl;
-  int psk; /* TLS keyed by the secret */
+  int psk;   /* TLS keyed by the secret */
+  int nokey; /* plain because no key file exists where we looked */
   uint8_t *rbuf;
   size_t rpos, rlen;
   sk_decoder dec;
@@ -559,8 +560,10 @@ static int tls_setup(sk_client *c, const sk_client_opts *o, int family) {
     /* No key file of our own and none named: only a --no-auth server
      * (plain, having nothing to key TLS with either) can take us. */
     if ((o == NULL || (o->key_file == NULL && o->tls == SK_TLS_AUTO)) &&
-        (key_path(o, path, sizeof(path)) < 0 || access(path, F_OK) < 0))
+        (key_path(o, path, sizeof(path)) < 0 || access(path, F_OK) < 0)) {
+      c->nokey = 1;
       return 0;
+    }
     if ((rc = load_key(o, &key)) < 0)
       return rc;
     to.key = &key;
@@ -608,8 +611,15 @@ static int start_tls(sk_client *c, const char *addr, const sk_client_opts *o) {
 static int handshake(sk_client *c, const sk_client_opts *o) {
   const char *auth;
   int rc = read_hello(c, o);
-  if (rc < 0 && c->ssl == NULL && c->rlen > 0 && sk__tls_record_byte(c->rbuf[0]))
-    rc = SK_ETLSWANTED; /* a TLS server's alert, sent to a peer that said nothing */
+  if (rc < 0 && c->ssl == NULL && c->rlen > 0 && sk__tls_record_byte(c->rbuf[0])) {
+    sk_key key = {0};
+    /* a TLS server's alert, sent to a peer that said nothing; when we had
+     * no key to key TLS with, the missing key is what to tell */
+    rc = c->nokey ? load_key(o, &key) : SK_ETLSWANTED;
+    sk_key_clear(&key);
+    if (rc == 0)
+      rc = SK_ETLSWANTED;
+  }
   if (rc < 0)
     return rc;
   auth = sk_head_str(c->hello, "auth");

@@ -823,9 +823,14 @@ static void on_timer(uv_timer_t *t) {
   } else if (!c->native && c->ad != NULL) {
     c->ad->timeout(c);
   } else if (!c->authed) {
+    uint64_t age = (uv_hrtime() - c->t_start) / 1000000;
+    if (c->tp->deadline != NULL && c->tp->deadline(c))
+      return; /* a silent peer on a TLS port: told and closed */
+    if (age < SK_AUTH_DEADLINE_MS) {
+      uv_timer_start(&c->timer, on_timer, SK_AUTH_DEADLINE_MS - age, 0);
+      return;
+    }
     sk_conn_log(c, "auth_timeout", NULL);
-    if (c->tp->deadline != NULL)
-      c->tp->deadline(c);
     sk_conn_close(c, SK_ETIMEOUT);
   } else if (sk__conn_active(c) || now - c->last_active < idle) {
     uint64_t left = sk__conn_active(c) ? idle : idle - (now - c->last_active);

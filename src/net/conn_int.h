@@ -44,8 +44,10 @@ typedef struct sk_transport {
   size_t (*unsent)(const sk_conn *c);
   /* The half-close comes next: a last word (TLS close_notify). Optional. */
   void (*goodbye)(sk_conn *c);
-  /* The auth deadline passed while the transport was not ready. Optional. */
-  void (*deadline)(sk_conn *c);
+  /* The connection's timer fired before authentication (first after
+   * SK_TLS_SILENCE_MS for TLS). 1: the transport ended the connection;
+   * 0: the auth deadline applies as for plain connections. Optional. */
+  int (*deadline)(sk_conn *c);
   /* The connection's memory goes. Optional. */
   void (*release)(sk_conn *c);
 } sk_transport;

@@ -36,6 +36,7 @@
 #define SK_IOV_MAX 64                /* iovecs per write */
 #define SK_LINGER_MS 2000            /* drain input this long after an error close */
 #define SK_AUTH_DEADLINE_MS 10000
+#define SK_TLS_SILENCE_MS 2000 /* no ClientHello by then: a plain client (tls_conn.c) */
 #define SK_CLOSE_GRACE_MS 5000 /* longest wait to flush a closing conn */
 #define SK_DEFAULT_SERVICES "echo,time,chat,files"
 

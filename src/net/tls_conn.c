@@ -148,8 +148,7 @@ static void handshake_failed(sk_conn *c) {
   const char *reason = sk__tls_reason();
   t->failed = 1;
   if (t->seen.psk_offered) {
-    if (c->ip[0])
-      sk__ratelimit_fail(c->srv->rl, c->ip, sk__now_wall());
+    sk__ratelimit_fail(c->srv->rl, c->src, sk__now_mono());
     sk_conn_log(c, "auth_fail", "reason", 's',
                 t->seen.psk_matched ? "tls-psk binder did not verify" : "unknown tls-psk identity",
                 NULL);
@@ -164,6 +163,8 @@ static void handshake_done(sk_conn *c) {
   tls_conn *t = c->tls;
   t->ready = 1;
   c->tls_psk = sk__tls_has_psk(c->srv->tls); /* a PSK context never sends a certificate */
+  if (c->tls_psk)
+    sk__ratelimit_success(c->srv->rl, c->src, sk__now_mono());
   sk_conn_log(c, c->tls_psk ? "auth_ok" : "tls", "auth", 's', c->tls_psk ? "tls-psk" : "cert",
               "tls", 's', sk__tls_version(t->ssl), "cipher", 's', sk__tls_cipher(t->ssl), NULL);
   sk__conn_secured(c);
@@ -377,15 +378,21 @@ static void tls_goodbye(sk_conn *c) {
   tls_flush(c);
 }
 
-/* A peer that sent nothing in the whole auth deadline is most likely a
- * plain sockit client waiting for a hello that a TLS server never sends
- * first: a TLS alert record (fatal, handshake_failure) is what it gets, so
- * that it can tell the user to drop --no-tls instead of just timing out. */
-static void tls_deadline(sk_conn *c) {
+/* A TLS client sends its ClientHello as soon as it is connected. A peer
+ * that has said nothing after SK_TLS_SILENCE_MS is most likely a plain
+ * sockit client waiting for the hello that a TLS server never sends first:
+ * it gets a TLS alert record (fatal, handshake_failure) and a close, well
+ * within its own connect budget, so that it can tell the user to drop
+ * --no-tls instead of just timing out. 1: the connection was ended. */
+static int tls_deadline(sk_conn *c) {
   static const uint8_t alert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28};
   uv_buf_t b = uv_buf_init((char *)alert, sizeof(alert));
-  if (c->bytes_in == 0 && !c->tls->writing)
-    uv_try_write(&c->h.stream, &b, 1);
+  if (c->tls->ready || c->bytes_in > 0)
+    return 0;
+  sk_conn_log(c, "tls_fail", "reason", 's', "no ClientHello (a plain client?)", NULL);
+  uv_try_write(&c->h.stream, &b, 1);
+  sk_conn_close(c, 0);
+  return 1;
 }
 
 static void tls_release(sk_conn *c) {

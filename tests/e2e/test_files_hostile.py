@@ -11,6 +11,9 @@ import pytest
 import conftest
 import sockit_proto as sp
 
+# Raw sockit/1 frames from Python: plain servers (conftest.py).
+pytestmark = pytest.mark.no_tls
+
 ERROR_CODES = {"bad_frame", "bad_request", "unknown_type", "auth_required", "auth_failed",
                "rate_limited", "forbidden", "not_found", "exists", "too_large",
                "hash_mismatch", "io_error", "busy", "nick_taken", "slow_consumer", "timeout",

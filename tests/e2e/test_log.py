@@ -10,8 +10,13 @@ import os
 import signal
 import socket
 
+import pytest
+
 import sockit_proto as sp
 from conftest import wait_for
+
+# Raw sockit/1 frames from Python: plain servers (conftest.py).
+pytestmark = pytest.mark.no_tls
 
 HOSTILE = "a\u009b31mB\u202eC\u2066D\u200bE\u0085F\x1b[2JG\x7fH"
 RAW = [s.encode() for s in ("\u009b", "\u202e", "\u2066", "\u200b", "\u0085")] + [b"\x1b", b"\x7f"]

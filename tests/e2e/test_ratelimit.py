@@ -10,7 +10,12 @@ an injected clock in tests/unit/test_auth.c."""
 import os
 import time
 
+import pytest
+
 from conftest import wait_for
+
+# Raw sockit/1 frames from Python: plain servers (conftest.py).
+pytestmark = pytest.mark.no_tls
 
 
 def fail_five(srv, addr=None):

@@ -104,8 +104,9 @@ def test_cli_plain_with_no_tls(start_server, key_file, run_cli):
 
 def test_plain_client_on_tls_server_names_the_flag(start_server, key_file, run_cli, sockit_bin,
                                                    env, tmp_path):
-    """The plain client waits for a hello that never comes; at the auth
-    deadline the server sends a TLS alert record, which the client knows."""
+    """The plain client waits for a hello that never comes; a peer silent for
+    2 s gets a TLS alert record and a close, which the client recognizes
+    well within its 10 s connect budget (and the server's auth deadline)."""
     log = str(tmp_path / "conn.log")
     srv = start_server("--key-file", key_file, "--log", log)
     t0 = time.monotonic()
@@ -113,8 +114,8 @@ def test_plain_client_on_tls_server_names_the_flag(start_server, key_file, run_c
     took = time.monotonic() - t0
     assert r.returncode == 255 and r.stdout == ""
     assert r.stderr == "sockit echo: %s speaks TLS: drop --no-tls\n" % srv.addr
-    assert 9 < took < 15
-    assert any(" auth_timeout" in ln for ln in log_lines(log))
+    assert 1.5 < took < 5
+    assert any(' tls_fail reason="no ClientHello (a plain client?)"' in ln for ln in log_lines(log))
 
 
 def test_stalled_handshake_closed_by_auth_deadline(start_server, key_file):

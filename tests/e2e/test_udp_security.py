@@ -50,6 +50,7 @@ def no_news(c):
 # ---- item 2: authenticated datagrams ----------------------------------------
 
 
+@pytest.mark.no_tls
 def test_a_keyless_datagram_cannot_join_read_or_speak(keyed):
     alice, _ = member(keyed, "secret", "alice", secret=keyed.secret)
     say(alice, "secret", "the plan")
@@ -79,6 +80,7 @@ def test_a_keyless_datagram_cannot_join_read_or_speak(keyed):
     assert next_of(alice, {"presence"})[0]["nick"] == "bob"
 
 
+@pytest.mark.no_tls
 def test_a_replayed_datagram_is_dropped(keyed):
     alice, _ = member(keyed, "r", "alice", secret=keyed.secret)
     bob = up.sock_for(keyed.uaddr)
@@ -156,6 +158,7 @@ class FakeUdpServer:
         self.s.close()
 
 
+@pytest.mark.no_tls
 def test_the_client_drops_answers_that_fail_the_checks(run_cli, key_file, secret):
     kudp = up.udp_key(secret)
     wrong = up.udp_key(b"not-the-server-key-0123456789")
@@ -186,6 +189,7 @@ def test_the_client_drops_answers_that_fail_the_checks(run_cli, key_file, secret
         honest.close()
 
 
+@pytest.mark.no_tls
 def test_the_chat_client_shows_a_replayed_push_once(sockit_bin, env, key_file, secret):
     kudp = up.udp_key(secret)
     pushes = []
@@ -245,6 +249,7 @@ def plain(s, head, body=b""):
     return len(data)
 
 
+@pytest.mark.no_tls
 def test_the_first_join_gets_only_a_cookie(open_srv):
     alice, _ = member(open_srv, "r", "alice")
     s, other = up.sock_for(open_srv.uaddr), up.sock_for(open_srv.uaddr)
@@ -314,6 +319,7 @@ def amplification(srv, victims, says, text):
     return sent, got[0], sorted(joined["members"])
 
 
+@pytest.mark.no_tls
 def test_forged_joins_register_nothing_and_amplify_nothing(open_srv):
     victims = [up.sock_for(open_srv.uaddr) for _ in range(256)]
     try:
@@ -331,6 +337,7 @@ def test_forged_joins_register_nothing_and_amplify_nothing(open_srv):
     assert got <= sent  # the victim got at most what was sent in its name (cookies)
 
 
+@pytest.mark.no_tls
 def test_at_most_16_memberships_per_address(open_srv):
     socks = [up.sock_for(open_srv.uaddr) for _ in range(18)]
     answers = [up.plain_join(s, "room%d" % i, "n%d" % i)["type"] for i, s in enumerate(socks)]
@@ -345,6 +352,7 @@ def test_at_most_16_memberships_per_address(open_srv):
     assert up.parse_frame(one.recv(70000))[0]["type"] == "joined"
 
 
+@pytest.mark.no_tls
 def test_no_answer_to_an_unproven_address_is_larger_than_its_datagram(open_srv):
     s = up.sock_for(open_srv.uaddr)
     for head, body in [({"type": "time"}, b""), ({"type": "time", "format": "%c%c%c"}, b""),
@@ -372,6 +380,7 @@ def count_answers(addr, payload, n):
     return len(got), time.monotonic() - t0 - 0.5
 
 
+@pytest.mark.no_tls
 def test_per_source_rate_limit_holds(open_srv, time_server_addrs):
     cases = [("native time", open_srv.uaddr, sp.frame(up.pad({"type": "ping"})))]
     day, rfc = time_server_addrs
