@@ -24,7 +24,6 @@
 #include "wire/text.h"
 
 static void process(sk_conn *c);
-static void start_session(sk_conn *c);
 static void on_timer(uv_timer_t *t);
 static void update_reading(sk_conn *c);
 

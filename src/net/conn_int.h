@@ -80,7 +80,7 @@ struct sk_conn {
   /* a wire adapter below the engine (adapter.h), or NULL for plain native */
   const sk_adapter *ad;
   void *ad_state;
-  unsigned tls_psk : 1;       /* TLS keyed by the secret: authenticated by the handshake */
+  unsigned tls_psk : 1; /* TLS keyed by the secret: authenticated by the handshake */
 
   /* read side */
   uint8_t *rbuf;

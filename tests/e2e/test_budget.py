@@ -8,8 +8,13 @@ consumers are dropped, each with an `over_budget` log line."""
 import os
 import socket
 
+import pytest
+
 import sockit_proto as sp
 from conftest import rss_kib, wait_for
+
+# Raw sockit/1 frames from Python: plain servers (conftest.py).
+pytestmark = pytest.mark.no_tls
 
 MiB = 1 << 20
 

@@ -84,6 +84,7 @@ def test_metrics_has_the_spec_families_with_help_and_type(hsrv):
     assert hsrv.addr in listeners and hsrv.http in listeners
 
 
+@pytest.mark.no_tls
 def test_metrics_count_known_traffic_exactly(hsrv, secret):
     n, k = 7, 12345
     before = scrape(hsrv.http)
@@ -139,6 +140,7 @@ def test_metrics_count_known_traffic_exactly(hsrv, secret):
     assert val(last, "sockit_connections_open", listener=hsrv.addr) == 0
 
 
+@pytest.mark.no_tls
 def test_metrics_error_codes_are_labelled(hsrv, secret):
     c = authed(hsrv, secret)
     before = scrape(hsrv.http)
@@ -164,6 +166,7 @@ def non_loopback_ip():
     return None if ip.startswith("127.") else ip
 
 
+@pytest.mark.no_tls
 def test_metrics_need_the_token_off_loopback(start_server, key_file, tmp_path):
     ip = non_loopback_ip()
     if ip is None:
@@ -182,6 +185,7 @@ def test_metrics_need_the_token_off_loopback(start_server, key_file, tmp_path):
     assert get("127.0.0.1:%s" % port, "/metrics")[0] == 200
 
 
+@pytest.mark.no_tls
 def test_metrics_off_loopback_without_a_token_file_is_refused(start_server, key_file):
     ip = non_loopback_ip()
     if ip is None:
@@ -207,6 +211,7 @@ def status_of(raw):
     return int(raw.split(b" ", 2)[1]) if raw.startswith(b"HTTP/1.1 ") else None
 
 
+@pytest.mark.no_tls
 def test_http_errors_are_clean(hsrv, secret):
     a = hsrv.http
     assert status_of(ws_proto.http_request(a, b"BLAH\r\n\r\n")) == 400
@@ -246,6 +251,7 @@ def test_http10_closes_after_the_answer(hsrv):
     assert status_of(raw) == 200 and b"Connection: close" in raw
 
 
+@pytest.mark.no_tls
 def test_slow_headers_hit_the_deadline(hsrv, secret):
     s = socket.create_connection(("127.0.0.1", int(hsrv.http.rsplit(":", 1)[1])), timeout=15)
     t0 = time.monotonic()
@@ -272,6 +278,7 @@ def test_slow_headers_hit_the_deadline(hsrv, secret):
     assert c.echo(b"ok") == b"ok"
 
 
+@pytest.mark.no_tls
 def test_idle_http_connection_holds_no_read_buffer_and_closes_on_stop(hsrv):
     s = socket.create_connection(("127.0.0.1", int(hsrv.http.rsplit(":", 1)[1])), timeout=5)
     s.sendall(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -291,6 +298,7 @@ def ws_client(srv, secret=None):
     return ws, c
 
 
+@pytest.mark.no_tls
 def test_ws_carries_the_native_protocol(hsrv, secret):
     ws, c = ws_client(hsrv, secret)
     before = scrape(hsrv.http)
@@ -313,6 +321,7 @@ def test_ws_carries_the_native_protocol(hsrv, secret):
     c.close()
 
 
+@pytest.mark.no_tls
 def test_ws_large_body_split_into_messages(hsrv, secret):
     ws, c = ws_client(hsrv, secret)
     body = os.urandom(3 << 20)
@@ -328,6 +337,7 @@ def test_ws_large_body_split_into_messages(hsrv, secret):
     c.close()
 
 
+@pytest.mark.no_tls
 def test_ws_auth_required_and_wrong_key(hsrv, secret):
     ws, c = ws_client(hsrv)
     c.hello()
@@ -347,6 +357,7 @@ BAD_FRAMES = {
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_FRAMES))
+@pytest.mark.no_tls
 def test_ws_bad_frames_close_cleanly(hsrv, secret, kind):
     make, code = BAD_FRAMES[kind]
     raw = make()
@@ -361,6 +372,7 @@ def test_ws_bad_frames_close_cleanly(hsrv, secret, kind):
     assert tcp.echo(b"ok") == b"ok"
 
 
+@pytest.mark.no_tls
 def test_ws_ping_close_handshake(hsrv, secret):
     ws, c = ws_client(hsrv, secret)
     ws.send_frame(ws_proto.encode_frame(9, b"hi"))
@@ -371,6 +383,7 @@ def test_ws_ping_close_handshake(hsrv, secret):
     assert op == 8 and payload[:2] == struct.pack("!H", 1000)
 
 
+@pytest.mark.no_tls
 def test_ws_chat_reaches_tcp_members(hsrv, secret):
     ws, w = ws_client(hsrv, secret)
     t = authed(hsrv, secret)
