@@ -22,6 +22,9 @@ import pytest
 import sockit_proto as sp
 from conftest import rss_kib, small_asan_quarantine
 
+# Raw sockit/1 frames from Python: plain servers (conftest.py).
+pytestmark = pytest.mark.no_tls
+
 PER_CONN = 32     # rooms one connection may be in
 PER_SOURCE = 64   # distinct rooms one source address may be in
 BIG = 65536       # the largest say

@@ -400,6 +400,7 @@ def test_ws_chat_reaches_tcp_members(hsrv, secret):
         assert head["from"] == "tcp" and body == b"from tcp"
 
 
+@pytest.mark.no_tls
 def test_metrics_rate_limited_peers(hsrv):
     before = scrape(hsrv.http)
     assert val(before, "sockit_rate_limited_peers") == 0
