@@ -622,10 +622,11 @@ static void process(sk_conn *c) {
           break;
         continue;
       }
-      if (c->rbuf == NULL)
-        break; /* nothing read yet (and NULL + 0 is undefined: fuzz_svc_*) */
+      /* nothing read yet (and NULL + 0 is undefined: fuzz_svc_*): the
+       * transport may hold some (TLS records not yet decrypted) */
       sk_head *h = NULL;
-      ssize_t used = sk_decode_head(&c->dec, c->rbuf + c->rpos, c->rlen - c->rpos, &h);
+      ssize_t used =
+          c->rbuf == NULL ? 0 : sk_decode_head(&c->dec, c->rbuf + c->rpos, c->rlen - c->rpos, &h);
       if (used == 0) {
         if (pull(c) > 0)
           continue;
