@@ -161,6 +161,7 @@ def presence_of(c, nick, event, timeout=10):
 # ---- across servers ----------------------------------------------------------
 
 
+@pytest.mark.no_tls
 def test_cross_server_delivery_members_and_presence(shared):
     a, b = shared(2)
     redis_up(a)
@@ -184,6 +185,7 @@ def test_cross_server_delivery_members_and_presence(shared):
     assert drain(bob) == []
 
 
+@pytest.mark.no_tls
 def test_nick_taken_across_servers(shared):
     a, b = shared(2)
     redis_up(a)
@@ -209,6 +211,7 @@ def test_nick_taken_across_servers(shared):
     assert wait_for(free, timeout=5, step=0.1)
 
 
+@pytest.mark.no_tls
 def test_history_across_servers(shared):
     a, b = shared(2)
     redis_up(a)
@@ -231,6 +234,7 @@ def test_history_across_servers(shared):
     assert got == [(w, "%s%d" % (w[0], i)) for i in range(3) for w in ("alice", "bob")]
 
 
+@pytest.mark.no_tls
 def test_one_order_under_concurrent_sayers_three_servers(shared):
     servers = shared(3)
     for srv in servers:
@@ -288,6 +292,7 @@ def udp_join(addr, room, nick, sock=None, history=None):
     return u, reply
 
 
+@pytest.mark.no_tls
 def test_udp_member_on_one_server_tcp_member_on_another(shared):
     a, b = shared(2, "--udp", "127.0.0.1:0")
     redis_up(a)
@@ -312,6 +317,7 @@ def test_udp_member_on_one_server_tcp_member_on_another(shared):
     assert presence_of(t, "udpuser", "leave")["event"] == "leave"
 
 
+@pytest.mark.no_tls
 def test_sigkilled_server_leaves_its_rooms_within_30s(shared):
     a, b = shared(2)
     redis_up(a)
@@ -340,6 +346,7 @@ def log_count(srv, event):
     return srv.stderr_text().count(event)
 
 
+@pytest.mark.no_tls
 def test_redis_restart_mid_conversation_no_loss_no_duplicate(shared, redis):
     a, b = shared(2)
     redis_up(a)
@@ -382,6 +389,7 @@ def test_redis_restart_mid_conversation_no_loss_no_duplicate(shared, redis):
         assert [m for m in got[alice] if m[0] == who] == [m for m in sent if m[0] == who]
 
 
+@pytest.mark.no_tls
 def test_redis_down_say_is_unavailable_then_works_again(shared, redis):
     (a,) = shared(1)
     redis_up(a)
@@ -413,6 +421,7 @@ def test_redis_down_say_is_unavailable_then_works_again(shared, redis):
     assert (head["type"], head["code"]) == ("error", "nick_taken")
 
 
+@pytest.mark.no_tls
 def test_slow_consumer_on_one_server_does_not_slow_the_room(shared):
     a, b = shared(2)
     redis_up(a)
@@ -472,6 +481,7 @@ def test_link_state_in_the_json_log(start_server, redis):
     assert wait_for(lambda: len(events("redis_up")) >= 4, timeout=15)
 
 
+@pytest.mark.no_tls
 def test_password_file_and_a_wrong_password(start_server, tmp_path):
     r = Redis.__new__(Redis)
     r.dir = str(tmp_path / "redis")
@@ -525,6 +535,7 @@ def test_bad_redis_url_is_refused_at_start(run_cli, url):
     assert "--chat-redis: want redis://HOST:PORT[/DB] or unix:PATH" in r.stderr
 
 
+@pytest.mark.no_tls
 def test_unix_socket_redis(start_server, tmp_path, short_dir):
     sock = os.path.join(short_dir, "r.sock")
     proc = subprocess.Popen(

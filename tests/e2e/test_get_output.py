@@ -251,6 +251,7 @@ def wrong_hash(c, head):
     c.send({"type": "file_end", "hash": conftest.sha256(b"other bytes")})
 
 
+@pytest.mark.no_tls
 def test_dash_reports_a_bad_hash_after_the_bytes(sockit_bin, env, tmp_path):
     liar = FakeFilesServer(wrong_hash)
     r = subprocess.run([sockit_bin, "get", liar.addr, "f.bin", "-o", "-", "--no-auth",
