@@ -8,7 +8,8 @@
 
 /* Where ABI 1's option structs end (common/sized.h): the calls copy a
  * caller's struct into a whole one of their own with sk__sized_copy. */
-#define SK__CLIENT_OPTS_V1 SK__END_OF(sk_client_opts, step_ctx)
+/* (the TLS members came in the same release as size: ABI 1 has them) */
+#define SK__CLIENT_OPTS_V1 SK__END_OF(sk_client_opts, tls_pin)
 #define SK__PUT_OPTS_V1 SK__END_OF(sk_put_opts, result)
 #define SK__GET_OPTS_V1 SK__END_OF(sk_get_opts, result)
 
