@@ -31,9 +31,14 @@ static int open_reserve(void) {
   return open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
+/* Descriptors a server needs beside one per connection: listeners, the
+ * log, the reserve, files being sent, exec pipes. */
+#define NOFILE_SPARE 64
+
 /* Many descriptors for many peers: the soft limit is often 1024 while the
  * hard one is far higher; raised only when the application allows it
- * (SK_PROCESS_NOFILE). Said once at start, since it bounds --max-conns. */
+ * (SK_PROCESS_NOFILE). Said at start only when it matters: when the limit
+ * cannot hold --max-conns connections. */
 static void raise_nofile(const sk_server *srv) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -44,7 +49,12 @@ static void raise_nofile(const sk_server *srv) {
     if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
       rl.rlim_cur = was;
   }
-  sk__notice(srv, SK_NOTICE_INFO, "open file limit %llu", (unsigned long long)rl.rlim_cur);
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)srv->cfg.max_conns + NOFILE_SPARE)
+    sk__notice(srv, SK_NOTICE_WARNING,
+               "the open file limit (%llu) is below --max-conns %lld: about %llu connections at "
+               "most (raise the hard limit, ulimit -Hn, or lower --max-conns)",
+               (unsigned long long)rl.rlim_cur, (long long)srv->cfg.max_conns,
+               (unsigned long long)(rl.rlim_cur > NOFILE_SPARE ? rl.rlim_cur - NOFILE_SPARE : 0));
 }
 
 int sk__stream_adopt(uv_stream_t *s, int fd, struct sockaddr_storage *ss, char *peer, size_t cap) {

@@ -469,6 +469,30 @@ static void warn_plain(const sk_server *srv) {
   }
 }
 
+/* What a listener serves, for its start-up line: nothing for the native
+ * protocol (the services are in the hello), else the protocol's name. */
+static void listener_label(const sk_listen_spec *ls, char *buf, size_t cap) {
+  switch (ls->kind) {
+  case SK_LISTEN_UDP:
+    snprintf(buf, cap, " (udp)");
+    break;
+  case SK_LISTEN_HTTP:
+    snprintf(buf, cap, " (http)");
+    break;
+  case SK_LISTEN_DAYTIME:
+    snprintf(buf, cap, " (daytime)");
+    break;
+  case SK_LISTEN_RFC868:
+    snprintf(buf, cap, " (rfc868)");
+    break;
+  default:
+    if (strcmp(ls->wire, "native") != 0)
+      snprintf(buf, cap, " (seed wire: %s)", ls->service);
+    else
+      buf[0] = '\0';
+  }
+}
+
 static int open_listeners(sk_server *srv, const char **why) {
   sk_config *cfg = &srv->cfg;
   int rc, nframed = 0;
@@ -498,12 +522,11 @@ static int open_listeners(sk_server *srv, const char **why) {
     if ((rc = open_listener(srv, &cfg->listen[i], why)) < 0)
       return rc;
   warn_plain(srv);
-  for (int i = 0; i < cfg->nlisten; i++)
-    sk__notice(srv, SK_NOTICE_INFO, "listening on %s%s", cfg->listen[i].bound,
-               cfg->listen[i].kind == SK_LISTEN_UDP         ? " (udp)"
-               : cfg->listen[i].kind == SK_LISTEN_HTTP      ? " (http)"
-               : strcmp(cfg->listen[i].wire, "native") != 0 ? " (seed wire)"
-                                                            : "");
+  for (int i = 0; i < cfg->nlisten; i++) {
+    char what[64];
+    listener_label(&cfg->listen[i], what, sizeof(what));
+    sk__notice(srv, SK_NOTICE_INFO, "listening on %s%s", cfg->listen[i].bound, what);
+  }
   return 0;
 }
 

@@ -36,7 +36,8 @@ SOCKIT_BIN = os.environ.get("SOCKIT_BIN", "/work/main/build/sockit")
 SOCKIT_WRAP = shlex.split(os.environ.get("SOCKIT_WRAP", ""))
 WRAP_ERROR_EXIT = 99
 READY_DEADLINE = 60.0 if SOCKIT_WRAP else 10.0
-LISTEN_RE = re.compile(r"^sockit: listening on (\S+)(?: \((?:udp|seed wire)\))*\s*$")
+LISTEN_RE = re.compile(
+    r"^sockit: listening on (\S+)(?: \((?:udp|daytime|rfc868|seed wire: [a-z]+)\))*\s*$")
 
 
 # Helpers several test files share: polling, /proc readings, hash names.

@@ -454,3 +454,35 @@ def test_exec_json_refused(run_cli, keyed_server, key_file):
     assert r.returncode == 255
     obj = json.loads(r.stdout)
     assert (obj["ok"], obj["error"], obj["status"]) == (False, "forbidden", 255)
+
+
+# ---------------------------------------------------------------------------
+# 16.15 serve says the open-file limit only when it matters; listener lines
+
+
+def test_open_file_limit_only_when_it_cannot_hold_max_conns(start_server):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    srv = start_server("--no-auth", "--max-conns", "100")
+    assert "open file limit" not in srv.stderr_text(), srv.stderr_text()
+    if hard == resource.RLIM_INFINITY or hard >= 10000000:
+        pytest.skip("no hard open file limit below 10,000,000 here")
+    srv = start_server("--no-auth", "--max-conns", "10000000")
+    lines = [ln for ln in srv.stderr_lines if "open file limit" in ln]
+    assert lines == ["sockit: warning: the open file limit (%d) is below --max-conns 10000000: "
+                     "about %d connections at most (raise the hard limit, ulimit -Hn, or "
+                     "lower --max-conns)" % (hard, hard - 64)], srv.stderr_text()
+
+
+def test_each_listener_line_names_its_service(start_server):
+    srv = start_server("--no-auth", "--udp", "127.0.0.1:0", "--daytime", "127.0.0.1:0",
+                       "--rfc868", "127.0.0.1:0")
+    import re
+    import conftest
+    assert conftest.wait_for(lambda: sum("listening on" in ln for ln in srv.stderr_lines) == 4)
+    kinds = [re.sub(r"^sockit: listening on \S+", "", ln) for ln in srv.stderr_lines
+             if "listening on" in ln]
+    assert kinds == ["", " (udp)", " (daytime)", " (rfc868)"], srv.stderr_text()
+    seed = start_server("--no-auth", "--wire", "seed", "--service", "time")
+    assert any(re.match(r"^sockit: listening on \S+ \(seed wire: time\)$", ln)
+               for ln in seed.stderr_lines), seed.stderr_text()
