@@ -5,6 +5,11 @@
  * when a service wants to do its own libuv work on a connection's loop:
  * uv_queue_work for blocking calls, timers, child processes. Everything
  * else in libsockit hides libuv.
+ *
+ * Link libuv yourself: libsockit keeps libuv a private dependency, so
+ * `pkg-config --libs sockit` does not name it, and a program that calls
+ * uv_* functions links with `$(pkg-config --cflags --libs sockit libuv)`.
+ * Use the libuv that libsockit was built against (one copy per process).
  */
 #ifndef SOCKIT_UV_H
 #define SOCKIT_UV_H

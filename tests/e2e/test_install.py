@@ -118,3 +118,38 @@ def test_destdir_install_static(build_dir, tmp_path, start_server):
     assert "libsockit" not in sh("ldd %s" % exe)
     srv = start_server("--no-auth")
     run_echo(exe, srv.addr)
+
+
+def test_static_link_beside_the_shared_library(build_dir, tmp_path, start_server):
+    """Issue 16 item 16: with libsockit.so and libsockit.a side by side (a
+    normal install), `pkg-config --static sockit` still links the shared
+    library; the documented `sockit-static` module links the archive."""
+    prefix = str(tmp_path / "prefix")
+    make_install(build_dir, prefix)
+    pc = find_pc(prefix)
+    libdir = os.path.dirname(os.path.dirname(pc))
+    assert glob.glob(os.path.join(libdir, "libsockit.so*"))
+    env = pc_env(os.path.dirname(pc))
+    run_env = dict(os.environ, LD_LIBRARY_PATH=libdir)
+    exe = str(tmp_path / "echo_client_static")
+    sh("cc %s -o %s $(pkg-config --static --cflags --libs sockit-static)" % (PROG, exe), env=env)
+    assert "libsockit" not in sh("ldd %s" % exe, env=run_env)
+    srv = start_server("--no-auth")
+    run_echo(exe, srv.addr, run_env)
+    # the trap the docs warn about: --static with the plain module
+    trap = str(tmp_path / "echo_client_trap")
+    sh("cc %s -o %s $(pkg-config --static --cflags --libs sockit)" % (PROG, trap), env=env)
+    assert "libsockit.so" in sh("ldd %s" % trap, env=run_env)
+
+
+def test_uv_header_users_link_libuv_themselves(build_dir, tmp_path):
+    """sockit/uv.h: a program that calls libuv itself names libuv on its own
+    link line (libsockit keeps libuv private)."""
+    prefix = str(tmp_path / "prefix")
+    make_install(build_dir, prefix)
+    env = pc_env(os.path.dirname(find_pc(prefix)))
+    src = tmp_path / "uvuser.c"
+    src.write_text("#include <sockit/sockit.h>\n#include <sockit/uv.h>\n"
+                   "int main(void) { return uv_version() == 0; }\n")
+    sh("cc -Wall -Werror %s -o %s $(pkg-config --cflags --libs sockit libuv)"
+       % (src, tmp_path / "uvuser"), env=env)
