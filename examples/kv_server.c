@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
   }
   if (rc == 0 && (rc = sk_server_add_service(srv, &kv_service)) == 0 &&
       (rc = sk_server_set(srv, "listen", addr, &why)) == 0 &&
-      (rc = sk_server_set(srv, "services", "", &why)) == 0 && /* no built-in services */
+      (rc = sk_server_set(srv, "services", "kv", &why)) == 0 && /* kv alone, no built-in */
       (rc = sk_server_set(srv, "threads", "1", &why)) == 0 &&
       (rc = sk_server_set(srv, "no-auth", NULL, &why)) == 0)
     rc = sk_server_run(srv, 1, &why); /* until SIGINT/SIGTERM */

@@ -143,8 +143,12 @@ SK_API int sk_server_set(sk_server *srv, const char *name, const char *value, co
 /* Register a service. The server keeps a copy of the table and its
  * handlers; the strings and functions they point to must outlive the
  * server. Built-in services are registered by sk_server_new; user services
- * are added here and are enabled at once. Returns 0, -EEXIST (a type is
- * taken) or -ENOMEM. */
+ * are added here. The "services" option governs both: left at its
+ * default, every user service is served beside echo,time,chat,files; set
+ * ("echo,kv"), exactly the services it names are (a registered service it
+ * leaves out answers unknown_type, or forbidden with its off_message; a
+ * name nobody registered fails sk_server_run). Returns 0, -EEXIST (a type
+ * is taken) or -ENOMEM. */
 SK_API int sk_server_add_service(sk_server *srv, const sk_service *svc);
 
 /* What the server tells its operator. The library never writes to stdout

@@ -57,7 +57,8 @@ int sk__server_add(sk_server *srv, const sk_service *svc, int builtin) {
       return -ENOMEM;
     srv->handlers[srv->nhandlers++] = (sk_handler_ref){h, srv->nservices};
   }
-  srv->enabled[srv->nservices] = builtin ? -1 : 1; /* -1: decided by --services at run */
+  /* decided by --services at run: -1 a built-in, -2 the application's */
+  srv->enabled[srv->nservices] = builtin ? -1 : -2;
   srv->services[srv->nservices++] = svc;
   return 0;
 }
@@ -205,7 +206,9 @@ static int enable_services(sk_server *srv, const char **why) {
   }
   for (int i = 0; i < srv->nservices; i++) {
     const char *name = srv->services[i]->name;
-    if (srv->enabled[i] != -1)
+    if (srv->enabled[i] == -2) /* the application's: on unless a list leaves it out */
+      srv->enabled[i] = strcmp(list, SK_DEFAULT_SERVICES) == 0 || in_list(list, name);
+    if (srv->enabled[i] >= 0)
       continue;
     if (name[0] == '\0')
       srv->enabled[i] = 1; /* the core's own types (ping, bye) */

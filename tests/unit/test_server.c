@@ -1,7 +1,10 @@
 /* test_server.c - service registration rules of the server framework. */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "sockit/sockit.h"
 
@@ -45,6 +48,94 @@ START_TEST(options_by_name) {
 }
 END_TEST
 
+/* ---- --services governs the application's services too (issue 16 item 17) */
+
+typedef struct running {
+  sk_server *srv;
+  pthread_t t;
+  char path[64], addr[80];
+  int rc;
+} running;
+
+static void *run_thread(void *arg) {
+  running *r = arg;
+  const char *why = NULL;
+  r->rc = sk_server_run(r->srv, 0, &why);
+  return NULL;
+}
+
+/* A --no-auth server on a fresh Unix socket with kv registered and the
+ * services option as given (NULL: left at its default). */
+static void start(running *r, const char *services) {
+  const char *why = NULL;
+  snprintf(r->path, sizeof(r->path), "/tmp/sk-unit-%d-%p.sock", (int)getpid(), (void *)r);
+  snprintf(r->addr, sizeof(r->addr), "unix:%s", r->path);
+  unlink(r->path);
+  ck_assert_int_eq(sk_server_new(&r->srv), 0);
+  ck_assert_int_eq(sk_server_add_service(r->srv, &kv), 0);
+  ck_assert_int_eq(sk_server_set(r->srv, "listen", r->addr, &why), 0);
+  ck_assert_int_eq(sk_server_set(r->srv, "no-auth", NULL, &why), 0);
+  ck_assert_int_eq(sk_server_set(r->srv, "threads", "1", &why), 0);
+  if (services != NULL)
+    ck_assert_int_eq(sk_server_set(r->srv, "services", services, &why), 0);
+  ck_assert_int_eq(pthread_create(&r->t, NULL, run_thread, r), 0);
+}
+
+static void stop(running *r) {
+  sk_server_stop(r->srv);
+  pthread_join(r->t, NULL);
+  ck_assert_int_eq(r->rc, 0);
+  sk_server_free(r->srv);
+  unlink(r->path);
+}
+
+/* Connect (retrying while the server starts) and ask for kv. */
+static int ask_kv(running *r, int *offered) {
+  /* kv's handler answers nothing: served means no answer in 300 ms */
+  sk_client_opts o = {.no_auth = 1, .timeout_ms = 300};
+  sk_client *c = NULL;
+  sk_head *req = sk_head_new("kv");
+  int rc = -1;
+  for (int i = 0; i < 500 && (rc = sk_client_connect(&c, r->addr, &o)) < 0; i++)
+    usleep(10000);
+  ck_assert_int_eq(rc, 0);
+  *offered = sk_client_has_service(c, "kv");
+  rc = sk_client_request(c, req, NULL, 0, NULL, NULL, NULL);
+  sk_head_free(req);
+  sk_client_close(c);
+  return rc;
+}
+
+START_TEST(user_service_served_by_default) {
+  running r = {0};
+  int offered;
+  start(&r, NULL);
+  ck_assert_int_eq(ask_kv(&r, &offered), -ETIMEDOUT);
+  ck_assert(offered);
+  stop(&r);
+}
+END_TEST
+
+START_TEST(user_service_left_out_of_services_is_not_served) {
+  running r = {0};
+  int offered;
+  start(&r, "echo,time");
+  ck_assert_int_eq(ask_kv(&r, &offered), SK_EUNKNOWNTYPE); /* kv has no off_message */
+  ck_assert(!offered);
+  stop(&r);
+}
+END_TEST
+
+START_TEST(user_service_named_in_services_is_served) {
+  running r = {0};
+  int offered;
+  start(&r, "echo,kv");
+  ck_assert_int_eq(ask_kv(&r, &offered), -ETIMEDOUT);
+  ck_assert(offered);
+  stop(&r);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("server");
   TCase *tc = tcase_create("registration");
@@ -52,6 +143,9 @@ int main(void) {
   int failed;
   tcase_add_test(tc, user_service_may_take_over_a_builtin_type);
   tcase_add_test(tc, options_by_name);
+  tcase_add_test(tc, user_service_served_by_default);
+  tcase_add_test(tc, user_service_left_out_of_services_is_not_served);
+  tcase_add_test(tc, user_service_named_in_services_is_served);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
