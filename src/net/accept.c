@@ -50,7 +50,7 @@ static void raise_nofile(const sk_server *srv) {
       rl.rlim_cur = was;
   }
   if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)srv->cfg.max_conns + NOFILE_SPARE)
-    sk__notice(srv, SK_NOTICE_WARNING,
+    sk__notice(srv, SK_NOTICE_INFO,
                "the open file limit (%llu) is below --max-conns %lld: about %llu connections at "
                "most (raise the hard limit, ulimit -Hn, or lower --max-conns)",
                (unsigned long long)rl.rlim_cur, (long long)srv->cfg.max_conns,

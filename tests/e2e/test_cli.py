@@ -469,7 +469,7 @@ def test_open_file_limit_only_when_it_cannot_hold_max_conns(start_server):
         pytest.skip("no hard open file limit below 10,000,000 here")
     srv = start_server("--no-auth", "--max-conns", "10000000")
     lines = [ln for ln in srv.stderr_lines if "open file limit" in ln]
-    assert lines == ["sockit: warning: the open file limit (%d) is below --max-conns 10000000: "
+    assert lines == ["sockit: the open file limit (%d) is below --max-conns 10000000: "
                      "about %d connections at most (raise the hard limit, ulimit -Hn, or "
                      "lower --max-conns)" % (hard, hard - 64)], srv.stderr_text()
 
