@@ -116,7 +116,7 @@ START_TEST(test_newer_tables_and_options_work) {
   snprintf(sock, sizeof(sock), "%s/s", dir);
   ck_assert_int_eq(sk_server_new(&srv), 0);
   ck_assert_int_eq(sk_server_set(srv, "listen", addr, &why), 0);
-  ck_assert_int_eq(sk_server_set(srv, "services", "", &why), 0);
+  ck_assert_int_eq(sk_server_set(srv, "services", "newer", &why), 0);
   ck_assert_int_eq(sk_server_set(srv, "no-auth", NULL, &why), 0);
   ck_assert_int_eq(sk_server_set(srv, "threads", "1", &why), 0);
   sk_server_set_process(srv, SK_PROCESS_SIGNALS);
