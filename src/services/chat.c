@@ -151,17 +151,57 @@ static const char unavailable[] =
     "chat is unavailable: this server cannot reach the Redis its rooms are shared through; try "
     "again shortly";
 
-/* A connection's chat state: its memberships and the one join that may be
- * waiting for its backend (requests on a connection run one at a time). */
+/* A say whose backend answers later. Says may follow each other while
+ * earlier ones wait (SK_H_FOLLOW: a sender keeps a window of them, as on one
+ * server), but nothing else does: the connection stays "active" until every
+ * say and join has its answer, so an error still comes before the answer
+ * to any later request. */
+typedef struct tcp_say tcp_say;
+struct tcp_say {
+  chat_say_req req;
+  struct tcp_owner *t;
+  sk_conn *c;    /* referenced while the backend has it */
+  sk_head *id;   /* the say's "id" alone (or NULL), for a late error */
+  tcp_say *next; /* queued: a say to the room being joined waits for it */
+  char room[CHAT_NAME_MAX + 1];
+  uint8_t *text;
+  size_t n;
+};
+
+/* A connection's chat state: its memberships, the one join that may be
+ * waiting for its backend, and the says that are. */
 typedef struct tcp_owner {
   chat_owner o; /* first: the service's state is this */
   chat_join_req jreq;
+  int joining;              /* a join waits for its backend */
+  int says;                 /* says waiting (for the backend, or queued) */
+  tcp_say *queued, **qtail; /* says for the room being joined, in order */
 } tcp_owner;
 
-typedef struct tcp_say {
-  chat_say_req req;
-  sk_conn *c; /* referenced */
-} tcp_say;
+static void say_free(tcp_say *ts) {
+  sk_head_free(ts->id);
+  free(ts->text);
+  free(ts);
+}
+
+/* The error of a say answered late: with the say's own id. */
+static void say_error(sk_conn *c, const sk_head *id, int rc) {
+  sk_head *h = sk_head_new("error");
+  if (h == NULL)
+    return;
+  if (sk_head_set_str(h, "code", sk_err_wire_name(rc)) == 0 &&
+      sk_head_set_str(h, "message", rc == SK_EUNAVAILABLE ? unavailable : sk_strerror(rc)) == 0 &&
+      (id == NULL || sk_head_copy_member(h, id, "id") == 0))
+    sk_conn_push(c, h, NULL, 0);
+  sk_head_free(h);
+}
+
+/* Every join and say of the connection is answered: its next requests may
+ * run. */
+static void tcp_settled(tcp_owner *t) {
+  if (!t->joining && t->says == 0)
+    sk_conn_done(t->o.conn);
+}
 
 static int send_joined(sk_conn *c, chat_join_out *jo) {
   int rc = sk_conn_send(c, jo->joined, NULL, 0);
@@ -190,25 +230,56 @@ static int join_answer(sk_conn *c, chat_owner *o, int rc, chat_join_out *jo) {
   return rc == -EPIPE ? 0 : rc;
 }
 
+static void tcp_said(chat_say_req *req, int rc) {
+  tcp_say *ts = (tcp_say *)req;
+  sk_conn *c = ts->c;
+  if (!sk_conn_is_closing(c)) { /* a live connection's chat state is live */
+    if (rc < 0)
+      say_error(c, ts->id, rc);
+    ts->t->says--;
+    tcp_settled(ts->t);
+  }
+  sk_conn_unref(c);
+  say_free(ts);
+}
+
+/* Hand ts to the backend: 0 (answered now) or SK_ASYNC (tcp_said later). */
+static int say_start(tcp_owner *t, chat_member *m, tcp_say *ts, const uint8_t *text, size_t n) {
+  int rc = chat_say(m, text, n, &ts->req);
+  if (rc == SK_ASYNC) {
+    sk_conn_ref(ts->c);
+    t->says++;
+    return rc;
+  }
+  if (rc < 0)
+    say_error(ts->c, ts->id, rc);
+  say_free(ts);
+  return 0;
+}
+
 static void tcp_joined(chat_join_req *req, int rc, chat_join_out *jo) {
   tcp_owner *t = (tcp_owner *)((char *)req - offsetof(tcp_owner, jreq));
   sk_conn *c = t->o.conn;
-  if (rc == -ECANCELED) /* the connection is closing */
+  tcp_say *q = t->queued;
+  if (rc == -ECANCELED) /* the connection is closing: finish frees the queue */
     return;
   if ((rc = join_answer(c, &t->o, rc, jo)) < 0)
     sk_conn_error(c, rc, NULL);
-  sk_conn_done(c);
-}
-
-static void tcp_said(chat_say_req *req, int rc) {
-  tcp_say *ts = (tcp_say *)req;
-  if (!sk_conn_is_closing(ts->c)) {
-    if (rc < 0)
-      sk_conn_error(ts->c, rc, rc == SK_EUNAVAILABLE ? unavailable : NULL);
-    sk_conn_done(ts->c);
+  t->joining = 0;
+  t->queued = NULL;
+  while (q != NULL) { /* the says that waited for this join, in order */
+    tcp_say *ts = q;
+    chat_member *m = chat_find(&t->o, ts->room);
+    q = ts->next;
+    t->says--;
+    if (m == NULL || m->pending) {
+      say_error(c, ts->id, SK_EFORBIDDEN);
+      say_free(ts);
+    } else {
+      say_start(t, m, ts, ts->text, ts->n);
+    }
   }
-  sk_conn_unref(ts->c);
-  free(ts);
+  tcp_settled(t);
 }
 
 static int handle_join(sk_conn *c, const sk_request *req) {
@@ -230,33 +301,55 @@ static int handle_join(sk_conn *c, const sk_request *req) {
     return sk_conn_error(c, SK_EBUSY, "in too many rooms at once (32): leave one first"), 0;
   ((tcp_owner *)o)->jreq.done = tcp_joined;
   rc = chat_join(o, room, nick, (size_t)hist, SIZE_MAX, &jo, &((tcp_owner *)o)->jreq);
-  return rc == SK_ASYNC ? rc : join_answer(c, o, rc, &jo);
+  if (rc != SK_ASYNC)
+    return join_answer(c, o, rc, &jo);
+  ((tcp_owner *)o)->joining = 1; /* nothing else runs meanwhile: no says in flight */
+  return rc;
 }
 
+/* Queue ts (its text copied) until the room's join is answered. */
+static int say_queue(tcp_owner *t, tcp_say *ts, const char *room, const uint8_t *text, size_t n) {
+  if (n > 0 && (ts->text = malloc(n)) == NULL) {
+    say_free(ts);
+    return -ENOMEM;
+  }
+  if (n > 0)
+    memcpy(ts->text, text, n);
+  ts->n = n;
+  snprintf(ts->room, sizeof(ts->room), "%s", room);
+  if (t->queued == NULL)
+    t->qtail = &t->queued;
+  *t->qtail = ts;
+  t->qtail = &ts->next;
+  t->says++;
+  return SK_ASYNC;
+}
+
+/* May run while earlier says (or a join) of the connection wait: see
+ * tcp_say. An answer now is an error for this say; later, say_error. */
 static int handle_say(sk_conn *c, const sk_request *req) {
   chat_owner *o = req->state;
+  tcp_owner *t = (tcp_owner *)o;
   const char *room = req_room(c, req->head);
   chat_member *m;
   tcp_say *ts;
-  int rc;
   if (room == NULL)
     return 0;
   if ((m = chat_find(o, room)) == NULL)
     return sk_conn_error(c, SK_EFORBIDDEN, "not in this room: join it first"), 0;
   if (!chat_valid_text(req->body, (size_t)req->size))
     return sk_conn_error(c, SK_EBADREQ, "a message must be UTF-8 text"), 0;
-  if ((ts = malloc(sizeof(*ts))) == NULL)
+  if ((ts = calloc(1, sizeof(*ts))) == NULL)
     return -ENOMEM;
-  *ts = (tcp_say){{tcp_said}, c};
-  rc = chat_say(m, req->body, (size_t)req->size, &ts->req);
-  if (rc == SK_ASYNC) {
-    sk_conn_ref(c); /* the answer comes on this loop, later */
-    return rc;
+  *ts = (tcp_say){.req = {tcp_said}, .t = t, .c = c};
+  if (sk_head_has(req->head, "id") &&
+      ((ts->id = sk_head_new("id")) == NULL || sk_head_copy_member(ts->id, req->head, "id") < 0)) {
+    say_free(ts);
+    return -ENOMEM;
   }
-  free(ts);
-  if (rc == SK_EUNAVAILABLE)
-    return sk_conn_error(c, rc, unavailable), 0;
-  return rc;
+  if (m->pending) /* pipelined right after its join */
+    return say_queue(t, ts, room, req->body, (size_t)req->size);
+  return say_start(t, m, ts, req->body, (size_t)req->size);
 }
 
 /* SPEC 4.8 defines no answer to leave: the others see the presence. */
@@ -299,9 +392,15 @@ static int setup(sk_conn *c, void **state) {
 /* Closing the connection leaves every room. */
 static void finish(sk_conn *c, void *state) {
   chat_owner *o = state;
+  tcp_owner *t = state;
   if (o == NULL)
     return;
-  chat_leave_all(o, 1, "close");
+  chat_leave_all(o, 1, "close"); /* a waiting join is cancelled */
+  while (t->queued != NULL) {
+    tcp_say *ts = t->queued;
+    t->queued = ts->next;
+    say_free(ts);
+  }
   free(o);
 }
 
@@ -369,7 +468,7 @@ static void stop(sk_server *srv) {
 
 static const sk_handler chat_handlers[] = {
     {.type = "join", .handle = handle_join},
-    {.type = "say", .handle = handle_say, .max_body = CHAT_SAY_MAX},
+    {.type = "say", .handle = handle_say, .flags = SK_H_FOLLOW, .max_body = CHAT_SAY_MAX},
     {.type = "leave", .handle = handle_leave},
     {0},
 };

@@ -558,3 +558,30 @@ def test_unix_socket_redis(start_server, tmp_path, short_dir):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_pipelined_join_and_says_then_ping_keep_their_order(shared, redis):
+    (a,) = shared(1)
+    redis_up(a)
+    c = a.connect()
+    c.hello()
+    # one write: the join, three says (answered by Redis later), a ping
+    c.send_raw(sp.frame({"type": "join", "room": "p", "nick": "ann", "id": 1}) +
+               b"".join(sp.frame({"type": "say", "room": "p", "id": 2 + i}, b"s%d" % i)
+                        for i in range(3)) +
+               sp.frame({"type": "ping", "id": 9}))
+    frames = [c.recv_frame(5) for _ in range(5)]
+    assert frames[0][0]["type"] == "joined" and frames[0][0]["id"] == 1
+    kinds = [(h["type"], h.get("id"), b) for h, b in frames[1:]]
+    msgs = [k for k in kinds if k[0] == "msg"]
+    assert [b for _, _, b in msgs] == [b"s0", b"s1", b"s2"]
+    assert [k[:2] for k in kinds if k[0] == "pong"] == [("pong", 9)]  # msgs are pushes
+    # while Redis is down, pipelined says fail in order, each with its own id
+    redis.stop(signal.SIGKILL)
+    assert wait_for(lambda: log_count(a, "redis_down") >= 3, timeout=10), a.stderr_text()
+    c.send_raw(b"".join(sp.frame({"type": "say", "room": "p", "id": 20 + i}, b"x")
+                        for i in range(3)) + sp.frame({"type": "ping", "id": 30}))
+    got = [c.recv_frame(5)[0] for _ in range(4)]
+    assert [(h["type"], h.get("code"), h["id"]) for h in got] == [
+        ("error", "unavailable", 20), ("error", "unavailable", 21),
+        ("error", "unavailable", 22), ("pong", None, 30)]
