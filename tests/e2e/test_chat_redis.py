@@ -20,7 +20,9 @@ from test_chat import member, next_of, say, udp_addrs, udp_dgram, udp_frame
 
 REDIS_SERVER = shutil.which("redis-server")
 
-pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed")
+# every test here speaks raw native frames: plain servers (--no-tls)
+pytestmark = [pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed"),
+              pytest.mark.no_tls]
 
 
 def redis_cmd(port, *args, timeout=2.0):
