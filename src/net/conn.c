@@ -617,6 +617,8 @@ static void process(sk_conn *c) {
         size_t before = c->rpos;
         /* bytes it left when its answers filled the queue: on, while it
          * makes progress (the queue check above pauses it again) */
+        if (c->ad != NULL && c->rpos == c->rlen && pull(c) > 0)
+          continue; /* TLS: decrypted bytes went through the adapter */
         if (c->ad == NULL || c->rpos == c->rlen || c->ad->input(c, c->rpos) < 0 ||
             (c->rpos == before && !c->native))
           break;
@@ -701,12 +703,25 @@ void sk__conn_app_buf(sk_conn *c, uv_buf_t *buf) {
   buf->len = SK_RBUF_SIZE - c->rlen;
 }
 
-void sk__conn_app_got(sk_conn *c, size_t n) {
-  if (c->lent)
+/* n application bytes landed where sk__conn_app_buf said. A wire adapter
+ * (adapter.h) turns new bytes in the read buffer into native ones first.
+ * Returns -1 when the adapter closed the connection. */
+static int app_bytes(sk_conn *c, size_t n, int lent) {
+  size_t at = c->rlen;
+  if (lent) {
     c->got = n; /* step_body tells the sink first: nothing is buffered */
-  else
-    c->rlen += n;
+    return 0;
+  }
+  c->rlen += n;
+  if (c->ad != NULL && (c->ad->input(c, at) < 0 || c->hard_closing))
+    return -1;
+  return 0;
+}
+
+void sk__conn_app_got(sk_conn *c, size_t n) {
+  int lent = c->lent;
   c->lent = 0;
+  app_bytes(c, n, lent); /* an adapter that closed: process sees closing */
 }
 
 void sk__conn_eof(sk_conn *c, ssize_t why) {
@@ -726,15 +741,8 @@ static void plain_read(sk_conn *c, size_t n, int lent) {
     c->rlen = c->rpos = 0;
     return;
   }
-  if (lent) {
-    c->got = n; /* step_body tells the sink first: nothing is buffered */
-  } else {
-    size_t at = c->rlen;
-    c->rlen += n;
-    if (c->ad != NULL && (c->ad->input(c, at) < 0 || c->hard_closing))
-      return;
-  }
-  process(c);
+  if (app_bytes(c, n, lent) == 0)
+    process(c);
 }
 
 static int plain_can_read(const sk_conn *c) {
@@ -982,13 +990,15 @@ void sk__conn_accept_with(sk_listener *l, int fd, const sk_adapter *ad) {
     sk_conn_close(c, rc); /* busy, rate_limited: in plain, before any TLS */
     return;
   }
-  if (l->spec->tls && ad == NULL) {
-    /* the hello waits for the handshake, which the auth deadline bounds */
+  if (l->spec->tls) {
+    /* the hello waits for the handshake, which the auth deadline bounds;
+     * an adapter (HTTPS) keeps its own deadline for the first request */
     if (sk__tls_conn_start(c) < 0) {
       sk__conn_hard_close(c);
       return;
     }
-    uv_timer_start(&c->timer, on_timer, SK_TLS_SILENCE_MS, 0);
+    if (ad == NULL)
+      uv_timer_start(&c->timer, on_timer, SK_TLS_SILENCE_MS, 0);
     update_reading(c);
     return;
   }
@@ -1000,8 +1010,9 @@ void sk__conn_accept_with(sk_listener *l, int fd, const sk_adapter *ad) {
 }
 
 void sk__conn_secured(sk_conn *c) {
-  if (!c->closing && sk__conn_start_native(c) < 0)
-    sk__conn_hard_close(c);
+  sk__conn_metric(c, SK_M_TLS_HANDSHAKES, 1);
+  if (c->ad == NULL && !c->closing && sk__conn_start_native(c) < 0)
+    sk__conn_hard_close(c); /* an adapter starts the engine itself (/ws) */
 }
 
 const sk_wire sk__wire_native = {.name = "native", .accept = sk__conn_accept, .per_loop = 1};

@@ -480,7 +480,7 @@ static void listener_label(const sk_listen_spec *ls, char *buf, size_t cap) {
     snprintf(buf, cap, " (udp)");
     break;
   case SK_LISTEN_HTTP:
-    snprintf(buf, cap, " (http)");
+    snprintf(buf, cap, ls->tls ? " (https)" : " (http)");
     break;
   case SK_LISTEN_DAYTIME:
     snprintf(buf, cap, " (daytime)");
@@ -520,6 +520,9 @@ static int open_listeners(sk_server *srv, const char **why) {
     sk_listen_spec *ls = &cfg->listen[i];
     ls->tls = srv->tls != NULL && ls->kind == SK_LISTEN_STREAM && strcmp(ls->wire, "native") == 0 &&
               (ls->addr.family != AF_UNIX || cfg->tls);
+    /* HTTPS only with a certificate: browsers know no TLS keyed by a secret */
+    if (ls->kind == SK_LISTEN_HTTP)
+      ls->tls = srv->tls != NULL && cfg->tls_cert[0] != '\0';
   }
   for (int i = 0; i < cfg->nlisten; i++)
     if ((rc = open_listener(srv, &cfg->listen[i], why)) < 0)

@@ -147,6 +147,9 @@ static void handshake_failed(sk_conn *c) {
   tls_conn *t = c->tls;
   const char *reason = sk__tls_reason();
   t->failed = 1;
+  sk__conn_metric(c, SK_M_TLS_FAILURES, 1);
+  if (t->seen.psk_offered)
+    sk__conn_metric(c, SK_M_AUTH_FAILURES, 1); /* a wrong key, as SPEC 4.3 counts it */
   if (t->seen.psk_offered) {
     sk__ratelimit_fail(c->srv->rl, c->src, sk__now_mono());
     sk_conn_log(c, "auth_fail", "reason", 's',

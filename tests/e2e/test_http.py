@@ -459,3 +459,36 @@ def test_metrics_redis_link_state(start_server, tmp_path):
         assert val(scrape(http), "sockit_redis_link_drops_total") == links
     finally:
         r.stop()
+
+
+def test_https_and_wss_in_certificate_mode(start_server, key_file, secret, tmp_path):
+    cert, key = ws_proto.self_signed_cert(str(tmp_path))
+    srv = start_server("--key-file", key_file, "--root", str(tmp_path / "root"),
+                       "--http", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key)
+    assert wait_for(lambda: any(l.endswith(" (https)") for l in srv.stderr_lines))
+    addr = ws_proto.http_addr(srv, wait_for)
+    raw = ws_proto.http_request(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n"
+                                      b"Connection: close\r\n\r\n", tls_ca=cert)
+    assert status_of(raw) == 200 and b"sockit_requests_total" in raw
+    # plain HTTP on the HTTPS port gets nothing useful
+    assert status_of(ws_proto.http_request(addr, b"GET / HTTP/1.1\r\n\r\n", timeout=3)) is None
+    ws = ws_proto.WSSocket(addr, tls_ca=cert)
+    c = sp.Client(ws)
+    hello = c.hello()
+    assert hello["auth"] == "hmac-sha256"  # certificate mode: the key's exchange inside TLS
+    c.auth(secret)
+    assert c.echo(b"over wss") == b"over wss"
+    after = scrape_tls(addr, cert)
+    assert val(after, "sockit_tls_handshakes_total") >= 3
+    assert val(after, "sockit_websocket_connections_total") == 1
+
+
+def scrape_tls(addr, cert):
+    raw = ws_proto.http_request(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n"
+                                      b"Connection: close\r\n\r\n", tls_ca=cert)
+    body = raw.partition(b"\r\n\r\n")[2]
+    out = {}
+    for fam in prom_parser.text_string_to_metric_families(body.decode()):
+        for s in fam.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out

@@ -46,6 +46,7 @@ def browser(tmp_path):
     for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
               "--disable-background-networking", "--disable-component-update", "--disable-sync",
               "--disable-dev-shm-usage", "--window-size=1100,900",
+              "--ignore-certificate-errors",  # the https test's self-signed certificate
               "--user-data-dir=%s" % (tmp_path / "chromium-profile")):
         opts.add_argument(a)
     opts.add_experimental_option("prefs", {"download.default_directory": str(downloads),
@@ -74,9 +75,9 @@ def wait_text(drv, id_, needle, timeout=15):
                                                  text_of(drv, "status"))
 
 
-def log_in(drv, srv, key):
+def log_in(drv, srv, key, scheme="http"):
     """With the keyboard only: the key field has the focus; type, Enter."""
-    drv.get("http://%s/" % srv.http)
+    drv.get("%s://%s/" % (scheme, srv.http))
     assert wait_for(lambda: drv.switch_to.active_element.get_attribute("id") == "key")
     drv.switch_to.active_element.send_keys(key.strip() + Keys.ENTER)
 
@@ -217,3 +218,26 @@ def test_page_off_loopback_over_http_explains_why_it_cannot_work(start_server, k
     browser.get("http://%s:%s/" % (ip, port))
     wait_text(browser, "login-error", "needs a secure context")
     assert browser.find_element(By.ID, "connect").get_attribute("disabled") == "true"
+
+
+def test_page_over_https_in_certificate_mode(start_server, key_file, browser, tmp_path):
+    cert, key = ws_proto.self_signed_cert(str(tmp_path))
+    root = tmp_path / "root"
+    srv = start_server("--key-file", key_file, "--root", str(root), "--http", "127.0.0.1:0",
+                       "--tls-cert", cert, "--tls-key", key)
+    srv.http = ws_proto.http_addr(srv, wait_for)
+    log_in(browser, srv, key_text(key_file), scheme="https")
+    wait_text(browser, "status", "Connected")
+    assert browser.execute_script("return location.protocol") == "https:"
+    src = tmp_path / "secure.bin"
+    data = os.urandom((1 << 20) + 3)
+    src.write_bytes(data)
+    browser.find_element(By.ID, "file").send_keys(str(src))
+    browser.find_element(By.ID, "upload").click()
+    wait_text(browser, "files-status", "Uploaded secure.bin", timeout=60)
+    assert (root / "secure.bin").read_bytes() == data
+    browser.find_element(By.CSS_SELECTOR, "button[data-name='secure.bin']").click()
+    wait_text(browser, "files-status", "verified", timeout=60)
+    got = browser.downloads / "secure.bin"
+    assert wait_for(lambda: got.exists() and got.stat().st_size == len(data), timeout=30)
+    assert got.read_bytes() == data

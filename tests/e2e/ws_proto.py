@@ -7,7 +7,9 @@ import base64
 import hashlib
 import os
 import socket
+import ssl
 import struct
+import subprocess
 import time
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -17,18 +19,37 @@ def http_addr(srv, wait_for):
     """A started server's --http address, from its `listening on ADDR (http)` line."""
     def find():
         for line in srv.stderr_lines:
-            if line.startswith("sockit: listening on ") and line.endswith(" (http)"):
+            if line.startswith("sockit: listening on ") and line.endswith((" (http)", " (https)")):
                 return line.split()[3]
         return None
     assert wait_for(find), srv.stderr_text()
     return find()
 
 
-def http_request(addr, raw, timeout=5.0):
-    """Send raw bytes to an HTTP address, read until the server closes (or
-    timeout) -> bytes."""
-    host, port = addr.rsplit(":", 1)
+def self_signed_cert(directory):
+    """A self-signed EC certificate for 127.0.0.1 -> (cert path, key path)."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+def dial(host, port, timeout, tls_ca=None):
     s = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+    if tls_ca is None:
+        return s
+    ctx = ssl.create_default_context(cafile=tls_ca)
+    return ctx.wrap_socket(s, server_hostname=host.strip("[]"))
+
+
+def http_request(addr, raw, timeout=5.0, tls_ca=None):
+    """Send raw bytes to an HTTP address (HTTPS with tls_ca, the server's
+    certificate), read until the server closes (or timeout) -> bytes."""
+    host, port = addr.rsplit(":", 1)
+    s = dial(host, port, timeout, tls_ca)
     try:
         s.sendall(raw)
         out = b""
@@ -72,9 +93,9 @@ def _xor_fast(data, key):
 class WSSocket:
     """The client side of one /ws connection."""
 
-    def __init__(self, addr, path="/ws", timeout=5.0, extra_headers=b""):
+    def __init__(self, addr, path="/ws", timeout=5.0, extra_headers=b"", tls_ca=None):
         host, port = addr.rsplit(":", 1)
-        self.sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+        self.sock = dial(host, port, timeout, tls_ca)
         self.family = self.sock.family
         key = base64.b64encode(os.urandom(16))
         self.sock.sendall(
