@@ -96,6 +96,15 @@ SK_API int sk_auth_tls_psk(const sk_key *key, sk_tls_psk *out);
 /* Wipe a derived PSK. NULL is fine. */
 SK_API void sk_auth_tls_psk_clear(sk_tls_psk *p);
 
+/* A certificate's pin: "sha256:" + hex SHA-256 of its SubjectPublicKeyInfo. */
+#define SK_TLS_PIN_TEXT (7 + 64)
+
+/* A self-signed ECDSA P-256 certificate for `sockit serve --tls-cert`:
+ * DIR/cert.pem (0644) and DIR/key.pem (0600), DIR created 0700 if needed,
+ * existing files never replaced (-EEXIST). Fills pin. 0 or an error, with
+ * *why (optional) naming the file or the step that failed. */
+SK_API int sk_tls_cert_generate(const char *dir, char pin[SK_TLS_PIN_TEXT + 1], const char **why);
+
 #ifdef __cplusplus
 }
 #endif

@@ -534,6 +534,8 @@ static int tls_handshake(sk_client *c) {
     return plain_server_reply(c);
   }
   c->rpos = c->rlen = 0; /* records, not frames */
+  if (rc == 0 && SSL_get0_peer_certificate(c->ssl) != NULL)
+    c->psk = 0; /* the server answered with a (checked) certificate */
   if (rc == SK_ETLS)
     rc = sk__tls_client_error(c->ssl, c->psk);
   ERR_clear_error();

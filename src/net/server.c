@@ -305,8 +305,8 @@ static int prepare_tls(sk_server *srv, const char **why) {
   if (srv->tls == NULL)
     return -EINVAL;
   if (sk__tls_pin(srv->tls) != NULL)
-    fprintf(stderr, "sockit: TLS certificate pin %s (clients: --tls-pin %s)\n",
-            sk__tls_pin(srv->tls), sk__tls_pin(srv->tls));
+    sk__notice(srv, SK_NOTICE_INFO, "TLS certificate pin %s (clients: --tls-pin %s)",
+               sk__tls_pin(srv->tls), sk__tls_pin(srv->tls));
   return 0;
 }
 
@@ -464,10 +464,9 @@ static void warn_plain(const sk_server *srv) {
     const sk_listen_spec *ls = &cfg->listen[i];
     if (ls->kind == SK_LISTEN_STREAM && strcmp(ls->wire, "native") == 0 && !ls->tls &&
         !is_loopback(&ls->addr)) {
-      fprintf(stderr,
-              "sockit: warning: %s is not encrypted (%s): the traffic is readable by anyone "
-              "on the path\n",
-              ls->text, cfg->no_tls ? "--no-tls" : "--no-auth without --tls-cert");
+      sk__notice(srv, SK_NOTICE_WARNING,
+                 "%s is not encrypted (%s): the traffic is readable by anyone on the path",
+                 ls->text, cfg->no_tls ? "--no-tls" : "--no-auth without --tls-cert");
     }
   }
 }

@@ -105,6 +105,14 @@ static void pin_format(const unsigned char md[32], char out[SK__TLS_PIN_TEXT + 1
   out[SK__TLS_PIN_TEXT] = '\0';
 }
 
+int sk__tls_cert_pin(X509 *cert, char out[SK__TLS_PIN_TEXT + 1]) {
+  unsigned char md[32];
+  if (spki_sha256(cert, md) < 0)
+    return -1;
+  pin_format(md, out);
+  return 0;
+}
+
 static int pin_parse(const char *text, unsigned char out[32]) {
   if (strncmp(text, "sha256:", 7) != 0 || strlen(text) != SK__TLS_PIN_TEXT)
     return -1;
@@ -138,7 +146,6 @@ static int verify_pin_cb(int preverify, X509_STORE_CTX *store) {
 
 static int load_server_cert(sk__tls *t, const char *cert_file, const char *key_file,
                             const char **why) {
-  unsigned char md[32];
   X509 *cert;
   if (SSL_CTX_use_certificate_chain_file(t->ctx, cert_file) != 1) {
     *why = "cannot load the --tls-cert file (PEM certificate)";
@@ -153,11 +160,10 @@ static int load_server_cert(sk__tls *t, const char *cert_file, const char *key_f
     return -1;
   }
   cert = SSL_CTX_get0_certificate(t->ctx);
-  if (cert == NULL || spki_sha256(cert, md) < 0) {
+  if (cert == NULL || sk__tls_cert_pin(cert, t->pin_text) < 0) {
     *why = "cannot read the certificate's public key";
     return -1;
   }
-  pin_format(md, t->pin_text);
   return 0;
 }
 
@@ -226,7 +232,11 @@ sk__tls *sk__tls_new(const sk__tls_opts *o, const char **why) {
   if (o->server && o->cert_file != NULL &&
       load_server_cert(t, o->cert_file, o->key_file ? o->key_file : o->cert_file, why) < 0)
     goto fail;
-  if (!o->server && !t->has_psk && setup_client_verify(t, o, why) < 0)
+  /* A client that offers the PSK checks a certificate all the same: a
+   * server may answer with one instead (--tls-cert), and the HMAC exchange
+   * that follows is not bound to the channel, so an unchecked certificate
+   * would let a relay read everything. */
+  if (!o->server && setup_client_verify(t, o, why) < 0)
     goto fail;
   ERR_clear_error();
   return t;
@@ -262,7 +272,7 @@ SSL *sk__tls_ssl(sk__tls *t, sk__tls_seen *seen, const char *host) {
     return ssl;
   }
   SSL_set_connect_state(ssl);
-  if (!t->has_psk && !t->has_pin && host != NULL && host[0] != '\0') {
+  if (!t->has_pin && host != NULL && host[0] != '\0') {
     /* a CA-verified certificate must also name the host we asked for */
     X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
     int is_ip = X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1;

@@ -16,8 +16,7 @@
 
 #include "sockit/auth.h"
 
-/* "sha256:" + 64 hex chars */
-#define SK__TLS_PIN_TEXT (7 + 64)
+#define SK__TLS_PIN_TEXT SK_TLS_PIN_TEXT
 
 typedef struct sk__tls sk__tls;
 
@@ -48,6 +47,9 @@ SSL *sk__tls_ssl(sk__tls *t, sk__tls_seen *seen, const char *host);
 
 /* The pin text of the server certificate (server contexts with one). */
 const char *sk__tls_pin(const sk__tls *t);
+
+/* The pin text of any certificate. 0 or -1. */
+int sk__tls_cert_pin(X509 *cert, char out[SK__TLS_PIN_TEXT + 1]);
 
 /* "TLSv1.3 TLS_AES_128_GCM_SHA256"-style facts of an established SSL. */
 const char *sk__tls_version(const SSL *ssl);

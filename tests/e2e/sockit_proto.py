@@ -207,15 +207,16 @@ class Client:
         return cls(s, timeout)
 
     @classmethod
-    def tls_psk(cls, addr, secret, timeout=DEFAULT_TIMEOUT, extra=()):
-        """A client over TLS 1.3 keyed by secret (SPEC 8). Python's ssl
-        module has no TLS 1.3 external PSK, so `openssl s_client` does the
-        TLS; frames go through a socketpair to its stdin and stdout."""
+    def tls_psk(cls, addr, secret, timeout=DEFAULT_TIMEOUT, extra=(), psk=None):
+        """A client over TLS 1.3 keyed by secret (SPEC 8), or by psk, an
+        (identity, hex key) pair given as is. Python's ssl module has no
+        TLS 1.3 external PSK, so `openssl s_client` does the TLS; frames go
+        through a socketpair to its stdin and stdout."""
         family, where = parse_addr(addr)
         if family == socket.AF_UNIX:
             raise ValueError("tls_psk needs a TCP address")
         host, port = where[0], where[1]
-        ident, psk = tls_psk(secret)
+        ident, psk = psk if psk is not None else tls_psk(secret)
         ours, theirs = socket.socketpair()
         argv = ["openssl", "s_client", "-quiet", "-tls1_3", "-psk_identity", ident, "-psk", psk,
                 "-connect", "%s:%d" % (host if ":" not in host else "[%s]" % host, port)]

@@ -3,9 +3,12 @@ secret by default, plain with --no-tls, and clear errors when the two sides
 disagree. Raw TLS here is `openssl s_client` (sp.Client.tls_psk): Python's
 ssl module has no TLS 1.3 external PSK."""
 
+import hashlib
 import os
 import re
 import socket
+import ssl
+import subprocess
 import time
 
 import pytest
@@ -205,3 +208,89 @@ def test_sigterm_with_tls_connections_open(start_server, key_file, secret):
         c.hello()
         assert c.echo(b"a") == b"a"
         assert srv.terminate() == 0
+
+
+# ---- keygen --show-tls-psk: other TLS stacks ---------------------------------
+
+
+def test_keygen_show_tls_psk_matches_the_spec(run_cli, key_file, secret):
+    r = run_cli("keygen", "--show-tls-psk", "--key-file", key_file)
+    assert r.returncode == 0, r.stderr
+    ident, psk = sp.tls_psk(secret)
+    assert r.stdout == "identity %s\npsk %s\n" % (ident, psk)
+
+
+def test_openssl_s_client_with_keygen_values(start_server, key_file, run_cli):
+    """The interop recipe of the docs, to the letter: values from keygen,
+    `openssl s_client -tls1_3 -psk_identity ID -psk HEX`, sockit/1 frames."""
+    srv = start_server("--key-file", key_file)
+    out = run_cli("keygen", "--show-tls-psk", "--key-file", key_file).stdout.split()
+    ident, psk = out[1], out[3]
+    with sp.Client.tls_psk(srv.addr, None, psk=(ident, psk)) as c:
+        assert c.hello()["auth"] == "tls-psk"
+        assert c.echo("héllo".encode()) == "héllo".encode()
+
+
+# ---- certificate mode ----------------------------------------------------------
+
+
+def spki_pin(cert_der):
+    """sha256:HEX of a certificate's SubjectPublicKeyInfo, by openssl(1)."""
+    pub = subprocess.run(["openssl", "x509", "-inform", "der", "-pubkey", "-noout"],
+                         input=cert_der, capture_output=True, check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub,
+                         capture_output=True, check=True).stdout
+    return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
+@pytest.fixture
+def cert_server(start_server, key_file, run_cli, tmp_path):
+    d = str(tmp_path / "cert")
+    r = run_cli("keygen", "--cert", "-o", d)
+    assert r.returncode == 0, r.stderr
+    pin = r.stdout.strip()
+    assert re.match(r"^sha256:[0-9a-f]{64}$", pin)
+    assert oct(os.stat(os.path.join(d, "key.pem")).st_mode & 0o777) == "0o600"
+    srv = start_server("--key-file", key_file, "--tls-cert", os.path.join(d, "cert.pem"),
+                       "--tls-key", os.path.join(d, "key.pem"))
+    assert "sockit: TLS certificate pin %s (clients: --tls-pin %s)" % (pin, pin) in \
+        srv.stderr_lines
+    srv.pin, srv.cert = pin, os.path.join(d, "cert.pem")
+    return srv
+
+
+def test_python_ssl_with_pin_runs_hmac_and_echo(cert_server, secret):
+    """A standard TLS client: Python's ssl, the pin checked by hand, then the
+    HMAC exchange of SPEC 4.3 inside TLS and an echo."""
+    host, port = sp.parse_addr(cert_server.addr)[1][:2]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the pin below is the check
+    raw = socket.create_connection((host, port), timeout=5)
+    s = ctx.wrap_socket(raw)
+    assert s.version() == "TLSv1.3"
+    assert spki_pin(s.getpeercert(binary_form=True)) == cert_server.pin
+    with sp.Client(s) as c:
+        assert c.hello()["auth"] == "hmac-sha256"
+        c.handshake(secret)
+        assert c.echo(b"through python ssl") == b"through python ssl"
+
+
+def test_cli_checks_the_certificate(cert_server, key_file, run_cli, tmp_path):
+    k = ["--key-file", key_file]
+    r = run_cli("echo", *k, "--tls-pin", cert_server.pin, cert_server.addr, "pinned")
+    assert (r.returncode, r.stdout) == (0, "pinned\n"), r.stderr
+    r = run_cli("echo", *k, "--tls-ca", cert_server.cert, cert_server.addr, "by", "ca")
+    assert (r.returncode, r.stdout) == (0, "by ca\n"), r.stderr
+    wrong = "sha256:" + "0" * 64
+    msg = ("sockit echo: %s: the server's TLS certificate did not check out: give its pin "
+           "(--tls-pin sha256:HEX, printed by sockit serve) or its CA (--tls-ca F)\n"
+           % cert_server.addr)
+    for extra in (["--tls-pin", wrong], []):  # a wrong pin; no pin: the system store
+        r = run_cli("echo", *k, *extra, cert_server.addr, "x")
+        assert (r.returncode, r.stdout, r.stderr) == (255, "", msg)
+    other = str(tmp_path / "other")
+    write_key(other)
+    r = run_cli("echo", "--key-file", other, "--tls-pin", cert_server.pin, cert_server.addr, "x")
+    assert r.returncode == 255 and "does not accept our key" in r.stderr
