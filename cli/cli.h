@@ -106,6 +106,14 @@ int cli_write_all(int fd, const void *data, size_t n);
 /* Handle a common client option; returns 1 if it was one. */
 int cli_client_opt(cli_client *cc, int opt, const char *arg);
 
+/* The default address: $SOCKIT_ADDR, else the config file's "address",
+ * else 127.0.0.1:8080. */
+const char *cli_default_addr(void);
+
+/* The config file's key-file and timeout, where no flag or variable set
+ * them (cli_take_addr calls it). */
+void cli_apply_config(cli_client *cc);
+
 /* SPEC 2: the first positional argument is the address when it has a ':'.
  * Moves past it (*argi) when taken; sets cc->addr to it or the default. */
 void cli_take_addr(cli_client *cc, int argc, char **argv, int *argi);
@@ -153,5 +161,10 @@ int cmd_get(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_completion(int argc, char **argv);
+
+/* The i-th command's name in main.c's table, NULL past the end. */
+#define CLI_COMMANDS_MAX 32
+const char *cli_command_name(int i);
 
 #endif

@@ -147,11 +147,104 @@ int cli_client_opt(cli_client *cc, int opt, const char *arg) {
   return 0;
 }
 
+/* ---- the config file: $XDG_CONFIG_HOME/sockit/config --------------------
+ * `key = value` lines (# comments, blank lines): address, key-file,
+ * timeout. They stand in for what a flag or $SOCKIT_ADDR/$SOCKIT_KEY_FILE
+ * did not say; the command line always wins. */
+
+static struct {
+  int loaded;
+  char address[320], key_file[4096];
+  double timeout;
+} config;
+
+static void config_path(char *buf, size_t cap) {
+  const char *x = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+  if (x != NULL && x[0] != '\0')
+    snprintf(buf, cap, "%s/sockit/config", x);
+  else if (home != NULL && home[0] != '\0')
+    snprintf(buf, cap, "%s/.config/sockit/config", home);
+  else
+    buf[0] = '\0';
+}
+
+static char *trim(char *s) {
+  char *e = s + strlen(s);
+  while (*s == ' ' || *s == '\t')
+    s++;
+  while (e > s && strchr(" \t\r\n", e[-1]) != NULL)
+    *--e = '\0';
+  return s;
+}
+
+/* One line; a problem is said (file and line) and the line ignored. */
+static void config_line(const char *path, int n, char *line) {
+  char *eq = strchr(line, '='), *key, *val;
+  line = trim(line);
+  if (line[0] == '\0' || line[0] == '#')
+    return;
+  if (eq == NULL) {
+    fprintf(stderr, "sockit: %s line %d: expected key = value\n", path, n);
+    return;
+  }
+  *eq = '\0';
+  key = trim(line);
+  val = trim(eq + 1);
+  if (strcmp(key, "address") == 0) {
+    snprintf(config.address, sizeof(config.address), "%s", val);
+  } else if (strcmp(key, "key-file") == 0) {
+    snprintf(config.key_file, sizeof(config.key_file), "%s", val);
+  } else if (strcmp(key, "timeout") == 0) {
+    if (parse_seconds(val, &config.timeout) < 0)
+      fprintf(stderr, "sockit: %s line %d: timeout wants a positive number of seconds\n", path, n);
+  } else {
+    fprintf(stderr, "sockit: %s line %d: unknown key '%s' (address, key-file, timeout)\n", path, n,
+            cli_safe(key));
+  }
+}
+
+static void config_load(void) {
+  char path[4096], line[4608];
+  FILE *f;
+  int n = 0;
+  if (config.loaded++)
+    return;
+  config_path(path, sizeof(path));
+  if (path[0] == '\0' || (f = fopen(path, "re")) == NULL)
+    return;
+  while (fgets(line, sizeof(line), f) != NULL)
+    config_line(path, ++n, line);
+  fclose(f);
+}
+
+static int env_set(const char *name) {
+  const char *v = getenv(name);
+  return v != NULL && v[0] != '\0';
+}
+
+const char *cli_default_addr(void) {
+  config_load();
+  if (!env_set("SOCKIT_ADDR") && config.address[0] != '\0')
+    return config.address;
+  return sk_client_default_addr();
+}
+
+void cli_apply_config(cli_client *cc) {
+  config_load();
+  if (cc->opts.key_file == NULL && !env_set("SOCKIT_KEY_FILE") && config.key_file[0] != '\0')
+    cc->opts.key_file = config.key_file;
+  if (cc->timeout_s == 0 && config.timeout > 0) {
+    cc->timeout_s = config.timeout;
+    cc->opts.connect_timeout_ms = (int)(config.timeout * 1000 + 0.5);
+  }
+}
+
 void cli_take_addr(cli_client *cc, int argc, char **argv, int *argi) {
   if (*argi < argc && strchr(argv[*argi], ':') != NULL)
     cc->addr = argv[(*argi)++];
   else
-    cc->addr = sk_client_default_addr();
+    cc->addr = cli_default_addr();
+  cli_apply_config(cc);
 }
 
 static const char *const step_names[] = {"resolve", "connect", "hello", "auth", "ready"};

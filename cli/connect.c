@@ -24,7 +24,7 @@ static const char connect_help[] =
     "      --version      print the version\n";
 
 int cmd_connect(int argc, char **argv) {
-  pipe_opts o = {.cmd = "connect", .addr = sk_client_default_addr()};
+  pipe_opts o = {.cmd = "connect", .addr = cli_default_addr()};
   int code = pipe_parse(&o, argc, argv, connect_help, 0);
   return code >= 0 ? code : pipe_connect(&o);
 }

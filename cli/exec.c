@@ -395,7 +395,8 @@ static int parse_opts(int argc, char **argv, exec_opts *o, cli_client *cc, int *
     break;
   }
   if (cc->addr == NULL)
-    cc->addr = sk_client_default_addr();
+    cc->addr = cli_default_addr();
+  cli_apply_config(cc);
   *cmd_at = optind;
   return -1;
 }

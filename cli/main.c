@@ -22,12 +22,17 @@ static const struct command {
     {"ls", cmd_ls, "list a folder of the server's file root"},
     {"rm", cmd_rm, "remove a file (-r: a folder) from the server's file root"},
     {"bench", cmd_bench, "load generator: echo/rtt throughput and latency, held connections"},
+    {"completion", cmd_completion, "print a bash or zsh completion script"},
 };
+
+const char *cli_command_name(int i) {
+  return i >= 0 && (size_t)i < sizeof(commands) / sizeof(commands[0]) ? commands[i].name : NULL;
+}
 
 static int usage(FILE *out) {
   fprintf(out, "usage: sockit COMMAND [ARGS...]   (sockit COMMAND --help for more)\n\n");
   for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-    fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-10s  %s\n", commands[i].name, commands[i].summary);
   fprintf(out, "\nAddresses: HOST:PORT, [IPv6]:PORT, :PORT, unix:/path "
                "(default 127.0.0.1:8080, or $SOCKIT_ADDR)\n");
   return out == stdout ? EXIT_OK : EXIT_USAGE;

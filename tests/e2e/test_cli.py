@@ -486,3 +486,96 @@ def test_each_listener_line_names_its_service(start_server):
     seed = start_server("--no-auth", "--wire", "seed", "--service", "time")
     assert any(re.match(r"^sockit: listening on \S+ \(seed wire: time\)$", ln)
                for ln in seed.stderr_lines), seed.stderr_text()
+
+
+# ---------------------------------------------------------------------------
+# 16.14 the config file: $XDG_CONFIG_HOME/sockit/config
+
+
+def write_config(env, text):
+    d = os.path.join(env.config, "sockit")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config"), "w") as f:
+        f.write(text)
+    return os.path.join(d, "config")
+
+
+def test_config_address_key_file_and_timeout(run_cli, keyed_server, key_file, env, silent):
+    write_config(env, "# defaults for this user\naddress = %s\nkey-file = %s\n" % (
+        keyed_server.addr, key_file))
+    r = run_cli("echo", "from", "config")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "from config\n", ""), r
+    # the command line and the variables still win
+    r = run_cli("echo", silent.addr, "-w", "0.3", "hi")
+    assert "within 0.3 s" in r.stderr
+    r = run_cli("echo", "hi", env_extra={"SOCKIT_ADDR": "127.0.0.1:1"})
+    assert r.returncode == 255 and "127.0.0.1:1" in r.stderr
+    write_config(env, "address = %s\ntimeout = 0.4\n" % silent.addr)
+    t0 = time.monotonic()
+    r = run_cli("time")
+    assert r.returncode == 255 and "no sockit hello within 0.4 s" in r.stderr, r
+    assert time.monotonic() - t0 < 5
+
+
+def test_config_mistakes_name_file_and_line(run_cli, keyed_server, key_file, env):
+    path = write_config(env, "address = %s\nkey-file = %s\ncolour = blue\ntimeout = soon\n" % (
+        keyed_server.addr, key_file))
+    r = run_cli("echo", "still", "works")
+    assert (r.returncode, r.stdout) == (0, "still works\n")
+    assert r.stderr.splitlines() == [
+        "sockit: %s line 3: unknown key 'colour' (address, key-file, timeout)" % path,
+        "sockit: %s line 4: timeout wants a positive number of seconds" % path]
+
+
+# ---------------------------------------------------------------------------
+# 16.14 shell completion, generated from the commands' --help
+
+
+def bash_complete(sockit_bin, words, tmp_path):
+    """What bash completes for the command line `words` (the last word is
+    the one being typed), with the script `sockit completion bash` prints."""
+    import shlex
+    import subprocess
+    script = tmp_path / "sockit.bash"
+    script.write_text(subprocess.run([sockit_bin, "completion", "bash"], capture_output=True,
+                                     text=True, check=True, timeout=30).stdout)
+    prog = ("source %s; COMP_WORDS=(%s); COMP_CWORD=%d; _sockit; printf '%%s\\n' "
+            "\"${COMPREPLY[@]}\"" % (shlex.quote(str(script)),
+                                     " ".join(shlex.quote(w) for w in words), len(words) - 1))
+    r = subprocess.run(["bash", "-c", prog], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return sorted(w for w in r.stdout.splitlines() if w)
+
+
+def test_bash_completion(sockit_bin, tmp_path):
+    assert bash_complete(sockit_bin, ["sockit", "ec"], tmp_path) == ["echo"]
+    assert "completion" in bash_complete(sockit_bin, ["sockit", ""], tmp_path)
+    assert bash_complete(sockit_bin, ["sockit", "echo", "--ti"], tmp_path) == ["--timeout"]
+    assert bash_complete(sockit_bin, ["sockit", "connect", "--keep-s"], tmp_path) == [
+        "--keep-sending"]
+    assert bash_complete(sockit_bin, ["sockit", "help", "ex"], tmp_path) == ["exec"]
+    assert bash_complete(sockit_bin, ["sockit", "time", "--tz"], tmp_path) == ["--tz"]
+
+
+def test_completion_lists_every_help_flag(run_cli, sockit_bin, tmp_path):
+    import re
+    flag_re = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
+    commands = [m.group(1) for m in map(re.compile(r"^  ([a-z][a-z0-9-]*)\s{2,}\S").match,
+                                           run_cli("--help").stdout.splitlines()) if m]
+    assert "completion" in commands
+    for cmd in commands:
+        want = set(flag_re.findall(run_cli(cmd, "--help").stdout))
+        got = set(bash_complete(sockit_bin, ["sockit", cmd, "--"], tmp_path))
+        assert want <= got, (cmd, want - got)
+
+
+def test_zsh_completion_script(run_cli):
+    import shutil
+    import subprocess
+    r = run_cli("completion", "zsh")
+    assert r.returncode == 0 and r.stdout.startswith("#compdef sockit\n")
+    assert "--keep-sending" in r.stdout and "_files" in r.stdout
+    if shutil.which("zsh"):
+        z = subprocess.run(["zsh", "-n"], input=r.stdout, capture_output=True, text=True)
+        assert z.returncode == 0, z.stderr
+    assert run_cli("completion", "fish").returncode == 2

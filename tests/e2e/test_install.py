@@ -153,3 +153,18 @@ def test_uv_header_users_link_libuv_themselves(build_dir, tmp_path):
                    "int main(void) { return uv_version() == 0; }\n")
     sh("cc -Wall -Werror %s -o %s $(pkg-config --cflags --libs sockit libuv)"
        % (src, tmp_path / "uvuser"), env=env)
+
+
+def test_completion_scripts_installed(build_dir, tmp_path):
+    """Issue 16 item 14: make install puts bash and zsh completion where
+    those shells look, generated from the installed command's --help."""
+    prefix = str(tmp_path / "prefix")
+    make_install(build_dir, prefix)
+    bash = os.path.join(prefix, "share", "bash-completion", "completions", "sockit")
+    zsh = os.path.join(prefix, "share", "zsh", "site-functions", "_sockit")
+    with open(bash) as f:
+        text = f.read()
+    assert "complete -o default -F _sockit sockit" in text and "--keep-sending" in text
+    with open(zsh) as f:
+        assert f.read().startswith("#compdef sockit\n")
+    assert sh("%s/bin/sockit completion bash" % prefix) == text
