@@ -117,8 +117,11 @@ def shared(start_server, redis):
     """shared(n, *extra) -> n servers on the one Redis (plain, no auth)."""
 
     def start(n=2, *extra, threads=2):
-        return [start_server("--no-auth", "--threads", str(threads), "--chat-redis", redis.url,
-                             "--log", "-", *extra) for _ in range(n)]
+        servers = [start_server("--no-auth", "--threads", str(threads), "--chat-redis",
+                                redis.url, "--log", "-", *extra) for _ in range(n)]
+        for srv in servers:  # every Redis link up before the test speaks
+            redis_up(srv, threads + 1)
+        return servers
 
     return start
 
@@ -166,8 +169,6 @@ def presence_of(c, nick, event, timeout=10):
 @pytest.mark.no_tls
 def test_cross_server_delivery_members_and_presence(shared):
     a, b = shared(2)
-    redis_up(a)
-    redis_up(b)
     alice, joined = member(a, "lobby", "alice")
     assert joined["members"] == ["alice"]
     bob, joined = member(b, "lobby", "bob")
@@ -190,8 +191,6 @@ def test_cross_server_delivery_members_and_presence(shared):
 @pytest.mark.no_tls
 def test_nick_taken_across_servers(shared):
     a, b = shared(2)
-    redis_up(a)
-    redis_up(b)
     alice, _ = member(a, "room1", "alice")
     c = b.connect()
     c.hello()
@@ -216,8 +215,6 @@ def test_nick_taken_across_servers(shared):
 @pytest.mark.no_tls
 def test_history_across_servers(shared):
     a, b = shared(2)
-    redis_up(a)
-    redis_up(b)
     alice, _ = member(a, "hist", "alice")
     bob, _ = member(b, "hist", "bob")
     for i in range(3):  # each said after the one before is in the room's order
@@ -239,8 +236,6 @@ def test_history_across_servers(shared):
 @pytest.mark.no_tls
 def test_one_order_under_concurrent_sayers_three_servers(shared):
     servers = shared(3)
-    for srv in servers:
-        redis_up(srv)
     n = 150
     members = []
     for i in range(6):  # two members on each server
@@ -297,8 +292,6 @@ def udp_join(addr, room, nick, sock=None, history=None):
 @pytest.mark.no_tls
 def test_udp_member_on_one_server_tcp_member_on_another(shared):
     a, b = shared(2, "--udp", "127.0.0.1:0")
-    redis_up(a)
-    redis_up(b)
     udp_addr = udp_addrs(a)[0]
     t, _ = member(b, "mix", "tcpuser")
     u, joined = udp_join(udp_addr, "mix", "udpuser")
@@ -322,8 +315,6 @@ def test_udp_member_on_one_server_tcp_member_on_another(shared):
 @pytest.mark.no_tls
 def test_sigkilled_server_leaves_its_rooms_within_30s(shared):
     a, b = shared(2)
-    redis_up(a)
-    redis_up(b)
     alice, _ = member(a, "k", "alice")
     amy, _ = member(a, "k", "amy")  # kept: a closed socket would leave at once
     bob, _ = member(b, "k", "bob")
@@ -351,8 +342,6 @@ def log_count(srv, event):
 @pytest.mark.no_tls
 def test_redis_restart_mid_conversation_no_loss_no_duplicate(shared, redis):
     a, b = shared(2)
-    redis_up(a)
-    redis_up(b)
     alice, _ = member(a, "r", "alice")
     bob, _ = member(b, "r", "bob")
     presence_of(alice, "bob", "join")
@@ -394,7 +383,6 @@ def test_redis_restart_mid_conversation_no_loss_no_duplicate(shared, redis):
 @pytest.mark.no_tls
 def test_redis_down_say_is_unavailable_then_works_again(shared, redis):
     (a,) = shared(1)
-    redis_up(a)
     alice, _ = member(a, "d", "alice")
     say(alice, "d", "one")
     assert msgs_until(alice, 1) == [("alice", "one")]
@@ -426,8 +414,6 @@ def test_redis_down_say_is_unavailable_then_works_again(shared, redis):
 @pytest.mark.no_tls
 def test_slow_consumer_on_one_server_does_not_slow_the_room(shared):
     a, b = shared(2)
-    redis_up(a)
-    redis_up(b)
     slow, _ = member(b, "s", "slow", rcvbuf=4096)
     alice, _ = member(a, "s", "alice")
     far, _ = member(a, "s", "far")
@@ -564,7 +550,6 @@ def test_unix_socket_redis(start_server, tmp_path, short_dir):
 
 def test_pipelined_join_and_says_then_ping_keep_their_order(shared, redis):
     (a,) = shared(1)
-    redis_up(a)
     c = a.connect()
     c.hello()
     # one write: the join, three says (answered by Redis later), a ping
