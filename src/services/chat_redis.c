@@ -579,7 +579,7 @@ static int redis_start(chat_srv *ch) {
   /* an empty room's history goes after the chat-room-ttl option, as locally
    * (plus a heartbeat's margin: keys must outlive the beats of a room in use) */
   snprintf(b->key_ttl, sizeof(b->key_ttl), "%llu",
-           (unsigned long long)(ch->limits.room_ttl_ns / 1000000 + SERVER_TTL_MS));
+           (unsigned long long)(ch->limits.room_ttl_ns / 1000000) + SERVER_TTL_MS);
   uv_mutex_init(&b->owed_lock);
   b->nnodes = srv->nloops;
   for (int i = 0; i < b->nnodes; i++) {
@@ -627,7 +627,7 @@ static int build_answer(const redisReply *r, chat_member *m, size_t members_max,
                         chat_pos *at) {
   const redisReply *names = r->element[2], *hist = r->element[3];
   const char **v;
-  size_t n = 0;
+  size_t n = 0, nh;
   const char *room = chat_room_name(m->room);
 
   if (r->element[1]->type != REDIS_REPLY_STRING || parse_pos(r->element[1]->str, at) < 0 ||
@@ -642,10 +642,13 @@ static int build_answer(const redisReply *r, chat_member *m, size_t members_max,
   free(v);
   if (out->joined == NULL)
     return -ENOMEM;
-  if (hist->elements >= 3 && (out->hist = calloc(hist->elements / 3, sizeof(sk_buf *))) == NULL)
+  nh = hist->elements / 3;
+  if (nh == 0)
+    return 0;
+  if ((out->hist = calloc(nh, sizeof(sk_buf *))) == NULL)
     return -ENOMEM;
   /* newest first from Redis; members get them oldest first */
-  for (size_t i = hist->elements / 3; i-- > 0;) {
+  for (size_t i = nh; i-- > 0;) {
     const redisReply *id = hist->element[3 * i], *from = hist->element[3 * i + 1],
                      *text = hist->element[3 * i + 2];
     chat_pos p;
@@ -714,12 +717,11 @@ static void on_joined(redis_link *l, redisReply *reply, void *priv) {
   }
   m->be = NULL;
   if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 ||
-      reply->element[0]->type != REDIS_REPLY_INTEGER)
-    rc = SK_EUNAVAILABLE;
+      reply->element[0]->type != REDIS_REPLY_INTEGER ||
+      (reply->element[0]->integer != 0 && reply->elements != 4))
+    rc = SK_EUNAVAILABLE; /* no answer, or not join_lua's */
   else if (reply->element[0]->integer == 0)
     rc = SK_ENICKTAKEN;
-  else if (reply->elements != 4)
-    rc = SK_EUNAVAILABLE;
   else if ((rc = build_answer(reply, m, op->members_max, &out, &at)) < 0)
     undo_join(op->b, l, m);
   free(op);
