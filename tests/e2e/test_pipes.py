@@ -316,11 +316,17 @@ def test_connect_idle_timeout_closes(spawn):
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)
     try:
+        # connect's idle clock starts when its connection is made, which is
+        # after spawning it and before accept() here returns (by as much as
+        # the machine's load): at least 0.5 s after the first, soon after the second
+        t_spawn = time.monotonic()
         con = spawn("connect", "--idle-timeout", "0.5", "127.0.0.1:%d" % srv.getsockname()[1])
         peer, _ = srv.accept()
-        t0 = time.monotonic()
+        t_accept = time.monotonic()
         assert con.finish(10) == 1
-        assert 0.4 < time.monotonic() - t0 < 5
+        t_end = time.monotonic()
+        assert t_end - t_spawn > 0.4
+        assert t_end - t_accept < 5
         peer.close()
     finally:
         srv.close()
