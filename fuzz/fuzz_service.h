@@ -41,7 +41,7 @@
 #define FZ_MEMBERS 6
 #define FZ_BODY_MAX 64
 #define FZ_HEAD_MAX 4096
-#define FZ_WAIT_MS 300
+#define FZ_WAIT_MS 100
 
 #define FZ_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
