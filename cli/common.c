@@ -439,7 +439,7 @@ int cli_request_failed(const char *cmd, int rc, const sk_head *resp) {
     cli_error(cmd, "server said %s: %s", cli_safe(code), msg ? cli_safe(msg) : sk_strerror(rc));
   else
     cli_error(cmd, "%s", sk_strerror(rc));
-  if (rc == SK_ECLOSED || rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -EPIPE ||
+  if (rc == SK_ECLOSED || rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -EPIPE || rc == SK_ETLS ||
       rc == SK_EAUTHREQ || rc == SK_EAUTHFAIL || rc == SK_ERATELIMIT)
     return EXIT_CONN;
   return EXIT_FAIL;

@@ -62,7 +62,7 @@ static int is_stdout(const char *path) {
 }
 
 static int is_conn_error(int rc) {
-  return rc == SK_ECLOSED || rc == -EPIPE || rc == -ECONNRESET || rc == -ETIMEDOUT;
+  return rc == SK_ECLOSED || rc == -EPIPE || rc == -ECONNRESET || rc == -ETIMEDOUT || rc == SK_ETLS;
 }
 
 /* One line naming what failed: the local path for a local failure, the

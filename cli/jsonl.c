@@ -29,10 +29,11 @@ void cli_jsonl_print(sk_head *h) {
 }
 
 void cli_jsonl_error(sk_head *h, int rc, const char *message) {
-  const char *kind = rc == SK_ECLOSED || rc == -EPIPE || rc == -ECONNRESET || rc == -ETIMEDOUT
-                         ? "connection"
-                     : rc > -4096 ? "local"
-                                  : sk_err_wire_name(rc);
+  const char *kind =
+      rc == SK_ECLOSED || rc == -EPIPE || rc == -ECONNRESET || rc == -ETIMEDOUT || rc == SK_ETLS
+          ? "connection"
+      : rc > -4096 ? "local"
+                   : sk_err_wire_name(rc);
   sk_head_set_bool(h, "ok", 0);
   sk_head_set_str(h, "error", kind);
   cli_jsonl_str(h, "message", message != NULL && message[0] ? message : sk_strerror(rc));

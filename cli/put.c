@@ -149,7 +149,7 @@ static int put_one(put_job *j, const char *path, const char *name) {
     cli_error("put", "%s: %s", cli_safe(path), sk_strerror(rc));
   else
     cli_error("put", "%s: %s", cli_safe(name), sk_strerror(rc));
-  if (rc == SK_ECLOSED || rc == -EPIPE || rc == -ECONNRESET || rc == -ETIMEDOUT)
+  if (rc == SK_ECLOSED || rc == -EPIPE || rc == -ECONNRESET || rc == -ETIMEDOUT || rc == SK_ETLS)
     j->failed_conn = 1;
   return EXIT_FAIL;
 }
@@ -201,7 +201,8 @@ static int put_tree(put_job *j, const char *dir, const char *name) {
     /* an empty folder is sent as itself, as scp -r does */
     cli_error("put", "%s: cannot make the folder on the server: %s", cli_safe(name),
               sk_strerror(rc));
-    code = rc == SK_ECLOSED || rc == -EPIPE || rc == -ECONNRESET ? EXIT_CONN : EXIT_FAIL;
+    code = rc == SK_ECLOSED || rc == -EPIPE || rc == -ECONNRESET || rc == SK_ETLS ? EXIT_CONN
+                                                                                  : EXIT_FAIL;
   }
   for (size_t i = 0; i < n && code == EXIT_OK; i++) {
     if (snprintf(sub, sizeof(sub), "%s/%s", dir, names[i]) >= (int)sizeof(sub) ||

@@ -49,7 +49,7 @@ extern "C" {
   X(RESOLVE, NULL, "cannot resolve the host name")                                                 \
   X(NOHELLO, NULL, "connected, but no sockit hello came (not a sockit server?)")                   \
   X(UNAVAILABLE, "unavailable", "unavailable: the server cannot reach its Redis; try again")       \
-  X(TLS, NULL, "TLS handshake or record failed")                                                   \
+  X(TLS, NULL, "TLS handshake or record failed (data altered on the way?)")                        \
   X(TLSCERT, NULL, "the server's TLS certificate is not trusted")                                  \
   X(TLSPLAIN, NULL, "the server speaks plain sockit/1, not TLS")                                   \
   X(TLSWANTED, NULL, "the server speaks TLS, not plain sockit/1")

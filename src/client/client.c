@@ -121,6 +121,10 @@ static int tls_wait(sk_client *c, int ret, int closed) {
     return closed;
   if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) /* EOF or a reset */
     return errno == 0 || errno == ECONNRESET ? closed : -errno;
+  if (ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+    ERR_clear_error(); /* a close without close_notify: a close like any other */
+    return closed;
+  }
   return SK_ETLS;
 }
 
