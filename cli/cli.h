@@ -126,10 +126,6 @@ void cli_host_of(const char *addr, char *buf, size_t cap);
  * one). */
 int cli_connect(const char *cmd, cli_client *cc, sk_client **out);
 
-/* What is wrong with the key file at path, in one line into buf (for a
- * server: how to make one; for a client: copy the server's). */
-int cli_key_problem(const char *path, int for_server, char *buf, size_t cap);
-
 /* Turn a failed request's code (and the error frame, if any) into a line on
  * stderr and an exit code. */
 int cli_request_failed(const char *cmd, int rc, const sk_head *resp);

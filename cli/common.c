@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "auth/keyfile.h"
 #include "common/escape.h"
 #include "sockit/auth.h"
 
@@ -247,7 +248,7 @@ void cli_take_addr(cli_client *cc, int argc, char **argv, int *argi) {
   cli_apply_config(cc);
 }
 
-static const char *const step_names[] = {"resolve", "connect", "hello", "auth", "ready"};
+static const char *const step_names[] = {"resolve", "connect", "hello", "auth", "ready", "tls"};
 
 static void on_step(void *ctx, sk_client_step step, int err, const char *detail) {
   cli_client *cc = ctx;
@@ -277,6 +278,9 @@ static void on_step(void *ctx, sk_client_step step, int err, const char *detail)
   case SK_STEP_AUTH:
     fprintf(stderr, "sockit %s: authenticating with the key in %s\n", cc->cmd, cli_safe(detail));
     break;
+  case SK_STEP_TLS:
+    fprintf(stderr, "sockit %s: TLS 1.3 handshake, %s\n", cc->cmd, detail);
+    break;
   case SK_STEP_READY:
     fprintf(stderr, "sockit %s: ready (%s)\n", cc->cmd, cli_safe(detail));
     break;
@@ -291,50 +295,6 @@ void cli_host_of(const char *addr, char *buf, size_t cap) {
     n -= 2;
   }
   snprintf(buf, cap, "%.*s", (int)n, addr);
-}
-
-int cli_key_problem(const char *path, int for_server, char *buf, size_t cap) {
-  struct stat st;
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0 && errno == ENOENT) {
-    if (for_server)
-      return snprintf(
-          buf, cap,
-          "key file %s is missing: give --key-file F, or omit it to use (and create) the default",
-          path);
-    return snprintf(buf, cap,
-                    "no key file at %s: copy the server's key file there (or give --key-file F); "
-                    "`sockit keygen` would make a new key that the server does not know",
-                    path);
-  }
-  if (fd < 0)
-    return snprintf(buf, cap, "cannot open key file %s: %s", path, strerror(errno));
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return snprintf(buf, cap, "key file %s is not a regular file", path);
-  }
-  if (st.st_mode & 077) {
-    close(fd);
-    return snprintf(buf, cap, "key file %s has mode %04o, so others can read it: run chmod 600 %s",
-                    path, (unsigned)(st.st_mode & 07777), path);
-  }
-  if (st.st_size > SK_KEY_MAX) {
-    close(fd);
-    return snprintf(buf, cap,
-                    "key file %s is %lld bytes, more than a key's %d: is it the right file?", path,
-                    (long long)st.st_size, SK_KEY_MAX);
-  }
-  char key[SK_KEY_MAX];
-  ssize_t n = read(fd, key, sizeof(key));
-  close(fd);
-  while (n > 0 && strchr(" \t\r\n", key[n - 1]) != NULL)
-    n--;
-  explicit_bzero(key, sizeof(key));
-  if (n < 0)
-    return snprintf(buf, cap, "cannot read key file %s: %s", path, strerror(errno));
-  return snprintf(buf, cap, "key file %s holds %zd bytes; a key needs at least %d (%s)", path, n,
-                  SK_KEY_MIN,
-                  for_server ? "make one with: sockit keygen" : "copy the server's key file");
 }
 
 /* One line for a connect that failed at cc->failed_step; the exit code. */
@@ -357,7 +317,7 @@ static int connect_failed(const char *cmd, cli_client *cc, int rc) {
               s);
     return EXIT_CONN;
   case SK_EBADKEY:
-    cli_key_problem(detail, 0, why, sizeof(why));
+    sk__key_describe(detail, 0, why, sizeof(why));
     cli_error(cmd, "%s", why);
     return EXIT_CONN;
   case SK_EAUTHFAIL:

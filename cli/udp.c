@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "auth/keyfile.h"
 #include "cli.h"
 
 #define UDP_TIMEOUT_MS 1000
@@ -22,7 +23,7 @@ int cli_udp_open(const char *cmd, const cli_client *cc, sk_udp **out) {
       snprintf(path, sizeof(path), "%s", cc->opts.key_file);
     else if (sk_key_default_path(path, sizeof(path)) < 0)
       snprintf(path, sizeof(path), "(no default key file: HOME is not set)");
-    cli_key_problem(path, 0, why, sizeof(why));
+    sk__key_describe(path, 0, why, sizeof(why));
     cli_error(cmd, "%s", why);
     return EXIT_CONN;
   case SK_EBADADDR:

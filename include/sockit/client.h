@@ -50,6 +50,7 @@ typedef enum sk_client_step {
   SK_STEP_HELLO,   /* connected to detail; waiting for the server's hello */
   SK_STEP_AUTH,    /* detail: the key file; proving we hold the key */
   SK_STEP_READY,   /* detail: the server's name; requests may go */
+  SK_STEP_TLS,     /* connected; the TLS 1.3 handshake (detail: keyed how) */
 } sk_client_step;
 
 /* Called as each step starts (err 0), and once more for the step that

@@ -12,6 +12,8 @@
 
 #include <openssl/crypto.h>
 
+#include "auth/keyfile.h"
+
 static const char WHY_PERM[] = "key file is readable by group or others; run: chmod 600 FILE";
 static const char WHY_SHORT[] = "key is shorter than 16 bytes; make a new one with: sockit keygen";
 static const char WHY_LARGE[] = "key file is larger than 4096 bytes; is this the right file?";
@@ -231,4 +233,51 @@ int sk_key_generate(const char *path) {
 out:
   OPENSSL_cleanse(text, sizeof text);
   return rc;
+}
+
+/* Read again, only to say what is wrong: the file judged by sk_key_load
+ * may have changed since, which at worst makes the message stale. */
+int sk__key_describe(const char *path, int for_server, char *buf, size_t cap) {
+  struct stat st;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0 && errno == ENOENT) {
+    if (for_server)
+      return snprintf(buf, cap,
+                      "key file %s is missing: make one with `sockit keygen -o %s`, or leave "
+                      "out --key-file to use (and create) the default",
+                      path, path);
+    return snprintf(buf, cap,
+                    "no key file at %s: copy the server's key file there (or give --key-file F); "
+                    "`sockit keygen` would make a new key that the server does not know",
+                    path);
+  }
+  if (fd < 0)
+    return snprintf(buf, cap, "cannot open key file %s: %s", path, sk_strerror(-errno));
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return snprintf(buf, cap, "key file %s is not a regular file", path);
+  }
+  if (st.st_mode & 077) {
+    close(fd);
+    return snprintf(buf, cap, "key file %s has mode %04o, so others can read it: run chmod 600 %s",
+                    path, (unsigned)(st.st_mode & 07777), path);
+  }
+  if (st.st_size > SK_KEY_MAX) {
+    close(fd);
+    return snprintf(buf, cap,
+                    "key file %s is %lld bytes, more than a key's %d: is it the right file?", path,
+                    (long long)st.st_size, SK_KEY_MAX);
+  }
+  char key[SK_KEY_MAX];
+  ssize_t n = read(fd, key, sizeof(key));
+  int err = errno;
+  close(fd);
+  while (n > 0 && strchr(" \t\r\n", key[n - 1]) != NULL)
+    n--;
+  OPENSSL_cleanse(key, sizeof(key));
+  if (n < 0)
+    return snprintf(buf, cap, "cannot read key file %s: %s", path, sk_strerror(-err));
+  return snprintf(buf, cap, "key file %s holds %zd bytes; a key needs at least %d (%s)", path, n,
+                  SK_KEY_MIN,
+                  for_server ? "make one with: sockit keygen" : "copy the server's key file");
 }

@@ -603,6 +603,8 @@ static int start_tls(sk_client *c, const char *addr, const sk_client_opts *o) {
   if (c->tls == NULL)
     return 0;
   addr_host(addr, host, sizeof(host));
+  step(o, SK_STEP_TLS, 0,
+       c->psk ? "keyed by the shared secret" : "checking the server's certificate");
   c->ssl = sk__tls_ssl(c->tls, NULL, host);
   if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
     return -ENOMEM;

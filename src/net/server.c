@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/sized.h"
+#include "auth/keyfile.h"
 #include "net/core.h"
 #include "sockit/error.h"
 #include "tls/tls.h"
@@ -268,7 +269,7 @@ static int prepare_key(sk_server *srv, const char **why) {
   }
   rc = sk_key_load(path, &srv->key, why);
   if (rc < 0) {
-    snprintf(msg, sizeof(msg), "key file %s: %s", path, *why ? *why : sk_strerror(rc));
+    sk__key_describe(path, 1, msg, sizeof(msg));
     *why = msg;
   }
   return rc;

@@ -314,7 +314,7 @@ def test_verbose_prints_the_steps(run_cli, keyed_server, key_file):
     assert lines[2] == "sockit echo: connected to %s, waiting for the server's hello" % (
         keyed_server.addr)
     assert lines[3] == "sockit echo: authenticating with the key in %s" % key_file
-    assert lines[4].startswith("sockit echo: ready (sockit ")
+    assert lines[-1].startswith("sockit echo: ready (sockit ")
     r = run_cli("echo", keyed_server.addr, "--key-file", key_file, "hi")
     assert r.stderr == ""
 
@@ -579,3 +579,30 @@ def test_zsh_completion_script(run_cli):
         z = subprocess.run(["zsh", "-n"], input=r.stdout, capture_output=True, text=True)
         assert z.returncode == 0, z.stderr
     assert run_cli("completion", "fish").returncode == 2
+
+
+def test_serve_key_file_errors_name_the_file_and_the_fault(run_cli, tmp_path):
+    missing = str(tmp_path / "nokey")
+    r = run_cli("serve", "-l", "127.0.0.1:0", "--key-file", missing)
+    assert r.returncode == 1
+    assert r.stderr == ("sockit serve: key file %s is missing: make one with `sockit keygen -o %s`, "
+                        "or leave out --key-file to use (and create) the default\n" % (
+                            missing, missing)), r.stderr
+    open_key = str(tmp_path / "open")
+    write_key(open_key, mode=0o644)
+    r = run_cli("serve", "-l", "127.0.0.1:0", "--key-file", open_key)
+    assert r.returncode == 1
+    assert r.stderr == ("sockit serve: key file %s has mode 0644, so others can read it: run "
+                        "chmod 600 %s\n" % (open_key, open_key))
+    short = str(tmp_path / "short")
+    write_key(short, secret_hex="abcdef")
+    r = run_cli("serve", "-l", "127.0.0.1:0", "--key-file", short)
+    assert r.stderr == ("sockit serve: key file %s holds 6 bytes; a key needs at least 16 (make "
+                        "one with: sockit keygen)\n" % short)
+
+
+def test_verbose_names_the_tls_step(run_cli, start_server, key_file):
+    srv = start_server("--key-file", key_file, tls=True)
+    r = run_cli("echo", srv.addr, "-v", "--key-file", key_file, "hi")
+    assert r.returncode == 0, r
+    assert "sockit echo: TLS 1.3 handshake, keyed by the shared secret\n" in r.stderr
