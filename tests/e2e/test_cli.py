@@ -13,7 +13,7 @@ import pytest
 
 from conftest import write_key
 
-CLIENT_COMMANDS = ("echo", "time", "exec", "put", "get", "ls", "chat")
+CLIENT_COMMANDS = ("echo", "time", "exec", "put", "get", "ls", "rm", "chat")
 
 
 # ---------------------------------------------------------------------------
@@ -95,7 +95,8 @@ def blackhole():
 
 def args_for(cmd):
     """Arguments that make each client command connect and do one thing."""
-    return {"echo": ["hi"], "exec": ["true"], "get": ["x"], "put": ["/etc/hostname"]}.get(cmd, [])
+    return {"echo": ["hi"], "exec": ["true"], "get": ["x"], "rm": ["x"],
+            "put": ["/etc/hostname"]}.get(cmd, [])
 
 
 # ---------------------------------------------------------------------------
