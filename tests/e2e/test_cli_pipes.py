@@ -62,15 +62,21 @@ def run_with_open_stdin(args, stdin_fd, timeout=10):
     return p.returncode, out, err
 
 
-def test_connect_ends_when_the_peer_closes_stdin_a_pipe(sockit_bin):
-    payload = os.urandom(300000)
-    addr, t, _ = tcp_server(payload)
-    r, w = os.pipe()  # the write end stays open: stdin never ends
+def connect_with_open_pipe(sockit_bin, addr):
+    """`sockit connect addr` with stdin a pipe whose write end stays open
+    (stdin never ends) until the command has exited."""
+    r, w = os.pipe()
     try:
-        code, out, err = run_with_open_stdin([sockit_bin, "connect", addr], r)
+        return run_with_open_stdin([sockit_bin, "connect", addr], r)
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_connect_ends_when_the_peer_closes_stdin_a_pipe(sockit_bin):
+    payload = os.urandom(300000)
+    addr, t, _ = tcp_server(payload)
+    code, out, err = connect_with_open_pipe(sockit_bin, addr)
     assert (code, err) == (0, b""), err
     assert out == payload
 
@@ -126,23 +132,13 @@ def test_keep_sending_goes_on_until_stdin_ends(sockit_bin):
 
 def test_without_keep_sending_the_unsent_stdin_is_dropped(sockit_bin):
     addr, t, got = tcp_server(b"bye", close="half")
-    r, w = os.pipe()
-    try:
-        code, out, err = run_with_open_stdin([sockit_bin, "connect", addr], r)
-    finally:
-        os.close(r)
-        os.close(w)
+    code, out, err = connect_with_open_pipe(sockit_bin, addr)
     assert (code, out) == (0, b"bye")
 
 
 def test_reset_by_the_peer_is_1_with_a_line(sockit_bin):
     addr, t, _ = tcp_server(b"x", close="reset")
-    r, w = os.pipe()
-    try:
-        code, out, err = run_with_open_stdin([sockit_bin, "connect", addr], r)
-    finally:
-        os.close(r)
-        os.close(w)
+    code, out, err = connect_with_open_pipe(sockit_bin, addr)
     assert code == 1
     assert err.decode() == "sockit connect: the peer at %s reset the connection\n" % addr
 
