@@ -20,6 +20,8 @@ static const char connect_help[] =
     "                     until it ends (a server that stops sending first but\n"
     "                     still reads); exit 0 when both sides are closed\n"
     "      --idle-timeout S  give up after S seconds without a byte (exit 1)\n"
+    "      --tls          TLS 1.3 keyed by the key file (the peer runs --tls too)\n"
+    "      --key-file F   the key for --tls (default ~/.config/sockit/key)\n"
     "  -h, --help         this help\n"
     "      --version      print the version\n";
 

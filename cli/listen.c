@@ -19,6 +19,8 @@ static const char listen_help[] =
     "      --keep-sending after the client closed its side, go on sending stdin\n"
     "                     until it ends; exit 0 when both sides are closed\n"
     "      --idle-timeout S  close a client after S seconds without a byte\n"
+    "      --tls          TLS 1.3 keyed by the key file (the peer runs --tls too)\n"
+    "      --key-file F   the key for --tls (default ~/.config/sockit/key)\n"
     "  -h, --help         this help\n"
     "      --version      print the version\n\n"
     "A stale Unix socket file is replaced, and removed again on exit.\n"

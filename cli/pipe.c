@@ -30,14 +30,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "cli.h"
+#include "tls/tls.h"
 
 #define RELAY_BUF (256u * 1024)  /* per direction: big reads and writes for throughput */
 #define UDP_MAX 65507            /* the largest IPv4 UDP payload */
 #define UDP_ROOM 65536           /* free room needed to receive any datagram whole */
 #define UDP_LINGER_MS 1000       /* connect -u: wait this long for answers after stdin's EOF */
 #define CONNECT_TIMEOUT_MS 10000 /* -w: the default, as for every client command */
-#define EOF_LINGER_MS 500 /* after the peer's EOF: stdin silent this long ends it (socat's -t) */
+#define EOF_LINGER_MS 500  /* after the peer's EOF: stdin silent this long ends it (socat's -t) */
+#define HANDSHAKE_MS 10000 /* --tls: the handshake's bound, as a server's auth deadline */
 
 typedef struct relay_buf {
   char *data;
@@ -58,6 +63,8 @@ typedef struct relay {
   const char *failed;           /* "stdin", "stdout" or NULL (the socket) on error */
   int64_t last_io;              /* monotonic ms of the last byte moved */
   int64_t last_stdin;           /* ... of the last stdin read, or of the peer's EOF */
+  sk__tls *tls;                 /* --tls: the context, keyed by the secret */
+  SSL *ssl;                     /* --tls: the session on sock */
 } relay;
 
 static volatile sig_atomic_t got_signal;
@@ -169,6 +176,128 @@ static int read_stdin(relay *r) {
   return 0;
 }
 
+/* ---- --tls: the same pipe through an SSL session ------------------------------------ */
+
+/* What an SSL call's failure means here: 0 to wait and retry, 1 for the
+ * peer's end (close_notify, or a close without it), or an -errno. */
+static int tls_status(relay *r, int ret) {
+  int err = SSL_get_error(r->ssl, ret);
+  unsigned long e = ERR_peek_last_error();
+  ERR_clear_error();
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+    return 0;
+  if (err == SSL_ERROR_ZERO_RETURN || ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING ||
+      (err == SSL_ERROR_SYSCALL && e == 0 && errno == 0))
+    return 1;
+  if (err == SSL_ERROR_SYSCALL && errno != 0)
+    return -errno;
+  return -EPROTO; /* a record that does not decrypt: altered on the way */
+}
+
+static int tls_send_in(relay *r) {
+  int n, rc;
+  size_t len = r->in.len - r->in.pos;
+  ERR_clear_error();
+  errno = 0;
+  n = SSL_write(r->ssl, r->in.data + r->in.pos, len > INT32_MAX ? INT32_MAX : (int)len);
+  if (n > 0) {
+    r->in.pos += (size_t)n;
+    moved(r);
+    return 0;
+  }
+  rc = tls_status(r, n);
+  return rc > 0 ? -EPIPE : rc;
+}
+
+static int tls_recv_out(relay *r, size_t cap) {
+  int n, rc;
+  ERR_clear_error();
+  errno = 0;
+  n = SSL_read(r->ssl, r->out.data + r->out.len, cap > INT32_MAX ? INT32_MAX : (int)cap);
+  if (n > 0) {
+    r->out.len += (size_t)n;
+    moved(r);
+    return 0;
+  }
+  if ((rc = tls_status(r, n)) > 0) {
+    r->sock_eof = 1;
+    r->last_stdin = now_ms(); /* the linger after the peer's EOF starts now */
+    return 0;
+  }
+  return rc;
+}
+
+/* The handshake on a connected socket, bounded by HANDSHAKE_MS. 0, or
+ * EXIT_CONN with the line said. */
+static int tls_start(relay *r, int fd) {
+  int64_t deadline = now_ms() + HANDSHAKE_MS;
+  r->ssl = sk__tls_ssl(r->tls, NULL, NULL);
+  if (r->ssl == NULL || SSL_set_fd(r->ssl, fd) != 1) {
+    cli_error(r->o->cmd, "out of memory");
+    return EXIT_CONN;
+  }
+  for (;;) {
+    int n, rc, left = (int)(deadline - now_ms());
+    ERR_clear_error();
+    errno = 0;
+    n = SSL_do_handshake(r->ssl);
+    if (n == 1)
+      return 0;
+    int want = SSL_get_error(r->ssl, n);
+    const char *why = sk__tls_reason();
+    if (want == SSL_ERROR_WANT_READ || want == SSL_ERROR_WANT_WRITE) {
+      struct pollfd p = {fd, want == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, 0};
+      if (left <= 0 || (rc = wait_fds(&p, 1, left)) == 0) {
+        cli_error(r->o->cmd, "the TLS handshake with %s did not finish within %d s", r->o->addr,
+                  HANDSHAKE_MS / 1000);
+        return EXIT_CONN;
+      }
+      if (rc < 0)
+        return rc == -EINTR ? (r->server ? EXIT_OK : 128 + got_signal) : EXIT_CONN;
+      continue;
+    }
+    cli_error(r->o->cmd,
+              "TLS with %s failed (%s): both sides need --tls and the same key file (--key-file F)",
+              r->o->addr, why);
+    return EXIT_CONN;
+  }
+}
+
+/* The context for --tls: a PSK from the key file, client or server side. */
+static int tls_setup(relay *r, int server) {
+  char path[4096];
+  const char *file = r->o->key_file, *why = NULL;
+  sk_key key = {0};
+  sk__tls_opts to = {.server = server};
+  int rc;
+  if (file == NULL) {
+    if (sk_key_default_path(path, sizeof(path)) < 0) {
+      cli_error(r->o->cmd, "--tls needs a key: give --key-file F");
+      return -1;
+    }
+    file = path;
+  }
+  if ((rc = sk_key_load(file, &key, &why)) < 0) {
+    cli_error(r->o->cmd, "--tls needs a key: %s: %s (make one with: sockit keygen)", file,
+              why ? why : sk_strerror(rc));
+    return -1;
+  }
+  to.key = &key;
+  r->tls = sk__tls_new(&to, &why);
+  sk_key_clear(&key);
+  if (r->tls == NULL) {
+    cli_error(r->o->cmd, "cannot set up TLS: %s", why ? why : "OpenSSL failed");
+    return -1;
+  }
+  return 0;
+}
+
+static void tls_end(relay *r) {
+  SSL_free(r->ssl);
+  r->ssl = NULL;
+  ERR_clear_error();
+}
+
 /* in -> socket: as much as the socket takes, or one whole datagram. A
  * datagram that cannot reach a listener's last sender is dropped. */
 static int send_in(relay *r) {
@@ -176,6 +305,8 @@ static int send_in(relay *r) {
   ssize_t n;
   if (r->in.pos == r->in.len || (r->server && r->dgram && r->peer_len == 0))
     return 0;
+  if (r->ssl != NULL)
+    return tls_send_in(r);
   n = sendto(r->sock, r->in.data + r->in.pos, r->in.len - r->in.pos, MSG_NOSIGNAL, to,
              to ? r->peer_len : 0);
   if (n < 0 && again(errno))
@@ -210,6 +341,8 @@ static int recv_out(relay *r) {
   }
   if (cap < (r->dgram ? UDP_ROOM : 1))
     return 0;
+  if (r->ssl != NULL)
+    return tls_recv_out(r, cap);
   n = recvfrom(r->sock, r->out.data + r->out.len, cap, 0, (struct sockaddr *)&from, &flen);
   if (n < 0)
     return again(errno) ? 0 : -errno;
@@ -285,6 +418,12 @@ static int wait_budget(const relay *r) {
 static int step(relay *r) {
   struct pollfd p[3];
   int n = 0, ii = -1, si = -1, rc;
+  if (r->ssl != NULL && want_sock_read(r) && SSL_pending(r->ssl) > 0) {
+    /* decrypted bytes poll cannot see: take them before waiting */
+    if ((rc = recv_out(r)) < 0)
+      return rc;
+    return write_out(r);
+  }
   short sev = (short)((r->in.pos < r->in.len ? POLLOUT : 0) | (want_sock_read(r) ? POLLIN : 0));
   if (want_stdin(r))
     ii = n, p[n++] = (struct pollfd){STDIN_FILENO, POLLIN, 0};
@@ -314,6 +453,10 @@ static int settle(relay *r) {
   if (r->dgram)
     return r->stdin_eof && in_empty && now_ms() - r->last_io >= UDP_LINGER_MS;
   if (r->stdin_eof && in_empty && !r->wr_shut) {
+    if (r->ssl != NULL) { /* close_notify first: TLS 1.3 half-closes too */
+      SSL_shutdown(r->ssl);
+      ERR_clear_error();
+    }
     shutdown(r->sock, SHUT_WR);
     r->wr_shut = 1;
   }
@@ -399,6 +542,8 @@ static int relay_init(relay *r, const pipe_opts *o, int server) {
 }
 
 static void relay_free(relay *r) {
+  tls_end(r);
+  sk__tls_free(r->tls);
   stdio_restore(r);
   free(r->in.data);
   free(r->out.data);
@@ -544,7 +689,15 @@ static int listen_stream(relay *r, int *lfd) {
       close(*lfd);
       *lfd = -1;
     }
+    if (r->tls != NULL && (code = tls_start(r, fd)) != 0) {
+      tls_end(r);
+      close(fd);
+      if (!r->o->keep || code != EXIT_CONN)
+        return code;
+      continue; /* -k: a client with another key does not end the service */
+    }
     rc = relay_run(r, fd, 0);
+    tls_end(r);
     close(fd);
     code = outcome(r, rc);
     if (!r->o->keep || rc == -EINTR || r->failed != NULL)
@@ -558,6 +711,10 @@ int pipe_listen(const pipe_opts *o) {
   relay r;
   int lfd, code;
   if (relay_init(&r, o, 1) < 0) {
+    relay_free(&r);
+    return EXIT_FAIL;
+  }
+  if (o->tls && tls_setup(&r, 1) < 0) {
     relay_free(&r);
     return EXIT_FAIL;
   }
@@ -580,7 +737,7 @@ int pipe_connect(const pipe_opts *o) {
   socklen_t len[8];
   relay r;
   int n, fd = -EINVAL, code = EXIT_FAIL;
-  if (relay_init(&r, o, 0) < 0)
+  if (relay_init(&r, o, 0) < 0 || (o->tls && tls_setup(&r, 0) < 0))
     goto out;
   if ((n = resolve(o, 0, ss, len)) < 0) {
     code = -n;
@@ -598,6 +755,8 @@ int pipe_connect(const pipe_opts *o) {
   } else if (fd < 0) {
     cli_error(o->cmd, "cannot connect to %s: %s", o->addr, strerror(-fd));
     code = EXIT_CONN;
+  } else if (r.tls != NULL && (code = tls_start(&r, fd)) != 0) {
+    close(fd);
   } else {
     code = outcome(&r, relay_run(&r, fd, o->udp));
     close(fd);
@@ -634,6 +793,8 @@ int pipe_parse(pipe_opts *o, int argc, char **argv, const char *help, int allow_
                                        {"keep-sending", no_argument, NULL, 'S'},
                                        {"idle-timeout", required_argument, NULL, 'i'},
                                        {"timeout", required_argument, NULL, 'w'},
+                                       {"tls", no_argument, NULL, 'T'},
+                                       {"key-file", required_argument, NULL, 'K'},
                                        {"help", no_argument, NULL, 'h'},
                                        {"version", no_argument, NULL, CLI_OPT_VERSION},
                                        {0}};
@@ -650,6 +811,10 @@ int pipe_parse(pipe_opts *o, int argc, char **argv, const char *help, int allow_
       o->keep = 1;
     } else if (opt == 'S') {
       o->keep_sending = 1;
+    } else if (opt == 'T') {
+      o->tls = 1;
+    } else if (opt == 'K') {
+      o->key_file = optarg;
     } else if (opt == 'i' || (opt == 'w' && !allow_keep)) {
       s = strtod(optarg, &end);
       if (*end != '\0' || !(s > 0) || s > 2e6) /* 2e6 s in ms still fits an int */
@@ -671,5 +836,9 @@ int pipe_parse(pipe_opts *o, int argc, char **argv, const char *help, int allow_
                            optind == argc - 1 ? ": did you mean HOST:PORT?" : "");
   if (o->keep && o->keep_sending)
     return cli_usage_error(o->cmd, "-k and --keep-sending: pick one");
+  if (o->tls && o->udp)
+    return cli_usage_error(o->cmd, "--tls is for streams: UDP pipes stay plain");
+  if (o->key_file != NULL && !o->tls)
+    return cli_usage_error(o->cmd, "--key-file is for --tls");
   return -1;
 }

@@ -4,14 +4,16 @@
 #define SOCKIT_CLI_PIPE_H
 
 typedef struct pipe_opts {
-  const char *cmd;    /* "listen" or "connect": names the command in messages */
-  const char *addr;   /* SPEC 2 text; a bare PORT means 127.0.0.1:PORT */
-  int udp;            /* -u: datagrams instead of a stream */
-  int keep;           /* -k (listen): serve the next client after this one */
-  int keep_sending;   /* --keep-sending: the peer's EOF does not end the session */
-  int idle_ms;        /* --idle-timeout: end after this long without a byte; 0: never */
-  int connect_ms;     /* connect -w/--timeout: for the connect itself; 0: 10 s */
-  char addr_buf[320]; /* `HOST PORT` joined as HOST:PORT */
+  const char *cmd;      /* "listen" or "connect": names the command in messages */
+  const char *addr;     /* SPEC 2 text; a bare PORT means 127.0.0.1:PORT */
+  int udp;              /* -u: datagrams instead of a stream */
+  int keep;             /* -k (listen): serve the next client after this one */
+  int keep_sending;     /* --keep-sending: the peer's EOF does not end the session */
+  int idle_ms;          /* --idle-timeout: end after this long without a byte; 0: never */
+  int connect_ms;       /* connect -w/--timeout: for the connect itself; 0: 10 s */
+  int tls;              /* --tls: TLS 1.3 keyed by the key file's secret (stream only) */
+  const char *key_file; /* --key-file: NULL for the default key */
+  char addr_buf[320];   /* `HOST PORT` joined as HOST:PORT */
 } pipe_opts;
 
 /* Parse the flags both commands share (-u, -k when allow_keep, --keep-sending,
