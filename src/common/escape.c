@@ -44,14 +44,14 @@ static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
     *cp = s[0];
     return 1;
   }
-  if ((s[0] & 0xE0) == 0xC0)
-    len = 2, v = s[0] & 0x1Fu, min = 0x80;
-  else if ((s[0] & 0xF0) == 0xE0)
-    len = 3, v = s[0] & 0x0Fu, min = 0x800;
-  else if ((s[0] & 0xF8) == 0xF0)
-    len = 4, v = s[0] & 0x07u, min = 0x10000;
-  else
+  /* the lead byte's 1s give the length; 2..4 bytes, each with its own
+   * smallest value (anything below it is an overlong form) */
+  static const uint32_t smallest[5] = {0, 0, 0x80, 0x800, 0x10000};
+  len = s[0] >= 0xF8 ? 0 : s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC0 ? 2 : 0;
+  if (len == 0)
     return 0;
+  v = s[0] & (0x7Fu >> len);
+  min = smallest[len];
   if (len > n)
     return 0;
   for (size_t i = 1; i < len; i++) {
