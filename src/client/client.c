@@ -608,6 +608,10 @@ static int start_tls(sk_client *c, const char *addr, const sk_client_opts *o) {
   c->ssl = sk__tls_ssl(c->tls, NULL, host);
   if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
     return -ENOMEM;
+  /* Read what the socket has, not a record header and then its body: half
+   * the recv calls of a download. Bytes read ahead are invisible to poll,
+   * which sk_client_pending accounts for. */
+  SSL_set_read_ahead(c->ssl, 1);
   rc = tls_handshake(c);
   if (rc == -ETIMEDOUT)
     rc = SK_ENOHELLO;
@@ -729,7 +733,7 @@ int sk_client_fd(const sk_client *c) {
   return c->fd;
 }
 int sk_client_pending(const sk_client *c) {
-  return c->rpos < c->rlen || (c->ssl != NULL && SSL_pending(c->ssl) > 0);
+  return c->rpos < c->rlen || (c->ssl != NULL && SSL_has_pending(c->ssl));
 }
 
 const char *sk_client_security(const sk_client *c) {
