@@ -15,12 +15,14 @@ from conftest import wait_for
 
 class Relay:
     """A TCP proxy on 127.0.0.1 to target: copies bytes both ways and keeps
-    them. flip_at: the client->server byte at that offset is inverted once;
-    bytewise: client->server bytes go one per send()."""
+    them. flip_at / flip_down_at: the client->server / server->client byte
+    at that offset is inverted once; bytewise: client->server bytes go one
+    per send()."""
 
-    def __init__(self, target, flip_at=None, bytewise=False):
+    def __init__(self, target, flip_at=None, bytewise=False, flip_down_at=None):
         self.target = sp.parse_addr(target)[1][:2]
         self.flip_at, self.bytewise = flip_at, bytewise
+        self.flip_down_at = flip_down_at
         self.up, self.down = bytearray(), bytearray()
         self.lsock = socket.socket()
         self.lsock.bind(("127.0.0.1", 0))
@@ -49,9 +51,10 @@ class Relay:
                     log = self.up if up else self.down
                     start = len(log)
                     log += data
-                    if up and self.flip_at is not None and start <= self.flip_at < len(log):
+                    at = self.flip_at if up else self.flip_down_at
+                    if at is not None and start <= at < len(log):
                         data = bytearray(data)
-                        data[self.flip_at - start] ^= 0xFF
+                        data[at - start] ^= 0xFF
                         data = bytes(data)
                 if up and self.bytewise:
                     for i in range(len(data)):
@@ -143,6 +146,25 @@ def test_flipped_byte_mid_upload_publishes_nothing_and_resumes(start_server, key
     assert out.returncode == 0, out.stderr
     assert (root / "big.bin").read_bytes() == data
     assert srv.alive()
+
+
+def test_flipped_byte_mid_download_fails_clearly_and_resumes(start_server, key_file, run_cli,
+                                                              relay, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    data = os.urandom(8 << 20)
+    (root / "big.bin").write_bytes(data)
+    srv = start_server("--key-file", key_file, "--root", str(root))
+    r = relay(srv.addr, flip_down_at=3 << 20)
+    out = tmp_path / "got.bin"
+    x = run_cli("get", "--key-file", key_file, r.addr, "big.bin", "-o", str(out), timeout=60)
+    assert x.returncode == 255 and len(x.stderr.splitlines()) == 1, x.stderr
+    assert not out.exists()  # nothing published locally
+    assert (tmp_path / ".got.bin.sockit-part").stat().st_size > 0  # kept for the resume
+    x = run_cli("get", "--key-file", key_file, srv.addr, "big.bin", "-o", str(out), "--resume",
+                timeout=60)
+    assert x.returncode == 0, x.stderr
+    assert out.read_bytes() == data
 
 
 def test_peer_gone_without_close_notify(start_server, key_file, secret, tmp_path):
