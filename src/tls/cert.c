@@ -38,7 +38,7 @@ static int add_ext(X509 *cert, int nid, const char *value) {
 static X509 *self_signed(EVP_PKEY *key) {
   X509 *cert = X509_new();
   X509_NAME *name;
-  unsigned char serial[16];
+  unsigned char serial[16] = {0};
   BIGNUM *bn = NULL;
   int ok = cert != NULL && RAND_bytes(serial, sizeof(serial)) == 1;
   serial[0] &= 0x7f; /* a positive serial number */
@@ -109,12 +109,12 @@ int sk_tls_cert_generate(const char *dir, char pin[SK_TLS_PIN_TEXT + 1], const c
     goto out;
   }
   if ((rc = write_pem(key_path, 0600, key, NULL)) < 0) {
-    *why = key_path;
+    *why = "cannot write key.pem";
     goto out;
   }
   if ((rc = write_pem(cert_path, 0644, NULL, cert)) < 0) {
     unlink(key_path);
-    *why = cert_path;
+    *why = "cannot write cert.pem";
   }
 out:
   ERR_clear_error();
