@@ -11,6 +11,7 @@ import pytest
 
 import sockit_proto as sp
 from conftest import wait_for
+from test_tls import log_lines
 
 
 class Relay:
@@ -85,14 +86,6 @@ def relay():
     yield make
     for r in made:
         r.close()
-
-
-def log_lines(path):
-    try:
-        with open(path) as f:
-            return f.read().splitlines()
-    except FileNotFoundError:
-        return []
 
 
 def test_garbage_instead_of_a_client_hello(start_server, key_file, secret, tmp_path):

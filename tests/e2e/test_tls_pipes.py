@@ -4,20 +4,13 @@ s_server / s_client with the PSK from `keygen --show-tls-psk`."""
 
 import hashlib
 import os
-import socket
 import subprocess
 import threading
 
-from conftest import write_key
+from conftest import free_port, write_key
 from test_pipes import MIB, feed, spawn  # noqa: F401 (spawn is a fixture)
 
 import sockit_proto as sp
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_100_MB_byte_exact_both_ways(spawn, key_file, tmp_path):
