@@ -232,10 +232,12 @@ static int tls_recv_out(relay *r, size_t cap) {
 static int tls_start(relay *r, int fd) {
   int64_t deadline = now_ms() + HANDSHAKE_MS;
   r->ssl = sk__tls_ssl(r->tls, NULL, NULL);
-  if (r->ssl == NULL || SSL_set_fd(r->ssl, fd) != 1) {
+  BIO *bio = r->ssl != NULL ? sk__tls_socket_bio(fd) : NULL;
+  if (bio == NULL) {
     cli_error(r->o->cmd, "out of memory");
     return EXIT_CONN;
   }
+  SSL_set_bio(r->ssl, bio, bio);
   for (;;) {
     int n, rc, left = (int)(deadline - now_ms());
     ERR_clear_error();

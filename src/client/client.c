@@ -606,8 +606,10 @@ static int start_tls(sk_client *c, const char *addr, const sk_client_opts *o) {
   step(o, SK_STEP_TLS, 0,
        c->psk ? "keyed by the shared secret" : "checking the server's certificate");
   c->ssl = sk__tls_ssl(c->tls, NULL, host);
-  if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
+  BIO *bio = c->ssl != NULL ? sk__tls_socket_bio(c->fd) : NULL;
+  if (bio == NULL)
     return -ENOMEM;
+  SSL_set_bio(c->ssl, bio, bio); /* no SIGPIPE: the library leaves signals alone */
   /* Read what the socket has, not a record header and then its body: half
    * the recv calls of a download. Bytes read ahead are invisible to poll,
    * which sk_client_pending accounts for. */

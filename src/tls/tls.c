@@ -3,8 +3,11 @@
 #include "tls/tls.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -185,6 +188,72 @@ static int setup_client_verify(sk__tls *t, const sk__tls_opts *o, const char **w
   }
   SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
   return 0;
+}
+
+/* ---- a socket BIO without SIGPIPE ------------------------------------------ */
+
+static BIO_METHOD *nosig_method;
+static pthread_once_t nosig_once = PTHREAD_ONCE_INIT;
+
+static int nosig_write(BIO *b, const char *buf, int len) {
+  ssize_t n;
+  BIO_clear_retry_flags(b);
+  do
+    n = send(BIO_get_fd(b, NULL), buf, (size_t)len, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    BIO_set_retry_write(b);
+  return (int)n;
+}
+
+static int nosig_read(BIO *b, char *buf, int len) {
+  ssize_t n;
+  BIO_clear_retry_flags(b);
+  do
+    n = recv(BIO_get_fd(b, NULL), buf, (size_t)len, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    BIO_set_retry_read(b);
+  return (int)n;
+}
+
+/* The fd lives in the BIO's num, as BIO_s_socket keeps it. */
+static long nosig_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  switch (cmd) {
+  case BIO_C_SET_FD:
+    BIO_set_init(b, 1);
+    BIO_set_data(b, (void *)(intptr_t) * (int *)ptr);
+    return 1;
+  case BIO_C_GET_FD:
+    if (ptr != NULL)
+      *(int *)ptr = (int)(intptr_t)BIO_get_data(b);
+    return (long)(intptr_t)BIO_get_data(b);
+  case BIO_CTRL_FLUSH:
+    return 1;
+  default:
+    (void)num;
+    return 0;
+  }
+}
+
+static void make_nosig_method(void) {
+  BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                               "sockit socket");
+  if (m != NULL && (!BIO_meth_set_write(m, nosig_write) || !BIO_meth_set_read(m, nosig_read) ||
+                    !BIO_meth_set_ctrl(m, nosig_ctrl))) {
+    BIO_meth_free(m);
+    m = NULL;
+  }
+  nosig_method = m; /* lives as long as the process */
+}
+
+BIO *sk__tls_socket_bio(int fd) {
+  BIO *b;
+  pthread_once(&nosig_once, make_nosig_method);
+  if (nosig_method == NULL || (b = BIO_new(nosig_method)) == NULL)
+    return NULL;
+  BIO_set_fd(b, fd, BIO_NOCLOSE);
+  return b;
 }
 
 /* ---- contexts ------------------------------------------------------------- */

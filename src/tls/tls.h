@@ -48,6 +48,12 @@ SSL *sk__tls_ssl(sk__tls *t, sk__tls_seen *seen, const char *host);
 /* The pin text of the server certificate (server contexts with one). */
 const char *sk__tls_pin(const sk__tls *t);
 
+/* A BIO on a connected socket that writes with MSG_NOSIGNAL: OpenSSL's
+ * own socket BIO uses write(2), whose SIGPIPE would kill a program that
+ * did not ignore it (the library never touches signals). NULL on failure;
+ * the fd stays the caller's. */
+BIO *sk__tls_socket_bio(int fd);
+
 /* The pin text of any certificate. 0 or -1. */
 int sk__tls_cert_pin(X509 *cert, char out[SK__TLS_PIN_TEXT + 1]);
 
