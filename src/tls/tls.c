@@ -217,17 +217,35 @@ static int nosig_read(BIO *b, char *buf, int len) {
   return (int)n;
 }
 
-/* The fd lives in the BIO's num, as BIO_s_socket keeps it. */
+/* The fd lives in an int the BIO owns (its data), made and freed with it:
+ * no integer cast to a pointer. */
+static int nosig_create(BIO *b) {
+  int *fd = malloc(sizeof(*fd));
+  if (fd == NULL)
+    return 0;
+  *fd = -1;
+  BIO_set_data(b, fd);
+  return 1;
+}
+
+static int nosig_destroy(BIO *b) {
+  free(BIO_get_data(b));
+  BIO_set_data(b, NULL);
+  BIO_set_init(b, 0);
+  return 1;
+}
+
 static long nosig_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  int *fd = BIO_get_data(b);
   switch (cmd) {
   case BIO_C_SET_FD:
+    *fd = *(int *)ptr;
     BIO_set_init(b, 1);
-    BIO_set_data(b, (void *)(intptr_t) * (int *)ptr);
     return 1;
   case BIO_C_GET_FD:
     if (ptr != NULL)
-      *(int *)ptr = (int)(intptr_t)BIO_get_data(b);
-    return (long)(intptr_t)BIO_get_data(b);
+      *(int *)ptr = *fd;
+    return *fd;
   case BIO_CTRL_FLUSH:
     return 1;
   default:
@@ -240,7 +258,8 @@ static void make_nosig_method(void) {
   BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
                                "sockit socket");
   if (m != NULL && (!BIO_meth_set_write(m, nosig_write) || !BIO_meth_set_read(m, nosig_read) ||
-                    !BIO_meth_set_ctrl(m, nosig_ctrl))) {
+                    !BIO_meth_set_ctrl(m, nosig_ctrl) || !BIO_meth_set_create(m, nosig_create) ||
+                    !BIO_meth_set_destroy(m, nosig_destroy))) {
     BIO_meth_free(m);
     m = NULL;
   }
