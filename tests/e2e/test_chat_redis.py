@@ -133,6 +133,15 @@ def redis_up(srv, n=None):
     assert wait_for(ready, timeout=10), srv.stderr_text()
 
 
+def settled(c, ping_id=999):
+    """Wait until every say c sent is answered by Redis: a ping after them
+    is answered only then (a sender's requests keep their order). Killing
+    Redis before that would race its XADD reply, and the say would get a
+    true "unavailable" although its message was stored and delivered."""
+    c.send({"type": "ping", "id": ping_id})
+    next_of(c, ("pong",), 10)
+
+
 def drain(c, types=("msg", "presence"), quiet=0.3):
     """Every frame of types that comes until quiet seconds pass without one."""
     got = []
@@ -351,6 +360,8 @@ def test_redis_restart_mid_conversation_no_loss_no_duplicate(shared, redis):
         say(c, "r", "before %d" % i)
         sent.append((who, "before %d" % i))
     got = {c: msgs_until(c, 10) for c in (alice, bob)}
+    for c in (alice, bob):
+        settled(c)
     redis.stop(signal.SIGKILL)
     for srv in (a, b):
         assert wait_for(lambda: log_count(srv, "redis_down") >= 3, timeout=10), srv.stderr_text()
@@ -386,6 +397,7 @@ def test_redis_down_say_is_unavailable_then_works_again(shared, redis):
     alice, _ = member(a, "d", "alice")
     say(alice, "d", "one")
     assert msgs_until(alice, 1) == [("alice", "one")]
+    settled(alice)
     redis.stop(signal.SIGKILL)
     assert wait_for(lambda: log_count(a, "redis_down") >= 3, timeout=10), a.stderr_text()
     alice.send({"type": "say", "room": "d", "id": 5}, b"lost?")
