@@ -24,6 +24,7 @@
 #define SK_MAX_LISTENERS 32
 #define SK_MAX_CIDRS 64
 #define SK_MAX_LOOPS 64
+#define SK_MAX_WIRES 16 /* wires other than native (sk__server_add_wire) */
 
 #define SK_RBUF_SIZE (256u * 1024)   /* read buffer: > one max head + prefix */
 #define SK_RBUF_POOL 32              /* idle read buffers kept per loop */
@@ -185,7 +186,7 @@ struct sk_server {
    * closing reserve_fd is the one its own accept gets. */
   uv_rwlock_t accept_lock;
   int reserve_fd; /* -1 while lost (someone else took its number) */
-  /* --exec-user for seed exec commands (net/seed/exec.c), resolved by its
+  /* --exec-user for seed exec commands (services/seed/exec.c), resolved by its
    * start-up check; applied only when the server runs as root */
   int seed_exec_setuser;
   uid_t seed_exec_uid;
@@ -207,6 +208,11 @@ struct sk_server {
    * server (common/sized.h) */
   sk_service *user_copies[SK_MAX_SERVICES];
   int nuser_copies;
+  struct sk_wire_ref { /* sk__server_add_wire */
+    const char *wire, *service;
+    const sk_wire *impl;
+  } wires[SK_MAX_WIRES];
+  int nwires;
 };
 
 /* A task handed to another loop's thread. */
@@ -336,8 +342,11 @@ int sk__server_add(sk_server *srv, const sk_service *svc, int builtin);
 /* ---- the native wire, and the HTTP front (src/http) ---- */
 extern const sk_wire sk__wire_native;
 extern const sk_wire sk__wire_http;
-/* Other wires register by name (seed services, classic time protocols). */
-const sk_wire *sk__wire_find(const char *wire, const char *service);
+/* Other wires are registered by the services they speak for (the seed
+ * wire's adapters, src/services/seed/), by wire and service name; the
+ * native wire answers any service name. NULL when nobody registered one. */
+int sk__server_add_wire(sk_server *srv, const char *wire, const char *service, const sk_wire *impl);
+const sk_wire *sk__wire_find(const sk_server *srv, const char *wire, const char *service);
 
 /* The service table and index that own a request type, or NULL. */
 const sk_handler_ref *sk__find_handler(const sk_server *srv, const char *type);

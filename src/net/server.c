@@ -422,7 +422,7 @@ static int open_listener(sk_server *srv, sk_listen_spec *ls, const char **why) {
   int rc = 0;
   if (ls->kind == SK_LISTEN_STREAM || ls->kind == SK_LISTEN_HTTP) {
     const sk_wire *wire =
-        ls->kind == SK_LISTEN_HTTP ? &sk__wire_http : sk__wire_find(ls->wire, ls->service);
+        ls->kind == SK_LISTEN_HTTP ? &sk__wire_http : sk__wire_find(srv, ls->wire, ls->service);
     if (wire == NULL) {
       snprintf(msg, sizeof(msg), "unknown --wire %s --service %s", ls->wire, ls->service);
       *why = msg;

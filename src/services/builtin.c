@@ -1,5 +1,6 @@
-/* builtin.c - a server with every built-in service registered. Which of
- * them answer is decided at start by --services and --allow-exec. */
+/* builtin.c - a server with every built-in service registered, and the
+ * seed wire's adapters for them. Which services answer is decided at start
+ * by --services and --allow-exec. */
 #include "net/core.h"
 #include "services/services.h"
 
@@ -8,11 +9,22 @@ static const sk_service *const builtins[] = {
     &sk__svc_dgram, &sk__svc_exec, &sk__svc_files,
 };
 
+/* --wire seed --service NAME */
+static const struct {
+  const char *service;
+  const sk_wire *wire;
+} seed_wires[] = {
+    {"time", &sk__wire_seed_time}, {"exec", &sk__wire_seed_exec}, {"put", &sk__wire_seed_put},
+    {"auth", &sk__wire_seed_auth}, {"chat", &sk__wire_seed_chat},
+};
+
 int sk_server_new(sk_server **out) {
   sk_server *srv;
   int rc = sk__server_create(&srv);
   for (size_t i = 0; rc == 0 && i < sizeof(builtins) / sizeof(builtins[0]); i++)
     rc = sk__server_add(srv, builtins[i], 1);
+  for (size_t i = 0; rc == 0 && i < sizeof(seed_wires) / sizeof(seed_wires[0]); i++)
+    rc = sk__server_add_wire(srv, "seed", seed_wires[i].service, seed_wires[i].wire);
   if (rc < 0) {
     sk_server_free(srv);
     return rc;

@@ -12,6 +12,16 @@ extern const sk_service sk__svc_dgram; /* unnamed: echo, time, ping over UDP (SP
 extern const sk_service sk__svc_exec;  /* exec, stdin, signal (SPEC 4.6) */
 extern const sk_service sk__svc_files; /* put, put_end, get, stat, list (SPEC 4.7) */
 
+/* The seed wire's adapters (SPEC 6, src/services/seed/): the tutorial's
+ * unframed formats, registered with the server as --wire seed --service
+ * NAME by builtin.c. */
+struct sk_wire;
+extern const struct sk_wire sk__wire_seed_time;
+extern const struct sk_wire sk__wire_seed_exec;
+extern const struct sk_wire sk__wire_seed_put;
+extern const struct sk_wire sk__wire_seed_auth;
+extern const struct sk_wire sk__wire_seed_chat;
+
 /* Format unix time ts in zone tz ("local", "UTC", "+HH:MM", "-HH:MM") with a
  * strftime format into out. Returns the length, or SK_EBADREQ for a bad
  * zone, format or time. */

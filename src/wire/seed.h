@@ -1,7 +1,7 @@
 /* seed.h - the seed wire's formats (SPEC 6): parsers for the tutorial's
  * unframed programs. Pure functions: no I/O, no allocation that outlives a
  * call, so that they can be unit-tested and fuzzed alone. The connection
- * handling is in src/net/seed/. */
+ * handling is in src/net/seed_conn.c and src/services/seed/. */
 #ifndef SOCKIT_WIRE_SEED_H
 #define SOCKIT_WIRE_SEED_H
 

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/seed/seed.h"
+#include "service/seed.h"
+#include "services/services.h"
 #include "wire/seed.h"
 
 #define CHAT_OUT_MAX (8u << 20) /* SPEC 4.8: a slower reader is dropped */

@@ -12,7 +12,8 @@
 #include <sys/random.h>
 
 #include "auth/hmac_md5.h"
-#include "net/seed/seed.h"
+#include "service/seed.h"
+#include "services/services.h"
 #include "wire/seed.h"
 
 #define AUTH_MAX_FAILS 5

@@ -13,7 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "net/seed/seed.h"
+#include "service/seed.h"
+#include "services/services.h"
 #include "wire/seed.h"
 
 #define EXEC_READ_MIN (64u * 1024) /* spare room offered to each pipe read */

@@ -19,7 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/seed/seed.h"
+#include "service/seed.h"
+#include "services/services.h"
 #include "sockit/error.h"
 #include "wire/seed.h"
 

@@ -3,7 +3,7 @@
  * %Y-%m-%d %H:%M:%S, the bytes time.strftime would give. */
 #include <stdio.h>
 
-#include "net/seed/seed.h"
+#include "service/seed.h"
 #include "services/services.h"
 #include "wire/seed.h"
 

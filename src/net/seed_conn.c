@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "net/seed/seed.h"
+#include "service/seed.h"
 #include "sockit/error.h"
 
 typedef struct wreq {

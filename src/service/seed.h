@@ -7,20 +7,14 @@
  * its handles' close callbacks have run and the last hold (sk__seed_hold,
  * taken by every request in flight: writes to disk, a child process) has
  * been dropped. Everything runs on loop 0's thread. */
-#ifndef SOCKIT_NET_SEED_H
-#define SOCKIT_NET_SEED_H
+#ifndef SOCKIT_SERVICE_SEED_H
+#define SOCKIT_SERVICE_SEED_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include "net/core.h"
-
-extern const sk_wire sk__wire_seed_time;
-extern const sk_wire sk__wire_seed_exec;
-extern const sk_wire sk__wire_seed_put;
-extern const sk_wire sk__wire_seed_auth;
-extern const sk_wire sk__wire_seed_chat;
 
 #define SK_SEED_RBUF (64u * 1024) /* read buffer, allocated once per conn */
 
