@@ -36,7 +36,7 @@ ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-FORMAT_DIRS := $(wildcard src cli include tests/unit examples fuzz bench)
+FORMAT_DIRS := $(wildcard src cli include tests/unit tests/helpers examples fuzz bench)
 
 .PHONY: all build deps configure build-asan configure-asan run test test-unit \
         test-e2e test-asan install clean format format-check examples help \

@@ -31,6 +31,8 @@ check CMakeLists.txt SOCKIT_CLI_SOURCES "" cli -name '*.c'
 check CMakeLists.txt SOCKIT_WEB_FILES "" web
 [ -d tests/unit ] && check tests/unit/CMakeLists.txt SOCKIT_UNIT_TESTS tests/unit/ \
   tests/unit -maxdepth 1 -name 'test_*.c'
+[ -d tests/helpers ] && check tests/helpers/CMakeLists.txt SOCKIT_TEST_HELPERS tests/helpers/ \
+  tests/helpers -maxdepth 1 -name '*.c'
 [ -d examples ] && check examples/CMakeLists.txt SOCKIT_EXAMPLES examples/ \
   examples -maxdepth 1 -name '*.c'
 [ -d fuzz ] && check fuzz/CMakeLists.txt SOCKIT_FUZZERS fuzz/ fuzz -maxdepth 1 -name 'fuzz_*.c'

@@ -180,6 +180,15 @@ enum {
 };
 SK_API void sk_server_set_process(sk_server *srv, unsigned flags);
 
+/* The wall clock the classic time protocols answer with (the "daytime"
+ * and "rfc868" listeners): fn returns Unix seconds, and is called at each
+ * answer on loop 0's thread. NULL, the default, is the system clock. For
+ * an application that keeps its own time (a simulation, a replay), and
+ * for tests that need a date other than today's (RFC 868's 2036 wrap).
+ * Set before sk_server_run; ctx is handed to fn and stays the caller's. */
+typedef int64_t (*sk_clock_fn)(void *ctx);
+SK_API void sk_server_set_clock(sk_server *srv, sk_clock_fn fn, void *ctx);
+
 /* Bind every listener, start the loops and run until sk_server_stop (or
  * SIGINT/SIGTERM when handle_signals is set: a libuv signal watcher, gone
  * when run() returns). Returns 0 after a clean stop or an error code if

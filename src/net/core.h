@@ -203,7 +203,9 @@ struct sk_server {
   size_t http_token_len;
   sk_notice_fn notice; /* sk_server_on_notice: NULL says nothing */
   void *notice_ctx;
-  unsigned process; /* SK_PROCESS_* the application allowed */
+  unsigned process;  /* SK_PROCESS_* the application allowed */
+  sk_clock_fn clock; /* sk_server_set_clock: NULL is time(NULL) */
+  void *clock_ctx;
   /* sk_server_add_service's copies of the user's tables, freed with the
    * server (common/sized.h) */
   sk_service *user_copies[SK_MAX_SERVICES];

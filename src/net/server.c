@@ -632,6 +632,11 @@ void sk_server_set_process(sk_server *srv, unsigned flags) {
   srv->process = flags;
 }
 
+void sk_server_set_clock(sk_server *srv, sk_clock_fn fn, void *ctx) {
+  srv->clock = fn;
+  srv->clock_ctx = ctx;
+}
+
 void sk__notice(const sk_server *srv, sk_notice_level level, const char *fmt, ...) {
   char text[SK_NOTICE_MAX];
   va_list ap;

@@ -15,8 +15,9 @@
  * they have to send a byte now), and each source (net/srclimit.h) gets at
  * most SK_SRCLIMIT_RATE answers a second, per listener.
  *
- * SOCKIT_FAKE_TIME=<unix seconds>, read when a listener opens, replaces the
- * clock. It exists for the end-to-end tests only (RFC 868's 2036 wrap). */
+ * The answers come from the server's clock: the system's, or the one the
+ * application gave sk_server_set_clock (tests use it for RFC 868's 2036
+ * wrap, through a test program of their own). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -35,7 +36,6 @@
 
 typedef struct tp_listener {
   sk_listener l;      /* first: the loop frees the whole through l.h.handle.data */
-  int64_t fake_now;   /* SOCKIT_FAKE_TIME, or -1 for the real clock */
   char drop[512];     /* UDP requests are read here and ignored */
   sk__srclimit limit; /* UDP answers per source */
 } tp_listener;
@@ -57,19 +57,8 @@ static const sk_wire wire_rfc868 = {.name = "rfc868", .accept = accept_peer};
 
 /* ---- the answers ----------------------------------------------------------- */
 
-static int64_t fake_time_from_env(void) {
-  const char *v = getenv("SOCKIT_FAKE_TIME");
-  char *end;
-  long long t;
-  if (v == NULL || v[0] == '\0')
-    return -1;
-  errno = 0;
-  t = strtoll(v, &end, 10);
-  return errno == 0 && *end == '\0' && t >= 0 ? (int64_t)t : -1;
-}
-
-static int64_t now(const tp_listener *tl) {
-  return tl->fake_now >= 0 ? tl->fake_now : (int64_t)time(NULL);
+static int64_t now(const sk_server *srv) {
+  return srv->clock != NULL ? srv->clock(srv->clock_ctx) : (int64_t)time(NULL);
 }
 
 /* asctime's layout ("Thu Nov  6 01:10:00 2026") in local time, then CRLF.
@@ -97,8 +86,8 @@ static size_t rfc868_answer(int64_t t, char *out) {
 }
 
 static size_t answer(const sk_listener *l, char *out) {
-  const tp_listener *tl = (const tp_listener *)l;
-  return l->wire == &wire_daytime ? daytime_answer(now(tl), out) : rfc868_answer(now(tl), out);
+  int64_t t = now(l->loop->srv);
+  return l->wire == &wire_daytime ? daytime_answer(t, out) : rfc868_answer(t, out);
 }
 
 /* ---- TCP peers ------------------------------------------------------------- */
@@ -202,7 +191,6 @@ static tp_listener *add_listener(sk_server *srv, sk_listen_spec *ls, const sk_wi
   tl->l.loop = loop;
   tl->l.spec = ls;
   tl->l.wire = wire;
-  tl->fake_now = fake_time_from_env();
   sk__srclimit_init(&tl->limit, SK_SRCLIMIT_RATE, SK_SRCLIMIT_BURST);
   return tl;
 }

@@ -152,12 +152,21 @@ class Env:
         return env
 
 
-class Server:
-    """One running `sockit serve`."""
+def helper_program(name):
+    """The path of a test-only program (tests/helpers/NAME.c, built with the
+    unit tests, never installed) beside the binary under test."""
+    path = os.path.join(os.path.dirname(os.path.abspath(SOCKIT_BIN)), "tests", "helpers", name)
+    assert os.access(path, os.X_OK), "%s not built (make build builds it with the tests)" % path
+    return path
 
-    def __init__(self, args, env, nlisteners, tls=True):
+
+class Server:
+    """One running `sockit serve` (or `command`: a test helper program that
+    prints the same `sockit: listening on ADDR` lines)."""
+
+    def __init__(self, args, env, nlisteners, tls=True, command=None):
         self.tls = tls
-        self.args = SOCKIT_WRAP + [SOCKIT_BIN, "serve"] + list(args)
+        self.args = SOCKIT_WRAP + (list(command) if command else [SOCKIT_BIN, "serve"]) + list(args)
         self.stderr_lines = []
         self._q = queue.Queue()
         self.proc = subprocess.Popen(

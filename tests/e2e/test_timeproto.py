@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import Server, sanitizer_report
+from conftest import Server, sanitizer_report, helper_program
 
 # Raw sockit/1 frames from Python: plain servers (conftest.py).
 pytestmark = pytest.mark.no_tls
@@ -25,14 +25,22 @@ TZ_EAST_8 = "XXX-8"
 
 @pytest.fixture
 def time_server(sockit_bin, env, tmp_path):
-    """time_server(**env_extra) -> (server, daytime (host, port), rfc868 (host, port)).
-    Servers are stopped at teardown and fail the test on a sanitizer report."""
+    """time_server(fake_time=None, **env_extra) -> (server, daytime (host, port),
+    rfc868 (host, port)). A fake_time (Unix seconds) runs the test program
+    tests/helpers/fixed_clock_server instead of `sockit serve`: the library
+    reads no test variable, the clock is injected through its API. Servers are
+    stopped at teardown and fail the test on a sanitizer report."""
     started = []
 
-    def make(**env_extra):
+    def make(fake_time=None, **env_extra):
         argv = ["--no-auth", "--root", str(tmp_path / "root"), "-l", "127.0.0.1:0",
                 "--daytime", "127.0.0.1:0", "--rfc868", "127.0.0.1:0"]
-        srv = Server(argv, env.make(**env_extra), 3)
+        command = None
+        if fake_time is not None:  # the same options, as sk_server_set names them
+            argv = ["no-auth", "root=" + str(tmp_path / "root"), "listen=127.0.0.1:0",
+                    "daytime=127.0.0.1:0", "rfc868=127.0.0.1:0"]
+            command = [helper_program("fixed_clock_server"), str(fake_time)]
+        srv = Server(argv, env.make(**env_extra), 3, command=command)
         started.append(srv)
         day, rfc = (split(a) for a in srv.addrs[1:3])
         return srv, day, rfc
@@ -106,7 +114,7 @@ def test_rfc868_wraps_after_2036(time_server):
     fake = calendar.timegm((2040, 12, 25, 12, 34, 56, 0, 0, 0))
     expected = rfc868_expected(fake)
     assert expected == fake + 2208988800 - (1 << 32)  # it did wrap
-    _, day, rfc = time_server(SOCKIT_FAKE_TIME=str(fake), TZ="UTC")
+    _, day, rfc = time_server(fake_time=fake, TZ="UTC")
     for data in (tcp_read_all(rfc), udp_ask(rfc)):
         assert struct.unpack(">I", data)[0] == expected
     when = datetime.datetime.fromtimestamp(fake, datetime.timezone.utc)
@@ -117,8 +125,17 @@ def test_rfc868_wraps_after_2036(time_server):
 
 def test_daytime_day_is_space_padded_like_asctime(time_server):
     fake = calendar.timegm((2026, 11, 6, 1, 10, 0, 0, 0, 0))
-    _, day, _ = time_server(SOCKIT_FAKE_TIME=str(fake), TZ="UTC")
+    _, day, _ = time_server(fake_time=fake, TZ="UTC")
     assert tcp_read_all(day) == b"Fri Nov  6 01:10:00 2026\r\n"
+
+
+def test_the_shipped_server_reads_no_test_clock_variable(time_server):
+    # SOCKIT_FAKE_TIME was a test hook read by the library (issue 14): gone,
+    # the clock is injected through sk_server_set_clock only
+    fake = calendar.timegm((2040, 12, 25, 12, 34, 56, 0, 0, 0))
+    _, _, rfc = time_server(SOCKIT_FAKE_TIME=str(fake))
+    got = struct.unpack(">I", tcp_read_all(rfc))[0]
+    assert modular_diff(got, rfc868_expected(int(time.time()))) <= 2
 
 
 def test_a_talkative_tcp_client_still_gets_the_answer(time_server):
