@@ -262,8 +262,9 @@ void sk__notice(const sk_server *srv, sk_notice_level level, const char *fmt, ..
 /* ---- loops (loop.c) ---- */
 int sk__loop_init(sk_loop *l, sk_server *srv, int index);
 void sk__loop_handle_signals(sk_loop *l);
-void sk__loop_run(sk_loop *l);
-void sk__loop_fini(sk_loop *l); /* once all loops have ended */
+void sk__loop_run(sk_loop *l);   /* until it ends, then sk__loop_close */
+void sk__loop_close(sk_loop *l); /* after its last uv_run: closes the uv loop */
+void sk__loop_fini(sk_loop *l);  /* once all loops have ended */
 int sk__loop_post(sk_loop *l, void (*fn)(void *arg), void *arg);
 void *sk__rbuf_get(sk_loop *l);
 void sk__rbuf_put(sk_loop *l, void *buf);
@@ -339,6 +340,13 @@ int sk__udp_open(sk_server *srv, sk_listen_spec *ls, const char **why);
 int sk__daytime_open(sk_server *srv, sk_listen_spec *ls, const char **why);
 int sk__rfc868_open(sk_server *srv, sk_listen_spec *ls, const char **why);
 int sk__server_create(sk_server **out);
+/* sk_server_run in two halves, for sk_server_run_on (embed.c) too:
+ * start binds, starts the services and the threads of loops 1..n-1 (loop 0
+ * is the caller's to run), or closes all it opened again and returns the
+ * error (*why says what to do); finish, once loop 0 has ended, waits for
+ * the other loops and releases what the loops and services hold. */
+int sk__server_start(sk_server *srv, int handle_signals, const char **why);
+void sk__server_finish(sk_server *srv);
 int sk__server_add(sk_server *srv, const sk_service *svc, int builtin);
 
 /* ---- the native wire, and the HTTP front (src/http) ---- */

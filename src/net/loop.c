@@ -217,6 +217,12 @@ static void close_walk(uv_handle_t *h, void *arg) {
 
 void sk__loop_run(sk_loop *l) {
   uv_run(&l->uv, UV_RUN_DEFAULT);
+  sk__loop_close(l);
+}
+
+/* Unreferenced handles (the log tick) can outlive the last referenced one:
+ * close them too, so that the loop's memory can go. */
+void sk__loop_close(sk_loop *l) {
   if (uv_loop_close(&l->uv) == UV_EBUSY) {
     uv_walk(&l->uv, close_walk, NULL);
     uv_run(&l->uv, UV_RUN_DEFAULT);

@@ -593,34 +593,50 @@ static void stop_services(sk_server *srv) {
   memset(srv->started, 0, sizeof(srv->started));
 }
 
+/* What the loops and services hold, once no loop runs any more. */
+static void release_loops(sk_server *srv) {
+  for (int i = 0; i < srv->nloops_ready; i++)
+    sk__loop_fini(&srv->loops[i]);
+  stop_services(srv);
+}
+
+int sk__server_start(sk_server *srv, int handle_signals, const char **why) {
+  int rc;
+  if (srv->process & SK_PROCESS_SIGNALS) {
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file over RLIMIT_FSIZE is an io_error, not a crash */
+  }
+  if ((rc = prepare(srv, why)) < 0) { /* close what was opened: each loop stops at once */
+    sk_server_stop(srv);
+    for (int i = 0; i < srv->nloops_ready; i++)
+      sk__loop_run(&srv->loops[i]);
+    release_loops(srv);
+    return rc;
+  }
+  if (handle_signals)
+    sk__loop_handle_signals(&srv->loops[0]);
+  for (int i = 1; i < srv->nloops; i++)
+    uv_thread_create(&srv->loops[i].thread, loop_thread, &srv->loops[i]);
+  return 0;
+}
+
+void sk__server_finish(sk_server *srv) {
+  for (int i = 1; i < srv->nloops; i++)
+    uv_thread_join(&srv->loops[i].thread);
+  release_loops(srv);
+}
+
 int sk_server_run(sk_server *srv, int handle_signals, const char **why) {
   const char *dummy;
   int rc;
   if (why == NULL)
     why = &dummy;
   *why = NULL;
-  if (srv->process & SK_PROCESS_SIGNALS) {
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGXFSZ, SIG_IGN); /* a file over RLIMIT_FSIZE is an io_error, not a crash */
-  }
-  rc = prepare(srv, why);
-  if (rc < 0) { /* close what was opened: each loop stops at once */
-    sk_server_stop(srv);
-    for (int i = 0; i < srv->nloops_ready; i++)
-      sk__loop_run(&srv->loops[i]);
-  } else {
-    if (handle_signals)
-      sk__loop_handle_signals(&srv->loops[0]);
-    for (int i = 1; i < srv->nloops; i++)
-      uv_thread_create(&srv->loops[i].thread, loop_thread, &srv->loops[i]);
-    sk__loop_run(&srv->loops[0]);
-    for (int i = 1; i < srv->nloops; i++)
-      uv_thread_join(&srv->loops[i].thread);
-  }
-  for (int i = 0; i < srv->nloops_ready; i++)
-    sk__loop_fini(&srv->loops[i]);
-  stop_services(srv);
-  return rc < 0 ? rc : 0;
+  if ((rc = sk__server_start(srv, handle_signals, why)) < 0)
+    return rc;
+  sk__loop_run(&srv->loops[0]);
+  sk__server_finish(srv);
+  return 0;
 }
 
 void sk_server_on_notice(sk_server *srv, sk_notice_fn fn, void *ctx) {

@@ -16,7 +16,7 @@ import time
 import pytest
 
 import sockit_proto as sp
-from conftest import SOCKIT_BIN, sanitizer_report, write_key
+from conftest import SOCKIT_BIN, sanitizer_report, wait_for, write_key
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SOURCES = sorted(f[:-2] for f in os.listdir(os.path.join(ROOT, "examples")) if f.endswith(".c"))
@@ -93,6 +93,9 @@ class ExampleServer:
         while line not in self.out and time.monotonic() < deadline:
             time.sleep(0.02)
         return line in self.out
+
+    def wait_stdout_prefix(self, prefix, timeout=5.0):
+        return wait_for(lambda: any(line.startswith(prefix) for line in self.out), timeout)
 
     def stop(self):
         """SIGTERM (a graceful stop, exit 0) and the exit status."""
@@ -256,6 +259,29 @@ def test_kv_server(start_example):
         port = c.local_port
     assert srv.wait_stdout("disconnected: 127.0.0.1:%d" % port)
     assert any(line.startswith("connected: 127.0.0.1:") for line in srv.out)
+
+
+# ---- a server on the application's own libuv loop ---------------------------------
+
+
+@pytest.mark.no_tls
+def test_loop_server_runs_on_the_applications_loop(start_example):
+    # sk_server_run_on: the handler answers with the count of the
+    # application's own 100 ms timer, so the count moving between two
+    # answers shows both run on the one loop; the application's SIGTERM
+    # watcher stops the server, whose done callback ends the program
+    srv = start_example("loop_server")
+    with sp.Client.connect(srv.addr) as c:
+        hello = c.hello()
+        assert hello["auth"] == "none" and hello["services"] == ["uptime"]
+        head, body = kv(c, {"type": "uptime", "id": 1})
+        assert (set(head), head["type"], head["id"], body) == ({"type", "ticks", "id"}, "uptime", 1, b"")
+        first = head["ticks"]
+        assert isinstance(first, int) and first >= 0
+        assert wait_for(lambda: kv(c, {"type": "uptime"})[0]["ticks"] > first, timeout=5)
+        assert kv(c, {"type": "echo"}, b"x")[0]["code"] == "unknown_type"
+    assert srv.stop() == 0
+    assert srv.wait_stdout_prefix("server stopped after ")
 
 
 # ---- the remote command runner -------------------------------------------------
