@@ -1,13 +1,16 @@
 #!/bin/sh
 # tls.sh - TLS against plain, side by side in one run (issue 17):
-#   1. put and get of SIZE_MB (default 1024 MiB) from /dev/shm, TLS keyed by
-#      the secret vs --no-tls, same binary, same server options, RUNS each;
-#   2. `openssl speed` for X25519 and AES-128-GCM on this CPU (the costs a
+#   1. echo of 64 B, 50 connections x 16 pipelined, `sockit bench` over TLS
+#      keyed by the secret vs --no-tls, alternating, RUNS each;
+#   2. put and get of SIZE_MB (default 1024 MiB) from /dev/shm, TLS vs
+#      --no-tls, same binary, same server options, RUNS each;
+#   3. `openssl speed` for X25519 and AES-128-GCM on this CPU (the costs a
 #      handshake and a byte pay);
-#   3. memory per idle TLS connection: CONNS (default 10000) held by a
-#      Python ssl client in certificate mode (Python has no TLS 1.3 PSK; the
-#      server side of a held connection is the same transport either way),
-#      the server's RSS before and after.
+#   4. full handshakes: HS (default 3000) fresh connections authenticating
+#      (PSK: the handshake is the authentication), the server's CPU time
+#      for them from /proc, so handshakes per second of one server core;
+#   5. memory per idle connection: CONNS (default 10000) held by `sockit
+#      bench --mode conns`, TLS and plain, each answering a ping.
 #   bench/tls.sh [build/sockit]
 # MB = 10^6 bytes. Processes are stopped by PID.
 set -eu
@@ -15,6 +18,7 @@ B=${1:-build/sockit}
 RUNS=${RUNS:-3}
 SIZE_MB=${SIZE_MB:-1024}
 CONNS=${CONNS:-10000}
+HS=${HS:-3000}
 W=/dev/shm/sk-tls-bench
 BYTES=$((SIZE_MB << 20))
 rm -rf "$W"
@@ -40,6 +44,12 @@ stop() { kill "$(cat "$W/pid.$1")" 2>/dev/null || true; wait "$(cat "$W/pid.$1")
 
 start 18410
 start 18411 --no-tls
+echo "# echo 64 B, 50 x 16 pipelined, req/s (TLS | plain), $RUNS runs of 5 s"
+for i in $(seq "$RUNS"); do
+  t=$("$B" bench -q --json --key-file "$W/key" 127.0.0.1:18410 -c 50 -p 16 -d 5 | jq .req_s)
+  p=$("$B" bench -q --json --key-file "$W/key" --no-tls 127.0.0.1:18411 -c 50 -p 16 -d 5 | jq .req_s)
+  echo "run $i: tls $t plain $p ratio $(echo "$t $p" | awk '{printf "%.2f", $1 / $2}')"
+done
 echo "# put/get of $SIZE_MB MiB, MB/s (TLS | plain), $RUNS runs"
 for i in $(seq "$RUNS"); do
   line=""
@@ -56,39 +66,29 @@ for i in $(seq "$RUNS"); do
   done
   echo "run $i:$line"
 done
-stop 18411
 
 echo "# openssl speed (one core)"
 openssl speed -seconds 2 ecdhx25519 2>/dev/null | grep -i "x25519" | tail -1
 openssl speed -seconds 2 -evp aes-128-gcm 2>/dev/null | tail -1
 
-echo "# idle TLS connections: $CONNS held (certificate mode, Python ssl)"
-mkdir -p "$W/cert"
-"$B" keygen --cert -o "$W/cert" >/dev/null 2>&1
-start 18412 --tls-cert "$W/cert/cert.pem" --tls-key "$W/cert/key.pem" --max-conns 100000
-pid=$(cat "$W/pid.18412")
-rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-before=$(rss "$pid")
-/usr/bin/python3 - "$CONNS" "$pid" <<'PY'
-import socket, ssl, sys, time
-n, pid = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-held = []
-t0 = time.monotonic()
-for i in range(n):
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", 18412)))
-    s.recv(4096)  # the hello: the server side is set up and idle
-    held.append(s)
-took = time.monotonic() - t0
-print("handshakes (Python client, serial, incl. hello): %.0f/s" % (n / took))
-rss = [l for l in open("/proc/%s/status" % pid) if l.startswith("VmRSS")][0].split()[1]
-print("held %d; server RSS now %s KiB" % (n, rss))
-sys.stdout.flush()
-PY
-after=$(rss "$pid")
-echo "server RSS before $before KiB, after $after KiB: $(( (after - before) * 1024 / CONNS )) bytes per idle TLS connection"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+echo "# full handshakes: $HS fresh connections (TLS PSK), server CPU"
+pid=$(cat "$W/pid.18410")
+c0=$(cpu_ticks "$pid")
+"$B" bench -q --json --key-file "$W/key" 127.0.0.1:18410 --mode conns -c "$HS" --hold 0 \
+  --connect-batch 32 >"$W/hs.json"
+c1=$(cpu_ticks "$pid")
+hz=$(getconf CLK_TCK)
+echo "$HS $c0 $c1 $hz $(jq .setup_s "$W/hs.json")" |
+  awk '{cpu = ($3 - $2) / $4; printf "%d handshakes in %.2f s wall; server CPU %.2f s: %.0f handshakes per server-core second\n", $1, $5, cpu, $1 / cpu}'
+
+echo "# idle connections: $CONNS held, each answering a ping (sockit bench --mode conns)"
+for mode in tls plain; do
+  if [ $mode = tls ]; then port=18410 flag=""; else port=18411 flag="--no-tls"; fi
+  "$B" bench -q --json $flag --key-file "$W/key" 127.0.0.1:$port --mode conns -c "$CONNS" \
+    --hold 2 --server-pid "$(cat "$W/pid.$port")" >"$W/idle.json"
+  jq -r --arg m "$mode" '"\($m): \(.answered_ping) of \(.established) answered; server RSS +\(.server_rss_growth_kb) KiB, \(.rss_per_conn_kb * 1024 | floor) bytes per connection"' "$W/idle.json"
+done
 stop 18410
-stop 18412
+stop 18411
 rm -rf "$W"

@@ -15,7 +15,10 @@ static const char bench_help[] =
     "                    [--size BYTES] [--duration S] [--warmup S] [--rate N] [--senders S]\n"
     "                    [--threads 1|2] [--hold S] [--server-pid PID] [--json]\n"
     "Load a sockit server from one process and report throughput and latency.\n"
-    "Every connection authenticates first, as any client does.\n\n"
+    "Every connection authenticates first, as any client does, and speaks what\n"
+    "the server speaks: TLS 1.3 keyed by the secret (the default), TLS with a\n"
+    "checked certificate (--tls-pin, --tls-ca), or plain (--no-tls); the report\n"
+    "says which.\n\n"
     "Modes:\n"
     "  echo   N connections each keep P echo requests of BYTES in flight; every\n"
     "         echoed byte is checked, in order (default)\n"
@@ -200,7 +203,7 @@ static int check_chat(const bench_opts *o) {
 }
 
 /* Returns -1 to stop with EXIT_USAGE, 1 after --help, 0 to run. */
-static int parse_args(int argc, char **argv, bench_opts *o) {
+static int parse_args(int argc, char **argv, bench_opts *o, cli_client *ccp) {
   cli_client cc = {.cmd = "bench"};
   int opt, argi, set = 0;
   *o = (bench_opts){.mode = BENCH_ECHO,
@@ -236,6 +239,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
   o->key_file = cc.opts.key_file;
   o->no_auth = cc.opts.no_auth;
   o->quiet = cc.quiet;
+  *ccp = cc;
   if (!(set & 1))
     o->conns = o->mode == BENCH_ECHO    ? 50
                : o->mode == BENCH_CONNS ? 1000
@@ -301,6 +305,8 @@ static void report_json(const bench_opts *o, const bench_result *r) {
   double s = r->seconds > 0 ? r->seconds : 1;
   printf("{\"mode\":\"%s\",\"addr\":", mode_name(o->mode));
   json_string(o->addr);
+  printf(",\"security\":");
+  json_string(o->security_text);
   printf(",\"conns\":%d,\"pipeline\":%d,\"size\":%zu,\"threads\":%d,\"rate\":%.0f", o->conns,
          o->pipeline, o->mode == BENCH_ECHO || o->mode >= BENCH_CHAT ? o->size : 0, o->threads,
          o->rate);
@@ -366,16 +372,8 @@ static void report_chat(const bench_opts *o, const bench_result *r) {
   report_latency(r);
 }
 
-static void report_table(const bench_opts *o, const bench_result *r) {
+static void report_load(const bench_opts *o, const bench_result *r) {
   double s = r->seconds > 0 ? r->seconds : 1;
-  if (o->mode >= BENCH_PUT) {
-    report_file(o, r);
-    return;
-  }
-  if (o->mode == BENCH_CHAT) {
-    report_chat(o, r);
-    return;
-  }
   printf("sockit bench: %s %s, %d connection%s", mode_name(o->mode), o->addr, o->conns,
          o->conns == 1 ? "" : "s");
   if (o->mode == BENCH_CONNS) {
@@ -403,13 +401,53 @@ static void report_table(const bench_opts *o, const bench_result *r) {
   report_latency(r);
 }
 
+static void report_table(const bench_opts *o, const bench_result *r) {
+  if (o->mode >= BENCH_PUT)
+    report_file(o, r);
+  else if (o->mode == BENCH_CHAT)
+    report_chat(o, r);
+  else
+    report_load(o, r);
+  printf("  %-14s %s\n", "security", o->security_text);
+}
+
+/* One connection through the library first, as any client command makes
+ * it: a server that cannot be reached, refuses the key or speaks another
+ * mode (TLS or plain) is told in the same words, and the engine's
+ * connections then speak what this one found. */
+static int probe(bench_opts *o, cli_client *cc) {
+  sk_client *c = NULL;
+  const char *sec, *cipher;
+  int rc = cli_connect("bench", cc, &c);
+  if (rc != EXIT_OK)
+    return rc;
+  sec = sk_client_security(c);
+  cipher = sk_client_tls_cipher(c);
+  o->security = strcmp(sec, "tls-psk") == 0    ? BENCH_TLS_PSK
+                : strcmp(sec, "tls-cert") == 0 ? BENCH_TLS_CERT
+                                               : BENCH_PLAIN;
+  if (o->security == BENCH_PLAIN)
+    snprintf(o->security_text, sizeof(o->security_text), "plain");
+  else
+    snprintf(o->security_text, sizeof(o->security_text), "%s (%s), %s", sk_client_tls_version(c),
+             o->security == BENCH_TLS_PSK ? "psk" : "certificate", cipher ? cipher : "?");
+  o->client = cc->opts;
+  o->client.on_step = NULL;
+  o->client.step_ctx = NULL;
+  sk_client_close(c);
+  return EXIT_OK;
+}
+
 int cmd_bench(int argc, char **argv) {
   bench_opts o;
+  cli_client cc;
   bench_result *r;
   progress_state ps = {0};
-  int rc = parse_args(argc, argv, &o);
+  int rc = parse_args(argc, argv, &o, &cc);
   if (rc != 0)
     return rc > 0 ? EXIT_OK : EXIT_USAGE;
+  if ((rc = probe(&o, &cc)) != EXIT_OK)
+    return rc;
   if ((r = malloc(sizeof(*r))) == NULL) {
     cli_error("bench", "out of memory");
     return EXIT_FAIL;

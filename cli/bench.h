@@ -7,13 +7,21 @@
 #include <stdint.h>
 
 #include "common/hist.h"
+#include "sockit/client.h"
 
 enum bench_mode { BENCH_ECHO, BENCH_RTT, BENCH_CONNS, BENCH_CHAT, BENCH_PUT, BENCH_GET };
+
+/* How the engine's connections are protected: what a first connection
+ * through the library found the server to speak (SPEC 8). */
+enum bench_security { BENCH_PLAIN, BENCH_TLS_PSK, BENCH_TLS_CERT };
 
 typedef struct bench_opts {
   const char *addr;
   const char *key_file; /* NULL: the default key file */
   int no_auth, quiet, json;
+  sk_client_opts client;        /* key, TLS options: as every client command takes them */
+  enum bench_security security; /* set by the probe connection before the run */
+  char security_text[96];       /* "TLS 1.3 (psk), TLS_AES_128_GCM_SHA256" or "plain" */
   enum bench_mode mode;
   int conns, pipeline, threads, connect_batch;
   int senders;      /* chat: members that say messages (the first ones) */

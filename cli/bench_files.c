@@ -84,8 +84,10 @@ static int fail(bench_result *r, int code, const char *what, int rc, const sk_xf
 }
 
 static int connect_client(const bench_opts *o, bench_result *r, sk_client **c) {
-  sk_client_opts co = {.key_file = o->key_file, .no_auth = o->no_auth, .timeout_ms = -1};
-  int rc = sk_client_connect(c, o->addr, &co);
+  sk_client_opts co = o->client; /* key and TLS options, as the probe used them */
+  int rc;
+  co.timeout_ms = -1;
+  rc = sk_client_connect(c, o->addr, &co);
   return rc < 0 ? fail(r, EXIT_CONN, o->addr, rc, NULL) : EXIT_OK;
 }
 

@@ -11,6 +11,14 @@
  * (no coordinated omission). The calling thread only coordinates: it starts
  * the traffic when every connection is ready, watches the clock, shows
  * progress and stops the workers.
+ *
+ * Over TLS (what the probe connection of bench.c found the server to
+ * speak), each connection runs OpenSSL over a pair of memory BIOs: bytes
+ * read go into the rbio and come out of SSL_read into the worker's read
+ * buffer, which the frame reader then walks as if it had come in clear;
+ * what the writers build goes through SSL_write, and the wbio's ciphertext
+ * is written from where OpenSSL left it (copied aside only when the socket
+ * takes part of it).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -28,17 +36,19 @@
 #include <uv.h>
 
 #include "bench.h"
+#include "bench_tls.h"
 #include "cli.h"
 #include "common/addr.h"
 
 #define RBUF_SIZE (256u * 1024) /* one per worker: every read lands here */
+#define PBUF_SIZE (64u * 1024)  /* one per worker over TLS: what SSL_read gives */
 #define BATCH_MAX 64            /* requests built into one write */
 #define SMALL_BODY 4096         /* bodies up to this are copied, larger ones referenced */
 #define PORTS_PER_SRC 28000     /* ephemeral ports one source address can use */
 #define SEQ_BYTES 8             /* the sequence number leading each body */
 #define CHAT_LEAD 24            /* chat text: 16 hex digits of the send time, 8 of the sender */
 
-enum cstate { C_IDLE, C_CONNECTING, C_HELLO, C_AUTH, C_JOIN, C_READY, C_DONE };
+enum cstate { C_IDLE, C_CONNECTING, C_TLS, C_HELLO, C_AUTH, C_JOIN, C_READY, C_DONE };
 enum { CMD_NONE, CMD_GO, CMD_STOP };
 
 typedef struct bworker bworker;
@@ -49,6 +59,8 @@ typedef struct bench_ctx {
   sk_key key;
   int key_rc;
   sk_addr addr;
+  char host[256];  /* checked against a server certificate ("" for unix:) */
+  sk__tls *tls;    /* NULL: plain */
   int src_bind;    /* bind 127.1.0.k source addresses (conns past one port range) */
   uint8_t req[64]; /* the request frame head, prefix included */
   size_t req_len;
@@ -84,6 +96,7 @@ typedef struct bconn {
   uint8_t stamp[CHAT_LEAD]; /* chat: the lead of the message being read */
   uint8_t *out;             /* heads and small bodies of the write in flight */
   uv_buf_t *iov;
+  bench_tls *tls; /* NULL: plain */
   char sn[SK_NONCE_HEX + 1], cn[SK_NONCE_HEX + 1];
 } bconn;
 
@@ -102,6 +115,7 @@ struct bworker {
   double interval;                 /* ns between this worker's requests; 0: closed loop */
   int going, stopping;
   uint8_t *rbuf;
+  uint8_t *pbuf; /* TLS: plaintext out of SSL_read */
   sk_hist hist;
   uint64_t requests, body_bytes, says;
   atomic_int cmd, live_ready, live_settled, live_lost, live_senders;
@@ -233,8 +247,71 @@ static int iov_advance(uv_buf_t *iov, int niov, size_t n) {
   return i;
 }
 
+/* ---- TLS ---------------------------------------------------------------- */
+
+static void tls_push(bconn *c);
+
+static void on_tls_written(uv_write_t *req, int status) {
+  bconn *c = req->data;
+  c->writing = 0;
+  bench_tls_sent(c->tls);
+  if (status < 0) {
+    conn_fail(c, EXIT_FAIL, "write failed: %s", uv_strerror(status));
+    return;
+  }
+  tls_push(c);
+  conn_flush(c);
+}
+
+/* Write the ciphertext OpenSSL made: at once as far as the socket takes
+ * it, the rest by uv_write (while that runs, new records wait). */
+static void tls_push(bconn *c) {
+  const uint8_t *p;
+  size_t n;
+  uv_buf_t b;
+  int w;
+  if (c->writing || c->state == C_DONE || !bench_tls_out(c->tls, &p, &n))
+    return;
+  b = uv_buf_init((char *)p, (unsigned)n);
+  if ((w = uv_try_write(&c->h.stream, &b, 1)) == UV_EAGAIN)
+    w = 0;
+  if (w < 0) {
+    conn_fail(c, EXIT_FAIL, "write failed: %s", uv_strerror(w));
+    return;
+  }
+  if ((size_t)w == n) {
+    bench_tls_sent(c->tls);
+    return;
+  }
+  b.base += w;
+  b.len -= (size_t)w;
+  c->wreq.data = c;
+  if (uv_write(&c->wreq, &c->h.stream, &b, 1, on_tls_written) < 0) {
+    conn_fail(c, EXIT_FAIL, "write failed");
+    return;
+  }
+  c->writing = 1;
+}
+
+/* Encrypt what is queued, a batch at a time while the socket keeps up. */
+static void tls_flush(bconn *c) {
+  while (!c->writing && c->built < c->sent && c->state == C_READY) {
+    int niov = build(c);
+    for (int i = 0; i < niov; i++)
+      if (bench_tls_write(c->tls, c->iov[i].base, c->iov[i].len) < 0) {
+        conn_fail(c, EXIT_FAIL, "TLS: %s", sk__tls_reason());
+        return;
+      }
+    tls_push(c);
+  }
+}
+
 /* Write what is queued: try at once, and leave the rest to uv_write. */
 static void conn_flush(bconn *c) {
+  if (c->tls != NULL) {
+    tls_flush(c);
+    return;
+  }
   while (!c->writing && c->built < c->sent && c->state == C_READY) {
     int niov = build(c), first;
     int w = uv_try_write(&c->h.stream, c->iov, (unsigned)niov);
@@ -402,6 +479,14 @@ static int send_head(bconn *c, sk_head *h) {
     free(req);
     return n < 0 ? (int)n : -ENOMEM;
   }
+  if (c->tls != NULL) { /* encrypted at once: the record owns the bytes */
+    int rc = bench_tls_write(c->tls, buf, (size_t)n);
+    free(buf);
+    free(req);
+    if (rc == 0)
+      tls_push(c);
+    return rc;
+  }
   b = uv_buf_init((char *)buf, (unsigned)n);
   req->data = buf;
   if (uv_write(req, &c->h.stream, &b, 1, on_auth_sent) < 0) {
@@ -458,8 +543,9 @@ static void on_hello(bconn *c, const sk_head *hd) {
   const char *auth = sk_head_str(hd, "auth"), *sn = sk_head_str(hd, "nonce");
   char mac[SK_MAC_HEX + 1];
   sk_head *a;
-  if (auth != NULL && strcmp(auth, "none") == 0) {
-    authed(c);
+  if (auth != NULL && (strcmp(auth, "none") == 0 ||
+                       (strcmp(auth, "tls-psk") == 0 && g->o->security == BENCH_TLS_PSK))) {
+    authed(c); /* a PSK handshake proved the key both ways */
     return;
   }
   if (auth == NULL || strcmp(auth, "hmac-sha256") != 0 || sn == NULL || !sk_auth_is_hex64(sn)) {
@@ -701,9 +787,44 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   *buf = uv_buf_init((char *)c->w->rbuf, RBUF_SIZE);
 }
 
+/* The handshake with what came in: 1 once done (the hello comes next). */
+static int tls_handshaken(bconn *c) {
+  int rc = bench_tls_handshake(c->tls);
+  tls_push(c);
+  if (rc == 1)
+    c->state = C_HELLO;
+  else if (rc < 0)
+    conn_fail(c, EXIT_CONN, "the TLS handshake with %s failed: %s%s%s", c->w->g->o->addr,
+              sk_strerror(rc), rc == SK_ETLS ? ": " : "", rc == SK_ETLS ? sk__tls_reason() : "");
+  return rc == 1;
+}
+
+/* Ciphertext in: records decrypted into the worker's plaintext buffer and
+ * read as frames, as plain bytes are. */
+static void tls_bytes(bconn *c, const uint8_t *p, size_t n, uint64_t now) {
+  ssize_t r;
+  bench_tls_input(c->tls, p, n);
+  if (c->state == C_TLS && !tls_handshaken(c))
+    return;
+  while ((r = bench_tls_read(c->tls, c->w->pbuf, PBUF_SIZE)) > 0) {
+    on_bytes(c, c->w->pbuf, (size_t)r, now);
+    if (c->state == C_DONE)
+      return;
+  }
+  if (r == SK_ECLOSED)
+    conn_fail(c, c->state == C_READY ? EXIT_FAIL : EXIT_CONN, "the server closed the connection");
+  else if (r < 0)
+    conn_fail(c, c->state == C_READY ? EXIT_FAIL : EXIT_CONN, "TLS: %s", sk__tls_reason());
+  else
+    tls_push(c); /* a read may answer (a key update) */
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   bconn *c = s->data;
-  if (nread > 0) {
+  if (nread > 0 && c->tls != NULL) {
+    tls_bytes(c, (const uint8_t *)buf->base, (size_t)nread, uv_hrtime());
+    conn_flush(c);
+  } else if (nread > 0) {
     on_bytes(c, (const uint8_t *)buf->base, (size_t)nread, uv_hrtime());
     conn_flush(c); /* one write for everything this read released */
   } else if (nread < 0) {
@@ -717,6 +838,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 
 static void on_connect(uv_connect_t *req, int status) {
   bconn *c = req->data;
+  const bench_ctx *g = c->w->g;
   if (status < 0) {
     conn_fail(c, EXIT_CONN, "cannot connect to %s: %s", c->w->g->o->addr, uv_strerror(status));
     return;
@@ -724,8 +846,17 @@ static void on_connect(uv_connect_t *req, int status) {
   if (c->h.handle.type == UV_TCP)
     uv_tcp_nodelay(&c->h.tcp, 1);
   c->state = C_HELLO;
+  if (g->tls != NULL) {
+    if ((c->tls = bench_tls_new(g->tls, g->host[0] ? g->host : NULL)) == NULL) {
+      conn_fail(c, EXIT_FAIL, "out of memory for TLS");
+      return;
+    }
+    c->state = C_TLS;
+  }
   if (uv_read_start(&c->h.stream, on_alloc, on_read) < 0)
-    conn_fail(c, EXIT_CONN, "cannot read from %s", c->w->g->o->addr);
+    conn_fail(c, EXIT_CONN, "cannot read from %s", g->o->addr);
+  else if (c->tls != NULL)
+    tls_handshaken(c); /* the ClientHello */
 }
 
 /* Past one address's port range, connections come from 127.1.0.k: the
@@ -837,10 +968,12 @@ static void worker_free(bworker *w) {
     free(w->c[i].out);
     free(w->c[i].iov);
     free(w->c[i].part);
+    bench_tls_free(w->c[i].tls);
   }
   free(w->c);
   free(w->ready);
   free(w->rbuf);
+  free(w->pbuf);
   if (w->tfd > 0)
     close(w->tfd);
 }
@@ -853,6 +986,8 @@ static int worker_init(bworker *w, bench_ctx *g, int first, int n) {
   w->c = calloc((size_t)(n ? n : 1), sizeof(*w->c));
   w->ready = calloc((size_t)(n ? n : 1), sizeof(*w->ready));
   w->rbuf = malloc(RBUF_SIZE);
+  if (g->tls != NULL && (w->pbuf = malloc(PBUF_SIZE)) == NULL)
+    return -ENOMEM;
   if (w->c == NULL || w->ready == NULL || w->rbuf == NULL)
     return -ENOMEM;
   for (int i = 0; i < n; i++) {
@@ -957,6 +1092,28 @@ static int raise_fd_limit(int conns, char *why, size_t cap) {
   return 0;
 }
 
+/* The client context of what the probe found: the PSK of our key, or the
+ * certificate check the options ask for. */
+static int tls_init(bench_ctx *g, bench_result *r) {
+  const bench_opts *o = g->o;
+  sk__tls_opts to = {.server = 0, .ca_file = o->client.tls_ca, .pin = o->client.tls_pin};
+  const char *why = NULL;
+  if (o->security == BENCH_TLS_PSK) {
+    if (g->key_rc < 0) {
+      snprintf(r->error, sizeof(r->error), "TLS keyed by the secret needs the key file");
+      return -1;
+    }
+    to.key = &g->key;
+  }
+  if (strncmp(o->addr, "unix:", 5) != 0)
+    cli_host_of(o->addr, g->host, sizeof(g->host));
+  if ((g->tls = sk__tls_new(&to, &why)) == NULL) {
+    snprintf(r->error, sizeof(r->error), "cannot set up TLS: %s", why ? why : sk__tls_reason());
+    return -1;
+  }
+  return 0;
+}
+
 static int ctx_init(bench_ctx *g, const bench_opts *o, bench_result *r) {
   const char *why = NULL;
   char path[4096];
@@ -975,6 +1132,8 @@ static int ctx_init(bench_ctx *g, const bench_opts *o, bench_result *r) {
   g->src_bind = g->addr.family == AF_INET && o->conns > PORTS_PER_SRC &&
                 (ntohl(((struct sockaddr_in *)&g->addr.ss)->sin_addr.s_addr) >> 24) == 127;
   if (raise_fd_limit(o->conns, r->error, sizeof(r->error)) < 0)
+    return EXIT_FAIL;
+  if (o->security != BENCH_PLAIN && tls_init(g, r) < 0)
     return EXIT_FAIL;
   if (make_frames(g) < 0 || make_pattern(g) < 0) {
     snprintf(r->error, sizeof(r->error), "out of memory");
@@ -1186,6 +1345,7 @@ int bench_run(const bench_opts *o, bench_result *r, bench_progress_fn progress, 
   }
   free(ws);
   free(g.pattern);
+  sk__tls_free(g.tls);
   sk_key_clear(&g.key);
   signal(SIGINT, old);
   return r->code;
