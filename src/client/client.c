@@ -410,10 +410,18 @@ static void step(const sk_client_opts *o, sk_client_step s, int err, const char 
     o->on_step(o->step_ctx, s, err, detail);
 }
 
-/* The key, with its path told to on_step (both when the step starts and,
- * for a key that cannot be used, when it fails: the program names the file
- * in its message). */
-static int load_key(const sk_client_opts *o, sk_key *key) {
+/* Tell on_step which key file authenticates us. */
+static void announce_key(const sk_client_opts *o) {
+  char path[4096];
+  if (key_path(o, path, sizeof(path)) == 0)
+    step(o, SK_STEP_AUTH, 0, path);
+}
+
+/* The key, with its path told to on_step (when the step starts, unless
+ * quiet: TLS reads the key before connecting and tells it after, in the
+ * order the user thinks of; and for a key that cannot be used, when it
+ * fails: the program names the file in its message). */
+static int load_key_as(const sk_client_opts *o, sk_key *key, int quiet) {
   char path[4096];
   const char *why;
   int rc = key_path(o, path, sizeof(path));
@@ -421,13 +429,18 @@ static int load_key(const sk_client_opts *o, sk_key *key) {
     step(o, SK_STEP_AUTH, rc, "no key file path ($HOME is not set)");
     return rc;
   }
-  step(o, SK_STEP_AUTH, 0, path);
+  if (!quiet)
+    step(o, SK_STEP_AUTH, 0, path);
   rc = sk_key_load(path, key, &why);
   if (rc == -ENOENT || rc == -EPERM)
     rc = SK_EBADKEY;
   if (rc < 0)
     step(o, SK_STEP_AUTH, rc, path);
   return rc;
+}
+
+static int load_key(const sk_client_opts *o, sk_key *key) {
+  return load_key_as(o, key, 0);
 }
 
 static int authenticate(sk_client *c, const sk_client_opts *o) {
@@ -570,7 +583,7 @@ static int tls_setup(sk_client *c, const sk_client_opts *o, int family) {
       c->nokey = 1;
       return 0;
     }
-    if ((rc = load_key(o, &key)) < 0)
+    if ((rc = load_key_as(o, &key, 1)) < 0)
       return rc;
     to.key = &key;
   }
@@ -603,6 +616,8 @@ static int start_tls(sk_client *c, const char *addr, const sk_client_opts *o) {
   if (c->tls == NULL)
     return 0;
   addr_host(addr, host, sizeof(host));
+  if (c->psk)
+    announce_key(o);
   step(o, SK_STEP_TLS, 0,
        c->psk ? "keyed by the shared secret" : "checking the server's certificate");
   c->ssl = sk__tls_ssl(c->tls, NULL, host);
@@ -696,8 +711,12 @@ int sk_client_connect(sk_client **out, const char *addr, const sk_client_opts *g
   c->deadline_ms = budget > 0 ? now_ms() + budget : 0;
   sk_decoder_init(&c->dec, 0);
   c->fd = -1;
-  if ((rc = connect_any(c, addrs, n, opts)) == 0 &&
-      (rc = tls_setup(c, opts, addrs[0].family)) == 0 && (rc = start_tls(c, addr, opts)) == 0 &&
+  /* TLS is set up (key read, context made) before connecting: a TLS
+   * server takes a peer silent for 2 s for a plain client, and a slow
+   * setup between connect and ClientHello (a loaded machine, a sanitizer
+   * build) read as "the server does not accept our key". */
+  if ((rc = tls_setup(c, opts, addrs[0].family)) == 0 &&
+      (rc = connect_any(c, addrs, n, opts)) == 0 && (rc = start_tls(c, addr, opts)) == 0 &&
       (rc = handshake(c, opts)) == 0) {
     c->deadline_ms = 0;
     server = sk_head_str(c->hello, "server");
