@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/zone.h"
 
 #define NAME_MAX_ 32
 #define LINE_MAX_ 65536   /* the say limit */
@@ -103,10 +104,8 @@ static void redraw(chat *ch) {
 }
 
 static void stamp(double ts, char out[16]) {
-  time_t t = (time_t)ts;
-  struct tm tm;
-  localtime_r(&t, &tm);
-  strftime(out, 16, "%H:%M:%S", &tm);
+  if (sk__time_format((int64_t)ts, "local", "%H:%M:%S", out, 16) < 0)
+    snprintf(out, 16, "?");
 }
 
 static int colour_of(const char *nick) {

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "common/zone.h"
 #include "jsonl.h"
 #include "progress.h"
 
@@ -32,14 +33,12 @@ static void size_text(const ls_opts *o, uint64_t n, char *out, size_t cap) {
 
 static void print_entry(const ls_opts *o, const sk_dir_entry *e) {
   char size[32], when[32], part[64] = "";
-  time_t t = (time_t)e->mtime;
-  struct tm tm;
   if (e->is_dir)
     snprintf(size, sizeof(size), "-");
   else
     size_text(o, e->length, size, sizeof(size));
-  if (localtime_r(&t, &tm) == NULL ||
-      strftime(when, sizeof(when), o->seconds ? "%Y-%m-%d %H:%M:%S" : "%Y-%m-%d %H:%M", &tm) == 0)
+  if (sk__time_format(e->mtime, "local", o->seconds ? "%Y-%m-%d %H:%M:%S" : "%Y-%m-%d %H:%M", when,
+                      sizeof(when)) <= 0)
     snprintf(when, sizeof(when), "?");
   if (e->partial > 0) {
     char so_far[32];

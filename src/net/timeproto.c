@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/zone.h"
 #include "net/core.h"
 #include "net/srclimit.h"
 #include "sockit/error.h"
@@ -61,17 +62,15 @@ static int64_t now(const sk_server *srv) {
   return srv->clock != NULL ? srv->clock(srv->clock_ctx) : (int64_t)time(NULL);
 }
 
-/* asctime's layout ("Thu Nov  6 01:10:00 2026") in local time, then CRLF.
- * Returns the length. */
+/* asctime's layout ("Thu Nov  6 01:10:00 2026") in local time (UTC if
+ * local time cannot say), then CRLF. Returns the length. */
 static size_t daytime_answer(int64_t t, char *out) {
-  time_t tt = (time_t)t;
-  struct tm tm;
-  size_t n;
-  if (localtime_r(&tt, &tm) == NULL)
-    gmtime_r(&tt, &tm);
-  n = strftime(out, TP_ANSWER_MAX - 2, "%a %b %e %H:%M:%S %Y", &tm);
+  static const char layout[] = "%a %b %e %H:%M:%S %Y";
+  int n = sk__time_format(t, "local", layout, out, TP_ANSWER_MAX - 2);
+  if (n < 0 && (n = sk__time_format(t, "UTC", layout, out, TP_ANSWER_MAX - 2)) < 0)
+    n = 0;
   memcpy(out + n, "\r\n", 2);
-  return n + 2;
+  return (size_t)n + 2;
 }
 
 /* Seconds since 1900 modulo 2^32, big-endian: unsigned arithmetic wraps in

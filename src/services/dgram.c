@@ -11,9 +11,6 @@
 #include "services/services.h"
 #include "sockit/error.h"
 
-#define TIME_FORMAT_MAX 256
-#define TIME_TEXT_MAX 4096
-
 static int svc_on(const sk_server *srv, const char *name) {
   for (int i = 0; i < srv->nservices; i++)
     if (strcmp(srv->services[i]->name, name) == 0)
@@ -37,43 +34,12 @@ static int dgram_echo(sk_dgram *d, const sk_head *h, const uint8_t *body, size_t
   return answer(d, "echo", body, n, 1);
 }
 
-/* The same members and checks as the TCP time service (SPEC 4.5), except
- * that in an authenticated datagram "ts" is the sender's clock in ms (SPEC
- * 5), not a time to format: there the time formatted is now. */
-static int time_head(const sk_head *req, int authed, sk_head **out, const char **why) {
-  const char *tz = "local", *fmt = "%Y-%m-%d %H:%M:%S";
-  char text[TIME_TEXT_MAX];
-  int64_t ts = (int64_t)time(NULL);
-  int rc = authed ? -ENOENT : sk_head_int(req, "ts", &ts);
-
-  *why = "ts must be an integer (unix seconds)";
-  if (rc < 0 && rc != -ENOENT)
-    return SK_EBADREQ;
-  *why = "tz must be a string";
-  if (sk_head_has(req, "tz") && (tz = sk_head_str(req, "tz")) == NULL)
-    return SK_EBADREQ;
-  *why = "format must be a string of at most 256 bytes";
-  if (sk_head_has(req, "format")) {
-    fmt = sk_head_str(req, "format");
-    if (fmt == NULL || sk_head_strlen(req, "format") != strlen(fmt) ||
-        strlen(fmt) > TIME_FORMAT_MAX)
-      return SK_EBADREQ;
-  }
-  if ((rc = sk__time_format_why(ts, tz, fmt, text, sizeof(text), why)) < 0)
-    return SK_EBADREQ;
-  if ((*out = sk_head_new("time")) == NULL)
-    return -ENOMEM;
-  sk_head_set_int(*out, "ts", ts);
-  sk_head_set_str(*out, "tz", tz);
-  sk_head_set_strn(*out, "text", text, (size_t)rc);
-  sk_head_set_double(*out, "now", sk__now_wall());
-  return 0;
-}
-
 static int dgram_time(sk_dgram *d, const sk_head *h, const uint8_t *body, size_t n) {
   const char *why = NULL;
   sk_head *resp = NULL;
-  int rc = time_head(h, d->authed, &resp, &why);
+  /* in an authenticated datagram "ts" is the sender's clock in ms (SPEC
+   * 5), not a time to format: there the time formatted is now */
+  int rc = sk__time_answer(h, d->authed, &resp, &why);
   if (rc == SK_EBADREQ)
     return sk__dgram_error(d, rc, why);
   if (rc == 0)

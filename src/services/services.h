@@ -22,13 +22,10 @@ extern const struct sk_wire sk__wire_seed_put;
 extern const struct sk_wire sk__wire_seed_auth;
 extern const struct sk_wire sk__wire_seed_chat;
 
-/* Format unix time ts in zone tz ("local", "UTC", "+HH:MM", "-HH:MM") with a
- * strftime format into out. Returns the length, or SK_EBADREQ for a bad
- * zone, format or time. */
-int sk__time_format(int64_t ts, const char *tz, const char *fmt, char *out, size_t cap);
-/* The same, with *why (static text) saying what was wrong on failure. tz
- * is local, UTC, +HH:MM, -HH:MM or an IANA zone name (Asia/Tokyo). */
-int sk__time_format_why(int64_t ts, const char *tz, const char *fmt, char *out, size_t cap,
-                        const char **why);
+/* time.c: the answer to a time request (TCP, or a datagram, where
+ * ts_is_now says "ts" is the sender's clock and now is formatted). 0 and a
+ * new "time" head in *out (the caller frees it), -ENOMEM, or SK_EBADREQ
+ * with *why (static text) saying what was wrong. */
+int sk__time_answer(const sk_head *req, int ts_is_now, sk_head **out, const char **why);
 
 #endif

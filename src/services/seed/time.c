@@ -3,8 +3,8 @@
  * %Y-%m-%d %H:%M:%S, the bytes time.strftime would give. */
 #include <stdio.h>
 
+#include "common/zone.h"
 #include "service/seed.h"
-#include "services/services.h"
 #include "wire/seed.h"
 
 static const char bad_input[] = "error: send a unix timestamp in ASCII digits, e.g. 1700000000\n";
