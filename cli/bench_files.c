@@ -14,6 +14,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "common/sock.h"
 #include "progress.h"
 
 #define CHUNK (1u << 20)
@@ -48,7 +49,7 @@ static int make_source(const char *path, uint64_t size) {
       x ^= x << 17;
       memcpy(buf + i, &x, 8);
     }
-    rc = cli_write_all(fd, buf, n);
+    rc = sk__write_all(fd, buf, n);
   }
 out:
   if (fd >= 0)

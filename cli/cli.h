@@ -99,10 +99,6 @@ enum {
 
 #define CLI_CLIENT_HELP CLI_TIMEOUT_HELP CLI_CLIENT_COMMON_HELP
 
-/* Write all n bytes to a blocking fd (EINTR and short writes handled);
- * 0 or -errno. */
-int cli_write_all(int fd, const void *data, size_t n);
-
 /* Handle a common client option; returns 1 if it was one. */
 int cli_client_opt(cli_client *cc, int opt, const char *arg);
 

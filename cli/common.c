@@ -36,20 +36,6 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
   return EXIT_USAGE;
 }
 
-int cli_write_all(int fd, const void *data, size_t n) {
-  const uint8_t *p = data;
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return -errno;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 int cli_option_error(const char *cmd, int opt, char **argv) {
   char name[64];
   const char *prev = optind > 0 ? argv[optind - 1] : "";

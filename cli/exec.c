@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/sock.h"
 #include "jsonl.h"
 
 static const char exec_help[] =
@@ -251,7 +252,7 @@ static int step_in(xc *x, const exec_opts *o) {
     keep(x, x->to_fd, buf, (size_t)r);
     return 0;
   }
-  if (x->to_fd >= 0 && cli_write_all(x->to_fd, buf, (size_t)r) < 0)
+  if (x->to_fd >= 0 && sk__write_all(x->to_fd, buf, (size_t)r) < 0)
     x->to_fd = -1; /* our own output is gone: keep draining, the exit still matters */
   return 0;
 }

@@ -34,6 +34,7 @@
 #include <openssl/ssl.h>
 
 #include "cli.h"
+#include "common/sock.h"
 #include "tls/tls.h"
 
 #define RELAY_BUF (256u * 1024)  /* per direction: big reads and writes for throughput */
@@ -573,32 +574,14 @@ static const char *sun_path(const struct sockaddr_storage *ss) {
   return ((const struct sockaddr_un *)ss)->sun_path;
 }
 
-/* A socket file nobody answers on is left over from a crash: remove it.
- * A live one is in use. Returns 0 or -EADDRINUSE. */
-static int clear_stale(const struct sockaddr_storage *ss, socklen_t len, int type) {
-  struct stat st;
-  int fd, rc;
-  if (lstat(sun_path(ss), &st) < 0 || !S_ISSOCK(st.st_mode))
-    return 0;
-  if ((fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0)) < 0)
-    return -errno;
-  rc = connect(fd, (const struct sockaddr *)ss, len) == 0 || errno != ECONNREFUSED;
-  close(fd);
-  if (rc)
-    return -EADDRINUSE;
-  unlink(sun_path(ss));
-  return 0;
-}
-
 static int bind_one(const struct sockaddr_storage *ss, socklen_t len, int type) {
-  int fd = socket(ss->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1, rc;
-  if (fd < 0)
-    return -errno;
-  if (type == SOCK_STREAM && ss->ss_family != AF_UNIX)
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if ((ss->ss_family == AF_UNIX && (rc = clear_stale(ss, len, type)) < 0) ||
-      (rc = bind(fd, (const struct sockaddr *)ss, len) < 0 ? -errno : 0) < 0 ||
-      (type == SOCK_STREAM && (rc = listen(fd, SOMAXCONN) < 0 ? -errno : 0) < 0)) {
+  int fd, rc;
+  if ((rc = sk__sock_clear_stale(ss, len, type)) < 0)
+    return rc;
+  if ((fd = sk__sock_bind(ss, len, type, 0)) < 0)
+    return fd;
+  if (type == SOCK_STREAM && listen(fd, SOMAXCONN) < 0) {
+    rc = -errno;
     close(fd);
     return rc;
   }
@@ -645,31 +628,11 @@ static int accept_next(int lfd) {
   }
 }
 
-/* A non-blocking connect that a signal can interrupt. Returns the socket or
- * a negative errno. */
-static int connect_one(const struct sockaddr_storage *ss, socklen_t len, int type, int timeout_ms) {
-  int fd = socket(ss->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), rc = 0, err = 0;
-  socklen_t rlen = sizeof(err);
-  struct pollfd p = {fd, POLLOUT, 0};
-  if (fd < 0)
-    return -errno;
-  if (type == SOCK_DGRAM && ss->ss_family == AF_UNIX) { /* autobind: replies need a name */
-    sa_family_t fam = AF_UNIX;
-    bind(fd, (struct sockaddr *)&fam, sizeof(fam));
-  }
-  if (connect(fd, (const struct sockaddr *)ss, len) < 0) {
-    if (errno != EINPROGRESS)
-      rc = -errno;
-    else if ((rc = wait_fds(&p, 1, timeout_ms)) == 0)
-      rc = -ETIMEDOUT;
-    else if (rc > 0)
-      rc = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &rlen) < 0 ? -errno : -err;
-  }
-  if (rc < 0) {
-    close(fd);
-    return rc;
-  }
-  return fd;
+/* wait_fds for one fd, as sk__sock_connect wants it: a signal interrupts. */
+static int wait_one(int fd, short events, int timeout_ms) {
+  struct pollfd p = {fd, events, 0};
+  int rc = wait_fds(&p, 1, timeout_ms);
+  return rc > 0 ? 0 : rc == 0 ? -ETIMEDOUT : rc;
 }
 
 /* ---- the two commands ------------------------------------------------------------- */
@@ -746,8 +709,8 @@ int pipe_connect(const pipe_opts *o) {
     goto out;
   }
   for (int i = 0; i < n && fd < 0 && fd != -EINTR; i++)
-    fd = connect_one(&ss[i], len[i], o->udp ? SOCK_DGRAM : SOCK_STREAM,
-                     o->connect_ms > 0 ? o->connect_ms : CONNECT_TIMEOUT_MS);
+    fd = sk__sock_connect(&ss[i], len[i], o->udp ? SOCK_DGRAM : SOCK_STREAM,
+                          o->connect_ms > 0 ? o->connect_ms : CONNECT_TIMEOUT_MS, wait_one);
   if (fd == -EINTR) {
     code = 128 + got_signal;
   } else if (fd == -ETIMEDOUT) {

@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "auth/keyfile.h"
+#include "common/sock.h"
 
 static const char WHY_PERM[] = "key file is readable by group or others; run: chmod 600 FILE";
 static const char WHY_SHORT[] = "key is shorter than 16 bytes; make a new one with: sockit keygen";
@@ -179,19 +180,6 @@ out:
   return rc;
 }
 
-static int write_all(int fd, const char *buf, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, buf, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -errno;
-    buf += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
 /* Writes, syncs and closes the new key; the caller owns fd only on error. */
 static int fill_key(int fd, const char *text, size_t len) {
   int rc;
@@ -199,7 +187,7 @@ static int fill_key(int fd, const char *text, size_t len) {
   /* open's mode passes through the umask; fchmod does not. */
   if (fchmod(fd, 0600) < 0)
     return -errno;
-  if ((rc = write_all(fd, text, len)) < 0)
+  if ((rc = sk__write_all(fd, text, len)) < 0)
     return rc;
   if (fsync(fd) < 0)
     return -errno;

@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 
 #include "common/addr.h"
+#include "common/sock.h"
 #include "sockit/auth.h"
 #include "sockit/client.h"
 #include "sockit/error.h"
@@ -84,28 +85,10 @@ static int wait_budget(const sk_client *c) {
 }
 
 static int connect_one(const sk_addr *a, int timeout_ms) {
-  int fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), rc, one = 1;
-  socklen_t len = sizeof(rc);
-  if (fd < 0)
-    return -errno;
-  if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0) {
-    if (errno != EINPROGRESS && errno != EAGAIN) {
-      rc = -errno;
-      goto fail;
-    }
-    if ((rc = wait_fd(fd, POLLOUT, timeout_ms)) < 0)
-      goto fail;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &rc, &len) < 0 || rc != 0) {
-      rc = rc ? -rc : -errno;
-      goto fail;
-    }
-  }
-  if (a->family != AF_UNIX)
+  int fd = sk__sock_connect(&a->ss, a->len, SOCK_STREAM, timeout_ms, wait_fd), one = 1;
+  if (fd >= 0 && a->family != AF_UNIX)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   return fd;
-fail:
-  close(fd);
-  return rc;
 }
 
 /* Wait for what OpenSSL needs after a call returned ret; 0 to call it

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "client/client_int.h"
+#include "common/sock.h"
 #include "services/files/hash.h"
 #include "services/files/names.h"
 #include "sockit/client.h"
@@ -22,22 +23,6 @@
 
 #define XFER_BUF (1u << 20)
 #define PATH_CAP 4096
-
-/* Write n bytes at off; seq: in order with write() instead (a pipe, FIFO or
- * device has no offsets). */
-static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off, int seq) {
-  while (n > 0) {
-    ssize_t w = seq ? write(fd, p, n) : pwrite(fd, p, n, (off_t)off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return -errno;
-    p += w;
-    n -= (size_t)w;
-    off += (uint64_t)w;
-  }
-  return 0;
-}
 
 /* ---- the helper thread: a ring of blocks ------------------------------- */
 
@@ -72,7 +57,9 @@ typedef struct ring {
 
 static int ring_block_work(ring *r, const ring_block *b) {
   if (r->wfd >= 0) {
-    int rc = write_all(r->wfd, b->data, b->len, b->off, r->seq);
+    /* seq: in order with write() (a pipe, FIFO or device has no offsets) */
+    int rc = r->seq ? sk__write_all(r->wfd, b->data, b->len)
+                    : sk__pwrite_all(r->wfd, b->data, b->len, b->off);
     if (rc < 0)
       return rc;
   }

@@ -16,6 +16,7 @@
 
 #include "common/sized.h"
 #include "auth/keyfile.h"
+#include "common/sock.h"
 #include "net/core.h"
 #include "sockit/error.h"
 #include "tls/tls.h"
@@ -357,17 +358,12 @@ static int seed_unix_private(const sk_listen_spec *ls) {
 }
 
 int sk__stream_socket(sk_listen_spec *ls, int reuseport) {
-  int fd = socket(ls->addr.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1, rc;
+  int fd = sk__sock_bind(&ls->addr.ss, ls->addr.len, SOCK_STREAM,
+                         SK_SOCK_V6ONLY | (reuseport ? SK_SOCK_REUSEPORT : 0)),
+      rc;
   if (fd < 0)
-    return -errno;
-  if (ls->addr.family != AF_UNIX) {
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (reuseport)
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    if (ls->addr.family == AF_INET6)
-      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-  }
-  if (bind(fd, (struct sockaddr *)&ls->addr.ss, ls->addr.len) < 0 || seed_unix_private(ls) < 0) {
+    return fd;
+  if (seed_unix_private(ls) < 0) {
     rc = -errno;
     close(fd);
     return rc;
@@ -382,24 +378,6 @@ int sk__stream_socket(sk_listen_spec *ls, int reuseport) {
     ls->fd = fd;
   }
   return fd;
-}
-
-/* A stale socket file from a crashed server is removed; a live one is not. */
-static int clear_stale_unix(const sk_listen_spec *ls) {
-  const char *path = ((const struct sockaddr_un *)&ls->addr.ss)->sun_path;
-  struct stat st;
-  int fd, rc;
-  if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
-    return 0;
-  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -errno;
-  rc = connect(fd, (const struct sockaddr *)&ls->addr.ss, ls->addr.len);
-  close(fd);
-  if (rc == 0)
-    return -EADDRINUSE;
-  unlink(path);
-  return 0;
 }
 
 static int open_stream(sk_loop *loop, sk_listen_spec *ls, const sk_wire *wire) {
@@ -430,7 +408,8 @@ static int open_listener(sk_server *srv, sk_listen_spec *ls, const char **why) {
     }
     if (wire->check != NULL && (rc = wire->check(srv, ls, why)) < 0)
       return rc;
-    if (ls->addr.family == AF_UNIX && (rc = clear_stale_unix(ls)) < 0)
+    if (ls->addr.family == AF_UNIX &&
+        (rc = sk__sock_clear_stale(&ls->addr.ss, ls->addr.len, SOCK_STREAM)) < 0)
       goto fail;
     /* TCP: one SO_REUSEPORT socket per loop; Unix and other wires: accepted
      * on loop 0 (a seed chat broker must see all its members on one loop) */

@@ -1,0 +1,103 @@
+/* sock.c - socket and descriptor helpers shared by the server, the client
+ * and the commands (see sock.h). */
+#include "common/sock.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int sk__write_all(int fd, const void *p, size_t n) {
+  const uint8_t *b = p;
+  while (n > 0) {
+    ssize_t w = write(fd, b, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -errno;
+    b += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int sk__pwrite_all(int fd, const void *p, size_t n, uint64_t off) {
+  const uint8_t *b = p;
+  while (n > 0) {
+    ssize_t w = pwrite(fd, b, n, (off_t)off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -errno;
+    b += w;
+    n -= (size_t)w;
+    off += (uint64_t)w;
+  }
+  return 0;
+}
+
+int sk__sock_clear_stale(const struct sockaddr_storage *ss, socklen_t len, int type) {
+  const char *path = ((const struct sockaddr_un *)ss)->sun_path;
+  struct stat st;
+  int fd, live;
+  if (ss->ss_family != AF_UNIX || path[0] == '\0' || lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+    return 0;
+  if ((fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0)) < 0)
+    return -errno;
+  /* only a refusal says nobody listens: a full backlog (EAGAIN) is a live
+   * server */
+  live = connect(fd, (const struct sockaddr *)ss, len) == 0 || errno != ECONNREFUSED;
+  close(fd);
+  if (live)
+    return -EADDRINUSE;
+  unlink(path);
+  return 0;
+}
+
+int sk__sock_bind(const struct sockaddr_storage *ss, socklen_t len, int type, unsigned flags) {
+  int fd = socket(ss->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1, rc;
+  if (fd < 0)
+    return -errno;
+  if (ss->ss_family != AF_UNIX) {
+    if (type == SOCK_STREAM)
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (flags & SK_SOCK_REUSEPORT)
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if ((flags & SK_SOCK_V6ONLY) && ss->ss_family == AF_INET6)
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  }
+  if (bind(fd, (const struct sockaddr *)ss, len) < 0) {
+    rc = -errno;
+    close(fd);
+    return rc;
+  }
+  return fd;
+}
+
+int sk__sock_connect(const struct sockaddr_storage *ss, socklen_t len, int type, int timeout_ms,
+                     sk__sock_wait_fn wait) {
+  int fd = socket(ss->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), rc = 0, err = 0;
+  socklen_t elen = sizeof(err);
+  if (fd < 0)
+    return -errno;
+  if (type == SOCK_DGRAM && ss->ss_family == AF_UNIX) { /* autobind: replies need a name */
+    sa_family_t fam = AF_UNIX;
+    bind(fd, (struct sockaddr *)&fam, sizeof(fam));
+  }
+  if (connect(fd, (const struct sockaddr *)ss, len) < 0) {
+    if (errno != EINPROGRESS && errno != EAGAIN)
+      rc = -errno;
+    else if ((rc = wait(fd, POLLOUT, timeout_ms)) == 0 &&
+             getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+      rc = -errno;
+    else if (rc == 0 && err != 0)
+      rc = -err;
+  }
+  if (rc < 0) {
+    close(fd);
+    return rc;
+  }
+  return fd;
+}
