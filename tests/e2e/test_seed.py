@@ -287,6 +287,52 @@ def test_put_never_replaces_an_existing_file(seed):
                         "a (3).txt": b"n2", "noext": b"n3", "noext (1)": b"n4"}
 
 
+# issue 14 item 2: the seed put had its own upload engine, which neither
+# claimed the name against other uploads nor fsynced the folder. It now runs
+# the files service's upload job: a seed put and a native put of one name
+# at the same time, one wins and the other is refused, never a mixed file.
+@pytest.mark.no_tls
+def test_put_claims_the_name_against_native_puts(seed):
+    srv = seed("put", extra=["--no-auth", "--no-tls", "-l", "127.0.0.1:0"], key=False)
+    native, seed_addr = srv.addrs  # the native -l comes first on the command line
+    root = srv.root
+
+    def part(name):
+        return os.path.join(root, ".%s.sockit-part" % name)
+
+    # the seed put holds "a.bin": a native put of it is refused, busy
+    s = send_put(seed_addr, {"filepath": "", "filename": "a.bin", "filesize": 6}, b"see",
+                 close=False)
+    assert wait_for(lambda: os.path.exists(part("a.bin")))
+    with sp.Client.connect(native) as c:
+        c.hello()
+        c.send({"type": "put", "name": "a.bin", "total": 3, "offset": 0}, b"nat")
+        c.send({"type": "put_end"})
+        c.expect_error("busy")
+    s.sendall(b"d!!")
+    s.close()
+    assert wait_for(lambda: os.listdir(root) == ["a.bin"]), os.listdir(root)
+    assert open(os.path.join(root, "a.bin"), "rb").read() == b"seed!!"
+
+    # a native put holds "b.bin": the seed put of it is closed, nothing saved
+    with sp.Client.connect(native) as c:
+        c.hello()
+        c.send_raw(sp.frame({"type": "put", "name": "b.bin", "total": 6, "offset": 0,
+                             "size": 6}, b"", set_size=False) + b"nat")
+        assert wait_for(lambda: os.path.exists(part("b.bin")))
+        s = send_put(seed_addr, {"filepath": "", "filename": "b.bin", "filesize": 3}, b"xyz",
+                     close=False)
+        s.settimeout(5)
+        assert s.recv(10) == b""
+        s.close()
+        assert sorted(os.listdir(root)) == [".b.bin.sockit-part", "a.bin"]
+        c.send_raw(b"ive")
+        c.send({"type": "put_end"})
+        c.expect("put_ok")
+    assert open(os.path.join(root, "b.bin"), "rb").read() == b"native"
+    assert sorted(os.listdir(root)) == ["a.bin", "b.bin"]
+
+
 # ---- auth -------------------------------------------------------------------
 
 

@@ -490,7 +490,7 @@ static void open_after(uv_work_t *w, int status) {
   if (j->err)
     fail(u, j->err, j->msg);
   u->jobs--;
-  u->opened = u->err == 0;
+  u->opened = j->err == 0; /* a failure meanwhile still removes the part file */
   advance(u);
 }
 
