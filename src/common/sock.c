@@ -9,33 +9,27 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-int sk__write_all(int fd, const void *p, size_t n) {
-  const uint8_t *b = p;
+/* write(2) when off < 0, else pwrite(2) at off; EINTR and short writes go on. */
+static int write_loop(int fd, const uint8_t *b, size_t n, int64_t off) {
   while (n > 0) {
-    ssize_t w = write(fd, b, n);
+    ssize_t w = off < 0 ? write(fd, b, n) : pwrite(fd, b, n, (off_t)off);
     if (w < 0 && errno == EINTR)
       continue;
     if (w < 0)
       return -errno;
     b += w;
     n -= (size_t)w;
+    off = off < 0 ? off : off + w;
   }
   return 0;
 }
 
+int sk__write_all(int fd, const void *p, size_t n) {
+  return write_loop(fd, p, n, -1);
+}
+
 int sk__pwrite_all(int fd, const void *p, size_t n, uint64_t off) {
-  const uint8_t *b = p;
-  while (n > 0) {
-    ssize_t w = pwrite(fd, b, n, (off_t)off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return -errno;
-    b += w;
-    n -= (size_t)w;
-    off += (uint64_t)w;
-  }
-  return 0;
+  return write_loop(fd, p, n, (int64_t)off);
 }
 
 int sk__sock_clear_stale(const struct sockaddr_storage *ss, socklen_t len, int type) {
