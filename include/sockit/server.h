@@ -214,7 +214,9 @@ SK_API int sk_server_reopen_log(sk_server *srv);
 SK_API const char *sk_server_root(const sk_server *srv);
 SK_API int sk_server_root_fd(const sk_server *srv); /* O_PATH/dir fd of --root */
 SK_API int sk_server_auth_enabled(const sk_server *srv);
-SK_API int64_t sk_server_opt_int(const sk_server *srv, const char *name); /* -1: unknown */
+/* A number, size or flag option by name; options given in seconds with
+ * fractions ("udp-lease") answer in milliseconds. -1: no such option. */
+SK_API int64_t sk_server_opt_int(const sk_server *srv, const char *name);
 
 /* ---- connections, as services see them ---------------------------------- */
 

@@ -280,11 +280,18 @@ int64_t sk_server_opt_int(const sk_server *srv, const char *name) {
   if (o == NULL)
     return -1;
   field = (const char *)&srv->cfg + o->off;
-  if (o->kind == OPT_INT || o->kind == OPT_SIZE)
+  if (o->kind == OPT_INT || o->kind == OPT_SIZE || o->kind == OPT_MS)
     return *(const int64_t *)field;
   if (o->kind == OPT_FLAG)
     return *(const int *)field;
   return -1;
+}
+
+const char *sk__server_opt_str(const sk_server *srv, const char *name) {
+  const opt *o = find_opt(name);
+  if (o == NULL || o->kind != OPT_STR)
+    return NULL;
+  return (const char *)&srv->cfg + o->off;
 }
 
 static int cidr_has(const sk_cidr *c, const uint8_t *addr) {

@@ -16,6 +16,8 @@
 #include "auth/ratelimit.h"
 #include "common/addr.h"
 #include "net/log.h"
+#include "service/dgram.h"
+#include "service/service.h"
 #include "sockit/auth.h"
 #include "sockit/server.h"
 
@@ -23,7 +25,6 @@
 #define SK_MAX_HANDLERS 128
 #define SK_MAX_LISTENERS 32
 #define SK_MAX_CIDRS 64
-#define SK_MAX_LOOPS 64
 #define SK_MAX_WIRES 16 /* wires other than native (sk__server_add_wire) */
 
 #define SK_RBUF_SIZE (256u * 1024)   /* read buffer: > one max head + prefix */
@@ -31,7 +32,6 @@
 #define SK_WCHUNK (16u * 1024)       /* write coalescing buffer size */
 #define SK_WQ_PAUSE (1u << 20)       /* stop reading above this much unsent */
 #define SK_WQ_LOW (256u * 1024)      /* resume below this */
-#define SK_DISCARD_MAX (16u << 20)   /* over-limit bodies up to this are skipped */
 #define SK_PREAUTH_HEAD 4096u        /* head limit until auth_ok */
 #define SK_DEFAULT_BODY (64u * 1024) /* SPEC 4.2 default body limit */
 #define SK_IOV_MAX 64                /* iovecs per write */
@@ -45,34 +45,6 @@
 
 typedef struct sk_loop sk_loop;
 typedef struct sk_listener sk_listener;
-struct sk_listen_spec;
-
-/* A connection of a wire other than native (the seed wire): the loop asks it
- * to close on a graceful stop and does not end until it has untracked itself
- * (sk__loop_untrack, from its last close callback). */
-typedef struct sk_wire_conn {
-  struct sk_wire_conn *next, *prev;
-  /* now == 0: the server is stopping, close when idle; now == 1: the stop
-   * deadline passed, close at once. May be called more than once. */
-  void (*stop)(struct sk_wire_conn *wc, int now);
-} sk_wire_conn;
-
-/* A wire is how a listener's connections speak: native frames, or one of the
- * seed (tutorial) formats, or a classic time protocol. */
-typedef struct sk_wire {
-  const char *name;
-  /* fd was accepted on l (non-blocking, close-on-exec): allocate the wire's
-   * own object with a handle on l->loop and uv_tcp_open / uv_pipe_open fd
-   * in it. The wire owns fd from the call on and closes it, also when it
-   * cannot serve it. */
-  void (*accept)(sk_listener *l, int fd);
-  /* Optional start-up check of a listener using this wire (e.g. the seed
-   * wire's loopback-only rule). 0 or an error with *why set. */
-  int (*check)(sk_server *srv, const struct sk_listen_spec *ls, const char **why);
-  /* every loop binds its own SO_REUSEPORT socket (native, http); else
-   * accepted on loop 0 only (a seed chat broker sees all its members there) */
-  int per_loop;
-} sk_wire;
 
 /* A listener: a stream socket we accept on ourselves (h.poll, accept.c), or
  * a handle that owns its socket (UDP). The loop closes it on stop and frees
@@ -147,19 +119,6 @@ typedef struct sk_handler_ref {
   int svc; /* index into sk_server.services */
 } sk_handler_ref;
 
-/* Datagram services: net/ never calls into services/, so a service that
- * answers over UDP registers a table from its .start hook (net/udp.h). */
-typedef struct sk_dgram sk_dgram;
-typedef struct sk_dgram_table {
-  const char *const *types; /* request types it answers; NULL-terminated */
-  int (*handle)(sk_dgram *d, const sk_head *h, const uint8_t *body, size_t n, void *ctx);
-  void (*seen)(sk_dgram *d, void *ctx);       /* optional: every well-formed datagram */
-  void (*tick)(sk_server *srv, void *ctx);    /* optional: once a second, UDP loop */
-  void (*closing)(sk_server *srv, void *ctx); /* optional: UDP sockets close (stop) */
-  void *ctx;
-} sk_dgram_table;
-#define SK_MAX_DGRAM 4
-
 struct sk_server {
   sk_config cfg;
   const sk_service *services[SK_MAX_SERVICES];
@@ -185,12 +144,7 @@ struct sk_server {
    * shedding holds it exclusively, so that the descriptor it frees by
    * closing reserve_fd is the one its own accept gets. */
   uv_rwlock_t accept_lock;
-  int reserve_fd; /* -1 while lost (someone else took its number) */
-  /* --exec-user for seed exec commands (services/seed/exec.c), resolved by its
-   * start-up check; applied only when the server runs as root */
-  int seed_exec_setuser;
-  uid_t seed_exec_uid;
-  gid_t seed_exec_gid;
+  int reserve_fd;                     /* -1 while lost (someone else took its number) */
   void *svc_shared[SK_MAX_SERVICES];  /* per-service server-wide state */
   const char *start_why;              /* what a service's failed start() says to do */
   char hello_services[512];           /* cached JSON array text */
@@ -254,11 +208,6 @@ struct sk_loop {
   sk__metrics metrics; /* written by this loop's thread only (metrics.h) */
 };
 
-/* Tell the operator (sk_server_on_notice): one line, printf-style, no
- * newline. The library's only way to say something outside a connection. */
-void sk__notice(const sk_server *srv, sk_notice_level level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* ---- loops (loop.c) ---- */
 int sk__loop_init(sk_loop *l, sk_server *srv, int index);
 void sk__loop_handle_signals(sk_loop *l);
@@ -268,8 +217,6 @@ void sk__loop_fini(sk_loop *l);  /* once all loops have ended */
 int sk__loop_post(sk_loop *l, void (*fn)(void *arg), void *arg);
 void *sk__rbuf_get(sk_loop *l);
 void sk__rbuf_put(sk_loop *l, void *buf);
-double sk__now_wall(void); /* unix seconds with fractions */
-double sk__now_mono(void); /* seconds on CLOCK_MONOTONIC: penalties, intervals */
 
 /* budget.c: --max-buffered. The total passed the budget: the loop looks at
  * its connections on its next turn (cheap to call again: once armed, no-op). */
@@ -278,9 +225,6 @@ void sk__budget_init(sk_loop *l);
 void sk__budget_close(sk_loop *l);
 int64_t sk__budget_default(void); /* a quarter of RAM, at most 1 GiB */
 sk_loop *sk__conn_loop(const sk_conn *c);
-/* The peer's source key (ratelimit.h: IPv4 address, IPv6 /64, "uid:N"),
- * "" for a --rate-limit-exempt peer. Services count per-source limits by it. */
-const char *sk__conn_source(const sk_conn *c);
 /* Link / unlink a non-native connection (loop thread only). */
 void sk__loop_track(sk_loop *l, sk_wire_conn *wc);
 void sk__loop_untrack(sk_loop *l, sk_wire_conn *wc);
@@ -288,7 +232,6 @@ void sk__loop_untrack(sk_loop *l, sk_wire_conn *wc);
 /* ---- metrics (metrics.c) ---- */
 /* Count n (negative for a gauge going down) on c's or l's loop; only from
  * that loop's thread. */
-void sk__conn_metric(sk_conn *c, enum sk_metric which, int64_t n);
 void sk__loop_metric(sk_loop *l, enum sk_metric which, int64_t n);
 /* Every loop's counters added up, for a scrape (any thread). */
 void sk__metrics_sum(const sk_server *srv, sk__metrics *out);
@@ -339,7 +282,6 @@ typedef int (*sk_listen_open_fn)(sk_server *srv, sk_listen_spec *ls, const char 
 int sk__udp_open(sk_server *srv, sk_listen_spec *ls, const char **why);
 int sk__daytime_open(sk_server *srv, sk_listen_spec *ls, const char **why);
 int sk__rfc868_open(sk_server *srv, sk_listen_spec *ls, const char **why);
-int sk__server_create(sk_server **out);
 /* sk_server_run in two halves, for sk_server_run_on (embed.c) too:
  * start binds, starts the services and the threads of loops 1..n-1 (loop 0
  * is the caller's to run), or closes all it opened again and returns the
@@ -347,15 +289,12 @@ int sk__server_create(sk_server **out);
  * the other loops and releases what the loops and services hold. */
 int sk__server_start(sk_server *srv, int handle_signals, const char **why);
 void sk__server_finish(sk_server *srv);
-int sk__server_add(sk_server *srv, const sk_service *svc, int builtin);
 
 /* ---- the native wire, and the HTTP front (src/http) ---- */
 extern const sk_wire sk__wire_native;
 extern const sk_wire sk__wire_http;
-/* Other wires are registered by the services they speak for (the seed
- * wire's adapters, src/services/seed/), by wire and service name; the
- * native wire answers any service name. NULL when nobody registered one. */
-int sk__server_add_wire(sk_server *srv, const char *wire, const char *service, const sk_wire *impl);
+/* The wire registered for --wire WIRE --service SERVICE (native answers
+ * any service name), or NULL. */
 const sk_wire *sk__wire_find(const sk_server *srv, const char *wire, const char *service);
 
 /* The service table and index that own a request type, or NULL. */

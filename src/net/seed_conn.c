@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "net/core.h"
 #include "service/seed.h"
 #include "sockit/error.h"
 
@@ -209,6 +210,7 @@ static sk_seed_conn *conn_new(sk_listener *l, const sk_seed_ops *ops) {
   }
   sc->rbuf = rbuf;
   sc->loop = l->loop;
+  sc->uv = &l->loop->uv;
   sc->srv = l->loop->srv;
   sc->spec = l->spec;
   sc->ops = ops;

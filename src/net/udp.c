@@ -52,8 +52,12 @@ typedef struct push_req {
   sk_buf *frame;
 } push_req;
 
-sk_loop *sk__udp_loop(sk_server *srv) {
+static sk_loop *udp_loop(sk_server *srv) {
   return &srv->loops[0];
+}
+
+int sk__udp_loop_index(const sk_server *srv) {
+  return 0;
 }
 
 int sk__dgram_register(sk_server *srv, const sk_dgram_table *t) {
@@ -489,7 +493,7 @@ static int set_create(sk_server *srv) {
   if (u == NULL)
     return -ENOMEM;
   u->srv = srv;
-  u->loop = sk__udp_loop(srv);
+  u->loop = udp_loop(srv);
   if (srv->auth) {
     if ((u->guard = sk__dg_guard_new(&srv->key, SK_UDP_REPLAY_MAX)) == NULL) {
       free(u);

@@ -1,6 +1,7 @@
-/* seed.h - seed wire listeners (SPEC 6): the tutorial's own Python programs
- * served unchanged. One file per service; seed_conn.c has the stream
- * plumbing they share; the formats are parsed in src/wire/seed.c.
+/* seed.h - the seed wire's adapter API (SPEC 6): the tutorial's own Python
+ * programs served unchanged. One adapter per service in src/services/seed/;
+ * src/net/seed_conn.c has the stream plumbing they share; the formats are
+ * parsed in src/wire/seed.c.
  *
  * Ownership: a seed_conn owns its stream handle, idle timer and service
  * state. It is freed in exactly one place (release() in seed_conn.c): after
@@ -14,7 +15,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "net/core.h"
+#include "auth/ratelimit.h"
+#include "common/addr.h"
+#include "service/service.h"
 
 #define SK_SEED_RBUF (64u * 1024) /* read buffer, allocated once per conn */
 
@@ -48,7 +51,8 @@ struct sk_seed_conn {
   uv_timer_t idle;
   uv_shutdown_t shutdown; /* a flushing close in progress */
   sk_wire_conn wc;
-  sk_loop *loop;
+  struct sk_loop *loop; /* the core's (seed_conn.c) */
+  uv_loop_t *uv;        /* its libuv loop, for the adapter's handles and requests */
   sk_server *srv;
   const sk_listen_spec *spec;
   const sk_seed_ops *ops;

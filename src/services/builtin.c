@@ -1,7 +1,7 @@
 /* builtin.c - a server with every built-in service registered, and the
  * seed wire's adapters for them. Which services answer is decided at start
  * by --services and --allow-exec. */
-#include "net/core.h"
+#include "service/service.h"
 #include "services/services.h"
 
 static const sk_service *const builtins[] = {

@@ -21,8 +21,8 @@ void chat_log(chat_owner *o, const char *event, const char *room, const char *ni
     sk_conn_log(o->conn, event, "room", 's', room, "nick", 's', nick, reason ? "reason" : NULL, 's',
                 reason, NULL);
   else
-    sk__log_event(o->chat->srv->log, o->addr, event, "room", 's', room, "nick", 's', nick,
-                  "transport", 's', "udp", reason ? "reason" : NULL, 's', reason, NULL);
+    sk__server_log(o->chat->srv, o->addr, event, "room", 's', room, "nick", 's', nick, "transport",
+                   's', "udp", reason ? "reason" : NULL, 's', reason, NULL);
 }
 
 /* ---- the backend's calls ------------------------------------------------ */
@@ -369,10 +369,7 @@ static int handle_leave(sk_conn *c, const sk_request *req) {
 /* ---- per connection ----------------------------------------------------- */
 
 static chat_srv *chat_of(const sk_server *srv) {
-  for (int i = 0; i < srv->nservices; i++)
-    if (srv->services[i] == &sk__svc_chat)
-      return srv->svc_shared[i];
-  return NULL;
+  return sk__service_state(srv, &sk__svc_chat);
 }
 
 static int setup(sk_conn *c, void **state) {
@@ -383,7 +380,7 @@ static int setup(sk_conn *c, void **state) {
   o = &t->o;
   o->chat = chat_of(sk_conn_server(c));
   o->conn = c;
-  o->loop = sk__conn_loop(c)->index;
+  o->loop = sk__conn_loop_index(c);
   snprintf(o->source, sizeof(o->source), "%s", sk__conn_source(c));
   *state = o;
   return 0;
@@ -422,12 +419,11 @@ static int start(sk_server *srv) {
     free(ch);
     return rc;
   }
-  ch->backend = srv->cfg.chat_redis[0] ? &chat_backend_redis : &chat_backend_local;
+  ch->backend =
+      sk__server_opt_str(srv, "chat-redis")[0] ? &chat_backend_redis : &chat_backend_local;
   uv_mutex_init(&ch->lock);
   uv_mutex_init(&ch->hist.lock);
-  for (int i = 0; i < srv->nservices; i++)
-    if (srv->services[i] == &sk__svc_chat)
-      srv->svc_shared[i] = ch;
+  sk__service_set_state(srv, &sk__svc_chat, ch);
   if (ch->backend->start != NULL && (rc = ch->backend->start(ch)) < 0)
     goto fail;
   if ((rc = chat_udp_start(ch)) < 0) {
@@ -437,9 +433,7 @@ static int start(sk_server *srv) {
   }
   return 0;
 fail:
-  for (int i = 0; i < srv->nservices; i++)
-    if (srv->services[i] == &sk__svc_chat)
-      srv->svc_shared[i] = NULL;
+  sk__service_set_state(srv, &sk__svc_chat, NULL);
   uv_mutex_destroy(&ch->hist.lock);
   uv_mutex_destroy(&ch->lock);
   chat_names_close(ch->spoof);
@@ -461,9 +455,7 @@ static void stop(sk_server *srv) {
   chat_names_close(ch->spoof);
   chat_sources_free(ch->sources);
   free(ch);
-  for (int i = 0; i < srv->nservices; i++)
-    if (srv->services[i] == &sk__svc_chat)
-      srv->svc_shared[i] = NULL;
+  sk__service_set_state(srv, &sk__svc_chat, NULL);
 }
 
 static const sk_handler chat_handlers[] = {

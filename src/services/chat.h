@@ -9,7 +9,7 @@
  * Where a room lives: rooms are shared by every loop, and each room has one
  * mutex held while a message gets its place in the room's order (history
  * append and the hand-off to every member's loop). Deliveries to a member
- * always go through sk__loop_post to the member's loop - also when it is the
+ * always go through sk__server_post to the member's loop - also when it is the
  * sender's own loop - and each loop runs its posted tasks in FIFO order, so
  * every member sees the room's order exactly. The alternative, one owner loop
  * per room, costs two extra hops per message (say to the owner, then out) and
@@ -26,7 +26,7 @@
 
 #include <stdatomic.h>
 
-#include "net/core.h"
+#include "service/service.h"
 
 #define CHAT_NAME_MAX 32
 #define CHAT_SAY_MAX 65536u
@@ -171,7 +171,7 @@ struct chat_srv {
 
 /* Count for /metrics on the owner's loop: every caller runs on its thread. */
 static inline void chat_metric(const chat_owner *o, enum sk_metric which, int64_t n) {
-  sk__loop_metric(&o->chat->srv->loops[o->loop], which, n);
+  sk__server_metric(o->chat->srv, o->loop, which, n);
 }
 
 /* What a join hands back: the joined head and the history frames (each a

@@ -385,7 +385,7 @@ static void on_poke(void *arg) {
 
 /* Any loop: have loop 0's reader take in the rooms being read now. */
 static void poke_reader(rb *b) {
-  if (atomic_exchange(&b->poked, 1) == 0 && sk__loop_post(&b->ch->srv->loops[0], on_poke, b) < 0)
+  if (atomic_exchange(&b->poked, 1) == 0 && sk__server_post(b->ch->srv, 0, on_poke, b) < 0)
     atomic_store(&b->poked, 0); /* out of memory: the sync tick reads it */
 }
 
@@ -536,7 +536,7 @@ static void node_start(void *arg) {
   redis_link_start(&b->reader);
   if (nd->link.closing)
     return; /* the server stopped before it started */
-  uv_timer_init(&nd->link.loop->uv, &b->sync);
+  uv_timer_init(nd->link.uv, &b->sync);
   b->sync.data = b;
   b->sync_open = 1;
   uv_timer_start(&b->sync, on_sync, SYNC_MS, SYNC_MS);
@@ -544,7 +544,8 @@ static void node_start(void *arg) {
 
 static void link_init(rb *b, redis_link *l, int loop, const char *name) {
   l->srv = b->ch->srv;
-  l->loop = &b->ch->srv->loops[loop];
+  l->loop = loop;
+  l->uv = sk__server_uv(b->ch->srv, loop);
   l->t = &b->t;
   l->name = name;
   l->data = b;
@@ -556,7 +557,8 @@ static const char *const node_names[] = {"loop0", "loop1", "loop2", "loop3", "lo
 static int redis_start(chat_srv *ch) {
   sk_server *srv = ch->srv;
   char nonce[SK_NONCE_HEX + 1];
-  const char *why = NULL;
+  const char *why = NULL, *url = sk__server_opt_str(srv, "chat-redis"),
+             *password_file = sk__server_opt_str(srv, "chat-redis-password-file");
   size_t hist = ch->limits.hist_msgs, len = hist * 2 > STREAM_MIN_LEN ? hist * 2 : STREAM_MIN_LEN;
   rb *b = calloc(1, sizeof(*b));
   int rc;
@@ -564,12 +566,11 @@ static int redis_start(chat_srv *ch) {
   if (b == NULL)
     return -ENOMEM;
   b->ch = ch;
-  if ((rc = redis_target_parse(&b->t, srv->cfg.chat_redis, &why)) < 0 ||
-      (srv->cfg.chat_redis_password_file[0] &&
-       (rc = redis_target_password(&b->t, srv->cfg.chat_redis_password_file, &why)) < 0) ||
+  if ((rc = redis_target_parse(&b->t, url, &why)) < 0 ||
+      (password_file[0] && (rc = redis_target_password(&b->t, password_file, &why)) < 0) ||
       (rc = sk_auth_nonce(nonce)) < 0 ||
-      (b->nodes = calloc((size_t)srv->nloops, sizeof(*b->nodes))) == NULL) {
-    srv->start_why = why;
+      (b->nodes = calloc((size_t)sk__server_loops(srv), sizeof(*b->nodes))) == NULL) {
+    sk__service_failed(srv, why);
     free(b);
     return rc < 0 ? rc : -ENOMEM;
   }
@@ -581,7 +582,7 @@ static int redis_start(chat_srv *ch) {
   snprintf(b->key_ttl, sizeof(b->key_ttl), "%llu",
            (unsigned long long)(ch->limits.room_ttl_ns / 1000000) + SERVER_TTL_MS);
   uv_mutex_init(&b->owed_lock);
-  b->nnodes = srv->nloops;
+  b->nnodes = sk__server_loops(srv);
   for (int i = 0; i < b->nnodes; i++) {
     b->nodes[i].b = b;
     link_init(b, &b->nodes[i].link, i, node_names[i < 8 ? i : 8]);
@@ -594,7 +595,7 @@ static int redis_start(chat_srv *ch) {
   b->reader.on_down = reader_down;
   ch->be = b;
   for (int i = 0; i < b->nnodes; i++)
-    sk__loop_post(&srv->loops[i], node_start, &b->nodes[i]);
+    sk__server_post(srv, i, node_start, &b->nodes[i]);
   return 0;
 }
 
@@ -791,7 +792,7 @@ static void on_said(redis_link *l, redisReply *reply, void *priv) {
   chat_say_req *req = priv;
   int ok = reply != NULL && reply->type == REDIS_REPLY_STRING;
   if (ok) /* the link lives on the sayer's loop */
-    sk__loop_metric(l->loop, SK_M_CHAT_SAID, 1);
+    sk__server_metric(l->srv, l->loop, SK_M_CHAT_SAID, 1);
   req->done(req, ok ? 0 : SK_EUNAVAILABLE);
 }
 

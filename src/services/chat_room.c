@@ -206,7 +206,7 @@ static void deliver(void *arg) {
 }
 
 static void post_delivery(chat_srv *ch, int loop, delivery *d) {
-  if (sk__loop_post(&ch->srv->loops[loop], deliver, d) == 0)
+  if (sk__server_post(ch->srv, loop, deliver, d) == 0)
     return;
   for (int i = 0; i < d->n; i++)
     target_release(&d->t[i]);
@@ -219,13 +219,13 @@ static void post_delivery(chat_srv *ch, int loop, delivery *d) {
  * room's order. */
 static void broadcast(chat_room *r, chat_srv *ch, sk_buf *frame, const chat_member *skip,
                       chat_pos pos) {
-  int count[SK_MAX_LOOPS] = {0};
+  int count[SK_MAX_LOOPS] = {0}, nloops = sk__server_loops(ch->srv);
   delivery *d[SK_MAX_LOOPS] = {0};
 
   for (chat_member *m = r->members; m != NULL; m = m->rnext)
     if (m != skip)
       count[m->owner->loop]++;
-  for (int l = 0; l < ch->srv->nloops; l++)
+  for (int l = 0; l < nloops; l++)
     if (count[l] > 0 && (d[l] = malloc(sizeof(delivery) + (size_t)count[l] * sizeof(target))))
       *d[l] = (delivery){.frame = sk_buf_ref(frame), .pos = pos};
   for (chat_member *m = r->members; m != NULL; m = m->rnext) {
@@ -238,7 +238,7 @@ static void broadcast(chat_room *r, chat_srv *ch, sk_buf *frame, const chat_memb
     else
       chat_udp_ref(m->owner->peer);
   }
-  for (int l = 0; l < ch->srv->nloops; l++)
+  for (int l = 0; l < nloops; l++)
     if (d[l] != NULL) {
       memcpy(d[l]->room, r->name, sizeof(r->name));
       post_delivery(ch, l, d[l]);
@@ -383,7 +383,7 @@ void chat_limits_init(chat_limits *lim, const sk_server *srv) {
   lim->hist_total_bytes = (size_t)sk_server_opt_int(srv, "chat-history-bytes");
   lim->hist_room_bytes =
       lim->hist_total_bytes < CHAT_HIST_BYTES ? lim->hist_total_bytes : CHAT_HIST_BYTES;
-  lim->room_ttl_ns = (uint64_t)srv->cfg.chat_room_ttl_ms * 1000000u;
+  lim->room_ttl_ns = (uint64_t)sk_server_opt_int(srv, "chat-room-ttl") * 1000000u;
 }
 
 /* ---- the registry ------------------------------------------------------- */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/udp.h"
+#include "service/dgram.h"
 #include "services/chat.h"
 #include "sockit/error.h"
 
@@ -78,7 +78,7 @@ void chat_udp_push(chat_peer *p, sk_buf *frame) {
 }
 
 static uint64_t now_ms(chat_srv *ch) {
-  return uv_now(&sk__udp_loop(ch->srv)->uv);
+  return uv_now(sk__server_uv(ch->srv, sk__udp_loop_index(ch->srv)));
 }
 
 static unsigned bucket_of(const char *text) {
@@ -143,7 +143,7 @@ static chat_peer *peer_new(chat_srv *ch, peer_table *pt, sk_dgram *d) {
   }
   atomic_init(&p->refs, 1);
   p->owner =
-      (chat_owner){.chat = ch, .peer = p, .loop = sk__udp_loop(ch->srv)->index, .addr = p->text};
+      (chat_owner){.chat = ch, .peer = p, .loop = sk__udp_loop_index(ch->srv), .addr = p->text};
   p->ep = d->ep;
   memcpy(&p->addr, &d->from, d->fromlen);
   p->alen = d->fromlen;
@@ -389,7 +389,8 @@ int chat_udp_start(chat_srv *ch) {
   peer_table *pt = calloc(1, sizeof(*pt));
   if (pt == NULL)
     return -ENOMEM;
-  pt->lease_ms = (uint64_t)ch->srv->cfg.udp_lease_ms; /* --udp-lease, 120 s by default */
+  pt->lease_ms =
+      (uint64_t)sk_server_opt_int(ch->srv, "udp-lease"); /* --udp-lease, 120 s by default */
   ch->udp = pt;
   sk_dgram_table t = {.types = types,
                       .handle = on_dgram,

@@ -2,21 +2,16 @@
  *
  * An unnamed service (always on, never listed in hello) whose only job is to
  * register, at start, the datagram answers of the services that are on:
- * net/udp.c never calls into services/. Chat registers its own table. */
+ * src/net/udp.c never calls into services/. Chat registers its own table. */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
 
-#include "net/udp.h"
+#include "service/dgram.h"
+#include "service/service.h"
 #include "services/services.h"
 #include "sockit/error.h"
 
-static int svc_on(const sk_server *srv, const char *name) {
-  for (int i = 0; i < srv->nservices; i++)
-    if (strcmp(srv->services[i]->name, name) == 0)
-      return srv->enabled[i] == 1;
-  return 0;
-}
 
 static int answer(sk_dgram *d, const char *type, const void *body, size_t n, int sized) {
   sk_head *h = sk_head_new(type);
@@ -68,7 +63,7 @@ static int dgram_start(sk_server *srv) {
                                           {"echo", "ping", NULL},
                                           {"time", "ping", NULL},
                                           {"echo", "time", "ping", NULL}};
-  int which = svc_on(srv, "echo") | svc_on(srv, "time") << 1;
+  int which = sk__service_enabled(srv, "echo") | sk__service_enabled(srv, "time") << 1;
   sk_dgram_table t = {.types = types[which], .handle = dgram_handle};
   return sk__dgram_register(srv, &t);
 }

@@ -1,9 +1,9 @@
 /* echo.c - echo, and the core's ping and bye (SPEC 4.4). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "net/core.h"
-#include "net/fastsend.h"
+#include "service/service.h"
 #include "services/services.h"
 
 /* Decimal digits of v at p; returns the end. */
@@ -46,10 +46,25 @@ static int handle_bye(sk_conn *c, const sk_request *req) {
   return 0;
 }
 
-/* The field, not sk_server_opt_int("max-message"): that looks the option
- * up by name, 700 instructions per echo request. */
+/* --max-message, read once at start: sk_server_opt_int looks the option up
+ * by name, 700 instructions per echo request. */
 static uint64_t echo_limit(const sk_server *srv) {
-  return (uint64_t)srv->cfg.max_message;
+  const uint64_t *max = sk__service_state(srv, &sk__svc_echo);
+  return max != NULL ? *max : 0;
+}
+
+static int echo_start(sk_server *srv) {
+  uint64_t *max = malloc(sizeof(*max));
+  if (max == NULL)
+    return -ENOMEM;
+  *max = (uint64_t)sk_server_opt_int(srv, "max-message");
+  sk__service_set_state(srv, &sk__svc_echo, max);
+  return 0;
+}
+
+static void echo_stop(sk_server *srv) {
+  free(sk__service_state(srv, &sk__svc_echo));
+  sk__service_set_state(srv, &sk__svc_echo, NULL);
 }
 
 static const sk_handler echo_handlers[] = {
@@ -63,6 +78,7 @@ static const sk_handler core_handlers[] = {
     {0},
 };
 
-const sk_service sk__svc_echo = {.name = "echo", .handlers = echo_handlers};
+const sk_service sk__svc_echo = {
+    .name = "echo", .handlers = echo_handlers, .start = echo_start, .stop = echo_stop};
 /* The unnamed service: always on, never listed in hello. */
 const sk_service sk__svc_core = {.name = "", .handlers = core_handlers};

@@ -26,7 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "net/core.h"
+#include "service/service.h"
 #include "services/services.h"
 #include "sockit/error.h"
 
@@ -100,16 +100,17 @@ static void maybe_finish(exec_job *j);
 
 /* ---- the server-wide part ----------------------------------------------- */
 
-static int svc_index(const sk_server *srv) {
-  for (int i = 0; i < srv->nservices; i++)
-    if (srv->services[i] == &sk__svc_exec)
-      return i;
-  return -1;
+static exec_shared *shared_of(const sk_server *srv) {
+  return sk__service_state(srv, &sk__svc_exec);
 }
 
-static exec_shared *shared_of(const sk_server *srv) {
-  int i = svc_index(srv);
-  return i < 0 ? NULL : srv->svc_shared[i];
+int sk__exec_user(const sk_server *srv, uid_t *uid, gid_t *gid) {
+  const exec_shared *sh = shared_of(srv);
+  if (sh == NULL || !sh->setuser)
+    return 0;
+  *uid = sh->uid;
+  *gid = sh->gid;
+  return 1;
 }
 
 /* Resolve --exec-user. Returns 0 or -EINVAL after telling the operator why. */
@@ -153,15 +154,14 @@ static void cloexec_inherited(void) {
 
 static int exec_start(sk_server *srv) {
   exec_shared *sh = calloc(1, sizeof(*sh));
-  int i = svc_index(srv), rc = 0;
-  if (sh == NULL || i < 0) {
-    free(sh);
+  const char *user = sk__server_opt_str(srv, "exec-user");
+  int rc = 0;
+  if (sh == NULL)
     return -ENOMEM;
-  }
   atomic_init(&sh->running, 0);
   cloexec_inherited();
-  if (srv->cfg.exec_user[0] != '\0')
-    rc = resolve_user(srv, sh, srv->cfg.exec_user);
+  if (user[0] != '\0')
+    rc = resolve_user(srv, sh, user);
   else if (geteuid() == 0)
     sk__notice(srv, SK_NOTICE_WARNING,
                "--allow-exec on a server running as root: exec programs run as root; "
@@ -174,16 +174,13 @@ static int exec_start(sk_server *srv) {
     free(sh);
     return rc;
   }
-  srv->svc_shared[i] = sh;
+  sk__service_set_state(srv, &sk__svc_exec, sh);
   return 0;
 }
 
 static void exec_stop(sk_server *srv) {
-  int i = svc_index(srv);
-  if (i >= 0) {
-    free(srv->svc_shared[i]);
-    srv->svc_shared[i] = NULL;
-  }
+  free(shared_of(srv));
+  sk__service_set_state(srv, &sk__svc_exec, NULL);
 }
 
 /* ---- the job's life ----------------------------------------------------- */
@@ -598,7 +595,7 @@ static void describe(exec_job *j, const exec_args *a) {
 }
 
 static exec_job *job_new(sk_conn *c, exec_shared *sh, const exec_args *a) {
-  uv_loop_t *loop = &sk__conn_loop(c)->uv;
+  uv_loop_t *loop = sk_conn_uv_loop(c);
   exec_job *j = calloc(1, sizeof(*j));
   if (j == NULL)
     return NULL;
@@ -642,7 +639,7 @@ static int spawn(exec_job *j, const exec_args *a, char **envp) {
     o.uid = j->sh->uid;
     o.gid = j->sh->gid;
   }
-  return uv_spawn(&sk__conn_loop(j->c)->uv, &j->proc, &o);
+  return uv_spawn(sk_conn_uv_loop(j->c), &j->proc, &o);
 }
 
 /* The program could not start: its reason on stderr and exit code 127, as a

@@ -203,7 +203,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   redis_link *l = c->l;
   l->inflight--;
   if (reply != NULL)
-    l->last_rx = uv_now(&l->loop->uv);
+    l->last_rx = uv_now(l->uv);
   if (c->fn != NULL)
     c->fn(l, reply, c->priv);
   free(c);
@@ -233,8 +233,8 @@ int redis_link_cmd(redis_link *l, redis_reply_fn fn, void *priv, int argc, const
 /* ---- up and down -------------------------------------------------------- */
 
 static void log_state(redis_link *l, const char *event, const char *reason) {
-  sk__log_event(l->srv->log, "redis", event, "link", 's', l->name, "redis", 's', l->t->text,
-                reason ? "reason" : NULL, 's', reason, NULL);
+  sk__server_log(l->srv, "redis", event, "link", 's', l->name, "redis", 's', l->t->text,
+                 reason ? "reason" : NULL, 's', reason, NULL);
 }
 
 static void said_down(redis_link *l, const char *reason) {
@@ -260,7 +260,7 @@ static void retry_later(redis_link *l) {
  * dropped, so that the link can come back; an idle link pings. */
 static void on_watch(uv_timer_t *t) {
   redis_link *l = t->data;
-  uint64_t now = uv_now(&l->loop->uv);
+  uint64_t now = uv_now(l->uv);
   static const char *ping[] = {"PING"};
   if (!l->up || l->ac == NULL)
     return;
@@ -283,7 +283,7 @@ static void on_ready(redis_link *l, redisReply *r, void *priv) {
     return;
   }
   l->up = 1;
-  sk__loop_metric(l->loop, SK_G_REDIS_UP, 1);
+  sk__server_metric(l->srv, l->loop, SK_G_REDIS_UP, 1);
   l->said_down = 0;
   l->backoff = BACKOFF_MIN_MS;
   log_state(l, "redis_up", NULL);
@@ -320,9 +320,9 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
   l->ac = NULL;
   l->up = 0;
   if (was_up) {
-    sk__loop_metric(l->loop, SK_G_REDIS_UP, -1);
+    sk__server_metric(l->srv, l->loop, SK_G_REDIS_UP, -1);
     if (!l->closing)
-      sk__loop_metric(l->loop, SK_M_REDIS_DROPS, 1);
+      sk__server_metric(l->srv, l->loop, SK_M_REDIS_DROPS, 1);
   }
   uv_timer_stop(&l->timer);
   if (!l->closing || was_up)
@@ -351,7 +351,7 @@ static void connect_now(redis_link *l) {
     return;
   }
   ac->data = l;
-  if (attach(ac, &l->loop->uv) < 0) {
+  if (attach(ac, l->uv) < 0) {
     said_down(l, "cannot watch the socket");
     redisAsyncFree(ac);
     retry_later(l);
@@ -360,7 +360,7 @@ static void connect_now(redis_link *l) {
   redisAsyncSetConnectCallback(ac, on_connect);
   redisAsyncSetDisconnectCallback(ac, on_disconnect);
   l->ac = ac;
-  l->last_rx = uv_now(&l->loop->uv);
+  l->last_rx = uv_now(l->uv);
   l->hs_bad = 0;
   snprintf(db, sizeof(db), "%d", l->t->db);
   if (l->t->password[0])
@@ -374,7 +374,7 @@ static void connect_now(redis_link *l) {
 
 static void on_timer_closed(uv_handle_t *h) {
   redis_link *l = h->data;
-  sk__loop_untrack(l->loop, &l->wc);
+  sk__server_untrack(l->srv, l->loop, &l->wc);
   if (l->on_closed != NULL)
     l->on_closed(l);
 }
@@ -405,7 +405,8 @@ static void close_now(redis_link *l) {
  * takes a command each; close once they are gone and answered. */
 static void on_drain_tick(uv_timer_t *t) {
   redis_link *l = t->data;
-  if (l->drain && (l->loop->conns != NULL || (l->ac != NULL && l->up && l->inflight > 0)))
+  if (l->drain &&
+      (sk__server_loop_has_conns(l->srv, l->loop) || (l->ac != NULL && l->up && l->inflight > 0)))
     return;
   uv_timer_stop(t);
   close_now(l);
@@ -428,11 +429,11 @@ static void link_stop(sk_wire_conn *wc, int now) {
 void redis_link_start(redis_link *l) {
   l->wc.stop = link_stop;
   l->backoff = BACKOFF_MIN_MS;
-  uv_timer_init(&l->loop->uv, &l->timer);
+  uv_timer_init(l->uv, &l->timer);
   l->timer.data = l;
   l->timer_open = 1;
-  sk__loop_track(l->loop, &l->wc);
-  if (l->loop->stopping) {
+  sk__server_track(l->srv, l->loop, &l->wc);
+  if (sk__server_loop_stopping(l->srv, l->loop)) {
     close_now(l);
     return;
   }

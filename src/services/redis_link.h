@@ -18,7 +18,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-#include "net/core.h"
+#include "service/service.h"
 
 /* Where Redis is: --chat-redis redis://HOST:PORT[/DB] or unix:PATH, and the
  * password from --chat-redis-password-file. */
@@ -41,7 +41,8 @@ typedef struct redis_link redis_link;
 struct redis_link {
   sk_wire_conn wc; /* first: the loop's list of non-native connections */
   sk_server *srv;
-  sk_loop *loop;
+  int loop;      /* the loop it lives on (service.h) */
+  uv_loop_t *uv; /* that loop's */
   const redis_target *t;
   const char *name; /* in log lines: which link */
   redisAsyncContext *ac;
@@ -63,7 +64,7 @@ struct redis_link {
   void *data;
 };
 
-/* On l->loop's thread: start connecting. The callbacks and data are set by
+/* On loop l->loop's thread: start connecting. The callbacks and data are set by
  * the caller first. */
 void redis_link_start(redis_link *l);
 /* Send a command; fn(reply, priv) runs once on the loop (reply NULL when

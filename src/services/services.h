@@ -2,6 +2,8 @@
 #ifndef SOCKIT_SERVICES_H
 #define SOCKIT_SERVICES_H
 
+#include <sys/types.h>
+
 #include "sockit/server.h"
 
 extern const sk_service sk__svc_core; /* ping, bye */
@@ -27,5 +29,11 @@ extern const struct sk_wire sk__wire_seed_chat;
  * new "time" head in *out (the caller frees it), -ENOMEM, or SK_EBADREQ
  * with *why (static text) saying what was wrong. */
 int sk__time_answer(const sk_head *req, int ts_is_now, sk_head **out, const char **why);
+
+/* --exec-user as the exec service resolved it at start: 1 and *uid, *gid
+ * set when programs run as that user (the server runs as root), else 0.
+ * The seed wire's exec (which needs --allow-exec, so the exec service is
+ * on) runs its commands as the same user. */
+int sk__exec_user(const sk_server *srv, uid_t *uid, gid_t *gid);
 
 #endif

@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "common/zone.h"
-#include "net/core.h"
+#include "service/service.h"
 #include "services/services.h"
 #include "sockit/error.h"
 

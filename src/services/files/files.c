@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/core.h"
+#include "service/service.h"
 #include "services/files/files.h"
 #include "services/files/hash.h"
 #include "services/files/names.h"

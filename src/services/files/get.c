@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "net/core.h"
+#include "service/service.h"
 #include "services/files/files.h"
 #include "services/files/hash.h"
 #include "services/files/names.h"
@@ -203,7 +203,7 @@ static int start_read(sk__get *g) {
   j->fd = g->fd;
   j->err = 0;
   j->w.data = j;
-  if (uv_queue_work(&sk__conn_loop(g->c)->uv, &j->w, read_work, read_after) < 0) {
+  if (uv_queue_work(sk_conn_uv_loop(g->c), &j->w, read_work, read_after) < 0) {
     g->pool[g->npool++] = j->b.data;
     j->b.data = NULL;
     return -ENOMEM;
@@ -374,7 +374,7 @@ int sk__get_handle(sk_conn *c, const sk_request *req) {
   g->open_j.g = g;
   g->open_j.fd = -1;
   g->open_j.w.data = &g->open_j;
-  if (uv_queue_work(&sk__conn_loop(c)->uv, &g->open_j.w, open_work, open_after) < 0) {
+  if (uv_queue_work(sk_conn_uv_loop(c), &g->open_j.w, open_work, open_after) < 0) {
     get_free(g);
     return -ENOMEM;
   }

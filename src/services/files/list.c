@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "net/core.h"
+#include "service/service.h"
 #include "services/files/files.h"
 #include "services/files/names.h"
 #include "sockit/error.h"
@@ -68,7 +68,7 @@ static int job_queue(job *j, uv_work_cb work, uv_after_work_cb after) {
   sk_conn *c = j->c;
   j->root_fd = sk_server_root_fd(sk_conn_server(c));
   j->w.data = j;
-  if (uv_queue_work(&sk__conn_loop(c)->uv, &j->w, work, after) < 0) {
+  if (uv_queue_work(sk_conn_uv_loop(c), &j->w, work, after) < 0) {
     job_free(j);
     return -ENOMEM;
   }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/core.h"
+#include "service/service.h"
 #include "services/files/files.h"
 #include "services/files/hash.h"
 #include "services/files/upload.h"
@@ -185,7 +185,7 @@ int sk__put_handle(sk_conn *c, const sk_request *req) {
   if (rc == 0) {
     sk__upload_cfg cfg = {
         .srv = srv,
-        .loop = &sk__conn_loop(c)->uv,
+        .loop = sk_conn_uv_loop(c),
         .name = a.name,
         .total = (uint64_t)a.total,
         .offset = (uint64_t)a.offset,

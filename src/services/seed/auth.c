@@ -46,13 +46,14 @@ static void on_start(sk_seed_conn *sc) {
   char num[SK_SEED_AUTH_DIGITS + 1];
   int n;
 
-  if (sk__ratelimit_blocked(sc->srv->rl, sc->src, sk__now_mono()) > 0) {
+  if (sk__ratelimit_blocked(sk__server_ratelimit(sc->srv), sc->src, sk__now_mono()) > 0) {
     sk__seed_log(sc, "rate_limited", "wire", 's', "seed/auth", NULL);
     sk__seed_close(sc, 0);
     return;
   }
   if ((n = challenge(num)) < 0 ||
-      sk__hmac_md5(sc->srv->key.bytes, sc->srv->key.len, num, (size_t)n, ac->want) < 0) {
+      sk__hmac_md5(sk__server_key(sc->srv)->bytes, sk__server_key(sc->srv)->len, num, (size_t)n,
+                   ac->want) < 0) {
     sk__seed_close(sc, 0);
     return;
   }
@@ -65,16 +66,17 @@ static void judge(auth_conn *ac) {
 
   ac->ngot = 0;
   if (sk__seed_equal(ac->want, ac->got, SK_SEED_MAC_LEN)) {
-    sk__ratelimit_success(sc->srv->rl, sc->src, now);
+    sk__ratelimit_success(sk__server_ratelimit(sc->srv), sc->src, now);
     sk__seed_log(sc, "auth_ok", "wire", 's', "seed/auth", NULL);
     sk__seed_write(sc, ok_text, sizeof(ok_text) - 1);
     sk__seed_close(sc, 1);
     return;
   }
-  sk__ratelimit_fail(sc->srv->rl, sc->src, now);
+  sk__ratelimit_fail(sk__server_ratelimit(sc->srv), sc->src, now);
   sk__seed_log(sc, "auth_failed", "wire", 's', "seed/auth", NULL);
   sk__seed_write(sc, fail_text, sizeof(fail_text) - 1);
-  if (++ac->fails >= AUTH_MAX_FAILS || sk__ratelimit_blocked(sc->srv->rl, sc->src, now) > 0)
+  if (++ac->fails >= AUTH_MAX_FAILS ||
+      sk__ratelimit_blocked(sk__server_ratelimit(sc->srv), sc->src, now) > 0)
     sk__seed_close(sc, 1);
 }
 
@@ -104,7 +106,7 @@ static void accept_auth(sk_listener *l, int fd) {
 }
 
 static int check_auth(sk_server *srv, const sk_listen_spec *ls, const char **why) {
-  if (srv->key.len == 0) {
+  if (sk__server_key(srv)->len == 0) {
     *why = "--wire seed --service auth needs the server's key: drop --no-auth";
     return -EINVAL;
   }

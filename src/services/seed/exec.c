@@ -6,7 +6,6 @@
  * alone closes. While a command runs nothing more is read: the tutorial's
  * server does not read either, and TCP pushes back on the client. */
 #include <errno.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,7 +169,7 @@ static void run(exec_conn *ec, char *cmd) {
   uv_process_options_t o = {.exit_cb = on_child_exit,
                             .file = args[0],
                             .args = args,
-                            .cwd = sc->srv->cfg.root,
+                            .cwd = sk_server_root(sc->srv),
                             .flags = UV_PROCESS_DETACHED,
                             .stdio_count = 3,
                             .stdio = stdio};
@@ -180,19 +179,16 @@ static void run(exec_conn *ec, char *cmd) {
   ec->pending = 3;
   sk__seed_pause(sc);
   for (int i = 0; i < 2; i++) {
-    uv_pipe_init(&sc->loop->uv, &ec->pipes[i], 0);
+    uv_pipe_init(sc->uv, &ec->pipes[i], 0);
     own_handle(ec, (uv_handle_t *)&ec->pipes[i]);
     stdio[i + 1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
     stdio[i + 1].data.stream = (uv_stream_t *)&ec->pipes[i];
   }
-  uv_timer_init(&sc->loop->uv, &ec->timer);
+  uv_timer_init(sc->uv, &ec->timer);
   own_handle(ec, (uv_handle_t *)&ec->timer);
-  if (sc->srv->seed_exec_setuser) { /* --exec-user, as the exec service does */
+  if (sk__exec_user(sc->srv, &o.uid, &o.gid)) /* --exec-user, resolved by the exec service */
     o.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
-    o.uid = sc->srv->seed_exec_uid;
-    o.gid = sc->srv->seed_exec_gid;
-  }
-  rc = uv_spawn(&sc->loop->uv, &ec->proc, &o);
+  rc = uv_spawn(sc->uv, &ec->proc, &o);
   if (rc < 0) { /* the handle still has to be closed */
     spawn_failed(ec, rc);
     own_handle(ec, (uv_handle_t *)&ec->proc);
@@ -203,7 +199,8 @@ static void run(exec_conn *ec, char *cmd) {
   }
   own_handle(ec, (uv_handle_t *)&ec->proc);
   ec->spawned = 1;
-  uv_timer_start(&ec->timer, on_timeout, (uint64_t)sc->srv->cfg.exec_timeout * 1000, 0);
+  uv_timer_start(&ec->timer, on_timeout,
+                 (uint64_t)sk_server_opt_int(sc->srv, "exec-timeout") * 1000, 0);
   for (int i = 0; i < 2; i++)
     uv_read_start((uv_stream_t *)&ec->pipes[i], on_alloc, on_pipe_read);
 }
@@ -266,45 +263,15 @@ static void accept_exec(sk_listener *l, int fd) {
   sk__seed_accept(l, fd, &ops);
 }
 
-/* --exec-user as the exec service reads it: a known user, and another one
- * than the server's own only when the server runs as root (which is also
- * when uid and gid are set on each command). Resolved here, at start, so
- * that no command waits on the user database. 0 or an error with *why. */
-static int resolve_exec_user(sk_server *srv, const char **why) {
-  static char msg[128];
-  const char *name = srv->cfg.exec_user;
-  struct passwd pw, *res = NULL;
-  char buf[4096];
-  if (name[0] == '\0')
-    return 0;
-  if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
-    snprintf(msg, sizeof(msg), "--exec-user %s: no such user", name);
-    *why = msg;
-    return -EINVAL;
-  }
-  if (geteuid() != 0 && pw.pw_uid != geteuid()) {
-    snprintf(msg, sizeof(msg), "--exec-user %s needs the server to run as root", name);
-    *why = msg;
-    return -EPERM;
-  }
-  srv->seed_exec_setuser = geteuid() == 0;
-  srv->seed_exec_uid = pw.pw_uid;
-  srv->seed_exec_gid = pw.pw_gid;
-  return 0;
-}
-
 static int check_exec(sk_server *srv, const sk_listen_spec *ls, const char **why) {
-  int rc;
-  if (!srv->cfg.allow_exec) {
+  if (!sk_server_opt_int(srv, "allow-exec")) {
     *why = "--wire seed --service exec runs shell commands for anyone who connects: "
            "start the server with --allow-exec to allow it";
     return -EPERM;
   }
-  if ((rc = resolve_exec_user(srv, why)) < 0)
-    return rc;
   /* SPEC 6 v2: an unauthenticated shell must not be a root shell by
    * default; `--exec-user root` is still a choice one can make. */
-  if (geteuid() == 0 && srv->cfg.exec_user[0] == '\0') {
+  if (geteuid() == 0 && sk__server_opt_str(srv, "exec-user")[0] == '\0') {
     *why = "--wire seed --service exec runs shell commands for anyone who connects, and this "
            "server runs as root: name who runs them with --exec-user USER";
     return -EPERM;
