@@ -12,7 +12,6 @@
 #include "services/services.h"
 #include "sockit/error.h"
 
-
 static int answer(sk_dgram *d, const char *type, const void *body, size_t n, int sized) {
   sk_head *h = sk_head_new(type);
   int rc = h ? 0 : -ENOMEM;

@@ -96,8 +96,8 @@ static size_t gather(void *dst, size_t *have, size_t want, const char *p, size_t
 
 static void head_done(put_conn *pc) {
   sk_server *srv = pc->sc.srv;
-  int rc = sk__seed_put_head_parse(pc->head, pc->head_len, (uint64_t)sk_server_opt_int(srv, "max-file"),
-                                   &pc->ph);
+  int rc = sk__seed_put_head_parse(pc->head, pc->head_len,
+                                   (uint64_t)sk_server_opt_int(srv, "max-file"), &pc->ph);
   sk__upload_cfg cfg = {.srv = srv,
                         .loop = pc->sc.uv,
                         .name = pc->ph.name,
