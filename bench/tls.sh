@@ -19,7 +19,10 @@ RUNS=${RUNS:-3}
 SIZE_MB=${SIZE_MB:-1024}
 CONNS=${CONNS:-10000}
 HS=${HS:-3000}
-W=/dev/shm/sk-tls-bench
+W=/dev/shm/sk-tls-bench.$$ # one per run: runs side by side do not share files
+P0=${PORT:-18410}             # P0, P0+1, P0+2
+P1=$((P0 + 1))
+P2=$((P0 + 2))
 BYTES=$((SIZE_MB << 20))
 rm -rf "$W"
 mkdir -p "$W/root" "$W/out"
@@ -35,26 +38,37 @@ start() { # start PORT ARGS...: a server in the background, its PID in $W/pid.PO
   "$B" serve -l 127.0.0.1:"$p" --key-file "$W/key" --root "$W/root" "$@" 2>"$W/serve.$p" &
   echo $! >"$W/pid.$p"
   n=0
-  until grep -q "listening on" "$W/serve.$p" || [ $n -gt 100 ]; do
+  until grep -q "listening on" "$W/serve.$p" 2>/dev/null || [ $n -gt 100 ]; do
     sleep 0.05
     n=$((n + 1))
   done
 }
 stop() { kill "$(cat "$W/pid.$1")" 2>/dev/null || true; wait "$(cat "$W/pid.$1")" 2>/dev/null || true; }
 
-start 18410
-start 18411 --no-tls
-echo "# echo 64 B, 50 x 16 pipelined, req/s (TLS | plain), $RUNS runs of 5 s"
+start $P0
+start $P1 --no-tls
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# echo PORT FLAG: one 5 s run; prints "req/s server-CPU-us-per-request"
+echo_run() {
+  pid=$(cat "$W/pid.$1")
+  c0=$(cpu_ticks "$pid")
+  rs=$("$B" bench -q --json --key-file "$W/key" $2 127.0.0.1:"$1" -c 50 -p 16 -d 5 | jq .requests)
+  c1=$(cpu_ticks "$pid")
+  echo "$rs $c0 $c1 $(getconf CLK_TCK)" | awk '{printf "%.0f %.2f", $1 / 5, ($3 - $2) / $4 * 1e6 / $1}'
+}
+echo "# echo 64 B, 50 x 16 pipelined (TLS | plain), $RUNS runs of 5 s: req/s, server CPU us/request"
+echo "# (CPU per request is the steadier figure on shared cores: its plain/TLS ratio is the"
+echo "#  throughput ratio of a server-bound run)"
 for i in $(seq "$RUNS"); do
-  t=$("$B" bench -q --json --key-file "$W/key" 127.0.0.1:18410 -c 50 -p 16 -d 5 | jq .req_s)
-  p=$("$B" bench -q --json --key-file "$W/key" --no-tls 127.0.0.1:18411 -c 50 -p 16 -d 5 | jq .req_s)
-  echo "run $i: tls $t plain $p ratio $(echo "$t $p" | awk '{printf "%.2f", $1 / $2}')"
+  t=$(echo_run $P0 "")
+  p=$(echo_run $P1 --no-tls)
+  echo "$t $p" | awk -v i="$i" '{printf "run %d: tls %d req/s %.2f us, plain %d req/s %.2f us; ratio req/s %.2f, CPU/request plain/tls %.2f\n", i, $1, $2, $3, $4, $1 / $3, $4 / $2}'
 done
 echo "# put/get of $SIZE_MB MiB, MB/s (TLS | plain), $RUNS runs"
 for i in $(seq "$RUNS"); do
   line=""
   for mode in tls plain; do
-    if [ $mode = tls ]; then port=18410 flag=""; else port=18411 flag="--no-tls"; fi
+    if [ $mode = tls ]; then port=$P0 flag=""; else port=$P1 flag="--no-tls"; fi
     rm -f "$W/root/src.bin" "$W/out/src.bin"
     t0=$(now)
     "$B" put -q $flag --key-file "$W/key" 127.0.0.1:$port "$W/src.bin"
@@ -71,11 +85,10 @@ echo "# openssl speed (one core)"
 openssl speed -seconds 2 ecdhx25519 2>/dev/null | grep -i "x25519" | tail -1
 openssl speed -seconds 2 -evp aes-128-gcm 2>/dev/null | tail -1
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 echo "# full handshakes: $HS fresh connections (TLS PSK), server CPU"
-pid=$(cat "$W/pid.18410")
+pid=$(cat "$W/pid.$P0")
 c0=$(cpu_ticks "$pid")
-"$B" bench -q --json --key-file "$W/key" 127.0.0.1:18410 --mode conns -c "$HS" --hold 0 \
+"$B" bench -q --json --key-file "$W/key" 127.0.0.1:$P0 --mode conns -c "$HS" --hold 0 \
   --connect-batch 32 >"$W/hs.json"
 c1=$(cpu_ticks "$pid")
 hz=$(getconf CLK_TCK)
@@ -84,11 +97,11 @@ echo "$HS $c0 $c1 $hz $(jq .setup_s "$W/hs.json")" |
 
 echo "# idle connections: $CONNS held, each answering a ping (sockit bench --mode conns)"
 for mode in tls plain; do
-  if [ $mode = tls ]; then port=18410 flag=""; else port=18411 flag="--no-tls"; fi
+  if [ $mode = tls ]; then port=$P0 flag=""; else port=$P1 flag="--no-tls"; fi
   "$B" bench -q --json $flag --key-file "$W/key" 127.0.0.1:$port --mode conns -c "$CONNS" \
     --hold 2 --server-pid "$(cat "$W/pid.$port")" >"$W/idle.json"
   jq -r --arg m "$mode" '"\($m): \(.answered_ping) of \(.established) answered; server RSS +\(.server_rss_growth_kb) KiB, \(.rss_per_conn_kb * 1024 | floor) bytes per connection"' "$W/idle.json"
 done
-stop 18410
-stop 18411
+stop $P0
+stop $P1
 rm -rf "$W"
