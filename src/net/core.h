@@ -30,6 +30,7 @@
 #define SK_RBUF_SIZE (256u * 1024)   /* read buffer: > one max head + prefix */
 #define SK_RBUF_POOL 32              /* idle read buffers kept per loop */
 #define SK_WCHUNK (16u * 1024)       /* write coalescing buffer size */
+#define SK_WCHUNK_POOL 64            /* idle write chunks kept per loop */
 #define SK_WQ_PAUSE (1u << 20)       /* stop reading above this much unsent */
 #define SK_WQ_LOW (256u * 1024)      /* resume below this */
 #define SK_PREAUTH_HEAD 4096u        /* head limit until auth_ok */
@@ -200,6 +201,8 @@ struct sk_loop {
   int nlisteners;
   void *rbuf_pool[SK_RBUF_POOL];
   int nrbuf;
+  void *wchunk_pool[SK_WCHUNK_POOL]; /* write chunks' memory (wqueue.c) */
+  int nwchunk;
   sk_conn *conns;           /* every open connection on this loop */
   sk_conn *dirty;           /* connections with unflushed output */
   sk_wire_conn *wire_conns; /* connections of other wires (seed) */
@@ -217,6 +220,11 @@ void sk__loop_fini(sk_loop *l);  /* once all loops have ended */
 int sk__loop_post(sk_loop *l, void (*fn)(void *arg), void *arg);
 void *sk__rbuf_get(sk_loop *l);
 void sk__rbuf_put(sk_loop *l, void *buf);
+/* The memory of write chunks (SK_WCHUNK bytes), recycled on the loop:
+ * allocating and freeing one per write made glibc trim and regrow its heap
+ * (brk) over and over, 15 % of the server's CPU in a pipelined echo. */
+void *sk__wchunk_get(sk_loop *l);
+void sk__wchunk_put(sk_loop *l, void *buf);
 
 /* budget.c: --max-buffered. The total passed the budget: the loop looks at
  * its connections on its next turn (cheap to call again: once armed, no-op). */

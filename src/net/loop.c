@@ -34,6 +34,19 @@ void sk__rbuf_put(sk_loop *l, void *buf) {
     free(buf);
 }
 
+void *sk__wchunk_get(sk_loop *l) {
+  if (l->nwchunk > 0)
+    return l->wchunk_pool[--l->nwchunk];
+  return malloc(SK_WCHUNK);
+}
+
+void sk__wchunk_put(sk_loop *l, void *buf) {
+  if (l->nwchunk < SK_WCHUNK_POOL)
+    l->wchunk_pool[l->nwchunk++] = buf;
+  else
+    free(buf);
+}
+
 int sk__loop_post(sk_loop *l, void (*fn)(void *arg), void *arg) {
   sk_task *t = malloc(sizeof(*t));
   if (t == NULL)
@@ -238,5 +251,7 @@ void sk__loop_fini(sk_loop *l) {
   run_tasks(l);
   while (l->nrbuf > 0)
     free(l->rbuf_pool[--l->nrbuf]);
+  while (l->nwchunk > 0)
+    free(l->wchunk_pool[--l->nwchunk]);
   uv_mutex_destroy(&l->qlock);
 }

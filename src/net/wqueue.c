@@ -89,13 +89,31 @@ static void wq_tail_grow(sk_conn *c, size_t n) {
   sk__mark_dirty(c);
 }
 
+static void wchunk_recycle(void *loop, void *data) {
+  sk__wchunk_put(loop, data);
+}
+
+/* A chunk whose memory comes from the loop's pool and goes back to it: a
+ * queue's chunks are unreferenced only on its loop (written or dropped). */
+static sk_buf *wchunk_new(sk_loop *l) {
+  void *data = sk__wchunk_get(l);
+  sk_buf *b = data != NULL ? sk_buf_wrap(data, SK_WCHUNK, wchunk_recycle, l) : NULL;
+  if (b == NULL) {
+    if (data != NULL)
+      sk__wchunk_put(l, data);
+    return NULL;
+  }
+  sk_buf_set_len(b, 0);
+  return b;
+}
+
 /* Space for n bytes at the tail, in the current chunk or a new one. */
 static uint8_t *wq_space(sk_conn *c, size_t n) {
   size_t room = 0;
   uint8_t *p = wq_tail_room(c, &room);
   if (p != NULL && room >= n)
     return p;
-  sk_buf *b = sk_buf_new(n > SK_WCHUNK ? n : SK_WCHUNK);
+  sk_buf *b = n > SK_WCHUNK ? sk_buf_new(n) : wchunk_new(c->loop);
   if (b == NULL || wq_push(c, b, 0, 0, 1) < 0)
     return NULL;
   return sk_buf_data(b);
