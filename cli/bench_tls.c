@@ -70,24 +70,8 @@ static int bio_write(BIO *b, const char *buf, int len) {
   return len;
 }
 
-static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
-  (void)b, (void)num, (void)ptr;
-  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
-}
-
-static int bio_create(BIO *b) {
-  BIO_set_init(b, 1);
-  return 1;
-}
-
 static void make_method(void) {
-  BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sockit bench");
-  if (m != NULL && (!BIO_meth_set_read(m, bio_read) || !BIO_meth_set_write(m, bio_write) ||
-                    !BIO_meth_set_ctrl(m, bio_ctrl) || !BIO_meth_set_create(m, bio_create))) {
-    BIO_meth_free(m);
-    m = NULL;
-  }
-  method = m; /* lives as long as the process */
+  method = sk__tls_bio_method("sockit bench", bio_read, bio_write); /* for the process's life */
 }
 
 bench_tls *bench_tls_new(sk__tls *ctx, const char *host) {

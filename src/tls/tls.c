@@ -382,6 +382,27 @@ const char *sk__tls_cipher(const SSL *ssl) {
   return c ? SSL_CIPHER_standard_name(c) : "none";
 }
 
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  (void)b, (void)num, (void)ptr;
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int bio_create(BIO *b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+BIO_METHOD *sk__tls_bio_method(const char *name, int (*read)(BIO *, char *, int),
+                               int (*write)(BIO *, const char *, int)) {
+  BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, name);
+  if (m != NULL && (!BIO_meth_set_read(m, read) || !BIO_meth_set_write(m, write) ||
+                    !BIO_meth_set_ctrl(m, bio_ctrl) || !BIO_meth_set_create(m, bio_create))) {
+    BIO_meth_free(m);
+    m = NULL;
+  }
+  return m;
+}
+
 const char *sk__tls_reason(void) {
   unsigned long e = ERR_peek_last_error();
   const char *r = e ? ERR_reason_error_string(e) : NULL;

@@ -54,6 +54,13 @@ const char *sk__tls_pin(const sk__tls *t);
  * the fd stays the caller's. */
 BIO *sk__tls_socket_bio(int fd);
 
+/* A BIO method for a transport that moves the bytes itself (memory it
+ * owns, read and written by the event loop): read and write are the
+ * caller's, a flush always succeeds. NULL when out of memory; make it once
+ * and keep it for the life of the process. */
+BIO_METHOD *sk__tls_bio_method(const char *name, int (*read)(BIO *, char *, int),
+                               int (*write)(BIO *, const char *, int));
+
 /* The pin text of any certificate. 0 or -1. */
 int sk__tls_cert_pin(X509 *cert, char out[SK__TLS_PIN_TEXT + 1]);
 
