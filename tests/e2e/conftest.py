@@ -10,6 +10,7 @@ Python's ssl module has no TLS 1.3 external PSK). Those are marked
 such a server (or at a FakeServer), so one test can mix raw frames and the
 command line."""
 
+import fcntl
 import hashlib
 import os
 import queue
@@ -18,9 +19,11 @@ import shlex
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 
@@ -54,6 +57,72 @@ def wait_for(pred, timeout=5.0, step=0.02):
 
 def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def unread_bytes(sock):
+    """Bytes waiting in sock's receive queue (FIONREAD)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+
+
+def unacked_bytes(sock):
+    """Bytes sock has sent that the peer's kernel has not acknowledged yet
+    (TIOCOUTQ: unsent plus in flight)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+
+
+def signal_pending(pid, sig):
+    """True while sig waits to be delivered to process pid (its SigPnd or
+    ShdPnd mask in /proc): once false, its handler has run or is running."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) >> (sig - 1) & 1:
+                return True
+    return False
+
+
+def udp_addrs(srv, n=1, timeout=5):
+    """The addresses of srv's first n UDP listeners, from its stderr."""
+    def found():
+        return re.findall(r"listening on (\S+) \(udp\)", srv.stderr_text())
+
+    wait_for(lambda: len(found()) >= n, timeout)
+    return found()
+
+
+class Output:
+    """What a child writes to one pipe, gathered by a thread, so that a test
+    waits (bounded) for a line to appear instead of sleeping. Use it instead
+    of communicate() for that pipe; text() is everything once it ended."""
+
+    def __init__(self, stream):
+        self._fd = stream.fileno()
+        self._chunks = []
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self):
+        while True:
+            chunk = os.read(self._fd, 65536)
+            if not chunk:
+                return
+            self._chunks.append(chunk)
+
+    def data(self):
+        return b"".join(self._chunks)
+
+    def wait(self, needle, timeout=5.0):
+        """True once needle (bytes or str) has been written."""
+        if isinstance(needle, str):
+            needle = needle.encode()
+        return bool(wait_for(lambda: needle in self.data(), timeout))
+
+    def all(self, timeout=10.0):
+        """Everything, once the writer has closed the pipe (bounded)."""
+        self._thread.join(timeout)
+        return self.data()
+
+    def text(self, timeout=10.0):
+        return self.all(timeout).decode("utf-8", "replace")
 
 
 def rss_kib(pid):

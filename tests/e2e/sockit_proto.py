@@ -269,7 +269,7 @@ class Client:
         for i in range(len(data)):
             self.send_raw(data[i:i + 1])
             if delay:
-                time.sleep(delay)
+                time.sleep(delay)  # pacing: one read per byte at the server
 
     def send(self, head, body=b"", set_size=True):
         data = frame(head, body, set_size)

@@ -15,7 +15,7 @@ import pytest
 
 import sockit_proto as sp
 import udp_proto as up
-from conftest import rss_kib, wait_for
+from conftest import Output, rss_kib, udp_addrs, wait_for  # noqa: F401 (udp_addrs: for importers)
 
 # Raw sockit/1 frames from Python: plain servers (conftest.py).
 pytestmark = pytest.mark.no_tls
@@ -60,16 +60,6 @@ def say(c, room, text):
 @pytest.fixture
 def chat_server(start_server):
     return start_server("--no-auth", "--threads", "2")
-
-
-def udp_addrs(srv, n=1, timeout=5):
-    """The addresses of the server's n UDP listeners, from its stderr."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = re.findall(r"listening on (\S+) \(udp\)", srv.stderr_text())
-        if len(found) >= n or time.monotonic() > deadline:
-            return found
-        time.sleep(0.02)
 
 
 def udp_dgram(srv_addr, head, body=b"", sock=None, timeout=2):
@@ -329,7 +319,7 @@ def test_udp_lease_expiry(start_server):
     assert udp_frame(u)[0]["type"] == "joined"
     assert next_of(t, {"presence"})[0]["event"] == "join"
     for _ in range(3):  # any datagram renews the lease
-        time.sleep(0.7)
+        time.sleep(0.7)  # the test itself: 2.1 s in all, past the 1.5 s lease
         udp_dgram(udp_addr, {"type": "ping"}, sock=u)
         assert udp_frame(u)[0]["type"] == "pong"
     t0 = time.monotonic()
@@ -377,10 +367,14 @@ def test_piped_client(start_server, run_cli, key_file, secret):
         [srv.args[0], "chat", "--no-tls", srv.addr, "--key-file", key_file],
         env=dict(os.environ, **env),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = Output(proc.stdout), Output(proc.stderr)
     t.join(5)
-    time.sleep(0.3)  # alice's line arrives while stdin is still open
-    out, err = proc.communicate(script, timeout=15)
-    assert proc.returncode == 0, err
+    # alice's line arrives while stdin is still open
+    assert out.wait("alice: hello bob", 10), (out.data(), err.data())
+    proc.stdin.write(script)
+    proc.stdin.close()
+    assert proc.wait(15) == 0, err.text()
+    out = out.text()
     lines = out.splitlines()
     stamp = r"^\[\d\d:\d\d:\d\d\] "
     assert any(re.match(stamp + r"alice: hello bob$", ln) for ln in lines), out
@@ -397,11 +391,14 @@ def test_piped_client_shows_presence(chat_server, run_cli):
         [chat_server.args[0], "chat", chat_server.addr, "--room", "p", "--nick", "watcher",
          "--no-auth"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
-    time.sleep(0.5)
+    out, err = Output(proc.stdout), Output(proc.stderr)
+    assert err.wait("sockit chat: joined p\n", 10), err.data()  # watcher is in the room
     b, _ = member(chat_server, "p", "bob")
     b.close()
-    time.sleep(0.5)
-    out, _ = proc.communicate("", timeout=10)
+    assert out.wait("* bob left", 10), out.data()
+    proc.stdin.close()
+    proc.wait(10)
+    out = out.text()
     assert re.search(r"^\[\d\d:\d\d:\d\d\] \* bob joined$", out, re.M), out
     assert re.search(r"^\[\d\d:\d\d:\d\d\] \* bob left$", out, re.M), out
 

@@ -15,7 +15,7 @@ import time
 import pytest
 
 import sockit_proto as sp
-from conftest import wait_for
+from conftest import Output, wait_for
 
 HOSTILE_BODIES = [
     ("\n[07:00:00] alice: hi", "\\n[07:00:00] alice: hi"),
@@ -59,6 +59,7 @@ def test_piped_chat_shows_hostile_bodies_escaped(chat_server, sockit_bin):
     proc = subprocess.Popen(
         [sockit_bin, "chat", chat_server.addr, "--no-auth", "--room", "r", "--nick", "bob"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    output = Output(proc.stdout)
     try:
         m = member(chat_server, "r", "mallory")
         # bob may have joined before mallory or after: wait until he is there
@@ -69,11 +70,13 @@ def test_piped_chat_shows_hostile_bodies_escaped(chat_server, sockit_bin):
             next_of(m, {"msg"})
         m.send({"type": "say", "room": "r"}, b"the end")
         next_of(m, {"msg"})
-        time.sleep(0.3)
-        out, err = proc.communicate(b"", timeout=10)
+        assert output.wait("mallory: the end", 10), output.data()  # bob has printed it all
+        proc.stdin.close()
+        proc.wait(10)
     finally:
         if proc.poll() is None:
             proc.kill()
+    out = output.all()
     text = out.decode("utf-8")
     lines = [ln.split("] ", 1)[1] for ln in text.splitlines() if ln.startswith("[")]
     said = [ln for ln in lines if ln.startswith("mallory: ")]

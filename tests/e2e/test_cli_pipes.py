@@ -14,13 +14,14 @@ import time
 
 import pytest
 
-from conftest import LISTEN_RE, wait_for
+from conftest import LISTEN_RE, Output, wait_for
 from test_cli import FullBacklog
 
 
-def tcp_server(payload, close="close", read_all=False):
+def tcp_server(payload, close="close", read_all=False, reset_when=None):
     """One-shot TCP server on loopback: sends payload, then closes (or
-    shuts down its write side, or resets). Returns (addr, thread, got)."""
+    shuts down its write side, or resets once the event reset_when is set).
+    Returns (addr, thread, got)."""
     ls = socket.socket()
     ls.bind(("127.0.0.1", 0))
     ls.listen(1)
@@ -32,7 +33,7 @@ def tcp_server(payload, close="close", read_all=False):
         s.sendall(payload)
         if close == "reset":
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            time.sleep(0.2)
+            reset_when.wait(10)
             s.close()
             return
         if close == "half":
@@ -118,7 +119,7 @@ def test_keep_sending_goes_on_until_stdin_ends(sockit_bin):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert p.stdout.read() == b"first"  # our stdout closes at the peer's EOF
-        time.sleep(0.2)
+        time.sleep(0.2)  # the test: a wrong exit at the peer's EOF would happen now
         assert p.poll() is None  # but we still send
         p.stdin.write(b"and the rest")
         p.stdin.close()
@@ -137,8 +138,22 @@ def test_without_keep_sending_the_unsent_stdin_is_dropped(sockit_bin):
 
 
 def test_reset_by_the_peer_is_1_with_a_line(sockit_bin):
-    addr, t, _ = tcp_server(b"x", close="reset")
-    code, out, err = connect_with_open_pipe(sockit_bin, addr)
+    printed = threading.Event()
+    addr, t, _ = tcp_server(b"x", close="reset", reset_when=printed)
+    r, w = os.pipe()
+    p = subprocess.Popen([sockit_bin, "connect", addr], stdin=r, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        out = Output(p.stdout)
+        out.wait(b"x", 10)  # the client is connected and has read: now the reset
+        printed.set()
+        code, err = p.wait(10), p.stderr.read()
+    finally:
+        printed.set()
+        if p.poll() is None:
+            p.kill()
+        os.close(r)
+        os.close(w)
     assert code == 1
     assert err.decode() == "sockit connect: the peer at %s reset the connection\n" % addr
 
@@ -181,15 +196,16 @@ def test_listen_udp_with_no_stdin_ends_at_once(sockit_bin):
 
 def test_listen_udp_keep_goes_on_after_stdin(sockit_bin):
     p, addr = udp_listener(sockit_bin, "-k", stdin=subprocess.DEVNULL)
+    out = Output(p.stdout)
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for i in range(3):
                 s.sendto(b"d%d;" % i, addr)
-        time.sleep(0.3)
+        assert out.wait(b"d2;", 5), out.data()  # all three came, long after stdin ended
         assert p.poll() is None
         p.terminate()
         assert p.wait(5) == 0
-        assert p.stdout.read() == b"d0;d1;d2;"
+        assert out.all() == b"d0;d1;d2;"
     finally:
         if p.poll() is None:
             p.kill()

@@ -89,10 +89,7 @@ class ExampleServer:
         raise RuntimeError("%r never listened:\n%s" % (argv, "\n".join(self.err)))
 
     def wait_stdout(self, line, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while line not in self.out and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return line in self.out
+        return wait_for(lambda: line in self.out, timeout)
 
     def wait_stdout_prefix(self, prefix, timeout=5.0):
         return wait_for(lambda: any(line.startswith(prefix) for line in self.out), timeout)

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import sockit_proto as sp
-from conftest import SOCKIT_BIN, fd_count, rss_kib, wait_for
+from conftest import SOCKIT_BIN, fd_count, rss_kib, signal_pending, wait_for
 
 MiB = 1024 * 1024
 
@@ -284,7 +284,7 @@ def test_ten_MiB_slow_reader_complete_in_order_memory_bounded(exec_server, secre
                 break
             out += body
             if len(out) % (256 * 1024) < len(body):
-                time.sleep(0.05)  # a slow reader: ~5 MB/s
+                time.sleep(0.05)  # a slow reader: ~5 MB/s (the test: not a synchronisation)
                 peak = max(peak, rss_kib(pid))
         assert head == {"type": "exit", "code": 0}, head
         assert bytes(out) == data
@@ -532,7 +532,8 @@ def _sigint_client(exec_server, key_file, env, shell, signals):
     assert p.stdout.readline() == b"ready\n"
     for _ in range(signals):
         p.send_signal(signal.SIGINT)
-        time.sleep(0.3)
+        # the client has taken this one (two at once could count as one)
+        assert wait_for(lambda: not signal_pending(p.pid, signal.SIGINT), 5)
     out, err = p.communicate(timeout=10)
     return p.returncode, out
 

@@ -215,7 +215,7 @@ def test_past_the_fd_limit_refused_cleanly_then_served_again(start_server, key_f
     srv = start_server("--key-file", key_file, "--threads", threads)
     pid = srv.proc.pid
     keep = authed(srv, secret)
-    time.sleep(0.2)
+    assert keep.ping()["type"] == "pong"  # the server is done with keep's start
     base = fd_count(pid)
     limit = base + 8
     resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, limit))
@@ -293,7 +293,7 @@ def _uploader(srv, name, data, chunk, pause, result):
                               "size": len(data), "hash": "sha256"}))
         for off in range(0, len(data), chunk):
             c.send_raw(data[off:off + chunk])
-            time.sleep(pause)
+            time.sleep(pause)  # a slow uploader, so that the kill finds bytes in flight
         c.send({"type": "put_end", "hash": sha256(data)})
         h, _ = c.recv_frame(20)
         result[name] = "ok" if h["type"] == "put_ok" else h
@@ -450,9 +450,10 @@ def test_10000_auth_cycles_fds_and_rss_return(start_server, key_file, secret):
     srv = start_server("--key-file", key_file, env_extra=small_quarantine())
     pid = srv.proc.pid
     errors = []
+    fds_idle = fd_count(pid)
     _cycles(srv, secret, 300, errors)  # warm up pools and allocator arenas
-    assert wait_for(lambda: fd_count(pid) == fd_count(pid), 1)
-    time.sleep(0.3)
+    # the server has closed the warm-up connections
+    assert wait_for(lambda: fd_count(pid) <= fds_idle, 5), (fd_count(pid), fds_idle)
     fds0, rss0 = fd_count(pid), rss_kib(pid)
     threads = [threading.Thread(target=_cycles, args=(srv, secret, CYCLES // 4, errors))
                for _ in range(4)]

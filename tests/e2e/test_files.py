@@ -8,12 +8,12 @@ import os
 import signal
 import stat
 import sys
-import time
 
 import pytest
 
 import conftest
 import sockit_proto as sp
+from conftest import wait_for
 
 MiB = 1 << 20
 BIG = int(os.environ.get("SOCKIT_E2E_BIG_MB", "200")) * MiB
@@ -68,15 +68,6 @@ def put_raw(c, name, data, **extra):
 def part_of(root, name):
     d, _, base = name.rpartition("/")
     return root / d / (".%s.sockit-part" % base) if d else root / (".%s.sockit-part" % base)
-
-
-def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 # ---- round trips -----------------------------------------------------------
@@ -238,7 +229,7 @@ def test_resume_after_client_killed(fsrv, root, tmp_path, run_cli):
     c = send_half(fsrv, "r.bin", data, half)
     c.close()  # the client dies mid-body
     c = raw(fsrv)
-    assert wait_for(lambda: c.request({"type": "stat", "name": "r.bin"})[0]["partial"] == half)
+    assert wait_for(lambda: c.request({"type": "stat", "name": "r.bin"})[0]["partial"] == half, 10)
     st, _ = c.request({"type": "stat", "name": "r.bin"})
     assert st["exists"] is False and st["partial"] == half
     r = run_cli("put", fsrv.addr, src, "--resume", "--hash", "sha256", "--no-auth")
@@ -257,7 +248,7 @@ def test_resume_after_server_sigkill(start_server, root, tmp_path, run_cli):
     c = send_half(srv, "k.bin", data, half)
     part = part_of(root, "k.bin")
     # the server writes in large blocks: what a SIGKILL leaves is a clean prefix
-    assert wait_for(lambda: part.exists() and part.stat().st_size >= 3 * MiB)
+    assert wait_for(lambda: part.exists() and part.stat().st_size >= 3 * MiB, 10)
     srv.kill()
     c.close()
     srv2 = start_server("--no-auth", "--root", str(root))
@@ -318,7 +309,7 @@ def test_concurrent_uploads_of_one_name(fsrv, root):
     a = send_half(fsrv, "same.bin", a_data, MiB)
     # a's part file exists only once its put has claimed the name: without
     # this, b's connection (maybe on the other loop) can be served first
-    assert wait_for(lambda: part_of(root, "same.bin").exists())
+    assert wait_for(lambda: part_of(root, "same.bin").exists(), 10)
     b = raw(fsrv)
     put_raw(b, "same.bin", b_data)
     b.send({"type": "put_end", "hash": sha256(b_data)})
@@ -431,6 +422,6 @@ def test_cli_get_missing_and_put_log(start_server, root, tmp_path, run_cli):
     src = tmp_path / "l.bin"
     src.write_bytes(b"logged")
     assert run_cli("put", srv.addr, src, "--no-auth").returncode == 0
-    assert wait_for(lambda: "l.bin" in log.read_text())
+    assert wait_for(lambda: "l.bin" in log.read_text(), 10)
     text = log.read_text()
     assert "put" in text and "result" in text and "missing.bin" in text

@@ -12,6 +12,7 @@ import time
 import pytest
 
 import sockit_proto as sp
+from conftest import unacked_bytes, wait_for
 from test_files import fsrv, raw, root, sha256  # noqa: F401 (fixtures)
 
 # Raw sockit/1 frames from Python: plain servers (conftest.py).
@@ -37,7 +38,7 @@ def dribble(c, data, seed, most=70000):
         c.send_raw(data[pos:pos + k])
         pos += k
         if rnd.random() < 0.05:
-            time.sleep(0.001)
+            time.sleep(0.001)  # pacing, so that reads stay small (not a synchronisation)
 
 
 def test_head_with_first_bytes_then_small_writes(fsrv, root):
@@ -84,7 +85,10 @@ def test_pipelined_after_small_writes_body(fsrv, root):
     cut = len(wire) - 5000
     c.send_raw(wire[:4096])
     dribble(c, wire[4096:cut], seed=2)
-    time.sleep(0.05)  # the server is now waiting inside the body, reading in place
+    # the server has what was sent (and so waits inside the body, reading in
+    # place) once its kernel has acknowledged every byte; the asserts below
+    # hold either way, this only steers the test onto that path
+    wait_for(lambda: unacked_bytes(c.sock) == 0, 10)
     c.send_raw(wire[cut:] + tail)
     h1, _ = c.expect("put_ok")
     h2, body = c.expect("echo")
@@ -104,12 +108,13 @@ def test_drop_mid_body_then_resume(fsrv, root):
     c = raw(fsrv)
     # The dropped upload's part file is fsynced on the thread pool first; on
     # a disk busy with the other tests that can take seconds.
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        st, _ = c.request({"type": "stat", "name": "r.bin"}, timeout=30)
-        if st.get("partial") == half:
-            break
-        time.sleep(0.02)
+    st = {}
+
+    def partial_is_half():
+        st.update(c.request({"type": "stat", "name": "r.bin"}, timeout=30)[0])
+        return st.get("partial") == half
+
+    wait_for(partial_is_half, 30)
     assert st["exists"] is False and st["partial"] == half
     c.send_raw(put_frame("r.bin", data, offset=half, id="r"))
     c.send({"type": "put_end", "hash": sha256(data)})

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import sockit_proto as sp
-from conftest import free_port, have_ipv6, write_key
+from conftest import fd_count, free_port, have_ipv6, unread_bytes, wait_for, write_key
 
 MiB = 1024 * 1024
 HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -24,15 +24,6 @@ def authed(srv, secret, addr=None):
     c = srv.connect(addr)
     c.handshake(secret)
     return c
-
-
-def wait_for(pred, timeout=3.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
 
 
 # ---------------------------------------------------------------------------
@@ -285,7 +276,8 @@ def test_pipelined_large_bodies_backpressure(server, secret):
 
         t = threading.Thread(target=writer)
         t.start()
-        time.sleep(0.5)
+        # read nothing until the answers back up towards us
+        assert wait_for(lambda: unread_bytes(c.sock) >= 64 * 1024, 20), unread_bytes(c.sock)
         for i, b in enumerate(bodies):
             head, body = c.recv_frame(timeout=20)
             assert head == {"type": "echo", "size": len(b), "id": i}, head
@@ -340,12 +332,14 @@ def test_concurrent_clients(server, secret):
 
 @pytest.mark.no_tls
 def test_abrupt_client_reset_mid_frame(server, secret):
+    fds = fd_count(server.proc.pid)
     with authed(server, secret) as c:
         c.send_raw(sp.frame({"type": "echo"}, b"x" * 1000)[:500])
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     with server.connect() as c:  # reset before the hello was even read
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    time.sleep(0.2)
+    # the server has seen both resets once it has closed both connections
+    assert wait_for(lambda: not server.alive() or fd_count(server.proc.pid) <= fds, 5)
     assert server.alive()
     with authed(server, secret) as c:
         assert c.echo(b"survived") == b"survived"
@@ -380,6 +374,8 @@ def test_frame_split_across_writes(server, secret):
         cut = len(a) + 3  # inside b's head_len
         c.send_raw(blob[:cut])
         assert c.recv_frame() == ({"type": "echo", "size": 4, "id": "a"}, b"AAAA")
+        # pauses between the writes are the test: the server gets the rest of
+        # b's frame in separate reads (not a synchronisation)
         time.sleep(0.1)
         c.send_raw(blob[cut:cut + 10])
         time.sleep(0.1)
@@ -578,7 +574,8 @@ def test_ipv6_and_unix_listeners(start_server, key_file, secret, short_dir):
 @pytest.mark.no_tls
 def test_idle_timeout(start_server, key_file, secret):
     srv = start_server("--key-file", key_file, "--idle-timeout", "2")
-    # a busy connection (a ping every 0.2 s for 3 s) is not idle. The gaps
+    # a busy connection (a ping every 0.2 s for 3 s) is not idle (the sleeps
+    # are the test: time passing past the timeout while pinging). The gaps
     # are a tenth of the timeout: a loaded machine (valgrind, 2 cores) can
     # stall the client or the server's loop for most of a second.
     with authed(srv, secret) as busy:

@@ -430,7 +430,9 @@ def test_pipelined_requests_wait_for_a_slow_reader(hsrv):
     s = socket.create_connection(("127.0.0.1", int(hsrv.http.rsplit(":", 1)[1])), timeout=10)
     s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * (n - 1) +
               b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    time.sleep(0.5)  # let the server fill its queue (not a synchronisation: any value works)
+    # let the server fill its queue: the test's scenario, not a synchronisation
+    # (any value works; the answers are all checked below)
+    time.sleep(0.5)
     data = b""
     while True:
         chunk = s.recv(1 << 20)

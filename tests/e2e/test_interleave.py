@@ -10,6 +10,7 @@ import time
 import pytest
 
 import sockit_proto as sp
+from conftest import unread_bytes, wait_for
 
 # Raw sockit/1 frames from Python: plain servers (conftest.py).
 pytestmark = pytest.mark.no_tls
@@ -36,11 +37,13 @@ def test_pushes_wait_for_a_streamed_body(start_server, tmp_path):
     def talk():
         for i in range(300):
             talker.send({"type": "say", "room": "r"}, b"message %d" % i)
-            time.sleep(0.001)
+            time.sleep(0.001)  # pacing: the says spread over the download
 
     t = threading.Thread(target=talk)
     t.start()
-    time.sleep(0.3)  # let the body queue up so pushes arrive while it streams
+    # the body queues up (the reader reads nothing yet), so pushes arrive
+    # while it streams
+    wait_for(lambda: unread_bytes(reader.sock) >= 64 * 1024, 10)
     msgs, file_head, body, end = [], None, None, None
     deadline = time.monotonic() + 30
     while end is None or len(msgs) < 300:

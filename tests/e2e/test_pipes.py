@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import LISTEN_RE, SOCKIT_BIN, have_ipv6, sanitizer_report
+from conftest import LISTEN_RE, SOCKIT_BIN, have_ipv6, sanitizer_report, wait_for
 
 MIB = 1 << 20
 
@@ -200,9 +200,16 @@ def test_without_keep_the_listener_takes_one_client(spawn):
     addr = lis.listening()
     host, port = addr.rsplit(":", 1)
     first = socket.create_connection((host, int(port)), timeout=5)
-    time.sleep(0.3)  # the listener closes its socket once the client is in
-    with pytest.raises(OSError):
-        socket.create_connection((host, int(port)), timeout=2).close()
+
+    def refused():
+        try:
+            socket.create_connection((host, int(port)), timeout=2).close()
+            return False
+        except OSError:
+            return True
+
+    # the listener closes its socket once the client is in: others are refused
+    assert wait_for(refused, 5)
     first.sendall(b"one")
     first.shutdown(socket.SHUT_WR)
     feed(lis, b"")

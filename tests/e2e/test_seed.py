@@ -17,7 +17,7 @@ import time
 import pytest
 
 import sockit_proto as sp
-from conftest import Server, sanitizer_report, write_key
+from conftest import Server, fd_count, sanitizer_report, wait_for, write_key
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEED = os.path.join(HERE, "seed")
@@ -46,7 +46,7 @@ def seed(sockit_bin, env, tmp_path):
         started.append(srv)
         srv.secret, srv.root = secret, root
         want = len(services) + extra.count("-l")
-        assert wait_for(lambda: len(listening(srv)) >= want or not srv.alive()), srv.stderr_text()
+        assert wait_for(lambda: len(listening(srv)) >= want or not srv.alive(), 10), srv.stderr_text()
         srv.addrs = listening(srv)
         assert len(srv.addrs) == want, srv.stderr_text()
         return srv
@@ -86,15 +86,6 @@ def local_strftime(ts):
 def connect(addr):
     host, port = addr.rsplit(":", 1)
     return socket.create_connection((host, int(port)), timeout=10)
-
-
-def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def start_fails(sockit_bin, env, tmp_path, *args):
@@ -219,7 +210,7 @@ def test_put_client_20mib_lands_intact(seed, tmp_path):
     src.write_bytes(data)
     run_script("put_client.py", srv.addr, src)
     target = os.path.join(srv.root, "big.bin")
-    assert wait_for(lambda: os.path.exists(target))
+    assert wait_for(lambda: os.path.exists(target), 10)
     with open(target, "rb") as f:
         assert hashlib.sha256(f.read()).digest() == hashlib.sha256(data).digest()
     assert os.listdir(srv.root) == ["big.bin"]  # no part file left
@@ -231,7 +222,7 @@ def test_put_hostile_name_lands_inside_root(seed, tmp_path):
     src.write_bytes(b"evil bytes\n")
     run_script("put_client.py", srv.addr, src, "--as", "../../evil")
     run_script("put_client.py", srv.addr, src, "--as", "C:\\Users\\me\\win.txt")
-    assert wait_for(lambda: sorted(os.listdir(srv.root)) == ["evil", "win.txt"])
+    assert wait_for(lambda: sorted(os.listdir(srv.root)) == ["evil", "win.txt"], 10)
     with open(os.path.join(srv.root, "evil"), "rb") as f:
         assert f.read() == b"evil bytes\n"
     assert not os.path.exists(os.path.join(os.path.dirname(srv.root), "evil"))
@@ -260,13 +251,16 @@ def test_put_refuses_names_without_a_plain_base(seed, name):
 @pytest.mark.no_tls
 def test_put_cut_short_leaves_nothing(seed):
     srv = seed("put")
-    send_put(srv.addr, {"filepath": "", "filename": "half", "filesize": 1000}, b"x" * 10)
+    cut = send_put(srv.addr, {"filepath": "", "filename": "half", "filesize": 1000}, b"x" * 10,
+                   close=False)
+    cut.shutdown(socket.SHUT_WR)  # cut short: the server sees the end after 10 bytes
+    assert cut.recv(10) == b""  # and has closed its side: it is done with the upload
+    cut.close()
     bad = struct.pack("i", 1 << 30)  # a head length over the limit: closed before allocating
     with connect(srv.addr) as s:
         s.sendall(bad)
         assert s.recv(10) == b""
-    time.sleep(0.3)
-    assert wait_for(lambda: os.listdir(srv.root) == [])
+    assert wait_for(lambda: os.listdir(srv.root) == [], 10)
 
 
 # issue 15 item 7: a seed put replaced any file of that name under the root,
@@ -280,7 +274,7 @@ def test_put_never_replaces_an_existing_file(seed):
         send_put(srv.addr, {"filepath": "", "filename": name, "filesize": 2}, b"n%d" % i)
         want.append(name if i == 3 else
                     ("a (%d).txt" % (i + 1) if name == "a.txt" else "noext (1)"))
-        assert wait_for(lambda: sorted(os.listdir(srv.root)) == sorted(want)), \
+        assert wait_for(lambda: sorted(os.listdir(srv.root)) == sorted(want), 10), \
             (os.listdir(srv.root), want)
     contents = {n: open(os.path.join(srv.root, n), "rb").read() for n in want}
     assert contents == {"a.txt": b"old", "a (1).txt": b"n0", "a (2).txt": b"n1",
@@ -386,8 +380,11 @@ def test_chat_two_tutorial_clients(seed):
 @pytest.mark.no_tls
 def test_chat_reaches_every_other_member_only(seed):
     srv = seed("chat")
+    fds = fd_count(srv.proc.pid)
     a, b, c = connect(srv.addr), connect(srv.addr), connect(srv.addr)
-    time.sleep(0.2)
+    # members once the server has accepted them (on one loop, which takes a
+    # connection into the room as it accepts it)
+    assert wait_for(lambda: fd_count(srv.proc.pid) >= fds + 3, 10)
     a.sendall("大家好".encode("utf-8"))
     assert b.recv(1024).decode("utf-8") == "大家好"
     assert c.recv(1024).decode("utf-8") == "大家好"
@@ -524,7 +521,7 @@ def test_seed_over_unix_socket(sockit_bin, env, tmp_path, short_dir):
     srv = Server(["--key-file", kf, "--root", str(tmp_path / "r"), "--wire", "seed", "--service",
                   "time", "-l", "unix:" + path], env.make(TZ=TZ), 0)
     try:
-        assert wait_for(lambda: listening(srv) or not srv.alive())
+        assert wait_for(lambda: listening(srv) or not srv.alive(), 10)
         with socket.socket(socket.AF_UNIX) as s:
             s.settimeout(5)
             s.connect(path)

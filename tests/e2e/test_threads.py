@@ -9,11 +9,11 @@ import hashlib
 import os
 import signal
 import threading
-import time
 
 import pytest
 
 import sockit_proto as sp
+from conftest import wait_for
 
 # Raw sockit/1 frames from Python: plain servers (conftest.py).
 pytestmark = pytest.mark.no_tls
@@ -121,19 +121,22 @@ def test_concurrent_uploads_on_two_loops(start_server, key_file, secret, tmp_pat
 def test_graceful_stop_under_load_on_two_loops(start_server, key_file, secret):
     srv = start_server("--key-file", key_file, *THREADS)
     stop = threading.Event()
+    echoed = []
 
     def busy():
         try:
             with authed(srv, secret) as c:
                 while not stop.is_set():
                     c.echo(b"y" * 5000)
+                    echoed.append(1)
         except (sp.ProtoError, OSError):
             pass  # the server went away: expected
 
     ts = [threading.Thread(target=busy, daemon=True) for _ in range(6)]
     for t in ts:
         t.start()
-    time.sleep(0.5)
+    # under load: the six clients have had 30 answers between them
+    wait_for(lambda: len(echoed) >= 6 * 5, 10)
     assert srv.terminate(signal.SIGTERM, 30) == 0
     stop.set()
     for t in ts:

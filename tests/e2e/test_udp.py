@@ -8,7 +8,6 @@ test_udp_security.py."""
 import calendar
 import hashlib
 import hmac
-import re
 import socket
 import time
 
@@ -16,18 +15,9 @@ import pytest
 
 import sockit_proto as sp
 import udp_proto as up
-from conftest import have_ipv6
+from conftest import have_ipv6, udp_addrs
 
 AMP = 512
-
-
-def udp_addrs(srv, n, timeout=5):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = re.findall(r"listening on (\S+) \(udp\)", srv.stderr_text())
-        if len(found) >= n or time.monotonic() > deadline:
-            return found
-        time.sleep(0.02)
 
 
 @pytest.fixture
