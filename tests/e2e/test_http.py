@@ -11,7 +11,7 @@ import pytest
 
 import sockit_proto as sp
 import ws_proto
-from conftest import wait_for
+from conftest import unread_bytes, wait_for
 
 prom_parser = pytest.importorskip("prometheus_client.parser")
 
@@ -430,9 +430,8 @@ def test_pipelined_requests_wait_for_a_slow_reader(hsrv):
     s = socket.create_connection(("127.0.0.1", int(hsrv.http.rsplit(":", 1)[1])), timeout=10)
     s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * (n - 1) +
               b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    # let the server fill its queue: the test's scenario, not a synchronisation
-    # (any value works; the answers are all checked below)
-    time.sleep(0.5)
+    # let the server fill its queue: answers back up towards us, unread
+    wait_for(lambda: unread_bytes(s) >= 32 * 1024, 10)
     data = b""
     while True:
         chunk = s.recv(1 << 20)
