@@ -47,7 +47,7 @@ const char *sk_conn_peer(const sk_conn *c) {
   return c->peer;
 }
 int sk_conn_authenticated(const sk_conn *c) {
-  return c->authed && c->srv->auth;
+  return c->eng.authed && c->srv->auth;
 }
 int sk_conn_is_closing(const sk_conn *c) {
   return c->closing;
@@ -62,7 +62,7 @@ int sk_conn_congested(sk_conn *c) {
   return 1;
 }
 int sk__conn_active(const sk_conn *c) {
-  return c->active || c->bmode != BODY_NONE || c->pending != NULL;
+  return sk__engine_busy(&c->eng);
 }
 
 void sk_conn_ref(sk_conn *c) {
@@ -73,14 +73,9 @@ static void conn_free(sk_conn *c) {
   if (c->tp->release != NULL)
     c->tp->release(c);
   sk__wq_free(c);
-  free(c->gather);
-  free(c->svc_state);
-  if (c->fhead != c->req_head) /* a streamed body's head is the active request's */
-    sk_head_free(c->fhead);
-  sk_head_free(c->pending);
-  sk_head_free(c->req_head);
-  if (c->rbuf != NULL)
-    sk__rbuf_put(c->loop, c->rbuf);
+  sk__engine_free(&c->eng);
+  if (c->eng.rbuf != NULL)
+    sk__rbuf_put(c->loop, c->eng.rbuf);
   free(c);
 }
 
@@ -91,13 +86,13 @@ void sk__conn_set_adapter_state(sk_conn *c, void *state) {
   c->ad_state = state;
 }
 uint8_t *sk__conn_rbuf(sk_conn *c, size_t *rpos, size_t *rlen) {
-  *rpos = c->rpos;
-  *rlen = c->rlen;
-  return c->rbuf;
+  *rpos = c->eng.rpos;
+  *rlen = c->eng.rlen;
+  return c->eng.rbuf;
 }
 void sk__conn_set_rbuf(sk_conn *c, size_t rpos, size_t rlen) {
-  c->rpos = rpos;
-  c->rlen = rlen;
+  c->eng.rpos = rpos;
+  c->eng.rlen = rlen;
 }
 int sk__conn_send_error(sk_conn *c, int err) {
   return sk__send_error(c, sk__id_source(c), err, NULL);
@@ -114,7 +109,7 @@ void sk_conn_unref(sk_conn *c) {
 void sk_conn_log(sk_conn *c, const char *event, ...) {
   va_list ap;
   va_start(ap, event);
-  if (c->authed || c->srv->log == NULL)
+  if (c->eng.authed || c->srv->log == NULL)
     sk__log_eventv(c->srv->log, c->peer, event, ap);
   else /* before authentication: limited per source */
     sk__log_preauthv(c->srv->log, c->src, sk__now_mono(), c->peer, event, ap);
@@ -127,9 +122,7 @@ static void on_close(uv_handle_t *handle) {
   sk_conn *c = handle->data;
   if (--c->handles_open > 0)
     return;
-  for (int i = 0; i < c->srv->nservices; i++)
-    if (c->svc_setup & (1u << i) && c->srv->services[i]->finish)
-      c->srv->services[i]->finish(c, c->svc_state[i]);
+  sk__engine_finish(&c->eng);
   if (c->ad != NULL && c->ad->finish != NULL)
     c->ad->finish(c);
   if (c->prev)
@@ -151,6 +144,7 @@ void sk__conn_hard_close(sk_conn *c) {
   if (c->hard_closing)
     return;
   c->hard_closing = c->closing = 1;
+  sk__engine_close(&c->eng);
   uv_close(&c->h.handle, on_close);
   uv_close((uv_handle_t *)&c->timer, on_close);
 }
@@ -204,6 +198,7 @@ void sk_conn_close(sk_conn *c, int err) {
   else if (err < 0)
     sk__send_error(c, sk__id_source(c), err, NULL);
   c->closing = 1;
+  sk__engine_close(&c->eng);
   update_reading(c);
   if (drained(c)) {
     finish_close(c);
@@ -224,9 +219,7 @@ void sk__conn_after_drain(sk_conn *c) {
   }
   if (c->congested && c->queued < SK_WQ_LOW) {
     c->congested = 0;
-    for (int i = 0; i < c->srv->nservices; i++)
-      if (c->svc_setup & (1u << i) && c->srv->services[i]->drained)
-        c->srv->services[i]->drained(c, c->svc_state[i]);
+    sk__engine_drained(&c->eng);
     process(c);
   }
 }
@@ -247,196 +240,26 @@ void sk__conn_close_all(sk_loop *l) {
   }
 }
 
-/* ---- dispatch ----------------------------------------------------------- */
+/* ---- the engine's host -------------------------------------------------- */
 
-/* The metrics type slot of a request (metrics.h). */
-static int type_slot(const sk_conn *c, const sk_handler_ref *ref) {
-  return ref != NULL ? (int)(ref - c->srv->handlers) : SK_MT_OTHER;
-}
-
-static void count_batch(sk_conn *c) {
-  if (c->batch_n == 0)
-    return;
-  sk__metric_requests(&c->loop->metrics, c->batch_slot, 0, c->batch_n, c->t_read, uv_hrtime());
-  c->batch_n = 0;
-}
-
-/* A request ends with result err (0, or the error it was answered with).
- * The common case, a request of the last read answered at once, costs an
- * increment: the clock is read once per batch (count_batch). */
-static void count_request(sk_conn *c, int slot, int err, uint64_t t0) {
-  if (err == 0 && t0 == c->t_read && c->in_process) {
-    if (c->batch_n > 0 && c->batch_slot != slot)
-      count_batch(c);
-    c->batch_slot = slot;
-    c->batch_n++;
-    return;
-  }
-  sk__metric_requests(&c->loop->metrics, slot, err, 1, t0, uv_hrtime());
-}
-
-/* The same for a request of the last read, answered now: inline, since
- * nearly every request ends here. */
-static inline void count_answered(sk_conn *c, int slot, int err) {
-  if (err == 0 && c->in_process && (c->batch_n == 0 || c->batch_slot == slot)) {
-    c->batch_slot = slot;
-    c->batch_n++;
-  } else {
-    count_request(c, slot, err, c->t_read);
-  }
-}
-
-static uint64_t body_limit(const sk_server *srv, const sk_handler *h) {
-  if (h->limit != NULL)
-    return h->limit(srv);
-  return h->max_body ? h->max_body : SK_DEFAULT_BODY;
-}
-
-static int ensure_state(sk_conn *c, int svc) {
-  const sk_service *s = c->srv->services[svc];
-  if (c->svc_setup & (1u << svc))
-    return 0;
-  if (c->svc_state == NULL) {
-    c->svc_state = calloc((size_t)c->srv->nservices, sizeof(void *));
-    if (c->svc_state == NULL)
-      return -ENOMEM;
-  }
-  if (s->setup != NULL) {
-    int rc = s->setup(c, &c->svc_state[svc]);
-    if (rc < 0)
-      return rc;
-  }
-  c->svc_setup |= 1u << svc;
-  return 0;
-}
-
-/* Skip a body we will not use: read and drop it if it is small enough,
- * otherwise close (SPEC 4.2). */
-static void skip_body(sk_conn *c, uint64_t size) {
-  if (size == 0)
-    return;
-  if (size > SK_DISCARD_MAX) {
-    sk_conn_close(c, 0);
-    return;
-  }
-  c->bmode = BODY_DISCARD;
-}
-
-static void frame_done(sk_conn *c) {
-  c->bmode = BODY_NONE;
-  free(c->gather);
-  c->gather = NULL;
-  c->gathered = 0;
-  if (c->fhead != c->req_head)
-    sk_head_free(c->fhead);
-  c->fhead = NULL;
-  c->fref = NULL;
-}
-
-static int call_handler(sk_conn *c, sk_head *h, const sk_handler_ref *ref, const uint8_t *body) {
-  sk_request req = {h, sk_head_type(h), sk_head_size(h), body, c->svc_state[ref->svc]};
-  const sk_head *saved = c->cur_head;
-  int follow = c->active, saved_err = c->cur_err;
-  int rc;
-
-  c->cur_head = h;
-  c->cur_err = 0;
-  rc = ref->h->handle(c, &req);
-  if (rc < 0)
-    sk__send_error(c, h, rc, NULL);
-  c->cur_head = saved;
-  if (rc == SK_ASYNC && !follow) {
-    c->active = 1;
-    c->active_svc = ref->svc;
-    c->active_slot = type_slot(c, ref);
-    c->req_head = h;
-    c->req_err = c->cur_err;
-    c->t_req = c->t_read;
-  } else {
-    count_answered(c, type_slot(c, ref), c->cur_err);
-  }
-  c->cur_err = saved_err;
-  if (rc < 0 && sk_err_is_fatal(rc))
-    sk_conn_close(c, 0);
-  return rc;
-}
-
-static void start_frame(sk_conn *c, sk_head *h, const sk_handler_ref *ref) {
-  uint64_t size = sk_head_size(h);
-  int rc = ensure_state(c, ref->svc);
-
-  c->fhead = h;
-  c->fref = ref;
-  if (rc < 0) {
-    sk__send_error(c, h, rc, NULL);
-    count_request(c, type_slot(c, ref), rc, c->t_read);
-    skip_body(c, size);
-  } else if (size == 0) {
-    call_handler(c, h, ref, NULL);
-  } else if (ref->h->flags & SK_H_STREAM) {
-    rc = call_handler(c, h, ref, NULL);
-    if (rc == SK_ASYNC && ref->h->body != NULL)
-      c->bmode = BODY_SINK;
-    else
-      skip_body(c, size);
-  } else if (c->rlen - c->rpos >= size) {
-    /* the whole body is already here: hand it on without a copy */
-    call_handler(c, h, ref, c->rbuf + c->rpos);
-    c->rpos += size;
-    sk_decoder_body_consume(&c->dec, size);
-  } else {
-    c->gather = malloc(size); /* size was checked against the limit */
-    if (c->gather == NULL) {
-      sk__send_error(c, h, -ENOMEM, NULL);
-      skip_body(c, size);
-    } else {
-      c->bmode = BODY_GATHER;
-    }
-  }
-  if (c->bmode == BODY_NONE)
-    frame_done(c);
-}
-
-static void dispatch(sk_conn *c, sk_head *h) {
-  const char *type = sk_head_type(h);
-  uint64_t size = sk_head_size(h);
-  const sk_handler_ref *ref = sk__find_handler(c->srv, type);
-
-  if (c->active && (ref == NULL || ref->svc != c->active_svc || !(ref->h->flags & SK_H_FOLLOW))) {
-    c->pending = h; /* responses keep request order: wait for the active one */
-    return;
-  }
-  if (ref == NULL || !c->srv->enabled[ref->svc]) {
-    const char *off = ref ? c->srv->services[ref->svc]->off_message : NULL;
-    int err = off ? SK_EFORBIDDEN : SK_EUNKNOWNTYPE;
-    sk__send_error(c, h, err, off);
-    count_request(c, type_slot(c, ref), err, c->t_read);
-    skip_body(c, size);
-  } else if (size > body_limit(c->srv, ref->h)) {
-    sk__send_error(c, h, SK_ETOOLARGE, NULL);
-    count_request(c, type_slot(c, ref), SK_ETOOLARGE, c->t_read);
-    skip_body(c, size);
-  } else {
-    start_frame(c, h, ref);
-    return;
-  }
-  c->fhead = h;
-  if (c->bmode == BODY_NONE)
-    frame_done(c);
-}
-
-/* ---- authentication ----------------------------------------------------- */
-
-static void auth_frame(sk_conn *c, sk_head *h) {
+/* Authenticate (engine.h: the host checks auth frames). Before auth_ok
+ * the nonce of the hello decides; after it, a --no-auth server answers a
+ * client that always authenticates, and an authenticating one refuses. */
+static void host_auth(sk_conn *c, const sk_head *h) {
   const char *cn = sk_head_str(h, "nonce"), *mac = sk_head_str(h, "mac");
   const char *src = c->src;
   double now = sk__now_mono();
   char expect[SK_MAC_HEX + 1], reply[SK_MAC_HEX + 1];
   sk_head *ok;
 
-  c->cur_head = h;
-  c->cur_err = 0;
-  if (sk__ratelimit_blocked(c->srv->rl, src, now) > 0) {
+  if (c->eng.authed) {
+    if (c->srv->auth) {
+      sk__send_error(c, h, SK_EBADREQ, "already authenticated");
+    } else if ((ok = sk_head_new("auth_ok")) != NULL) {
+      sk__send_frame(c, ok, h, 0);
+      sk_head_free(ok);
+    }
+  } else if (sk__ratelimit_blocked(c->srv->rl, src, now) > 0) {
     sk__conn_metric(c, SK_M_RATE_LIMITED, 1);
     sk_conn_close(c, SK_ERATELIMIT);
   } else if (cn == NULL || mac == NULL || !sk_auth_is_hex64(cn) ||
@@ -448,9 +271,8 @@ static void auth_frame(sk_conn *c, sk_head *h) {
     sk_conn_close(c, SK_EAUTHFAIL);
   } else if (sk_auth_server_mac(&c->srv->key, c->nonce, cn, reply) == 0 &&
              (ok = sk_head_new("auth_ok")) != NULL) {
-    c->authed = 1;
+    sk__engine_authed(&c->eng);
     sk__ratelimit_success(c->srv->rl, src, now);
-    sk_decoder_init(&c->dec, 0);
     sk_head_set_str(ok, "mac", reply);
     sk__send_frame(c, ok, h, 0);
     sk_head_free(ok);
@@ -459,260 +281,161 @@ static void auth_frame(sk_conn *c, sk_head *h) {
   } else {
     sk_conn_close(c, SK_EINTERNAL);
   }
-  count_request(c, SK_MT_AUTH, c->cur_err, c->t_read);
-  c->cur_head = NULL;
-  c->cur_err = 0;
-  sk_head_free(h);
 }
 
-/* An auth frame on an authenticated connection: harmless on a --no-auth
- * server (a client that always authenticates), a mistake otherwise. */
-static void auth_again(sk_conn *c, sk_head *h) {
-  sk_head *ok;
-  if (c->srv->auth) {
-    sk__send_error(c, h, SK_EBADREQ, "already authenticated");
-  } else if ((ok = sk_head_new("auth_ok")) != NULL) {
-    sk__send_frame(c, ok, h, 0);
-    sk_head_free(ok);
-  }
-  c->fhead = h;
-  skip_body(c, sk_head_size(h));
-  if (c->bmode == BODY_NONE)
-    frame_done(c);
-}
-
-static void on_head(sk_conn *c, sk_head *h) {
-  int is_auth = strcmp(sk_head_type(h), "auth") == 0;
-  c->last_active = now_ms(c);
-  if (c->authed && is_auth && !c->active) {
-    auth_again(c, h);
-  } else if (c->authed) {
-    dispatch(c, h);
-  } else if (is_auth && sk_head_size(h) == 0) {
-    auth_frame(c, h);
-  } else {
-    c->cur_head = h; /* the error repeats the request's id */
-    sk_conn_close(c, SK_EAUTHREQ);
-    count_request(c, is_auth ? SK_MT_AUTH : type_slot(c, sk__find_handler(c->srv, sk_head_type(h))),
-                  SK_EAUTHREQ, c->t_read);
-    c->cur_head = NULL;
-    sk_head_free(h);
-  }
-}
-
-/* ---- the read loop ------------------------------------------------------ */
-
-/* The body is complete: the gathered handler runs, or the sink hears (NULL, 0). */
-static void body_end(sk_conn *c) {
-  if (c->bmode == BODY_GATHER) {
-    call_handler(c, c->fhead, c->fref, c->gather);
-  } else if (c->bmode == BODY_SINK) {
-    ssize_t rc = c->fref->h->body(c, c->svc_state[c->fref->svc], NULL, 0);
-    if (rc < 0) {
-      sk__send_error(c, c->fhead, (int)rc, NULL);
-      sk_conn_done(c);
-    }
-  }
-  frame_done(c);
-}
-
-/* Offer n body bytes in the read buffer to the sink. Returns the bytes
- * taken, or -1 when the sink failed (the rest is then discarded). */
-static ssize_t to_sink(sk_conn *c, const uint8_t *p, size_t n) {
-  ssize_t took = c->fref->h->body(c, c->svc_state[c->fref->svc], p, n);
-  if (took < 0) {
-    sk__send_error(c, c->fhead, (int)took, NULL);
-    c->bmode = BODY_DISCARD;
-    sk_conn_done(c);
-    return -1;
-  }
-  if ((size_t)took < n)
-    c->sink_paused = 1;
-  return took;
-}
-
-/* Body bytes from the read buffer: gathered, offered to the sink or
- * dropped. Returns the bytes used (0: none buffered), or -1 as to_sink. */
-static ssize_t take_buffered(sk_conn *c) {
-  size_t n = sk_decoder_body_avail(&c->dec, c->rlen - c->rpos);
-  const uint8_t *p;
-  ssize_t took = (ssize_t)n;
-  if (n == 0)
-    return 0; /* and c->rbuf may be NULL: no pointer made from it */
-  p = c->rbuf + c->rpos;
-  if (c->bmode == BODY_GATHER) {
-    memcpy(c->gather + c->gathered, p, n);
-    c->gathered += n;
-  } else if (c->bmode == BODY_SINK && (took = to_sink(c, p, n)) < 0) {
-    return -1;
-  }
-  c->rpos += (size_t)took;
-  return took;
-}
-
-/* Body bytes read straight into the sink's memory (lend): the sink has
- * them already; it only hears how many. lend() lends only to a sink. */
-static size_t take_lent(sk_conn *c) {
-  size_t n = c->got;
-  c->got = 0;
-  if (c->bmode == BODY_SINK)
-    c->fref->h->body_got(c, c->svc_state[c->fref->svc], n);
-  return n;
-}
-
-/* Move body bytes to where they go. Returns 0 when it cannot go on (needs
- * input, or the sink paused), 1 to keep going. */
-static int step_body(sk_conn *c) {
-  ssize_t took = c->got > 0 ? (ssize_t)take_lent(c) : take_buffered(c);
-  if (took <= 0) /* -1: failed, the rest is discarded; 0: needs input or paused */
-    return took < 0;
-  sk_decoder_body_consume(&c->dec, (size_t)took);
-  if (c->dec.in_body)
-    return !c->sink_paused;
-  body_end(c);
+static int host_out_full(sk_conn *c) {
+  if (c->queued <= SK_WQ_PAUSE)
+    return 0;
+  c->congested = 1; /* the peer is not reading: read again once it drained */
   return 1;
 }
 
-static int blocked(const sk_conn *c) {
-  return c->closing || c->sink_paused || (c->pending && c->active);
-}
-
 /* Application bytes the transport still holds (TLS: undecrypted records). */
-static ssize_t pull(sk_conn *c) {
+static ssize_t host_pull(sk_conn *c) {
   return c->tp->pull != NULL ? c->tp->pull(c) : 0;
 }
+
+/* The adapter owns the bytes until it starts the engine: bytes it left
+ * when its answers filled the queue go on, while it makes progress (the
+ * engine's queue check pauses it again). */
+static int host_adapt(sk_conn *c) {
+  sk_engine *e = &c->eng;
+  size_t before = e->rpos;
+  if (c->ad == NULL)
+    return 0;
+  if (e->rpos == e->rlen)
+    return host_pull(c) > 0; /* TLS: decrypted bytes went through the adapter */
+  if (c->ad->input(c, e->rpos) < 0 || (e->rpos == before && !e->native))
+    return 0;
+  return 1;
+}
+
+static void host_count(sk_conn *c, int slot, int err, uint32_t n, uint64_t t0) {
+  sk__metric_requests(&c->loop->metrics, slot, err, n, t0, uv_hrtime());
+}
+
+static const sk_engine_host conn_host = {
+    .send_error = sk__send_error,
+    .close = sk_conn_close,
+    .auth = host_auth,
+    .out_full = host_out_full,
+    .pull = host_pull,
+    .adapt = host_adapt,
+    .count = host_count,
+};
+
+/* ---- running the engine ------------------------------------------------- */
 
 void sk__conn_process(sk_conn *c) {
   process(c);
 }
 
+/* Run the engine over what was read, then settle the plumbing: give back
+ * an emptied read buffer, close a stopping connection that went idle, and
+ * read again (or not). */
 static void process(sk_conn *c) {
-  if (c->in_process) {
-    c->rerun = 1;
+  sk_engine *e = &c->eng;
+  if (e->running) {
+    e->rerun = 1;
     return;
   }
-  c->in_process = 1;
   sk_conn_ref(c);
-  do {
-    c->rerun = 0;
-    while (!blocked(c)) {
-      /* A waiting head first: the decoder may be inside its body, which
-       * must reach the frame it belongs to once that frame is dispatched. */
-      if (c->pending != NULL) {
-        sk_head *h = c->pending;
-        c->pending = NULL;
-        dispatch(c, h);
-        continue;
-      }
-      if (c->dec.in_body) {
-        if (!step_body(c) && (blocked(c) || pull(c) <= 0))
-          break;
-        continue;
-      }
-      if (c->queued > SK_WQ_PAUSE) {
-        c->congested = 1; /* the peer is not reading: stop taking requests */
-        break;
-      }
-      if (!c->native) { /* the adapter owns the bytes until it starts the engine */
-        size_t before = c->rpos;
-        /* bytes it left when its answers filled the queue: on, while it
-         * makes progress (the queue check above pauses it again) */
-        if (c->ad != NULL && c->rpos == c->rlen && pull(c) > 0)
-          continue; /* TLS: decrypted bytes went through the adapter */
-        if (c->ad == NULL || c->rpos == c->rlen || c->ad->input(c, c->rpos) < 0 ||
-            (c->rpos == before && !c->native))
-          break;
-        continue;
-      }
-      /* nothing read yet (and NULL + 0 is undefined: fuzz_svc_*): the
-       * transport may hold some (TLS records not yet decrypted) */
-      sk_head *h = NULL;
-      ssize_t used =
-          c->rbuf == NULL ? 0 : sk_decode_head(&c->dec, c->rbuf + c->rpos, c->rlen - c->rpos, &h);
-      if (used == 0) {
-        if (pull(c) > 0)
-          continue;
-        break;
-      }
-      if (used < 0) {
-        sk_conn_close(c, SK_EBADFRAME);
-        break;
-      }
-      c->rpos += (size_t)used;
-      on_head(c, h);
-    }
-  } while (c->rerun && !c->closing);
-  count_batch(c);
-  c->in_process = 0;
-  if (c->rbuf != NULL && c->rpos == c->rlen) {
-    sk__rbuf_put(c->loop, c->rbuf); /* idle connections hold no buffer */
-    c->rbuf = NULL;
-    c->rpos = c->rlen = 0;
+  e->now = now_ms(c);
+  sk__engine_run(e);
+  if (e->rbuf != NULL && e->rpos == e->rlen) {
+    sk__rbuf_put(c->loop, e->rbuf); /* idle connections hold no buffer */
+    e->rbuf = NULL;
+    e->rpos = e->rlen = 0;
   }
-  if (c->stop_when_idle && !sk__conn_active(c))
+  if (c->stop_when_idle && !sk__engine_busy(e))
     sk_conn_close(c, 0);
   update_reading(c);
   sk_conn_unref(c);
 }
 
-/* In a streamed body whose sink lends memory, with none of the body's bytes
- * in the read buffer: read straight into the sink's memory, capped at the
- * bytes the body still owes so that the next frame never lands there.
- * Returns 0 to read into the read buffer instead. */
+/* sk_conn_done and sk_conn_resume come from anywhere on the loop: a
+ * service's after-work callback, a child's exit, another connection's
+ * handler. They do not re-enter the engine; the connection joins the
+ * loop's run queue, which runs before the loop flushes and blocks
+ * (sk__conn_run_queue). Inside the engine's own run they only ask for
+ * another pass. */
+static void schedule(sk_conn *c) {
+  if (c->eng.running || c->runnable || c->hard_closing)
+    return;
+  c->runnable = 1;
+  sk_conn_ref(c); /* the run queue's reference */
+  c->next_run = c->loop->runq;
+  c->loop->runq = c;
+}
+
+void sk__conn_run_queue(sk_loop *l) {
+  sk_conn *c;
+  while ((c = l->runq) != NULL) {
+    l->runq = c->next_run;
+    c->runnable = 0;
+    if (!c->hard_closing)
+      process(c);
+    sk_conn_unref(c);
+  }
+}
+
+void sk_conn_done(sk_conn *c) {
+  if (sk__engine_done(&c->eng))
+    schedule(c);
+}
+
+void sk_conn_resume(sk_conn *c) {
+  if (sk__engine_resume(&c->eng))
+    schedule(c);
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* In a streamed body whose sink lends memory: read straight into it
+ * (sk__engine_lend). Returns 0 to read into the read buffer instead. */
 static int lend(sk_conn *c, uv_buf_t *buf) {
-  const sk_handler *h = c->bmode == BODY_SINK ? c->fref->h : NULL;
   uint8_t *p = NULL;
   ssize_t room;
-
-  if (h == NULL || h->body_buf == NULL || c->ad != NULL || c->closing || c->sink_paused ||
-      !c->dec.in_body || (c->rbuf != NULL && c->rpos < c->rlen))
+  if (c->ad != NULL || c->closing || (room = sk__engine_lend(&c->eng, &p)) < 0)
     return 0;
-  room = h->body_buf(c, c->svc_state[c->fref->svc], &p);
-  if (room < 0)
-    return 0;
-  if (room == 0) { /* no room: on_read sees UV_ENOBUFS and stops reading */
-    c->sink_paused = 1;
-    buf->base = NULL;
-    buf->len = 0;
-    return 1;
-  }
-  buf->base = (char *)p;
-  buf->len = sk_decoder_body_avail(&c->dec, (size_t)room);
-  c->lent = 1;
+  buf->base = (char *)p; /* room 0: on_read sees UV_ENOBUFS and stops reading */
+  buf->len = (size_t)room;
+  c->lent = room > 0;
   return 1;
 }
 
 void sk__conn_app_buf(sk_conn *c, uv_buf_t *buf) {
+  sk_engine *e = &c->eng;
   if (lend(c, buf))
     return;
-  if (c->rbuf == NULL) {
-    c->rbuf = sk__rbuf_get(c->loop);
-    c->rpos = c->rlen = 0;
-    if (c->rbuf == NULL) {
+  if (e->rbuf == NULL) {
+    e->rbuf = sk__rbuf_get(c->loop);
+    e->rpos = e->rlen = 0;
+    if (e->rbuf == NULL) {
       buf->base = NULL;
       buf->len = 0;
       return;
     }
   }
-  if (c->rpos > 0 && SK_RBUF_SIZE - c->rlen < SK_PREFIX_LEN + SK_HEAD_MAX) {
-    memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos); /* once per batch */
-    c->rlen -= c->rpos;
-    c->rpos = 0;
+  if (e->rpos > 0 && SK_RBUF_SIZE - e->rlen < SK_PREFIX_LEN + SK_HEAD_MAX) {
+    memmove(e->rbuf, e->rbuf + e->rpos, e->rlen - e->rpos); /* once per batch */
+    e->rlen -= e->rpos;
+    e->rpos = 0;
   }
-  buf->base = (char *)c->rbuf + c->rlen;
-  buf->len = SK_RBUF_SIZE - c->rlen;
+  buf->base = (char *)e->rbuf + e->rlen;
+  buf->len = SK_RBUF_SIZE - e->rlen;
 }
 
 /* n application bytes landed where sk__conn_app_buf said. A wire adapter
  * (adapter.h) turns new bytes in the read buffer into native ones first.
  * Returns -1 when the adapter closed the connection. */
 static int app_bytes(sk_conn *c, size_t n, int lent) {
-  size_t at = c->rlen;
+  size_t at = c->eng.rlen;
   if (lent) {
-    c->got = n; /* step_body tells the sink first: nothing is buffered */
+    c->eng.got = n; /* the engine tells the sink first: nothing is buffered */
     return 0;
   }
-  c->rlen += n;
+  c->eng.rlen += n;
   if (c->ad != NULL && (c->ad->input(c, at) < 0 || c->hard_closing))
     return -1;
   return 0;
@@ -728,7 +451,7 @@ void sk__conn_eof(sk_conn *c, ssize_t why) {
   c->eof = 1;
   /* A half-close after complete requests still gets its answers; a peer
    * gone in the middle of a request (or any error) ends it at once. */
-  if (c->lingering || why != UV_EOF || sk__conn_active(c))
+  if (c->lingering || why != UV_EOF || sk__engine_busy(&c->eng))
     sk__conn_hard_close(c);
   else
     sk_conn_close(c, 0);
@@ -738,7 +461,7 @@ void sk__conn_eof(sk_conn *c, ssize_t why) {
 
 static void plain_read(sk_conn *c, size_t n, int lent) {
   if (c->closing) { /* lingering: drop what arrives */
-    c->rlen = c->rpos = 0;
+    c->eng.rlen = c->eng.rpos = 0;
     return;
   }
   if (app_bytes(c, n, lent) == 0)
@@ -746,7 +469,7 @@ static void plain_read(sk_conn *c, size_t n, int lent) {
 }
 
 static int plain_can_read(const sk_conn *c) {
-  return c->rbuf == NULL || c->rlen < SK_RBUF_SIZE || c->rpos > 0;
+  return c->eng.rbuf == NULL || c->eng.rlen < SK_RBUF_SIZE || c->eng.rpos > 0;
 }
 
 const sk_transport sk__plain_transport = {
@@ -768,7 +491,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   c->lent = 0;
   if (nread == 0)
     return;
-  if (nread == UV_ENOBUFS && c->sink_paused) { /* the sink had no room (lend) */
+  if (nread == UV_ENOBUFS && c->eng.sink_paused) { /* the sink had no room (lend) */
     update_reading(c);
     return;
   }
@@ -777,7 +500,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   c->bytes_in += (uint64_t)nread;
-  c->t_read = uv_hrtime();
+  c->eng.t_read = uv_hrtime();
   sk__mu_add(&c->loop->metrics.bytes_in, (uint64_t)nread);
   c->tp->read(c, (size_t)nread, lent);
 }
@@ -788,7 +511,7 @@ void sk__conn_budget_pause(sk_conn *c, int paused) {
 }
 
 static void update_reading(sk_conn *c) {
-  int want = !c->hard_closing && !c->eof && (c->lingering || !blocked(c)) && !c->congested &&
+  int want = !c->hard_closing && !c->eof && (c->lingering || !sk__engine_blocked(&c->eng)) && !c->congested &&
              !c->budget_paused && c->tp->can_read(c);
   if (want && !c->reading)
     c->reading = uv_read_start(&c->h.stream, on_alloc, on_read) == 0;
@@ -798,54 +521,33 @@ static void update_reading(sk_conn *c) {
   }
 }
 
-void sk_conn_done(sk_conn *c) {
-  if (!c->active)
-    return;
-  c->active = 0;
-  count_request(c, c->active_slot, c->req_err, c->t_req);
-  if (c->fhead == c->req_head)
-    c->fhead = NULL; /* the body's frame ends with it */
-  sk_head_free(c->req_head);
-  c->req_head = NULL;
-  if (c->bmode == BODY_SINK)
-    c->bmode = BODY_DISCARD;
-  if (!c->hard_closing)
-    process(c);
-}
-
-void sk_conn_resume(sk_conn *c) {
-  if (!c->sink_paused)
-    return;
-  c->sink_paused = 0;
-  if (!c->hard_closing)
-    process(c);
-}
-
 /* ---- timers ------------------------------------------------------------- */
 
 static void on_timer(uv_timer_t *t) {
   sk_conn *c = t->data;
-  uint64_t idle = (uint64_t)c->srv->cfg.idle_timeout * 1000, now = now_ms(c);
+  uint64_t idle = (uint64_t)c->srv->cfg.idle_timeout * 1000, wait = 0;
   if (c->closing) {
     sk__conn_hard_close(c);
-  } else if (!c->native && c->ad != NULL) {
+    return;
+  }
+  if (!c->eng.native && c->ad != NULL) {
     c->ad->timeout(c);
-  } else if (!c->authed) {
-    uint64_t age = (uv_hrtime() - c->t_start) / 1000000;
-    if (c->tp->deadline != NULL && c->tp->deadline(c))
-      return; /* a silent peer on a TLS port: told and closed */
-    if (age < SK_AUTH_DEADLINE_MS) {
-      uv_timer_start(&c->timer, on_timer, SK_AUTH_DEADLINE_MS - age, 0);
-      return;
-    }
+    return;
+  }
+  if (!c->eng.authed && c->tp->deadline != NULL && c->tp->deadline(c))
+    return; /* a silent peer on a TLS port: told and closed */
+  switch (sk__engine_deadline(&c->eng, now_ms(c), idle, &wait)) {
+  case SK_DEADLINE_WAIT:
+    uv_timer_start(&c->timer, on_timer, wait, 0);
+    break;
+  case SK_DEADLINE_AUTH:
     sk_conn_log(c, "auth_timeout", NULL);
     sk_conn_close(c, SK_ETIMEOUT);
-  } else if (sk__conn_active(c) || now - c->last_active < idle) {
-    uint64_t left = sk__conn_active(c) ? idle : idle - (now - c->last_active);
-    uv_timer_start(&c->timer, on_timer, left, 0);
-  } else {
+    break;
+  case SK_DEADLINE_IDLE:
     sk_conn_log(c, "idle_timeout", NULL);
     sk_conn_close(c, SK_ETIMEOUT);
+    break;
   }
 }
 
@@ -923,8 +625,11 @@ static sk_conn *conn_new(sk_listener *l) {
   uv_timer_init(&l->loop->uv, &c->timer);
   c->timer.data = c;
   c->handles_open = 2;
-  c->t_start = c->t_read = uv_hrtime();
-  c->last_active = now_ms(c);
+  /* tight only until auth */
+  sk__engine_init(&c->eng, &conn_host, c, c->srv, c->srv->auth ? SK_PREAUTH_HEAD : 0);
+  c->t_start = c->eng.t_read = uv_hrtime();
+  c->eng.last_active = now_ms(c);
+  c->eng.auth_by = c->eng.last_active + SK_AUTH_DEADLINE_MS;
   c->lidx = (int)(l->spec - c->srv->cfg.listen);
   sk__mi_add(&c->loop->metrics.conns_open[c->lidx], 1);
   sk__mu_add(&c->loop->metrics.conns_total[c->lidx], 1);
@@ -941,18 +646,19 @@ void sk__conn_timer(sk_conn *c, uint64_t ms) {
 
 int sk__conn_start_native(sk_conn *c) {
   int rc;
-  c->native = 1;
+  c->eng.native = 1;
   if (c->ad != NULL && (rc = rate_limited(c)) < 0) {
     sk_conn_close(c, rc);
     return 0;
   }
-  c->authed = !c->srv->auth || c->tls_psk;
   if (c->tls_psk)
-    sk_decoder_init(&c->dec, 0); /* the handshake authenticated: no pre-auth limit */
+    sk__engine_authed(&c->eng); /* the handshake authenticated: no pre-auth limit */
+  else
+    c->eng.authed = !c->srv->auth;
   if (send_hello(c) < 0)
     return -ENOMEM;
   uv_timer_start(&c->timer, on_timer,
-                 c->authed ? (uint64_t)c->srv->cfg.idle_timeout * 1000 : SK_AUTH_DEADLINE_MS, 0);
+                 c->eng.authed ? (uint64_t)c->srv->cfg.idle_timeout * 1000 : SK_AUTH_DEADLINE_MS, 0);
   return 0;
 }
 
@@ -973,7 +679,6 @@ void sk__conn_accept_with(sk_listener *l, int fd, const sk_adapter *ad) {
     sk__conn_hard_close(c);
     return;
   }
-  sk_decoder_init(&c->dec, c->srv->auth ? SK_PREAUTH_HEAD : 0); /* tight only until auth */
   rc = admit(c, (struct sockaddr *)&ss, fd, ad);
   if (rc == -EACCES) {
     sk__conn_hard_close(c); /* denied peers get nothing, not even a hello */

@@ -10,14 +10,13 @@
 
 #include "net/adapter.h"
 #include "net/core.h"
+#include "net/engine.h"
 
 typedef struct wq_item {
   sk_buf *buf;
   size_t off, len;
   int chunk; /* a coalescing chunk we own: more bytes may be appended */
 } wq_item;
-
-enum body_mode { BODY_NONE, BODY_GATHER, BODY_SINK, BODY_DISCARD };
 
 /* A transport: how a connection's bytes meet its socket. The plain one
  * hands libuv the application's own memory (the read buffer, or a sink's
@@ -70,50 +69,21 @@ struct sk_conn {
   atomic_int refs;
   int handles_open;
 
-  unsigned authed : 1, closing : 1, hard_closing : 1, lingering : 1, reading : 1;
-  unsigned in_process : 1, rerun : 1, dirty : 1, sink_paused : 1, congested : 1;
+  unsigned closing : 1, hard_closing : 1, lingering : 1, reading : 1;
+  unsigned dirty : 1, congested : 1, runnable : 1;
   unsigned stop_when_idle : 1, counted : 1, eof : 1;
   unsigned lent : 1;          /* the read in progress goes to the sink's memory (on_alloc) */
   unsigned budget_paused : 1; /* not read while the server is over --max-buffered */
-  unsigned native : 1;        /* the engine decodes frames (else the adapter owns the bytes) */
 
   /* a wire adapter below the engine (adapter.h), or NULL for plain native */
   const sk_adapter *ad;
   void *ad_state;
   unsigned tls_psk : 1; /* TLS keyed by the secret: authenticated by the handshake */
 
-  /* read side */
-  uint8_t *rbuf;
-  size_t rpos, rlen;
-  sk_decoder dec;
-  size_t got; /* body bytes just read into the sink's memory, not yet told */
-
-  /* the frame whose body is being read */
-  sk_head *fhead;
-  const sk_handler_ref *fref;
-  enum body_mode bmode;
-  uint8_t *gather;
-  size_t gathered;
-
-  /* a head that waits for the active request to finish */
-  sk_head *pending;
-
-  /* the active (SK_ASYNC) request */
-  int active, active_svc;
-  int active_slot; /* its metrics type slot */
-  /* metrics: when the last read came in (the requests it carried began
-   * then), the active request's start, and the error each request sent
-   * (0: none yet), for sockit_requests_total's code label */
-  uint64_t t_read, t_req;
-  int cur_err, req_err;
-  /* successful requests of one type that came in the last read and were
-   * answered in this pass of process(): counted at its end with one clock
-   * reading (their answers leave together then) */
-  int batch_slot;
-  uint32_t batch_n;
+  /* the protocol engine (engine.h): the read buffer it is lent, decoding,
+   * dispatch, request order, bodies */
+  sk_engine eng;
   int lidx; /* index of the listener's spec in srv->cfg.listen */
-  sk_head *req_head;
-  const sk_head *cur_head; /* set during a handler call: whose id to repeat */
 
   /* write side */
   wq_item *wq;
@@ -127,20 +97,18 @@ struct sk_conn {
   int ndeferred, deferred_cap;
   size_t deferred_bytes;
 
-  void **svc_state;
-  uint32_t svc_setup;
-
   char nonce[SK_NONCE_HEX + 1];
-  uint64_t bytes_in, bytes_out, t_start, last_active;
+  uint64_t bytes_in, bytes_out, t_start;
   char peer[64];               /* "[v6]:port" is at most 54 bytes, Unix peers are "unix" */
   char src[SK__RATELIMIT_KEY]; /* failed-auth source (ratelimit.h); "" exempt */
   sk_conn *prev, *next, *next_dirty;
+  sk_conn *next_run; /* the loop's run queue (runnable) */
 };
 
 /* Whose "id" a response repeats: the request a handler is running for, or
  * else the active (SK_ASYNC) request. */
 static inline const sk_head *sk__id_source(const sk_conn *c) {
-  return c->cur_head ? c->cur_head : c->req_head;
+  return sk__engine_id_source(&c->eng);
 }
 
 /* ---- wqueue.c ---- */

@@ -205,6 +205,7 @@ struct sk_loop {
   int nwchunk;
   sk_conn *conns;           /* every open connection on this loop */
   sk_conn *dirty;           /* connections with unflushed output */
+  sk_conn *runq;            /* connections whose engine can go on (sk_conn_done/resume) */
   sk_wire_conn *wire_conns; /* connections of other wires (seed) */
   int stopping;
   uint64_t stop_deadline;
@@ -271,6 +272,8 @@ void sk__conn_accept(sk_listener *l, int fd);
 struct sk_adapter;
 void sk__conn_accept_with(sk_listener *l, int fd, const struct sk_adapter *ad);
 void sk__conn_flush_dirty(sk_loop *l);
+/* Run the engines that sk_conn_done / sk_conn_resume made runnable. */
+void sk__conn_run_queue(sk_loop *l);
 void sk__conn_stop_all(sk_loop *l);  /* graceful stop: close each when idle */
 void sk__conn_close_all(sk_loop *l); /* the stop deadline has passed */
 int sk__conn_active(const sk_conn *c);

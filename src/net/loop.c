@@ -79,11 +79,22 @@ static void run_tasks(sk_loop *l) {
   }
 }
 
+/* Twice per iteration, after the I/O callbacks and before blocking: the
+ * connections that may go on run first (their answers join the queues),
+ * then every queue is written. A write that drains a queue may let a
+ * service end its request: until no engine is left runnable, since libuv
+ * would block with one waiting. */
+static void turn(sk_loop *l) {
+  do {
+    sk__conn_run_queue(l);
+    sk__conn_flush_dirty(l);
+  } while (l->runq != NULL);
+}
 static void on_flush_prepare(uv_prepare_t *p) {
-  sk__conn_flush_dirty(p->data);
+  turn(p->data);
 }
 static void on_flush_check(uv_check_t *p) {
-  sk__conn_flush_dirty(p->data);
+  turn(p->data);
 }
 
 static void on_tick(uv_timer_t *t) {

@@ -481,10 +481,7 @@ int sk__send_error(sk_conn *c, const sk_head *id_src, int err, const char *msg) 
   sk_head *h;
   int rc;
   /* the request this answers ends with err (sockit_requests_total) */
-  if (id_src != NULL && id_src == c->cur_head)
-    c->cur_err = err;
-  else if (id_src != NULL && id_src == c->req_head)
-    c->req_err = err;
+  sk__engine_answered(&c->eng, id_src, err);
   if ((h = sk_head_new("error")) == NULL)
     return -ENOMEM;
   sk_head_set_str(h, "code", sk_err_wire_name(err));
