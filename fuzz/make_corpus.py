@@ -72,6 +72,47 @@ def write(name, files):
             f.write(data)
 
 
+def engine_op(case, high=0):
+    """fuzz_engine.c reads op % 12 as the step and op's high bits as its
+    argument: the smallest op byte with both."""
+    for op in range(256):
+        if op % 12 == case and op >> 4 == high:
+            return bytes([op])
+    for op in range(256):
+        if op % 12 == case and op >> 4 >= high:
+            return bytes([op])
+    raise ValueError(case)
+
+
+def engine_seeds():
+    """Programs for fuzz_engine.c: a mode byte, then steps (see step())."""
+    types = ["quick", "slow", "follow", "fail", "gather", "up", "auth", "nosuch"]
+
+    def read(t, body=0, cut=None):
+        pick = types.index(t) | (0x40 if cut is not None else 0)
+        out = engine_op(0) + bytes([pick, body])
+        if t == "auth":
+            out += b"\x01"
+        if cut is not None:
+            out += bytes([cut])
+        return out + bytes(range(body))
+
+    done, resume, tick = engine_op(4), engine_op(5), engine_op(6)
+    full, deadline, close = engine_op(7), engine_op(8), engine_op(9, 1)
+    return [
+        b"\x00" + read("quick") + read("slow") + read("quick") + done + tick,
+        b"\x00" + read("slow") + read("follow") + read("quick") + read("follow") + done + tick,
+        b"\x00" + engine_op(10, 7) + read("up", 30) + read("quick") + resume + tick + resume +
+        tick + resume + tick + resume + tick + done + tick,
+        b"\x00" + engine_op(10, 4) + read("up", 40, cut=20) + engine_op(3) + b"\x05" +
+        engine_op(3) + b"\x09" + done + tick,
+        b"\x00" + read("gather", 50, cut=30) + read("fail") + read("nosuch", 3) + read("quick"),
+        b"\x00" + full + read("quick") + read("quick") + full + deadline + b"\x80" + close,
+        b"\x02" + read("quick") + read("auth") + read("quick") + deadline + b"\x20",
+        b"\x01" + engine_op(0) + b"\x20" + b"\x00\x00\x00\x10" + b'{"type":"quick"}',
+    ]
+
+
 def main():
     stream = b"".join(frame(h, b) for h, b in REQUESTS)
     write("frame", [
@@ -105,6 +146,7 @@ def main():
         b"\x03dir/sub/name.txt", b"\x03..", b"\x03a\\b\\.hidden",
         b"\x04" + bytes(range(256)),
     ])
+    write("engine", engine_seeds())
     responses = b"".join(frame(h, b) for h, b in RESPONSES)
     write("client", [
         frame(HELLO_NONE) + responses,

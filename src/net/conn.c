@@ -511,8 +511,8 @@ void sk__conn_budget_pause(sk_conn *c, int paused) {
 }
 
 static void update_reading(sk_conn *c) {
-  int want = !c->hard_closing && !c->eof && (c->lingering || !sk__engine_blocked(&c->eng)) && !c->congested &&
-             !c->budget_paused && c->tp->can_read(c);
+  int want = !c->hard_closing && !c->eof && (c->lingering || !sk__engine_blocked(&c->eng)) &&
+             !c->congested && !c->budget_paused && c->tp->can_read(c);
   if (want && !c->reading)
     c->reading = uv_read_start(&c->h.stream, on_alloc, on_read) == 0;
   else if (!want && c->reading) {
@@ -658,7 +658,8 @@ int sk__conn_start_native(sk_conn *c) {
   if (send_hello(c) < 0)
     return -ENOMEM;
   uv_timer_start(&c->timer, on_timer,
-                 c->eng.authed ? (uint64_t)c->srv->cfg.idle_timeout * 1000 : SK_AUTH_DEADLINE_MS, 0);
+                 c->eng.authed ? (uint64_t)c->srv->cfg.idle_timeout * 1000 : SK_AUTH_DEADLINE_MS,
+                 0);
   return 0;
 }
 

@@ -431,7 +431,7 @@ void sk__engine_run(sk_engine *e) {
         continue;
       }
       if (e->host->out_full(e->conn))
-        break; /* the peer is not reading: take no more requests */
+        break;          /* the peer is not reading: take no more requests */
       if (!e->native) { /* the adapter owns the bytes until it starts the engine */
         if (e->host->adapt == NULL || !e->host->adapt(e->conn))
           break;
