@@ -430,9 +430,11 @@ void sk__engine_run(sk_engine *e) {
           break;
         continue;
       }
+      /* the peer is not reading: take no more requests */
       if (e->host->out_full(e->conn))
-        break;          /* the peer is not reading: take no more requests */
-      if (!e->native) { /* the adapter owns the bytes until it starts the engine */
+        break;
+      /* the adapter owns the bytes until it starts the engine */
+      if (!e->native) {
         if (e->host->adapt == NULL || !e->host->adapt(e->conn))
           break;
         continue;
