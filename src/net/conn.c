@@ -366,6 +366,7 @@ static void schedule(sk_conn *c) {
   sk_conn_ref(c); /* the run queue's reference */
   c->next_run = c->loop->runq;
   c->loop->runq = c;
+  sk__loop_want_turn(c->loop);
 }
 
 void sk__conn_run_queue(sk_loop *l) {

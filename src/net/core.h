@@ -184,16 +184,17 @@ struct sk_loop {
   sk_server *srv;
   int index;
   uv_thread_t thread;
-  uv_async_t wake;             /* tasks posted and stop requests */
-  uv_prepare_t prepare;        /* flushes dirty write queues before blocking */
-  uv_check_t check;            /* ... and right after I/O callbacks */
-  uv_timer_t drain;            /* graceful stop: polls until connections are gone */
-  uv_timer_t accept_retry;     /* restarts paused listeners (accept.c) */
-  uv_timer_t tick;             /* loop 0, with a log: pre-auth log summaries, once a second */
-  uv_timer_t budget;           /* over --max-buffered: pause and drop (budget.c) */
-  int budget_looks;            /* looks in this over-budget episode */
-  int budget_dropped;          /* the last look dropped connections */
-  uv_tcp_t first_stream;       /* opened and closed at init: see sk__loop_init */
+  uv_async_t wake;         /* tasks posted and stop requests */
+  uv_prepare_t prepare;    /* flushes dirty write queues before blocking */
+  uv_check_t check;        /* ... and right after I/O callbacks */
+  uv_idle_t run_idle;      /* on while runq waits: the loop does not block (sk__loop_want_turn) */
+  uv_timer_t drain;        /* graceful stop: polls until connections are gone */
+  uv_timer_t accept_retry; /* restarts paused listeners (accept.c) */
+  uv_timer_t tick;         /* loop 0, with a log: pre-auth log summaries, once a second */
+  uv_timer_t budget;       /* over --max-buffered: pause and drop (budget.c) */
+  int budget_looks;        /* looks in this over-budget episode */
+  int budget_dropped;      /* the last look dropped connections */
+  uv_tcp_t first_stream;   /* opened and closed at init: see sk__loop_init */
   uv_signal_t sigint, sigterm; /* loop 0 only */
   uv_mutex_t qlock;
   sk_task *qhead, *qtail;
@@ -274,6 +275,9 @@ void sk__conn_accept_with(sk_listener *l, int fd, const struct sk_adapter *ad);
 void sk__conn_flush_dirty(sk_loop *l);
 /* Run the engines that sk_conn_done / sk_conn_resume made runnable. */
 void sk__conn_run_queue(sk_loop *l);
+/* runq has work: the loop does not block before its next turn, wherever
+ * the work came from (a close callback runs after the turn). */
+void sk__loop_want_turn(sk_loop *l);
 void sk__conn_stop_all(sk_loop *l);  /* graceful stop: close each when idle */
 void sk__conn_close_all(sk_loop *l); /* the stop deadline has passed */
 int sk__conn_active(const sk_conn *c);

@@ -89,6 +89,15 @@ static void turn(sk_loop *l) {
     sk__conn_run_queue(l);
     sk__conn_flush_dirty(l);
   } while (l->runq != NULL);
+  if (uv_is_active((uv_handle_t *)&l->run_idle))
+    uv_idle_stop(&l->run_idle);
+}
+static void on_run_idle(uv_idle_t *i) {
+  turn(i->data);
+}
+void sk__loop_want_turn(sk_loop *l) {
+  if (!uv_is_active((uv_handle_t *)&l->run_idle))
+    uv_idle_start(&l->run_idle, on_run_idle);
 }
 static void on_flush_prepare(uv_prepare_t *p) {
   turn(p->data);
@@ -103,9 +112,11 @@ static void on_tick(uv_timer_t *t) {
 }
 
 static void close_internal(sk_loop *l) {
+  sk__conn_run_queue(l); /* every connection is closed: only drops references */
   uv_close((uv_handle_t *)&l->wake, NULL);
   uv_close((uv_handle_t *)&l->prepare, NULL);
   uv_close((uv_handle_t *)&l->check, NULL);
+  uv_close((uv_handle_t *)&l->run_idle, NULL);
   uv_close((uv_handle_t *)&l->drain, NULL);
   uv_close((uv_handle_t *)&l->accept_retry, NULL);
   uv_close((uv_handle_t *)&l->tick, NULL);
@@ -205,6 +216,8 @@ int sk__loop_init(sk_loop *l, sk_server *srv, int index) {
   uv_check_init(&l->uv, &l->check);
   uv_check_start(&l->check, on_flush_check);
   l->check.data = l;
+  uv_idle_init(&l->uv, &l->run_idle);
+  l->run_idle.data = l;
   uv_timer_init(&l->uv, &l->drain);
   l->drain.data = l;
   uv_timer_init(&l->uv, &l->accept_retry);
@@ -260,6 +273,7 @@ void sk__loop_close(sk_loop *l) {
  * task that was never run would leak what it holds. Then free the pool. */
 void sk__loop_fini(sk_loop *l) {
   run_tasks(l);
+  sk__conn_run_queue(l);
   while (l->nrbuf > 0)
     free(l->rbuf_pool[--l->nrbuf]);
   while (l->nwchunk > 0)
