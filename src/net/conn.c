@@ -1,12 +1,16 @@
-/* conn.c - a native-wire connection: read, decode, authenticate, dispatch,
- * and its lifetime (the write side is wqueue.c).
+/* conn.c - a native-wire connection's plumbing: the socket, the transport,
+ * the timer and the lifetime around its protocol engine (engine.c), and the
+ * engine's host (auth checks, error frames, the output's pause mark). The
+ * write side is wqueue.c.
  *
- * The way a request travels: bytes land in a lazily allocated read buffer;
- * sk_decode_head() cuts heads out of it; until auth_ok only an auth frame is
- * accepted; then the head goes to the handler that registered its type, with
- * the body gathered whole (small bodies, within their limit) or streamed to
- * the handler's sink. Responses are encoded straight into the write queue and
- * flushed once per loop iteration as one scatter-gather write.
+ * The way a request travels: bytes land in a lazily allocated read buffer
+ * lent to the engine; process() runs the engine, which cuts heads out of it,
+ * takes only an auth frame until auth_ok (host_auth checks it), then hands
+ * each head to the handler that registered its type, with the body gathered
+ * whole or streamed to the handler's sink. Responses are encoded straight
+ * into the write queue and flushed once per loop iteration as one
+ * scatter-gather write. sk_conn_done / sk_conn_resume put the connection on
+ * its loop's run queue; the loop runs it before it flushes.
  */
 #include <errno.h>
 #include <stdarg.h>

@@ -1,5 +1,6 @@
-/* conn_int.h - a native connection's state, shared by conn.c (read side,
- * dispatch, authentication, lifetime) and wqueue.c (write side). Nothing
+/* conn_int.h - a native connection's state, shared by conn.c (the plumbing
+ * around the protocol engine of engine.h: reads, auth checks, timers,
+ * lifetime), wqueue.c (write side) and tls_conn.c (TLS transport). Nothing
  * outside src/net includes it: services see an opaque sk_conn. */
 #ifndef SOCKIT_NET_CONN_INT_H
 #define SOCKIT_NET_CONN_INT_H
