@@ -119,9 +119,11 @@ def test_keep_sending_goes_on_until_stdin_ends(sockit_bin):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert p.stdout.read() == b"first"  # our stdout closes at the peer's EOF
-        time.sleep(0.2)  # the test: a wrong exit at the peer's EOF would happen now
-        assert p.poll() is None  # but we still send
-        p.stdin.write(b"and the rest")
+        p.stdin.write(b"and ")
+        p.stdin.flush()
+        assert wait_for(lambda: bytes(got) == b"and ", 5), bytes(got)  # but we still send
+        assert p.poll() is None
+        p.stdin.write(b"the rest")
         p.stdin.close()
         assert p.wait(10) == 0
     finally:
