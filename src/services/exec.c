@@ -3,15 +3,14 @@
  * streams, the real exit status, stdin forwarding, signals, a timeout, and
  * never without authentication.
  *
- * One exec per connection at a time (the core keeps requests in order). A
- * job owns the child's uv handles: the process, three pipes and a timer. It
- * holds a reference on the connection while any handle is open, and is freed
- * when the last handle's close callback has run. The request ends (exit
- * frame, sk_conn_done) only when the process has exited AND both output
- * pipes reached EOF, so that no output is lost behind the exit frame. If the
- * connection closes first, finish() detaches the job and kills the child's
- * whole process group; the job then lives on only until libuv reaps the
- * child (closing an unreaped process handle would leave a zombie).
+ * The native adapter of the child-process runner (child.h), which the seed
+ * wire's exec uses too: this file reads the request, builds the
+ * environment, turns output into stdout/stderr frames (with flow control),
+ * stdin frames into the child's stdin, and the end into an exit frame. One
+ * exec per connection at a time (the core keeps requests in order). A job
+ * holds a reference on the connection until the runner has closed its last
+ * handle. If the connection closes first, finish() detaches the job and the
+ * runner kills the child's whole process group.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -27,16 +26,14 @@
 #include <unistd.h>
 
 #include "service/service.h"
+#include "services/child.h"
 #include "services/services.h"
 #include "sockit/error.h"
 
 extern char **environ;
 
-#define EXEC_RBUF (64u * 1024)      /* one read from a child's pipe */
 #define EXEC_BYREF_MIN (16u * 1024) /* reads at least this big are sent without a copy */
 #define EXEC_TERM_GRACE_MS 2000     /* timeout: TERM, then KILL this much later */
-#define EXEC_REAP_GRACE_MS 1000     /* after KILL: stop waiting for pipes held by escapees */
-#define EXEC_GROUP_POLL_MS 10       /* after TERM: first look whether the group is gone */
 #define EXEC_WHAT_MAX 1024          /* argv / shell line kept for the log */
 #define EXEC_ENV_MAX 4096           /* entries in a child's environment */
 
@@ -48,11 +45,7 @@ static const char exec_noauth[] =
 /* Server-wide: the running count (--max-execs) and who children run as. */
 typedef struct exec_shared {
   atomic_int running;
-  int setuser;
-  uid_t uid;
-  gid_t gid;
-  char user[64];
-  char home[1024];
+  sk__child_user user;
 } exec_shared;
 
 typedef struct exec_job exec_job;
@@ -64,26 +57,13 @@ typedef struct exec_state {
 } exec_state;
 
 struct exec_job {
-  uv_process_t proc;
-  uv_pipe_t in, out, err;
-  uv_timer_t timer;
-  uv_write_t wreq;
+  sk__child *child;
   sk_conn *c;
   exec_state *st; /* NULL once the request ended or the connection closed */
   exec_shared *sh;
-  int handles; /* open uv handles; the job is freed when the last one closes */
-  pid_t pid;   /* also the process group id (UV_PROCESS_DETACHED: setsid) */
-  unsigned spawned : 1, exited : 1, out_eof : 1, err_eof : 1, in_open : 1, writing : 1;
-  unsigned eof_pending : 1, eof_after_frame : 1, eof_seen : 1, paused : 1, reported : 1;
-  unsigned timed_out : 1, detached : 1, want_stdin : 1, shell : 1;
-  int stage;        /* 0 running, 1 group sent TERM (KILL due), 2 group ended */
-  uint64_t kill_at; /* stage 1: uv_now when the KILL is due */
-  uint64_t poll_ms; /* stage 1: the next look at the group, doubling */
-  int64_t status;
-  int term_signal;
-  uint64_t t_start, bytes_out;
-  sk_buf *rb;    /* the read buffer lent to libuv */
-  uint8_t *wbuf; /* stdin bytes in the write in flight */
+  unsigned eof_after_frame : 1, eof_seen : 1, paused : 1, detached : 1, want_stdin : 1;
+  unsigned shell : 1;
+  uint64_t t_start;
   char what[EXEC_WHAT_MAX];
 };
 
@@ -96,8 +76,6 @@ typedef struct exec_args {
   double timeout;
 } exec_args;
 
-static void maybe_finish(exec_job *j);
-
 /* ---- the server-wide part ----------------------------------------------- */
 
 static exec_shared *shared_of(const sk_server *srv) {
@@ -106,31 +84,20 @@ static exec_shared *shared_of(const sk_server *srv) {
 
 int sk__exec_user(const sk_server *srv, uid_t *uid, gid_t *gid) {
   const exec_shared *sh = shared_of(srv);
-  if (sh == NULL || !sh->setuser)
+  if (sh == NULL || !sh->user.setuser)
     return 0;
-  *uid = sh->uid;
-  *gid = sh->gid;
+  *uid = sh->user.uid;
+  *gid = sh->user.gid;
   return 1;
 }
 
 /* Resolve --exec-user. Returns 0 or -EINVAL after telling the operator why. */
 static int resolve_user(const sk_server *srv, exec_shared *sh, const char *name) {
-  struct passwd pw, *res = NULL;
-  char buf[4096];
-  if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
-    sk__notice(srv, SK_NOTICE_ERROR, "--exec-user %s: no such user", name);
-    return -EINVAL;
-  }
-  if (geteuid() != 0 && pw.pw_uid != geteuid()) {
-    sk__notice(srv, SK_NOTICE_ERROR, "--exec-user %s needs the server to run as root", name);
-    return -EPERM;
-  }
-  sh->setuser = geteuid() == 0;
-  sh->uid = pw.pw_uid;
-  sh->gid = pw.pw_gid;
-  snprintf(sh->user, sizeof(sh->user), "%s", name);
-  snprintf(sh->home, sizeof(sh->home), "%s", pw.pw_dir ? pw.pw_dir : "/");
-  return 0;
+  char why[160];
+  int rc = sk__child_user_resolve(name, &sh->user, why, sizeof(why));
+  if (rc < 0)
+    sk__notice(srv, SK_NOTICE_ERROR, "%s", why);
+  return rc;
 }
 
 /* Descriptors the server inherited from whoever started it (a shell's
@@ -183,79 +150,28 @@ static void exec_stop(sk_server *srv) {
   sk__service_set_state(srv, &sk__svc_exec, NULL);
 }
 
-/* ---- the job's life ----------------------------------------------------- */
+/* ---- the job's life: the runner's callbacks ------------------------------ */
 
-static void on_handle_closed(uv_handle_t *h) {
-  exec_job *j = h->data;
-  if (--j->handles > 0)
-    return;
-  atomic_fetch_sub(&j->sh->running, 1);
-  sk_buf_unref(j->rb);
-  free(j->wbuf);
-  sk_conn_unref(j->c);
-  free(j);
-}
-
-static void close_handle(exec_job *j, void *h) {
-  if (!uv_is_closing(h))
-    uv_close(h, on_handle_closed);
-}
-
-static void close_stdin(exec_job *j) {
-  if (j->writing) {
-    j->eof_pending = 1; /* after the write in flight */
-    return;
-  }
-  if (j->in_open) {
-    j->in_open = 0;
-    close_handle(j, &j->in);
-  }
-}
-
-static void pipe_eof(exec_job *j, uv_pipe_t *p) {
-  if (p == &j->out)
-    j->out_eof = 1;
-  else
-    j->err_eof = 1;
-  close_handle(j, p);
-  maybe_finish(j);
-}
-
-/* Signal the program's whole process group. Until the group has been
- * ended (stage 2) its id cannot have been reused: either the leader is not
- * yet reaped, or the group still had members when the leader was (a
- * process group id stays taken while the group has members), and the KILL
- * follows the TERM by EXEC_TERM_GRACE_MS only. */
-static void signal_group(exec_job *j, int sig) {
-  if (j->spawned && (j->stage < 2 || !j->exited))
-    kill(-j->pid, sig);
-}
-
-/* Is any process left in the program's group? */
-static int group_alive(const exec_job *j) {
-  return j->spawned && kill(-j->pid, 0) == 0;
-}
-
-static void log_job(exec_job *j, const char *result) {
-  enum sk_metric class = j->timed_out     ? SK_M_EXEC_TIMEOUT
-                         : j->term_signal ? SK_M_EXEC_SIGNAL
-                         : j->status == 0 ? SK_M_EXEC_OK
+static void log_job(exec_job *j, const sk__child_result *r, const char *result) {
+  enum sk_metric class = r->timed_out     ? SK_M_EXEC_TIMEOUT
+                         : r->term_signal ? SK_M_EXEC_SIGNAL
+                         : r->status == 0 ? SK_M_EXEC_OK
                                           : SK_M_EXEC_ERROR;
   sk__conn_metric(j->c, class, 1);
   sk_conn_log(j->c, "exec", j->shell ? "shell" : "argv", 's', j->what, "code", 'i',
-              j->term_signal ? (int64_t)-1 : j->status, "signal", 'i', (int64_t)j->term_signal,
+              r->term_signal ? (int64_t)-1 : r->status, "signal", 'i', (int64_t)r->term_signal,
               "result", 's', result, "duration", 'f', (double)(uv_hrtime() - j->t_start) / 1e9,
-              "bytes_out", 'i', (int64_t)j->bytes_out, NULL);
+              "bytes_out", 'i', (int64_t)r->bytes_out, NULL);
 }
 
-static int send_exit(exec_job *j) {
+static int send_exit(exec_job *j, const sk__child_result *r) {
   sk_head *h = sk_head_new("exit");
   int rc = h ? 0 : -ENOMEM;
-  if (rc == 0 && j->term_signal)
-    rc = sk_head_set_int(h, "signal", j->term_signal);
+  if (rc == 0 && r->term_signal)
+    rc = sk_head_set_int(h, "signal", r->term_signal);
   else if (rc == 0)
-    rc = sk_head_set_int(h, "code", j->status);
-  if (rc == 0 && j->timed_out)
+    rc = sk_head_set_int(h, "code", r->status);
+  if (rc == 0 && r->timed_out)
     rc = sk_head_set_bool(h, "timed_out", 1);
   if (rc == 0)
     rc = sk_conn_send(j->c, h, NULL, 0);
@@ -263,181 +179,79 @@ static int send_exit(exec_job *j) {
   return rc;
 }
 
-/* The request ends once the process exited and both pipes hit EOF. */
-static void maybe_finish(exec_job *j) {
+/* The process exited and both pipes hit EOF: the request ends. */
+static void job_done(void *owner, const sk__child_result *r) {
+  exec_job *j = owner;
   exec_state *st = j->st;
-  if (j->reported || !j->exited || !j->out_eof || !j->err_eof)
-    return;
-  j->reported = 1;
-  if (j->stage == 1 && !group_alive(j))
-    j->stage = 2;    /* the TERM was enough: no KILL to wait for */
-  if (j->stage != 1) /* else the timer still owes the group its KILL */
-    close_handle(j, &j->timer);
-  close_stdin(j);
-  j->eof_pending = 0;
-  if (j->in_open) { /* a write in flight: closing cancels it */
-    j->in_open = 0;
-    close_handle(j, &j->in);
-  }
-  log_job(j, j->detached ? "disconnected" : j->timed_out ? "timed_out" : "ok");
+  log_job(j, r, j->detached ? "disconnected" : r->timed_out ? "timed_out" : "ok");
   if (st == NULL)
     return;
   j->st = NULL;
   st->job = NULL;
   st->stdin_tail = j->want_stdin && !j->eof_seen;
-  if (send_exit(j) < 0)
+  if (send_exit(j, r) < 0)
     sk_conn_close(j->c, 0);
   sk_conn_done(j->c);
 }
 
-static void on_timer(uv_timer_t *t);
-
-/* End the program's group: TERM now, KILL EXEC_TERM_GRACE_MS later (stage
- * 1). A group that is already empty needs neither: straight to stage 2,
- * where pipes still held by a child that left the group (setsid) are waited
- * for EXEC_REAP_GRACE_MS at most. */
-static void end_group(exec_job *j) {
-  if (j->exited && !group_alive(j)) {
-    j->stage = 2;
-    uv_timer_start(&j->timer, on_timer, EXEC_REAP_GRACE_MS, 0);
-    return;
-  }
-  signal_group(j, SIGTERM);
-  j->stage = 1;
-  j->kill_at = uv_now(j->timer.loop) + EXEC_TERM_GRACE_MS;
-  j->poll_ms = EXEC_GROUP_POLL_MS;
-  uv_timer_start(&j->timer, on_timer, j->poll_ms, 0);
-}
-
-/* Stage 1: the group has gone after the TERM (the usual case, and then the
- * --max-execs slot is free at once), or wait on, or KILL when due. */
-static void group_check(exec_job *j) {
-  uint64_t now = uv_now(j->timer.loop);
-  if (j->exited && !group_alive(j)) {
-    j->stage = 2;
-    if (j->reported)
-      close_handle(j, &j->timer);
-    else
-      uv_timer_start(&j->timer, on_timer, EXEC_REAP_GRACE_MS, 0);
-  } else if (now < j->kill_at) {
-    j->poll_ms *= 2;
-    uv_timer_start(&j->timer, on_timer,
-                   j->poll_ms < j->kill_at - now ? j->poll_ms : j->kill_at - now, 0);
-  } else {
-    signal_group(j, SIGKILL);
-    j->stage = 2;
-    if (j->reported)
-      close_handle(j, &j->timer); /* answered, and now the group is gone too */
-    else
-      uv_timer_start(&j->timer, on_timer, EXEC_REAP_GRACE_MS, 0);
-  }
-}
-
-/* The leader exited: whatever it left running in its group (`sleep 600 &`)
- * is ended too, and the exec keeps its --max-execs slot until then. */
-static void on_child_exit(uv_process_t *p, int64_t status, int sig) {
-  exec_job *j = p->data;
-  j->exited = 1;
-  j->status = status;
-  j->term_signal = sig;
-  close_handle(j, p);
-  if (j->stage == 0)
-    end_group(j);
-  maybe_finish(j);
-}
-
-static void on_timer(uv_timer_t *t) {
-  exec_job *j = t->data;
-  if (j->stage == 0) {
-    j->timed_out = 1;
-    end_group(j);
-  } else if (j->stage == 1) {
-    group_check(j);
-  } else if (!j->exited) { /* KILLed, not reaped yet */
-    signal_group(j, SIGKILL);
-    uv_timer_start(t, on_timer, EXEC_REAP_GRACE_MS, 0);
-  } else {
-    /* The group is dead but a pipe is still open: a child that left the
-     * group (setsid) holds it. Stop waiting for it. */
-    if (!j->out_eof)
-      pipe_eof(j, &j->out);
-    if (!j->err_eof)
-      pipe_eof(j, &j->err);
-  }
-}
-
-/* ---- output ------------------------------------------------------------- */
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  exec_job *j = h->data;
-  if (j->rb == NULL)
-    j->rb = sk_buf_new(EXEC_RBUF);
-  buf->base = j->rb ? (char *)sk_buf_data(j->rb) : NULL;
-  buf->len = j->rb ? EXEC_RBUF : 0;
-}
-
-static void pause_output(exec_job *j) {
-  j->paused = 1;
-  if (!j->out_eof)
-    uv_read_stop((uv_stream_t *)&j->out);
-  if (!j->err_eof)
-    uv_read_stop((uv_stream_t *)&j->err);
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
-
-static void resume_output(exec_job *j) {
-  j->paused = 0;
-  if (!j->out_eof && uv_read_start((uv_stream_t *)&j->out, on_alloc, on_read) < 0)
-    pipe_eof(j, &j->out);
-  if (!j->err_eof && uv_read_start((uv_stream_t *)&j->err, on_alloc, on_read) < 0)
-    pipe_eof(j, &j->err);
+/* Every handle is closed: the --max-execs slot and the connection go. */
+static void job_freed(void *owner) {
+  exec_job *j = owner;
+  atomic_fetch_sub(&j->sh->running, 1);
+  sk_conn_unref(j->c);
+  free(j);
 }
 
 /* Send n bytes of the read buffer as a stdout/stderr frame: big reads by
  * reference (the buffer goes with them), small ones copied so that a chatty
- * child cannot pin a 64 KiB buffer per byte. */
-static int forward(exec_job *j, const char *type, size_t n) {
+ * child cannot pin a 64 KiB buffer per byte. Returns 1 if buf was kept. */
+static int forward(exec_job *j, const char *type, sk_buf *buf, size_t n, int *rc) {
   sk_head *h = sk_head_new(type);
-  int rc;
-  if (h == NULL)
-    return -ENOMEM;
+  int kept = 0;
+  if (h == NULL) {
+    *rc = -ENOMEM;
+    return 0;
+  }
   if (n >= EXEC_BYREF_MIN) {
-    sk_buf_set_len(j->rb, n);
-    rc = sk_conn_send_buf(j->c, h, j->rb, 0, n);
-    sk_buf_unref(j->rb);
-    j->rb = NULL;
+    sk_buf_set_len(buf, n);
+    *rc = sk_conn_send_buf(j->c, h, buf, 0, n);
+    kept = 1;
   } else {
-    rc = sk_conn_send(j->c, h, sk_buf_data(j->rb), n);
+    *rc = sk_conn_send(j->c, h, sk_buf_data(buf), n);
   }
   sk_head_free(h);
-  return rc;
+  return kept;
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-  exec_job *j = s->data;
-  if (n == 0)
-    return;
-  if (n < 0) { /* EOF, or an error (ENOBUFS when out of memory): same end */
-    pipe_eof(j, (uv_pipe_t *)s);
-    return;
-  }
-  j->bytes_out += (uint64_t)n;
+static int job_output(void *owner, int fd, sk_buf *buf, size_t n) {
+  exec_job *j = owner;
+  int rc = 0, kept;
   if (j->st == NULL)
-    return;
-  if (forward(j, s == (uv_stream_t *)&j->out ? "stdout" : "stderr", (size_t)n) < 0) {
+    return 0;
+  kept = forward(j, fd == 1 ? "stdout" : "stderr", buf, n, &rc);
+  if (rc < 0) {
     sk_conn_close(j->c, 0); /* out of memory or closing: finish() kills the group */
-    pause_output(j);
-    return;
+    j->paused = 1;
+    sk__child_pause(j->child);
+  } else if (sk_conn_congested(j->c)) {
+    j->paused = 1;
+    sk__child_pause(j->child); /* the child blocks on its pipe until .drained */
   }
-  if (sk_conn_congested(j->c))
-    pause_output(j); /* the child blocks on its pipe until .drained */
+  return kept;
+}
+
+static void job_stdin_ready(void *owner) {
+  exec_job *j = owner;
+  if (!j->detached)
+    sk_conn_resume(j->c); /* the sink paused the connection while we wrote */
 }
 
 static void exec_drained(sk_conn *c, void *state) {
   exec_state *st = state;
-  if (st->job != NULL && st->job->paused)
-    resume_output(st->job);
+  if (st->job != NULL && st->job->paused) {
+    st->job->paused = 0;
+    sk__child_resume(st->job->child);
+  }
 }
 
 /* ---- starting ----------------------------------------------------------- */
@@ -491,7 +305,7 @@ static int env_overridden(const exec_args *a, const exec_shared *sh, const char 
   key[nlen] = '\0';
   if (a->env != NULL && sk_head_has(a->env, key))
     return 1;
-  for (size_t i = 0; sh->user[0] && i < 3; i++)
+  for (size_t i = 0; sh->user.name[0] && i < 3; i++)
     if (strcmp(key, user_vars[i]) == 0)
       return 1;
   return 0;
@@ -513,10 +327,10 @@ static char **build_env(const exec_args *a, const exec_shared *sh, int *err) {
       continue;
     env_add(&b, *e, (size_t)(eq - *e), eq + 1);
   }
-  if (sh->user[0]) {
-    env_add(&b, "HOME", 4, sh->home);
-    env_add(&b, "USER", 4, sh->user);
-    env_add(&b, "LOGNAME", 7, sh->user);
+  if (sh->user.name[0]) {
+    env_add(&b, "HOME", 4, sh->user.home);
+    env_add(&b, "USER", 4, sh->user.name);
+    env_add(&b, "LOGNAME", 7, sh->user.name);
   }
   if (a->env != NULL && b.err == 0)
     sk_head_each_str(a->env, env_add_cb, &b);
@@ -595,7 +409,6 @@ static void describe(exec_job *j, const exec_args *a) {
 }
 
 static exec_job *job_new(sk_conn *c, exec_shared *sh, const exec_args *a) {
-  uv_loop_t *loop = sk_conn_uv_loop(c);
   exec_job *j = calloc(1, sizeof(*j));
   if (j == NULL)
     return NULL;
@@ -605,72 +418,44 @@ static exec_job *job_new(sk_conn *c, exec_shared *sh, const exec_args *a) {
   j->want_stdin = a->want_stdin != 0;
   j->shell = a->shell != NULL;
   describe(j, a);
-  uv_pipe_init(loop, &j->in, 0);
-  uv_pipe_init(loop, &j->out, 0);
-  uv_pipe_init(loop, &j->err, 0);
-  uv_timer_init(loop, &j->timer);
-  j->proc.data = j->in.data = j->out.data = j->err.data = j->timer.data = j;
-  j->handles = 5; /* the process handle counts once uv_spawn has run */
-  sk_conn_ref(c);
   return j;
 }
 
-static int spawn(exec_job *j, const exec_args *a, char **envp) {
+/* Start the program. 0, or the spawn's error: the program's reason on
+ * stderr and exit code 127 went out, as a shell reports a missing command;
+ * or -ENOMEM (j is the caller's to free). The runner owns j from a start
+ * on (job_freed). */
+static int spawn(exec_job *j, const exec_args *a, char **envp, double timeout) {
   const char *shv[4] = {"/bin/sh", "-c", a->shell, NULL};
-  const char **argv = a->shell ? shv : a->argv;
-  uv_stdio_container_t stdio[3] = {
-      {.flags = j->want_stdin ? UV_CREATE_PIPE | UV_READABLE_PIPE : UV_IGNORE,
-       .data.stream = (uv_stream_t *)&j->in},
-      {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&j->out},
-      {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&j->err},
-  };
-  uv_process_options_t o = {
-      .exit_cb = on_child_exit,
-      .file = argv[0],
-      .args = (char **)argv,
-      .env = envp,
-      .cwd = sk_server_root(sk_conn_server(j->c)),
-      .flags = UV_PROCESS_DETACHED, /* setsid: its own group, killed as one */
-      .stdio_count = 3,
-      .stdio = stdio,
-  };
-  if (j->sh->setuser) {
-    o.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
-    o.uid = j->sh->uid;
-    o.gid = j->sh->gid;
-  }
-  return uv_spawn(sk_conn_uv_loop(j->c), &j->proc, &o);
-}
-
-/* The program could not start: its reason on stderr and exit code 127, as a
- * shell reports a missing command. */
-static void not_started(exec_job *j, int err) {
+  sk__child_cfg cfg = {.loop = sk_conn_uv_loop(j->c),
+                       .argv = a->shell ? shv : a->argv,
+                       .env = envp,
+                       .cwd = sk_server_root(sk_conn_server(j->c)),
+                       .user = &j->sh->user,
+                       .want_stdin = j->want_stdin,
+                       .timeout_ms = (uint64_t)(timeout * 1000.0),
+                       .term_grace_ms = EXEC_TERM_GRACE_MS,
+                       .end_group_on_exit = true, /* `sleep 600 &` ends with the program */
+                       .owner = j,
+                       .output = job_output,
+                       .stdin_ready = job_stdin_ready,
+                       .done = job_done,
+                       .freed = job_freed};
   char msg[EXEC_WHAT_MAX + 128];
-  sk_head *h = sk_head_new("stderr");
-  int n = snprintf(msg, sizeof(msg), "sockit: cannot run '%s': %s\n", j->what, uv_strerror(err));
-  if (h != NULL)
+  sk__child_result r = {.status = 127};
+  sk_head *h;
+  int rc = sk__child_start(&cfg, &j->child), n;
+  if (j->child != NULL)
+    sk_conn_ref(j->c); /* job_freed lets it go */
+  if (rc == 0 || j->child == NULL)
+    return rc;
+  n = snprintf(msg, sizeof(msg), "sockit: cannot run '%s': %s\n", j->what, uv_strerror(rc));
+  if ((h = sk_head_new("stderr")) != NULL)
     sk_conn_send(j->c, h, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
   sk_head_free(h);
-  j->status = 127;
-  send_exit(j);
-  j->reported = 1;
-  log_job(j, "not_started");
-  close_handle(j, &j->proc);
-  close_handle(j, &j->in);
-  close_handle(j, &j->out);
-  close_handle(j, &j->err);
-  close_handle(j, &j->timer);
-}
-
-static void start_io(exec_job *j, double timeout) {
-  j->spawned = 1;
-  j->pid = j->proc.pid;
-  if (j->want_stdin)
-    j->in_open = 1;
-  else
-    close_handle(j, &j->in);
-  resume_output(j);
-  uv_timer_start(&j->timer, on_timer, (uint64_t)(timeout * 1000.0), 0);
+  send_exit(j, &r);
+  log_job(j, &r, "not_started");
+  return rc;
 }
 
 static int handle_exec(sk_conn *c, const sk_request *req) {
@@ -702,12 +487,17 @@ static int handle_exec(sk_conn *c, const sk_request *req) {
     goto out;
   }
   st->stdin_tail = 0;
-  if ((rc = spawn(j, &a, envp)) < 0) {
-    not_started(j, rc);
+  if ((rc = spawn(j, &a, envp, a.timeout)) < 0 && j->child == NULL) {
+    free(j); /* nothing was made */
+    atomic_fetch_sub(&sh->running, 1);
+    sk_conn_error(c, -ENOMEM, NULL);
     rc = 0;
     goto out;
   }
-  start_io(j, a.timeout);
+  if (rc < 0) { /* not started: answered already; the runner frees j */
+    rc = 0;
+    goto out;
+  }
   j->st = st;
   st->job = j;
   rc = SK_ASYNC;
@@ -719,54 +509,15 @@ out:
 
 /* ---- stdin and signals -------------------------------------------------- */
 
-static void on_stdin_written(uv_write_t *w, int status) {
-  exec_job *j = w->data;
-  j->writing = 0;
-  free(j->wbuf);
-  j->wbuf = NULL;
-  if (status < 0 || j->eof_pending) {
-    j->eof_pending = 0;
-    close_stdin(j);
-  }
-  if (!j->detached)
-    sk_conn_resume(j->c); /* the sink paused the connection while we wrote */
-}
-
-/* Take the bytes into the child's stdin: what the pipe does not take at
- * once is copied and written in the background; while that write is in
- * flight the sink takes nothing, which pauses the connection. */
+/* Take the bytes into the child's stdin: while a write is in flight the
+ * sink takes nothing, which pauses the connection (job_stdin_ready resumes
+ * it). */
 static ssize_t stdin_body(sk_conn *c, void *state, const uint8_t *data, size_t n) {
   exec_state *st = state;
   exec_job *j = st->job;
-  uv_buf_t b = {(char *)data, n};
-  int w;
-
-  if (j == NULL || data == NULL || !j->in_open)
-    return (ssize_t)n; /* ended, end of frame, or stdin closed: drop */
-  if (j->writing)
-    return 0;
-  w = uv_try_write((uv_stream_t *)&j->in, &b, 1);
-  if (w == UV_EAGAIN)
-    w = 0;
-  if (w < 0) { /* EPIPE: the child closed its stdin; drop the rest as ssh does */
-    close_stdin(j);
-    return (ssize_t)n;
-  }
-  if ((size_t)w == n)
-    return (ssize_t)n;
-  if ((j->wbuf = malloc(n - (size_t)w)) == NULL)
-    return -ENOMEM;
-  memcpy(j->wbuf, data + w, n - (size_t)w);
-  b = uv_buf_init((char *)j->wbuf, (unsigned)(n - (size_t)w));
-  j->wreq.data = j;
-  if (uv_write(&j->wreq, (uv_stream_t *)&j->in, &b, 1, on_stdin_written) < 0) {
-    free(j->wbuf);
-    j->wbuf = NULL;
-    close_stdin(j);
-  } else {
-    j->writing = 1;
-  }
-  return (ssize_t)n;
+  if (j == NULL || data == NULL)
+    return (ssize_t)n; /* ended, or end of frame: drop */
+  return sk__child_stdin(j->child, data, n);
 }
 
 static int handle_stdin(sk_conn *c, const sk_request *req) {
@@ -786,7 +537,7 @@ static int handle_stdin(sk_conn *c, const sk_request *req) {
     return sk_conn_error(c, SK_EBADREQ, "this exec was started without \"stdin\":true"), 0;
   j->eof_seen |= eof != 0;
   if (eof && req->size == 0)
-    close_stdin(j);
+    sk__child_stdin_close(j->child);
   else if (eof)
     j->eof_after_frame = 1; /* close once this frame's bytes are taken */
   return req->size > 0 ? SK_ASYNC : 0;
@@ -797,7 +548,7 @@ static ssize_t stdin_sink(sk_conn *c, void *state, const uint8_t *data, size_t n
   exec_job *j = st->job;
   if (data == NULL && j != NULL && j->eof_after_frame) {
     j->eof_after_frame = 0;
-    close_stdin(j); /* after the write in flight, if any */
+    sk__child_stdin_close(j->child); /* after the write in flight, if any */
     return 0;
   }
   return stdin_body(c, state, data, n);
@@ -815,7 +566,7 @@ static int handle_signal(sk_conn *c, const sk_request *req) {
     return sk_conn_error(c, SK_EBADREQ, "signal without a running exec"), 0;
   for (size_t i = 0; name != NULL && i < sizeof(sigs) / sizeof(sigs[0]); i++)
     if (strcmp(name, sigs[i].name) == 0) {
-      signal_group(st->job, sigs[i].sig);
+      sk__child_signal(st->job->child, sigs[i].sig);
       return 0;
     }
   return sk_conn_error(c, SK_EBADREQ, "\"signal\" must be \"INT\", \"TERM\" or \"KILL\""), 0;
@@ -838,16 +589,7 @@ static void exec_finish(sk_conn *c, void *state) {
   if (j != NULL) {
     j->st = NULL;
     j->detached = 1;
-    signal_group(j, SIGKILL);
-    close_stdin(j);
-    if (j->in_open) {
-      j->in_open = 0;
-      close_handle(j, &j->in);
-    }
-    if (!j->out_eof)
-      pipe_eof(j, &j->out);
-    if (!j->err_eof)
-      pipe_eof(j, &j->err);
+    sk__child_kill(j->child);
   }
   free(st);
 }
