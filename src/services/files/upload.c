@@ -11,7 +11,8 @@
  * only by the closing job: fsync, mode, mtime, rename (numbered names tried
  * in turn), fsync of the folder. Every way out (published, refused,
  * failed, cancelled) passes through that one closing job, which is where
- * the fds are closed, the name's claim released and the job freed. */
+ * the fds are closed and the name's claim released (on the pool), and its
+ * after callback reports and frees the job. */
 #include "services/files/upload.h"
 
 #include <errno.h>
@@ -180,6 +181,9 @@ static void close_work(uv_work_t *w) {
     close(d->fd);
   if (d->dirfd >= 0)
     close(d->dirfd);
+  /* The job's disk work is over: the name is free the moment the file is
+   * there (a client that sees it may upload the name again at once). */
+  sk__files_release(j->u->owner.srv, j->u->cfg.name);
 }
 
 static void close_after(uv_work_t *w, int status) {
@@ -196,7 +200,6 @@ static void close_after(uv_work_t *w, int status) {
   r.saved = u->cfg.publish == SK_UPLOAD_NUMBERED && r.published ? u->disk.saved : u->cfg.name;
   r.hash = u->disk.hash != NULL && r.published ? u->disk.result_hash : NULL;
   u->owner.done(u->owner.owner, &r);
-  sk__files_release(u->owner.srv, u->cfg.name);
   for (int i = 0; i < UP_NBUF; i++)
     free(u->bufs[i].data);
   sk__hash_free(u->disk.hash);
