@@ -122,11 +122,13 @@ def feed(proc, data):
 
 def duplex(spawn, listen_addr, connect_addr=None, size=MIB):
     """Both sides send size random bytes at once and half-close; both must
-    print exactly the other's bytes and exit 0."""
+    print exactly the other's bytes and exit 0. --keep-sending: without it a
+    side whose peer has finished stops once its stdin is silent for 0.5 s
+    (SPEC 3.1), which a feeding thread starved on a loaded machine can be."""
     a, b = os.urandom(size), os.urandom(size)
-    lis = spawn("listen", listen_addr)
+    lis = spawn("listen", "--keep-sending", listen_addr)
     addr = lis.listening()
-    con = spawn("connect", connect_addr or addr)
+    con = spawn("connect", "--keep-sending", connect_addr or addr)
     threads = [feed(lis, a), feed(con, b)]
     assert con.finish(30) == 0, con.err.decode()
     assert lis.finish(30) == 0, lis.err.decode()

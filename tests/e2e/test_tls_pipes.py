@@ -19,7 +19,11 @@ def test_100_MB_byte_exact_both_ways(spawn, key_file, tmp_path):
     b = os.urandom(MIB)
     lis = spawn("listen", "--tls", "--key-file", key_file, "127.0.0.1:0")
     addr = lis.listening()
-    con = spawn("connect", "--tls", "--key-file", key_file, addr)
+    # --keep-sending: the listener's 1 MiB ends long before the 100 MB, and
+    # without it connect stops once its stdin is silent for 0.5 s after the
+    # peer's end (SPEC 3.1), which the feeding thread can be on a loaded
+    # machine (a short lis.out, seen once under load average 30)
+    con = spawn("connect", "--tls", "--keep-sending", "--key-file", key_file, addr)
     threads = [feed(con, a), feed(lis, b)]
     lis.wait_for(lambda: len(lis.out) >= size or lis.proc.poll() is not None, timeout=120)
     assert lis.finish(timeout=60) == 0, lis.err.decode()
