@@ -228,7 +228,7 @@ void sk__conn_after_drain(sk_conn *c) {
   }
 }
 
-void sk__conn_stop_all(sk_loop *l) {
+static void stop_all(sk_loop *l) {
   for (sk_conn *c = l->conns, *next; c != NULL; c = next) {
     next = c->next;
     c->stop_when_idle = 1;
@@ -237,7 +237,7 @@ void sk__conn_stop_all(sk_loop *l) {
   }
 }
 
-void sk__conn_close_all(sk_loop *l) {
+static void close_all(sk_loop *l) {
   for (sk_conn *c = l->conns, *next; c != NULL; c = next) {
     next = c->next;
     sk__conn_hard_close(c);
@@ -727,3 +727,33 @@ void sk__conn_secured(sk_conn *c) {
 }
 
 const sk_wire sk__wire_native = {.name = "native", .accept = sk__conn_accept, .per_loop = 1};
+
+/* ---- the loop's view of its connections (core.h) ------------------------ */
+
+static void loop_stop(sk_loop *l, int now) {
+  if (now)
+    close_all(l);
+  else
+    stop_all(l);
+}
+
+/* Until no engine is left runnable: a write that drains a queue may let a
+ * service end its request, and libuv would block with one waiting. */
+static void loop_turn(sk_loop *l) {
+  do {
+    sk__conn_run_queue(l);
+    sk__conn_flush_dirty(l);
+  } while (l->runq != NULL);
+}
+
+static void loop_end(sk_loop *l) {
+  sk__conn_run_queue(l); /* every connection is closed: only drops references */
+  sk__budget_close(l);
+}
+
+const sk_loop_conn_ops sk__conn_loop_ops = {
+    .init = sk__budget_init,
+    .turn = loop_turn,
+    .stop = loop_stop,
+    .end = loop_end,
+};

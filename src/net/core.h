@@ -204,17 +204,31 @@ struct sk_loop {
   int nrbuf;
   void *wchunk_pool[SK_WCHUNK_POOL]; /* write chunks' memory (wqueue.c) */
   int nwchunk;
-  sk_conn *conns;           /* every open connection on this loop */
-  sk_conn *dirty;           /* connections with unflushed output */
-  sk_conn *runq;            /* connections whose engine can go on (sk_conn_done/resume) */
-  sk_wire_conn *wire_conns; /* connections of other wires (seed) */
+  sk_conn *conns; /* every open connection on this loop */
+  sk_conn *dirty; /* connections with unflushed output */
+  sk_conn *runq;  /* connections whose engine can go on (sk_conn_done/resume) */
+  const struct sk_loop_conn_ops *conn_ops; /* the connections, as the loop sees them */
+  sk_wire_conn *wire_conns;                /* connections of other wires (seed) */
   int stopping;
   uint64_t stop_deadline;
   sk__metrics metrics; /* written by this loop's thread only (metrics.h) */
 };
 
+/* What a loop asks of the native connections on it. conn.c provides it
+ * (sk__conn_loop_ops) and server.c hands it to sk__loop_init, so that the
+ * loop calls nothing above it by name: loop.c sits below conn.c, wqueue.c
+ * and server.c, not in a circle with them. */
+typedef struct sk_loop_conn_ops {
+  void (*init)(sk_loop *l);          /* per-loop state (the --max-buffered timer) */
+  void (*turn)(sk_loop *l);          /* run the runnable engines, then write every queue */
+  void (*stop)(sk_loop *l, int now); /* 0: close each when idle; 1: the deadline passed */
+  void (*end)(sk_loop *l);           /* every connection has gone: close the per-loop state */
+} sk_loop_conn_ops;
+
 /* ---- loops (loop.c) ---- */
-int sk__loop_init(sk_loop *l, sk_server *srv, int index);
+int sk__loop_init(sk_loop *l, sk_server *srv, int index, const sk_loop_conn_ops *ops);
+/* Every loop begins its graceful stop (any thread; sk_server_stop). */
+void sk__loops_stop(sk_server *srv);
 void sk__loop_handle_signals(sk_loop *l);
 void sk__loop_run(sk_loop *l);   /* until it ends, then sk__loop_close */
 void sk__loop_close(sk_loop *l); /* after its last uv_run: closes the uv loop */
@@ -278,8 +292,7 @@ void sk__conn_run_queue(sk_loop *l);
 /* runq has work: the loop does not block before its next turn, wherever
  * the work came from (a close callback runs after the turn). */
 void sk__loop_want_turn(sk_loop *l);
-void sk__conn_stop_all(sk_loop *l);  /* graceful stop: close each when idle */
-void sk__conn_close_all(sk_loop *l); /* the stop deadline has passed */
+extern const sk_loop_conn_ops sk__conn_loop_ops;
 int sk__conn_active(const sk_conn *c);
 
 /* ---- config.c ---- */

@@ -80,15 +80,11 @@ static void run_tasks(sk_loop *l) {
 }
 
 /* Twice per iteration, after the I/O callbacks and before blocking: the
- * connections that may go on run first (their answers join the queues),
- * then every queue is written. A write that drains a queue may let a
- * service end its request: until no engine is left runnable, since libuv
- * would block with one waiting. */
+ * connections that may go on run (their answers join the queues), then
+ * every queue is written (conn_ops->turn). The idle handle is on only while
+ * work waits for a turn that libuv would otherwise block before. */
 static void turn(sk_loop *l) {
-  do {
-    sk__conn_run_queue(l);
-    sk__conn_flush_dirty(l);
-  } while (l->runq != NULL);
+  l->conn_ops->turn(l);
   if (uv_is_active((uv_handle_t *)&l->run_idle))
     uv_idle_stop(&l->run_idle);
 }
@@ -112,7 +108,7 @@ static void on_tick(uv_timer_t *t) {
 }
 
 static void close_internal(sk_loop *l) {
-  sk__conn_run_queue(l); /* every connection is closed: only drops references */
+  l->conn_ops->end(l);
   uv_close((uv_handle_t *)&l->wake, NULL);
   uv_close((uv_handle_t *)&l->prepare, NULL);
   uv_close((uv_handle_t *)&l->check, NULL);
@@ -120,7 +116,6 @@ static void close_internal(sk_loop *l) {
   uv_close((uv_handle_t *)&l->drain, NULL);
   uv_close((uv_handle_t *)&l->accept_retry, NULL);
   uv_close((uv_handle_t *)&l->tick, NULL);
-  sk__budget_close(l);
   if (l->index == 0) {
     uv_close((uv_handle_t *)&l->sigint, NULL);
     uv_close((uv_handle_t *)&l->sigterm, NULL);
@@ -157,7 +152,7 @@ static void on_drain(uv_timer_t *t) {
   sk_loop *l = t->data;
   if ((l->conns != NULL || l->wire_conns != NULL) && uv_now(&l->uv) < l->stop_deadline)
     return;
-  sk__conn_close_all(l);
+  l->conn_ops->stop(l, 1);
   stop_wire_conns(l, 1);
   uv_timer_stop(t);
   /* the connections' close callbacks run before the loop can end */
@@ -182,7 +177,7 @@ static void begin_stop(sk_loop *l) {
   for (int i = 0; i < l->nlisteners; i++)
     uv_close(&l->listeners[i]->h.handle, on_listener_closed);
   l->nlisteners = 0;
-  sk__conn_stop_all(l);
+  l->conn_ops->stop(l, 0);
   stop_wire_conns(l, 0);
   l->stop_deadline = uv_now(&l->uv) + 10000;
   uv_timer_start(&l->drain, on_drain, 0, 100);
@@ -195,14 +190,21 @@ static void on_wake(uv_async_t *a) {
     begin_stop(l);
 }
 
-static void on_signal(uv_signal_t *s, int signum) {
-  sk_server_stop(s->data);
+void sk__loops_stop(sk_server *srv) {
+  atomic_store(&srv->stopping, 1);
+  for (int i = 0; i < srv->nloops_ready; i++)
+    uv_async_send(&srv->loops[i].wake);
 }
 
-int sk__loop_init(sk_loop *l, sk_server *srv, int index) {
+static void on_signal(uv_signal_t *s, int signum) {
+  sk__loops_stop(s->data);
+}
+
+int sk__loop_init(sk_loop *l, sk_server *srv, int index, const sk_loop_conn_ops *ops) {
   int rc;
   memset(l, 0, sizeof(*l));
   l->srv = srv;
+  l->conn_ops = ops;
   l->index = index;
   if ((rc = uv_loop_init(&l->uv)) < 0)
     return rc;
@@ -224,7 +226,7 @@ int sk__loop_init(sk_loop *l, sk_server *srv, int index) {
   l->accept_retry.data = l;
   uv_timer_init(&l->uv, &l->tick);
   l->tick.data = l;
-  sk__budget_init(l);
+  ops->init(l);
   if (index == 0 && srv->log != NULL) {
     uv_timer_start(&l->tick, on_tick, 1000, 1000);
     uv_unref((uv_handle_t *)&l->tick); /* housekeeping keeps no loop alive */
@@ -273,7 +275,7 @@ void sk__loop_close(sk_loop *l) {
  * task that was never run would leak what it holds. Then free the pool. */
 void sk__loop_fini(sk_loop *l) {
   run_tasks(l);
-  sk__conn_run_queue(l);
+  l->conn_ops->turn(l); /* every connection is closed: only drops references */
   while (l->nrbuf > 0)
     free(l->rbuf_pool[--l->nrbuf]);
   while (l->nwchunk > 0)

@@ -169,9 +169,7 @@ int sk_server_auth_enabled(const sk_server *srv) {
 }
 
 void sk_server_stop(sk_server *srv) {
-  atomic_store(&srv->stopping, 1);
-  for (int i = 0; i < srv->nloops_ready; i++)
-    uv_async_send(&srv->loops[i].wake);
+  sk__loops_stop(srv);
 }
 
 /* ---- start-up checks ---------------------------------------------------- */
@@ -548,7 +546,7 @@ static int prepare(sk_server *srv, const char **why) {
   if (srv->loops == NULL)
     return -ENOMEM;
   for (int i = 0; i < srv->nloops; i++) {
-    if ((rc = sk__loop_init(&srv->loops[i], srv, i)) < 0)
+    if ((rc = sk__loop_init(&srv->loops[i], srv, i, &sk__conn_loop_ops)) < 0)
       return rc;
     srv->nloops_ready = i + 1;
   }
