@@ -154,11 +154,14 @@ test-valgrind-smoke: build-hard
 	cd $(ROOT) && SOCKIT_BIN=$(abspath $(HARD_BUILD))/sockit SOCKIT_WRAP="$(VALGRIND_WRAP)" \
 	  $(E2E_PYTEST) $(VALGRIND_SMOKE_TESTS)
 
-# cppcheck and clang-tidy (.clang-tidy) on src/; both must be clean.
+# The layers first (scripts/check-layers.sh: no service includes a src/net
+# header, the core names no service; a grep), then cppcheck and clang-tidy
+# (.clang-tidy) on src/; all must be clean.
 # clang-tidy gets one file per run: with several, its va_list checker keeps
 # state from the first file and calls every va_list parameter of the later
 # ones uninitialized (llvm-project#40656, was bugs.llvm.org 41311).
 lint: build-hard
+	sh $(ROOT)/scripts/check-layers.sh $(ROOT)
 	cppcheck --quiet --std=c11 --enable=warning,portability,performance --inline-suppr \
 	  --error-exitcode=1 -j$(JOBS) -D__linux__ -D_GNU_SOURCE -I$(ROOT)/include \
 	  -I$(abspath $(HARD_BUILD))/include -I$(ROOT)/src --suppress=missingIncludeSystem \

@@ -5,6 +5,8 @@
 
 #include "cli.h"
 
+/* The core's options; each service's own follow, from its table
+ * (sk_server_option), then serve_help_tail. */
 static const char serve_help[] =
     "usage: sockit serve [OPTIONS]\n"
     "Serve echo, time, chat and files (and exec with --allow-exec) on framed,\n"
@@ -24,27 +26,14 @@ static const char serve_help[] =
     "      --tls              Unix socket listeners speak TLS too\n"
     "      --tls-cert F       authenticate the server with this certificate (PEM), for\n"
     "      --tls-key F        standard TLS clients; clients then check it (--tls-pin)\n"
-    "      --allow-exec       offer remote command execution (needs authentication)\n"
-    "      --exec-timeout S   kill programs after S seconds (default 300)\n"
-    "      --exec-user NAME   run programs as NAME (when started as root)\n"
-    "      --max-execs N      programs running at once (default 64)\n"
     "      --wire native|seed with --service NAME: the next -l speaks the classic\n"
     "      --service NAME     tutorial format NAME (time, exec, put, auth, chat)\n"
     "      --wire-seed-public allow seed listeners on non-loopback addresses\n"
     "      --max-conns N      connections at once (default 100000)\n"
     "      --idle-timeout S   close idle connections after S seconds (default 300)\n"
-    "      --max-message B    echo body limit (default 16M)\n"
-    "      --max-file B       upload size limit (default none)\n"
     "      --max-buffered B   output queued for all clients together (default a\n"
     "                         quarter of RAM, at most 1G); past it the slowest\n"
     "                         readers are dropped\n"
-    "      --chat-history N   messages kept per room (default 100, at most 1 MiB)\n"
-    "      --chat-history-bytes B  history of every room together (default 64M);\n"
-    "                         past it the oldest messages go first\n"
-    "      --udp-lease S      a UDP chat member silent for S seconds leaves (default 120)\n"
-    "      --chat-redis URL   share chat rooms with every server on this Redis:\n"
-    "                         redis://HOST:PORT[/DB] or unix:PATH\n"
-    "      --chat-redis-password-file F  the Redis password (first line of F)\n"
     "      --log FILE         connection log (- for stderr)\n"
     "      --log-format F     text (default) or json\n"
     "      --threads N        event loops (default: number of CPUs)\n"
@@ -60,14 +49,17 @@ static const char serve_help[] =
     "                         HTTPS with --tls-cert)\n"
     "      --http-metrics-token-file F\n"
     "                         bearer token for /metrics from non-loopback peers\n"
-    "                         (without it /metrics answers loopback peers only)\n"
+    "                         (without it /metrics answers loopback peers only)\n";
+
+static const char serve_help_tail[] =
     "  -h, --help             this help\n"
     "      --version          print the version\n\n"
     "UDP, the seed wire and the RFC 867/868 time protocols stay plain by design.\n"
     "SIGINT/SIGTERM stop accepting, let transfers finish for up to 10 s, exit 0.\n"
     "SIGHUP opens the --log file again (for logrotate).\n";
 
-/* Long options map 1:1 to sk_server_set names; -l is "listen". */
+/* Long options map 1:1 to sk_server_set names; -l is "listen". The
+ * services' options are added to these at run time (serve_options). */
 static const struct option serve_opts[] = {
     {"listen", required_argument, NULL, 'l'},
     {"udp", required_argument, NULL, 0},
@@ -79,28 +71,17 @@ static const struct option serve_opts[] = {
     {"tls", no_argument, NULL, 0},
     {"tls-cert", required_argument, NULL, 0},
     {"tls-key", required_argument, NULL, 0},
-    {"allow-exec", no_argument, NULL, 0},
-    {"exec-timeout", required_argument, NULL, 0},
-    {"exec-user", required_argument, NULL, 0},
-    {"max-execs", required_argument, NULL, 0},
     {"wire", required_argument, NULL, 0},
     {"service", required_argument, NULL, 0},
     {"wire-seed-public", no_argument, NULL, 0},
     {"max-conns", required_argument, NULL, 0},
     {"idle-timeout", required_argument, NULL, 0},
-    {"max-message", required_argument, NULL, 0},
-    {"max-file", required_argument, NULL, 0},
     {"max-buffered", required_argument, NULL, 0},
-    {"chat-history", required_argument, NULL, 0},
-    {"chat-history-bytes", required_argument, NULL, 0},
-    {"chat-redis", required_argument, NULL, 0},
-    {"chat-redis-password-file", required_argument, NULL, 0},
     {"log", required_argument, NULL, 0},
     {"log-format", required_argument, NULL, 0},
     {"threads", required_argument, NULL, 0},
     {"allow", required_argument, NULL, 0},
     {"deny", required_argument, NULL, 0},
-    {"udp-lease", required_argument, NULL, 0},
     {"rate-limit-exempt", required_argument, NULL, 0},
     {"daytime", required_argument, NULL, 0},
     {"rfc868", required_argument, NULL, 0},
@@ -110,6 +91,42 @@ static const struct option serve_opts[] = {
     {"version", no_argument, NULL, 'V'},
     {0},
 };
+
+#define SERVE_OPTS_MAX 96
+#define HELP_COLUMN 25 /* where the help texts begin */
+
+/* The core's options and, after them, the services' own flags. */
+static void serve_options(const sk_server *srv, struct option *out, size_t cap) {
+  const char *name, *arg, *help;
+  size_t n = 0;
+  for (; serve_opts[n].name != NULL && n + 1 < cap; n++)
+    out[n] = serve_opts[n];
+  for (int i = 0; (name = sk_server_option(srv, i, &arg, &help)) != NULL; i++)
+    if (help != NULL && n + 1 < cap) /* no help: not a command-line flag */
+      out[n++] = (struct option){name, arg ? required_argument : no_argument, NULL, 0};
+  out[n] = (struct option){0};
+}
+
+/* --help: the core's text, each service option as the core's are laid
+ * out (help at HELP_COLUMN, or two spaces after a long flag), the tail. */
+static void print_help(const sk_server *srv) {
+  const char *name, *arg, *help;
+  fputs(serve_help, stdout);
+  for (int i = 0; (name = sk_server_option(srv, i, &arg, &help)) != NULL; i++) {
+    int n;
+    if (help == NULL)
+      continue;
+    n = printf("      --%s%s%s", name, arg ? " " : "", arg ? arg : "");
+    printf("%*s", n < HELP_COLUMN ? HELP_COLUMN - n : 2, "");
+    for (const char *p = help; *p; p++)
+      if (*p == '\n')
+        printf("\n%*s", HELP_COLUMN, "");
+      else
+        putchar(*p);
+    putchar('\n');
+  }
+  fputs(serve_help_tail, stdout);
+}
 
 static sk_server *hup_server; /* the running server, for on_hup */
 
@@ -136,6 +153,7 @@ static void print_notice(void *ctx, sk_notice_level level, const char *text) {
 }
 
 int cmd_serve(int argc, char **argv) {
+  struct option opts[SERVE_OPTS_MAX];
   sk_server *srv;
   const char *why = NULL;
   int opt, idx, rc;
@@ -144,10 +162,11 @@ int cmd_serve(int argc, char **argv) {
     cli_error("serve", "out of memory");
     return EXIT_FAIL;
   }
-  while ((opt = getopt_long(argc, argv, ":l:h", serve_opts, &idx)) != -1) {
+  serve_options(srv, opts, SERVE_OPTS_MAX);
+  while ((opt = getopt_long(argc, argv, ":l:h", opts, &idx)) != -1) {
     const char *name;
     if (opt == 'h') {
-      fputs(serve_help, stdout);
+      print_help(srv);
       sk_server_free(srv);
       return EXIT_OK;
     }
@@ -159,7 +178,7 @@ int cmd_serve(int argc, char **argv) {
       sk_server_free(srv);
       return cli_option_error("serve", opt, argv);
     }
-    name = opt == 'l' ? "listen" : serve_opts[idx].name;
+    name = opt == 'l' ? "listen" : opts[idx].name;
     if (sk_server_set(srv, name, optarg, &why) < 0) {
       sk_server_free(srv);
       return cli_usage_error("serve", "--%s %s: %s", name, optarg ? optarg : "",

@@ -210,6 +210,14 @@ SK_API void sk_server_free(sk_server *srv);
  * or a negative errno, and then the old file stays in use. */
 SK_API int sk_server_reopen_log(sk_server *srv);
 
+/* The options the server's services declared for themselves (exec's
+ * "exec-timeout", ...), which sk_server_set takes beside the core's: the
+ * i-th one's name, or NULL past the last. *arg (if not NULL) is its value's
+ * placeholder for --help ("S"), NULL for a flag; *help its help text (lines
+ * separated by '\n'), NULL for one that is no command-line flag. */
+SK_API const char *sk_server_option(const sk_server *srv, int i, const char **arg,
+                                    const char **help);
+
 /* Read-only views of options, for services. */
 SK_API const char *sk_server_root(const sk_server *srv);
 SK_API int sk_server_root_fd(const sk_server *srv); /* O_PATH/dir fd of --root */

@@ -1,7 +1,9 @@
 /* config.c - server options by their command-line names (sk_server_set).
  *
- * One table maps every `sockit serve` flag to a field, so the command line,
- * the library and the defaults cannot drift apart. */
+ * One table maps every core `sockit serve` flag to a field of sk_config, so
+ * the command line, the library and the defaults cannot drift apart. A
+ * service's options are declared in its own table (sk__option, service.h)
+ * and kept here by name, parsed the same way (sk__server_add_options). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
@@ -54,29 +56,16 @@ static const opt options[] = {
     STR("log-format", log_format),
     STR("wire", wire),
     STR("service", service),
-    STR("exec-user", exec_user),
     STR("http-metrics-token-file", http_token_file),
-    STR("chat-redis", chat_redis),
-    STR("chat-redis-password-file", chat_redis_password_file),
     STR("tls-cert", tls_cert),
     STR("tls-key", tls_key),
     FLAG("no-tls", no_tls),
     FLAG("tls", tls),
     FLAG("no-auth", no_auth),
-    FLAG("allow-exec", allow_exec),
     FLAG("wire-seed-public", wire_seed_public),
-    INT("exec-timeout", exec_timeout, 1, 86400 * 365),
     INT("max-conns", max_conns, 1, 10000000),
     INT("idle-timeout", idle_timeout, 1, 86400 * 365),
     INT("threads", threads, 1, SK_MAX_LOOPS),
-    SIZE("max-message", max_message, 0, (int64_t)SK_SIZE_MAX),
-    SIZE("max-file", max_file, 0, (int64_t)SK_SIZE_MAX),
-    INT("chat-history", chat_history, 0, 100000),
-    SIZE("chat-history-bytes", chat_history_bytes, 0, (int64_t)SK_SIZE_MAX),
-    /* not a `sockit serve` flag: for embedders and tests (seconds; 600) */
-    MS("chat-room-ttl", chat_room_ttl_ms, 1, 86400 * 1000),
-    INT("max-execs", max_execs, 1, 100000),
-    MS("udp-lease", udp_lease_ms, 1, 3600 * 1000),
     SIZE("max-buffered", max_buffered, 64 * 1024, (int64_t)1 << 50),
 };
 
@@ -86,17 +75,9 @@ void sk__config_defaults(sk_config *cfg) {
   snprintf(cfg->services, sizeof(cfg->services), "%s", SK_DEFAULT_SERVICES);
   snprintf(cfg->log_format, sizeof(cfg->log_format), "text");
   snprintf(cfg->wire, sizeof(cfg->wire), "native");
-  cfg->exec_timeout = 300;
   cfg->max_conns = 100000;
   cfg->idle_timeout = 300;
   cfg->threads = ncpu < 1 ? 1 : (ncpu > SK_MAX_LOOPS ? SK_MAX_LOOPS : ncpu);
-  cfg->max_message = 16 << 20;
-  cfg->max_file = (int64_t)SK_SIZE_MAX;
-  cfg->chat_history = 100;
-  cfg->chat_history_bytes = 64 << 20;
-  cfg->chat_room_ttl_ms = 600000;
-  cfg->max_execs = 64;
-  cfg->udp_lease_ms = 120 * 1000;
   cfg->max_buffered = sk__budget_default();
 }
 
@@ -207,16 +188,107 @@ static int add_listen(sk_config *cfg, const char *v, enum sk_listen_kind kind, c
   return 0;
 }
 
+/* ---- the services' options ---------------------------------------------- */
+
+static sk_svc_opt *find_svc_opt(const sk_server *srv, const char *name) {
+  for (int i = 0; i < srv->nsvc_opts; i++)
+    if (strcmp(srv->svc_opts[i].o->name, name) == 0)
+      return (sk_svc_opt *)&srv->svc_opts[i];
+  return NULL;
+}
+
+int sk__server_add_options(sk_server *srv, const sk_service *svc, const sk__option *opts) {
+  int idx = -1;
+  for (int i = 0; i < srv->nservices; i++)
+    if (srv->services[i] == svc)
+      idx = i;
+  for (const sk__option *o = opts; o->name != NULL; o++)
+    if (find_opt(o->name) != NULL || find_svc_opt(srv, o->name) != NULL)
+      return -EEXIST;
+  for (const sk__option *o = opts; o->name != NULL; o++) {
+    if (srv->nsvc_opts >= SK_MAX_SVC_OPTIONS)
+      return -ENOMEM;
+    srv->svc_opts[srv->nsvc_opts++] = (sk_svc_opt){.o = o, .svc = idx, .n = o->def};
+  }
+  return 0;
+}
+
+static int set_svc_opt(sk_svc_opt *v, const char *value, const char **why) {
+  const sk__option *o = v->o;
+  int64_t n;
+  switch (o->kind) {
+  case SK__OPT_FLAG:
+  case SK__OPT_SWITCH:
+    v->n = value == NULL || strcmp(value, "0") != 0;
+    return 0;
+  case SK__OPT_STR: {
+    char *copy;
+    if (value == NULL || strlen(value) > (size_t)(o->max > 0 ? o->max : SK__OPT_STR_MAX - 1)) {
+      *why = value ? "value too long" : "a value is required";
+      return -EINVAL;
+    }
+    if ((copy = strdup(value)) == NULL)
+      return -ENOMEM;
+    free(v->s);
+    v->s = copy;
+    return 0;
+  }
+  case SK__OPT_INT:
+  case SK__OPT_SIZE:
+    if (parse_int(value, o->kind == SK__OPT_SIZE, &n) < 0 || n < o->min || n > o->max) {
+      *why = "expected a number in range";
+      return -EINVAL;
+    }
+    v->n = n;
+    return 0;
+  case SK__OPT_MS:
+    if (parse_ms(value, o->min, o->max, &n) < 0) {
+      *why = "expected seconds in range";
+      return -EINVAL;
+    }
+    v->n = n;
+    return 0;
+  }
+  return -EINVAL;
+}
+
+int sk__service_switch(const sk_server *srv, int svc) {
+  for (int i = 0; i < srv->nsvc_opts; i++)
+    if (srv->svc_opts[i].svc == svc && srv->svc_opts[i].o->kind == SK__OPT_SWITCH)
+      return srv->svc_opts[i].n != 0;
+  return -1;
+}
+
+const char *sk_server_option(const sk_server *srv, int i, const char **arg, const char **help) {
+  const sk__option *o;
+  if (i < 0 || i >= srv->nsvc_opts)
+    return NULL;
+  o = srv->svc_opts[i].o;
+  if (arg != NULL)
+    *arg = o->arg;
+  if (help != NULL)
+    *help = o->help;
+  return o->name;
+}
+
+void sk__config_free(sk_server *srv) {
+  for (int i = 0; i < srv->nsvc_opts; i++)
+    free(srv->svc_opts[i].s);
+}
+
 int sk_server_set(sk_server *srv, const char *name, const char *value, const char **why) {
   const char *dummy;
   const opt *o = find_opt(name);
   sk_config *cfg = &srv->cfg;
+  sk_svc_opt *v;
   char *field;
   int64_t n;
 
   if (why == NULL)
     why = &dummy;
   *why = NULL;
+  if (o == NULL && (v = find_svc_opt(srv, name)) != NULL)
+    return set_svc_opt(v, value, why);
   if (o == NULL) {
     *why = "no such option";
     return -ENOENT;
@@ -276,7 +348,10 @@ int sk_server_set(sk_server *srv, const char *name, const char *value, const cha
 
 int64_t sk_server_opt_int(const sk_server *srv, const char *name) {
   const opt *o = find_opt(name);
+  const sk_svc_opt *v;
   const char *field;
+  if (o == NULL && (v = find_svc_opt(srv, name)) != NULL)
+    return v->o->kind == SK__OPT_STR ? -1 : v->n;
   if (o == NULL)
     return -1;
   field = (const char *)&srv->cfg + o->off;
@@ -289,6 +364,9 @@ int64_t sk_server_opt_int(const sk_server *srv, const char *name) {
 
 const char *sk__server_opt_str(const sk_server *srv, const char *name) {
   const opt *o = find_opt(name);
+  const sk_svc_opt *v;
+  if (o == NULL && (v = find_svc_opt(srv, name)) != NULL)
+    return v->o->kind != SK__OPT_STR ? NULL : v->s != NULL ? v->s : "";
   if (o == NULL || o->kind != OPT_STR)
     return NULL;
   return (const char *)&srv->cfg + o->off;

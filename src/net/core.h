@@ -25,7 +25,8 @@
 #define SK_MAX_HANDLERS 128
 #define SK_MAX_LISTENERS 32
 #define SK_MAX_CIDRS 64
-#define SK_MAX_WIRES 16 /* wires other than native (sk__server_add_wire) */
+#define SK_MAX_SVC_OPTIONS 48 /* the services' options together */
+#define SK_MAX_WIRES 16       /* wires other than native (sk__server_add_wire) */
 
 #define SK_RBUF_SIZE (256u * 1024)   /* read buffer: > one max head + prefix */
 #define SK_RBUF_POOL 32              /* idle read buffers kept per loop */
@@ -89,7 +90,8 @@ typedef struct sk_cidr {
   unsigned bits;
 } sk_cidr;
 
-/* Options: every `sockit serve` flag lands here (config.c). */
+/* Options: every core `sockit serve` flag lands here (config.c); the
+ * services' own are in sk_server.svc_opts. */
 typedef struct sk_config {
   sk_listen_spec listen[SK_MAX_LISTENERS];
   int nlisten;
@@ -100,20 +102,23 @@ typedef struct sk_config {
   char log_format[8];
   char wire[16], service[32]; /* current --wire/--service for the next -l */
   int wire_pending;           /* set after the last -l: applies to it */
-  char exec_user[64];
   char http_token_file[4096];
-  int no_auth, allow_exec, wire_seed_public;
+  int no_auth, wire_seed_public;
   int no_tls, tls;                    /* --no-tls; --tls: Unix listeners too */
   char tls_cert[4096], tls_key[4096]; /* certificate mode (PEM) */
-  int64_t exec_timeout, max_conns, idle_timeout, threads, max_message, max_file;
-  int64_t chat_history, chat_history_bytes, chat_room_ttl_ms, max_execs;
-  int64_t udp_lease_ms;                /* a UDP chat member's lease */
-  int64_t max_buffered;                /* --max-buffered: output queued server-wide (budget.c) */
-  char chat_redis[1024];               /* --chat-redis URL, "" for local rooms */
-  char chat_redis_password_file[4096]; /* --chat-redis-password-file */
+  int64_t max_conns, idle_timeout, threads;
+  int64_t max_buffered; /* --max-buffered: output queued server-wide (budget.c) */
   sk_cidr allow[SK_MAX_CIDRS], deny[SK_MAX_CIDRS], rl_exempt[SK_MAX_CIDRS];
   int nallow, ndeny, nrl_exempt;
 } sk_config;
+
+/* A service's option and its value (config.c). */
+typedef struct sk_svc_opt {
+  const sk__option *o;
+  int svc;   /* index into sk_server.services */
+  int64_t n; /* numbers, flags */
+  char *s;   /* strings: owned, NULL for "" */
+} sk_svc_opt;
 
 typedef struct sk_handler_ref {
   const sk_handler *h;
@@ -165,6 +170,9 @@ struct sk_server {
    * server (common/sized.h) */
   sk_service *user_copies[SK_MAX_SERVICES];
   int nuser_copies;
+  /* the services' options (sk__server_add_options, config.c) */
+  sk_svc_opt svc_opts[SK_MAX_SVC_OPTIONS];
+  int nsvc_opts;
   struct sk_wire_ref { /* sk__server_add_wire */
     const char *wire, *service;
     const sk_wire *impl;
@@ -297,6 +305,9 @@ int sk__conn_active(const sk_conn *c);
 
 /* ---- config.c ---- */
 void sk__config_defaults(sk_config *cfg);
+void sk__config_free(sk_server *srv); /* the services' option values */
+/* The service's switch (SK__OPT_SWITCH): 1 on, 0 off, -1 it has none. */
+int sk__service_switch(const sk_server *srv, int svc);
 int sk__cidr_match(const sk_cidr *list, int n, const struct sockaddr *sa);
 /* A peer's failed-auth source (sk__ratelimit_source on fd), or "" when
  * --rate-limit-exempt covers it. */

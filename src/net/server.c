@@ -206,14 +206,15 @@ static int enable_services(sk_server *srv, const char **why) {
   }
   for (int i = 0; i < srv->nservices; i++) {
     const char *name = srv->services[i]->name;
+    int on = sk__service_switch(srv, i);
     if (srv->enabled[i] == -2) /* the application's: on unless a list leaves it out */
       srv->enabled[i] = strcmp(list, SK_DEFAULT_SERVICES) == 0 || in_list(list, name);
     if (srv->enabled[i] >= 0)
       continue;
     if (name[0] == '\0')
       srv->enabled[i] = 1; /* the core's own types (ping, bye) */
-    else if (strcmp(name, "exec") == 0)
-      srv->enabled[i] = srv->cfg.allow_exec;
+    else if (on >= 0)      /* a switch of its own (--allow-exec) rules it */
+      srv->enabled[i] = on;
     else
       srv->enabled[i] = in_list(list, name);
   }
@@ -310,10 +311,15 @@ static int prepare_tls(sk_server *srv, const char **why) {
   return 0;
 }
 
-static int prepare_root(sk_server *srv, const char **why) {
+/* The file root, made when the first service or wire that keeps files
+ * there asks (files, exec's working directory, the seed put): a server
+ * that serves none of them leaves the disk alone. */
+int sk__server_root_open(sk_server *srv, const char **why) {
   static char msg[4200];
   sk_config *cfg = &srv->cfg;
   int rc;
+  if (srv->root_fd >= 0)
+    return 0;
   if (cfg->root[0] == '\0') {
     const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
     if (xdg != NULL && xdg[0] != '\0')
@@ -522,7 +528,7 @@ static void loop_thread(void *arg) {
 static int prepare(sk_server *srv, const char **why) {
   int rc;
   if ((rc = enable_services(srv, why)) < 0 || (rc = prepare_key(srv, why)) < 0 ||
-      (rc = prepare_tls(srv, why)) < 0 || (rc = prepare_root(srv, why)) < 0)
+      (rc = prepare_tls(srv, why)) < 0)
     return rc;
   if (srv->cfg.log_file[0] != '\0' &&
       (rc = sk__log_open(&srv->log, srv->cfg.log_file, strcmp(srv->cfg.log_format, "json") == 0)) <
@@ -653,6 +659,7 @@ void sk_server_free(sk_server *srv) {
     if (ls->addr.family == AF_UNIX && ls->fd >= 0)
       unlink(((struct sockaddr_un *)&ls->addr.ss)->sun_path);
   }
+  sk__config_free(srv);
   sk_key_clear(&srv->key);
   sk__tls_free(srv->tls);
   if (srv->root_fd >= 0)

@@ -42,9 +42,44 @@ int sk__service_enabled(const sk_server *srv, const char *name);
 
 /* ---- options ------------------------------------------------------------ */
 
+/* A service declares its own options in a table (sk__builtin in builtin.c
+ * pairs it with the service); the core parses them like its own, so that
+ * `sockit serve --NAME VALUE` and sk_server_set take them, `sockit serve
+ * --help` lists them (sk_server_option) and sk_config holds none of them. */
+enum sk__opt_kind {
+  SK__OPT_FLAG,   /* --NAME, no value: 1 when given */
+  SK__OPT_SWITCH, /* a flag that turns the service on, whatever --services
+                     lists (exec: --allow-exec); at most one per service */
+  SK__OPT_INT,    /* a number in [min, max] */
+  SK__OPT_SIZE,   /* bytes, with a K/M/G/T suffix: "16M" */
+  SK__OPT_MS,     /* seconds with fractions, kept in ms; min, max in ms */
+  SK__OPT_STR,    /* text, at most SK__OPT_STR_MAX - 1 bytes */
+};
+#define SK__OPT_STR_MAX 4096
+
+typedef struct sk__option {
+  const char *name; /* without the dashes: "exec-timeout" */
+  enum sk__opt_kind kind;
+  int64_t def;      /* numbers, flags: the value when not given (strings: "") */
+  int64_t min, max; /* strings: max is the longest value (0: SK__OPT_STR_MAX - 1) */
+  const char *arg;  /* --help: the value's placeholder ("S"); NULL for flags */
+  const char *help; /* --help: the text, '\n' between lines; NULL: not a
+                       command-line flag (for applications and tests) */
+} sk__option;
+
+/* Register svc's options (terminated by an entry with name NULL), from
+ * sk_server_new. 0, -EEXIST (a name is taken) or -ENOMEM. */
+int sk__server_add_options(sk_server *srv, const sk_service *svc, const sk__option *opts);
+
 /* A string option's value by name ("exec-user"), "" when unset, NULL for no
  * such option. Numbers, flags and sizes: sk_server_opt_int (server.h). */
 const char *sk__server_opt_str(const sk_server *srv, const char *name);
+
+/* Make and open the file root (--root, else $XDG_DATA_HOME/sockit/files):
+ * from the .start hook of a service that keeps files there, or a wire's
+ * check. Once per server; then sk_server_root / sk_server_root_fd answer.
+ * 0, or an error with *why (static text) saying what failed. */
+int sk__server_root_open(sk_server *srv, const char **why);
 
 /* ---- loops and threads -------------------------------------------------- */
 

@@ -458,6 +458,42 @@ static void stop(sk_server *srv) {
   sk__service_set_state(srv, &sk__svc_chat, NULL);
 }
 
+const sk__option sk__chat_options[] = {
+    {.name = "chat-history",
+     .kind = SK__OPT_INT,
+     .def = 100,
+     .max = 100000,
+     .arg = "N",
+     .help = "messages kept per room (default 100, at most 1 MiB)"},
+    {.name = "chat-history-bytes",
+     .kind = SK__OPT_SIZE,
+     .def = 64 << 20,
+     .max = (int64_t)SK_SIZE_MAX,
+     .arg = "B",
+     .help = "history of every room together (default 64M);\npast it the oldest messages go first"},
+    /* not a `sockit serve` flag: for embedders and tests (seconds; 600) */
+    {.name = "chat-room-ttl", .kind = SK__OPT_MS, .def = 600000, .min = 1, .max = 86400 * 1000},
+    {.name = "udp-lease",
+     .kind = SK__OPT_MS,
+     .def = 120 * 1000,
+     .min = 1,
+     .max = 3600 * 1000,
+     .arg = "S",
+     .help = "a UDP chat member silent for S seconds leaves (default 120)"},
+    {.name = "chat-redis",
+     .kind = SK__OPT_STR,
+     .max = 1023,
+     .arg = "URL",
+     .help =
+         "share chat rooms with every server on this Redis:\nredis://HOST:PORT[/DB] or unix:PATH"},
+    {.name = "chat-redis-password-file",
+     .kind = SK__OPT_STR,
+     .max = 4095,
+     .arg = "F",
+     .help = "the Redis password (first line of F)"},
+    {0},
+};
+
 static const sk_handler chat_handlers[] = {
     {.type = "join", .handle = handle_join},
     {.type = "say", .handle = handle_say, .flags = SK_H_FOLLOW, .max_body = CHAT_SAY_MAX},

@@ -67,6 +67,16 @@ static void echo_stop(sk_server *srv) {
   sk__service_set_state(srv, &sk__svc_echo, NULL);
 }
 
+const sk__option sk__echo_options[] = {
+    {.name = "max-message",
+     .kind = SK__OPT_SIZE,
+     .def = 16 << 20,
+     .max = (int64_t)SK_SIZE_MAX,
+     .arg = "B",
+     .help = "echo body limit (default 16M)"},
+    {0},
+};
+
 static const sk_handler echo_handlers[] = {
     {.type = "echo", .handle = handle_echo, .limit = echo_limit},
     {0},

@@ -121,7 +121,7 @@ static void cloexec_inherited(void) {
 
 static int exec_start(sk_server *srv) {
   exec_shared *sh = calloc(1, sizeof(*sh));
-  const char *user = sk__server_opt_str(srv, "exec-user");
+  const char *user = sk__server_opt_str(srv, "exec-user"), *why = NULL;
   int rc = 0;
   if (sh == NULL)
     return -ENOMEM;
@@ -137,6 +137,8 @@ static int exec_start(sk_server *srv) {
     sk__notice(srv, SK_NOTICE_WARNING,
                "--allow-exec on a --no-auth server: exec requests are refused until "
                "the server runs with a key");
+  if (rc == 0 && (rc = sk__server_root_open(srv, &why)) < 0) /* programs run there */
+    sk__service_failed(srv, why);
   if (rc < 0) {
     free(sh);
     return rc;
@@ -606,6 +608,33 @@ static const sk_handler exec_handlers[] = {
      .flags = SK_H_STREAM | SK_H_FOLLOW,
      .limit = stdin_limit},
     {.type = "signal", .handle = handle_signal, .flags = SK_H_FOLLOW},
+    {0},
+};
+
+/* --allow-exec turns the service on, whatever --services says. */
+const sk__option sk__exec_options[] = {
+    {.name = "allow-exec",
+     .kind = SK__OPT_SWITCH,
+     .help = "offer remote command execution (needs authentication)"},
+    {.name = "exec-timeout",
+     .kind = SK__OPT_INT,
+     .def = 300,
+     .min = 1,
+     .max = 86400 * 365,
+     .arg = "S",
+     .help = "kill programs after S seconds (default 300)"},
+    {.name = "exec-user",
+     .kind = SK__OPT_STR,
+     .max = 63,
+     .arg = "NAME",
+     .help = "run programs as NAME (when started as root)"},
+    {.name = "max-execs",
+     .kind = SK__OPT_INT,
+     .def = 64,
+     .min = 1,
+     .max = 100000,
+     .arg = "N",
+     .help = "programs running at once (default 64)"},
     {0},
 };
 

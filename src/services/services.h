@@ -14,6 +14,13 @@ extern const sk_service sk__svc_dgram; /* unnamed: echo, time, ping over UDP (SP
 extern const sk_service sk__svc_exec;  /* exec, stdin, signal (SPEC 4.6) */
 extern const sk_service sk__svc_files; /* put, put_end, get, stat, list (SPEC 4.7) */
 
+/* Each service's own options (service.h), paired with it in builtin.c. */
+struct sk__option;
+extern const struct sk__option sk__echo_options[];
+extern const struct sk__option sk__chat_options[];
+extern const struct sk__option sk__exec_options[];
+extern const struct sk__option sk__files_options[];
+
 /* The seed wire's adapters (SPEC 6, src/services/seed/): the tutorial's
  * unframed formats, registered with the server as --wire seed --service
  * NAME by builtin.c. */

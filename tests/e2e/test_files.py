@@ -425,3 +425,15 @@ def test_cli_get_missing_and_put_log(start_server, root, tmp_path, run_cli):
     assert wait_for(lambda: "l.bin" in log.read_text(), 10)
     text = log.read_text()
     assert "put" in text and "result" in text and "missing.bin" in text
+
+
+def test_root_made_only_by_a_service_that_keeps_files(start_server, key_file, tmp_path):
+    """The file root belongs to the services that keep files there (files,
+    exec's working directory, the seed put): a server serving none of them
+    leaves the disk alone; one serving files makes it before it listens."""
+    untouched = tmp_path / "untouched"
+    start_server("--key-file", key_file, "--services", "echo,time,chat", "--root", str(untouched))
+    assert not untouched.exists()
+    made = tmp_path / "made" / "files"
+    start_server("--key-file", key_file, "--services", "echo,files", "--root", str(made))
+    assert made.is_dir() and (made.stat().st_mode & 0o777) == 0o700

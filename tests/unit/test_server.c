@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "sockit/sockit.h"
@@ -44,6 +45,48 @@ START_TEST(options_by_name) {
   ck_assert_int_eq(sk_server_set(srv, "listen", "[::1:80", &why), -EINVAL);
   ck_assert_int_eq(sk_server_set(srv, "allow", "10.0.0.0/33", &why), -EINVAL);
   ck_assert_int_eq(sk_server_set(srv, "allow", "10.0.0.0/8", &why), 0);
+  sk_server_free(srv);
+}
+END_TEST
+
+/* ---- the services' options: declared in their tables (service.h) ------- */
+
+START_TEST(service_options_by_name) {
+  sk_server *srv;
+  const char *why = NULL, *arg = NULL, *help = NULL, *name;
+  int seen_switch = 0, seen_ttl = 0;
+  ck_assert_int_eq(sk_server_new(&srv), 0);
+  /* defaults from the tables, values parsed by the core */
+  ck_assert_int_eq(sk_server_opt_int(srv, "exec-timeout"), 300);
+  ck_assert_int_eq(sk_server_opt_int(srv, "allow-exec"), 0);
+  ck_assert_int_eq(sk_server_opt_int(srv, "udp-lease"), 120000);
+  ck_assert_int_eq(sk_server_set(srv, "exec-timeout", "7", &why), 0);
+  ck_assert_int_eq(sk_server_opt_int(srv, "exec-timeout"), 7);
+  ck_assert_int_eq(sk_server_set(srv, "exec-timeout", "0", &why), -EINVAL);
+  ck_assert_str_eq(why, "expected a number in range");
+  ck_assert_int_eq(sk_server_set(srv, "udp-lease", "1.5", &why), 0);
+  ck_assert_int_eq(sk_server_opt_int(srv, "udp-lease"), 1500);
+  ck_assert_int_eq(sk_server_set(srv, "chat-history-bytes", "1G", &why), 0);
+  ck_assert_int_eq(sk_server_opt_int(srv, "chat-history-bytes"), 1 << 30);
+  ck_assert_int_eq(sk_server_set(srv, "allow-exec", NULL, &why), 0);
+  ck_assert_int_eq(sk_server_opt_int(srv, "allow-exec"), 1);
+  ck_assert_int_eq(sk_server_set(srv, "exec-user", "nobody", &why), 0);
+  ck_assert_int_eq(sk_server_set(srv, "exec-user", NULL, &why), -EINVAL);
+  ck_assert_int_eq(sk_server_opt_int(srv, "exec-user"), -1); /* a string */
+  /* the list --help is made from: every table's flags, in order */
+  for (int i = 0; (name = sk_server_option(srv, i, &arg, &help)) != NULL; i++) {
+    if (strcmp(name, "allow-exec") == 0) {
+      seen_switch = 1;
+      ck_assert_ptr_null(arg); /* a flag */
+      ck_assert_ptr_nonnull(help);
+    }
+    if (strcmp(name, "chat-room-ttl") == 0) {
+      seen_ttl = 1;
+      ck_assert_ptr_null(help); /* not a command-line flag */
+    }
+  }
+  ck_assert(seen_switch && seen_ttl);
+  ck_assert_ptr_null(sk_server_option(srv, -1, NULL, NULL));
   sk_server_free(srv);
 }
 END_TEST
@@ -143,6 +186,7 @@ int main(void) {
   int failed;
   tcase_add_test(tc, user_service_may_take_over_a_builtin_type);
   tcase_add_test(tc, options_by_name);
+  tcase_add_test(tc, service_options_by_name);
   tcase_add_test(tc, user_service_served_by_default);
   tcase_add_test(tc, user_service_left_out_of_services_is_not_served);
   tcase_add_test(tc, user_service_named_in_services_is_served);

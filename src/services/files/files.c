@@ -109,6 +109,25 @@ static void hello(const sk_server *srv, sk_head *h) {
   sk_head_set_strv(h, "hashes", names, n);
 }
 
+/* The root is made only on a server that serves files. */
+static int files_start(sk_server *srv) {
+  const char *why = NULL;
+  int rc = sk__server_root_open(srv, &why);
+  if (rc < 0)
+    sk__service_failed(srv, why);
+  return rc;
+}
+
+const sk__option sk__files_options[] = {
+    {.name = "max-file",
+     .kind = SK__OPT_SIZE,
+     .def = (int64_t)SK_SIZE_MAX,
+     .max = (int64_t)SK_SIZE_MAX,
+     .arg = "B",
+     .help = "upload size limit (default none)"},
+    {0},
+};
+
 static const sk_handler handlers[] = {
     {.type = "put",
      .handle = sk__put_handle,
@@ -131,4 +150,5 @@ const sk_service sk__svc_files = {.name = "files",
                                   .setup = setup,
                                   .finish = finish,
                                   .drained = drained,
-                                  .hello = hello};
+                                  .hello = hello,
+                                  .start = files_start};

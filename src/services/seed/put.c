@@ -218,5 +218,10 @@ static void accept_put(sk_listener *l, int fd) {
   sk__seed_accept(l, fd, &ops);
 }
 
-const sk_wire sk__wire_seed_put = {
-    .name = "seed/put", .accept = accept_put, .check = sk__seed_check};
+/* Uploads land in the file root, made here when files is not served. */
+static int check_put(sk_server *srv, const sk_listen_spec *ls, const char **why) {
+  int rc = sk__server_root_open(srv, why);
+  return rc < 0 ? rc : sk__seed_check(srv, ls, why);
+}
+
+const sk_wire sk__wire_seed_put = {.name = "seed/put", .accept = accept_put, .check = check_put};

@@ -1,0 +1,30 @@
+#!/bin/sh
+# scripts/check-layers.sh [ROOT] - the service boundary (docs/internals.md,
+# "Layers"): services see the server only through the service API
+# (src/service/*.h and include/sockit/), and the core knows no service.
+#
+#   1. no file under src/services/ includes a src/net/ header;
+#   2. no file under src/net/ or src/http/ (the core) names a service: a
+#      services/ header, a built-in's table (sk__svc_*) or seed adapter
+#      (sk__wire_seed_*), or a built-in service's name as a string.
+#
+# A grep, cheap enough for every `make lint` and ctest (`layers`). Prints
+# each breach as FILE:LINE: TEXT and exits 1; 0 when the layers hold.
+set -u
+root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
+cd "$root" || exit 2
+rc=0
+
+hits=$(grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"(\.\./)*net/' src/services)
+if [ -n "$hits" ]; then
+  printf '%s\n' "$hits" | sed 's/$/  <- a service includes a src\/net\/ header: use src\/service\/*.h/' >&2
+  rc=1
+fi
+
+hits=$(grep -rnE '#[[:space:]]*include[[:space:]]*"(\.\./)*services/|sk__svc_[a-z]|sk__wire_seed_|"(echo|time|chat|files|exec)"' \
+  src/net src/http)
+if [ -n "$hits" ]; then
+  printf '%s\n' "$hits" | sed 's/$/  <- the core names a service: let the service declare it (its table, options, wires)/' >&2
+  rc=1
+fi
+exit $rc
