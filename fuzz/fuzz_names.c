@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "fuzz_common.h"
-#include "services/files/names.h"
+#include "common/names.h"
 #include "sockit/error.h"
 
 static char root[64];

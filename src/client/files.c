@@ -16,8 +16,8 @@
 
 #include "client/client_int.h"
 #include "common/sock.h"
-#include "services/files/hash.h"
-#include "services/files/names.h"
+#include "common/hash.h"
+#include "common/names.h"
 #include "sockit/client.h"
 #include "sockit/error.h"
 

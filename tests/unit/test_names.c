@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "services/files/names.h"
+#include "common/names.h"
 #include "sockit/error.h"
 
 static int check(const char *name) {

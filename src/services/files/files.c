@@ -8,8 +8,8 @@
 
 #include "service/service.h"
 #include "services/files/files.h"
-#include "services/files/hash.h"
-#include "services/files/names.h"
+#include "common/hash.h"
+#include "common/names.h"
 #include "services/services.h"
 #include "sockit/error.h"
 

@@ -25,8 +25,8 @@
 
 #include "service/service.h"
 #include "services/files/files.h"
-#include "services/files/hash.h"
-#include "services/files/names.h"
+#include "common/hash.h"
+#include "common/names.h"
 #include "sockit/error.h"
 
 #define GET_BUF (1u << 20)

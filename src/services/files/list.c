@@ -11,7 +11,7 @@
 
 #include "service/service.h"
 #include "services/files/files.h"
-#include "services/files/names.h"
+#include "common/names.h"
 #include "sockit/error.h"
 
 /* A list head must stay under SK_HEAD_MAX: entries past this estimate are

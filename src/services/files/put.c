@@ -13,7 +13,7 @@
 
 #include "service/service.h"
 #include "services/files/files.h"
-#include "services/files/hash.h"
+#include "common/hash.h"
 #include "services/files/upload.h"
 #include "sockit/error.h"
 

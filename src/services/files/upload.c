@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "services/files/files.h"
-#include "services/files/names.h"
+#include "common/names.h"
 #include "sockit/error.h"
 
 #define UP_BUF (1u << 20)  /* large writes; ~4 loop wake-ups per MiB of socket reads */
@@ -242,12 +242,18 @@ static void write_work(uv_work_t *w) {
   }
 }
 
-static void write_after(uv_work_t *w, int status) {
-  up_job *j = w->data;
+/* A job's after callback: its failure (if any) becomes the upload's, and
+ * one job less is in flight. Returns the upload. */
+static sk__upload *job_over(up_job *j) {
   sk__upload *u = j->u;
   if (j->err)
     fail(u, j->err, j->msg);
   u->jobs--;
+  return u;
+}
+
+static void write_after(uv_work_t *w, int status) {
+  sk__upload *u = job_over(w->data);
   u->writing = false;
   u->written++;
   advance(u);
@@ -259,9 +265,7 @@ static void hash_work(uv_work_t *w) {
 }
 
 static void hash_after(uv_work_t *w, int status) {
-  up_job *j = w->data;
-  sk__upload *u = j->u;
-  u->jobs--;
+  sk__upload *u = job_over(w->data);
   u->hashing = false;
   u->hashed++;
   advance(u);
@@ -489,10 +493,7 @@ static void open_work(uv_work_t *w) {
 
 static void open_after(uv_work_t *w, int status) {
   up_job *j = w->data;
-  sk__upload *u = j->u;
-  if (j->err)
-    fail(u, j->err, j->msg);
-  u->jobs--;
+  sk__upload *u = job_over(j);
   u->opened = j->err == 0; /* a failure meanwhile still removes the part file */
   advance(u);
 }

@@ -19,7 +19,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
-#include "services/files/hash.h"
+#include "common/hash.h"
 #include "sockit/server.h"
 
 typedef struct sk__upload sk__upload;

@@ -1,7 +1,7 @@
 /* names.h - file names of SPEC 4.7: validated, and resolved beneath the
  * server's root so that nothing, symbolic links included, leaves it. */
-#ifndef SOCKIT_FILES_NAMES_H
-#define SOCKIT_FILES_NAMES_H
+#ifndef SOCKIT_COMMON_NAMES_H
+#define SOCKIT_COMMON_NAMES_H
 
 #include <stddef.h>
 

@@ -11,7 +11,7 @@
 #include <xxhash.h>
 #endif
 
-#include "services/files/hash.h"
+#include "common/hash.h"
 
 #define HASH_READ (1u << 20)
 #define DIGEST_MAX 64

@@ -1,8 +1,8 @@
 /* hash.h - the file hashes of SPEC 4.7 as one table: sha256 (always) and
  * xxh128 (when built with libxxhash). Used by the files service and by the
  * client's put/get, so both sides name and print digests alike. */
-#ifndef SOCKIT_FILES_HASH_H
-#define SOCKIT_FILES_HASH_H
+#ifndef SOCKIT_COMMON_HASH_H
+#define SOCKIT_COMMON_HASH_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -16,7 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "services/files/names.h"
+#include "common/names.h"
 #include "sockit/error.h"
 
 #define PART_SHORT 200 /* bytes of base kept in a shortened part name */
