@@ -6,7 +6,8 @@
 #   1. no file under src/services/ includes a src/net/ header;
 #   2. no file under src/net/ or src/http/ (the core) names a service: a
 #      services/ header, a built-in's table (sk__svc_*) or seed adapter
-#      (sk__wire_seed_*), or a built-in service's name as a string.
+#      (sk__wire_seed_*), or a built-in service's name as a string or at
+#      the head of a list ("echo,time").
 #
 # A grep, cheap enough for every `make lint` and ctest (`layers`). Prints
 # each breach as FILE:LINE: TEXT and exits 1; 0 when the layers hold.
@@ -21,7 +22,7 @@ if [ -n "$hits" ]; then
   rc=1
 fi
 
-hits=$(grep -rnE '#[[:space:]]*include[[:space:]]*"(\.\./)*services/|sk__svc_[a-z]|sk__wire_seed_|"(echo|time|chat|files|exec)"' \
+hits=$(grep -rnE '#[[:space:]]*include[[:space:]]*"(\.\./)*services/|sk__svc_[a-z]|sk__wire_seed_|"(echo|time|chat|files|exec)(,[a-z,]*)?"' \
   src/net src/http)
 if [ -n "$hits" ]; then
   printf '%s\n' "$hits" | sed 's/$/  <- the core names a service: let the service declare it (its table, options, wires)/' >&2

@@ -72,7 +72,6 @@ static const opt options[] = {
 void sk__config_defaults(sk_config *cfg) {
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   memset(cfg, 0, sizeof(*cfg));
-  snprintf(cfg->services, sizeof(cfg->services), "%s", SK_DEFAULT_SERVICES);
   snprintf(cfg->log_format, sizeof(cfg->log_format), "text");
   snprintf(cfg->wire, sizeof(cfg->wire), "native");
   cfg->max_conns = 100000;
@@ -306,6 +305,8 @@ int sk_server_set(sk_server *srv, const char *name, const char *value, const cha
     snprintf(field, o->cap, "%s", value);
     if (strcmp(name, "wire") == 0 || strcmp(name, "service") == 0)
       cfg->wire_pending = 1;
+    if (o->off == F(services))
+      cfg->services_given = 1;
     return 0;
   case OPT_INT:
   case OPT_SIZE:

@@ -41,7 +41,6 @@
 #define SK_AUTH_DEADLINE_MS 10000
 #define SK_TLS_SILENCE_MS 2000 /* no ClientHello by then: a plain client (tls_conn.c) */
 #define SK_CLOSE_GRACE_MS 5000 /* longest wait to flush a closing conn */
-#define SK_DEFAULT_SERVICES "echo,time,chat,files"
 
 #include "net/metrics.h" /* needs SK_MAX_HANDLERS and SK_MAX_LISTENERS */
 
@@ -95,7 +94,9 @@ typedef struct sk_cidr {
 typedef struct sk_config {
   sk_listen_spec listen[SK_MAX_LISTENERS];
   int nlisten;
-  char services[256];
+  char services[256]; /* --services; unless services_given: the built-ins
+                         without a switch and the application's services */
+  int services_given;
   char root[4096];
   char key_file[4096];
   char log_file[4096];

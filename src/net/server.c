@@ -189,9 +189,11 @@ static int in_list(const char *list, const char *name) {
 static int enable_services(sk_server *srv, const char **why) {
   static char msg[160];
   const char *list = srv->cfg.services;
-  /* every name the user gave must be known (the default list may name
-   * services a trimmed-down library was built without) */
-  for (const char *p = strcmp(list, SK_DEFAULT_SERVICES) == 0 ? "" : list; *p;) {
+  /* not given: every built-in without a switch of its own, and every
+   * service of the application's */
+  int by_default = !srv->cfg.services_given;
+  /* every name the user gave must be known */
+  for (const char *p = list; *p;) {
     const char *comma = strchr(p, ',');
     size_t len = comma ? (size_t)(comma - p) : strlen(p);
     int found = len == 0;
@@ -208,7 +210,7 @@ static int enable_services(sk_server *srv, const char **why) {
     const char *name = srv->services[i]->name;
     int on = sk__service_switch(srv, i);
     if (srv->enabled[i] == -2) /* the application's: on unless a list leaves it out */
-      srv->enabled[i] = strcmp(list, SK_DEFAULT_SERVICES) == 0 || in_list(list, name);
+      srv->enabled[i] = by_default || in_list(list, name);
     if (srv->enabled[i] >= 0)
       continue;
     if (name[0] == '\0')
@@ -216,7 +218,7 @@ static int enable_services(sk_server *srv, const char **why) {
     else if (on >= 0)      /* a switch of its own (--allow-exec) rules it */
       srv->enabled[i] = on;
     else
-      srv->enabled[i] = in_list(list, name);
+      srv->enabled[i] = by_default || in_list(list, name);
   }
   return check_type_clash(srv, why);
 }
