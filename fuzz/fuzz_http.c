@@ -41,14 +41,14 @@ void sk__conn_set_adapter_state(sk_conn *c, void *state) {
   c->ad_state = state;
 }
 uint8_t *sk__conn_rbuf(sk_conn *c, size_t *rpos, size_t *rlen) {
-  *rpos = c->rpos;
-  *rlen = c->rlen;
-  return c->rbuf;
+  *rpos = c->eng.rpos;
+  *rlen = c->eng.rlen;
+  return c->eng.rbuf;
 }
 void sk__conn_set_rbuf(sk_conn *c, size_t rpos, size_t rlen) {
   FUZZ_CHECK(rpos <= rlen && rlen <= RBUF);
-  c->rpos = rpos;
-  c->rlen = rlen;
+  c->eng.rpos = rpos;
+  c->eng.rlen = rlen;
 }
 int sk__conn_write_raw(sk_conn *c, const void *data, size_t n) {
   (void)c;
@@ -119,7 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(&c, 0, sizeof(c));
   c.srv = &srv;
   c.loop = &loop;
-  c.rbuf = rbuf;
+  c.eng.rbuf = rbuf;
   c.ad = adapter;
   closing = native = 0;
   peer_ip = (data[0] & 1) ? "127.0.0.1:9" : "192.0.2.9:9";
@@ -128,25 +128,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t n = (size_t)data[1 + k++ % 4] * 7 + 1, at;
     if (n > size - pos)
       n = size - pos;
-    if (c.rpos == c.rlen) /* the engine took everything: start over */
-      c.rpos = c.rlen = 0;
-    if (n > RBUF - c.rlen)
-      n = RBUF - c.rlen;
-    at = c.rlen;
+    if (c.eng.rpos == c.eng.rlen) /* the engine took everything: start over */
+      c.eng.rpos = c.eng.rlen = 0;
+    if (n > RBUF - c.eng.rlen)
+      n = RBUF - c.eng.rlen;
+    at = c.eng.rlen;
     memcpy(rbuf + at, data + pos, n);
-    c.rlen += n;
+    c.eng.rlen += n;
     pos += n;
     if (adapter->input(&c, at) < 0)
       FUZZ_CHECK(closing);
-    while (!native && !closing && c.rpos < c.rlen) { /* process() resumes a paused parser */
-      size_t before = c.rpos;
-      if (adapter->input(&c, c.rpos) < 0 || (c.rpos == before && !native))
+    while (!native && !closing && c.eng.rpos < c.eng.rlen) { /* process() resumes a paused parser */
+      size_t before = c.eng.rpos;
+      if (adapter->input(&c, c.eng.rpos) < 0 || (c.eng.rpos == before && !native))
         break;
     }
-    FUZZ_CHECK(c.rlen <= at + n && c.rpos <= c.rlen);
+    FUZZ_CHECK(c.eng.rlen <= at + n && c.eng.rpos <= c.eng.rlen);
     if (native) { /* whatever came out of the WebSocket: the engine takes it */
-      written = fuzz_fnv(written, rbuf + c.rpos, c.rlen - c.rpos);
-      c.rpos = c.rlen;
+      written = fuzz_fnv(written, rbuf + c.eng.rpos, c.eng.rlen - c.eng.rpos);
+      c.eng.rpos = c.eng.rlen;
       /* and answers: one frame through the adapter's output side */
       if (!closing && adapter->frame(&c, 10, 3) == 0)
         adapter->body(&c, 3);

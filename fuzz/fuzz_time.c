@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "services/services.h"
+#include "common/zone.h"
 #include "sockit/error.h"
 
 #define TEXT_MAX 4096
