@@ -336,14 +336,9 @@ void sk__conn_process(sk_conn *c) {
 
 /* Run the engine over what was read, then settle the plumbing: give back
  * an emptied read buffer, close a stopping connection that went idle, and
- * read again (or not). */
-static void process(sk_conn *c) {
+ * read again (or not). The caller holds a reference (process, run queue). */
+static void run_engine(sk_conn *c) {
   sk_engine *e = &c->eng;
-  if (e->running) {
-    e->rerun = 1;
-    return;
-  }
-  sk_conn_ref(c);
   e->now = now_ms(c);
   sk__engine_run(e);
   if (e->rbuf != NULL && e->rpos == e->rlen) {
@@ -354,6 +349,15 @@ static void process(sk_conn *c) {
   if (c->stop_when_idle && !sk__engine_busy(e))
     sk_conn_close(c, 0);
   update_reading(c);
+}
+
+static void process(sk_conn *c) {
+  if (c->eng.running) {
+    c->eng.rerun = 1;
+    return;
+  }
+  sk_conn_ref(c);
+  run_engine(c);
   sk_conn_unref(c);
 }
 
@@ -378,8 +382,8 @@ void sk__conn_run_queue(sk_loop *l) {
   while ((c = l->runq) != NULL) {
     l->runq = c->next_run;
     c->runnable = 0;
-    if (!c->hard_closing)
-      process(c);
+    if (!c->hard_closing && !c->eng.running)
+      run_engine(c); /* under the queue's reference */
     sk_conn_unref(c);
   }
 }
