@@ -15,6 +15,19 @@
     }                                                                                              \
   } while (0)
 
+/* The input, read as a stream of choices; 0 once it is used up. */
+typedef struct fz_in {
+  const uint8_t *p;
+  size_t n;
+} fz_in;
+
+static inline uint8_t fz_byte(fz_in *in) {
+  if (in->n == 0)
+    return 0;
+  in->n--;
+  return *in->p++;
+}
+
 /* FNV-1a, to compare two event streams without storing them. */
 static inline uint64_t fuzz_fnv(uint64_t h, const void *p, size_t n) {
   const uint8_t *b = p;

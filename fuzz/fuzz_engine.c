@@ -206,18 +206,6 @@ static void fz_init_server(void) {
 
 /* ---- the program -------------------------------------------------------- */
 
-typedef struct in {
-  const uint8_t *p;
-  size_t n;
-} in;
-
-static uint8_t byte(in *x) {
-  if (x->n == 0)
-    return 0;
-  x->n--;
-  return *x->p++;
-}
-
 /* Room for n more bytes in the read buffer, moving what is left to the
  * front as the plumbing does; NULL when it is full (it stops reading). */
 static uint8_t *room(fz *f, size_t n) {
@@ -238,16 +226,16 @@ static void run(fz *f) {
 
 /* A frame of a type the input picks, the next id, a small body (or one
  * over its limit), delivered in one read or cut in two. */
-static void read_frame(fz *f, in *x) {
+static void read_frame(fz *f, fz_in *x) {
   char head[160];
-  uint8_t pick = byte(x);
+  uint8_t pick = fz_byte(x);
   const char *type = fz_types[pick % 8];
-  size_t body = byte(x) % 64;
+  size_t body = fz_byte(x) % 64;
   if (pick & 0x80)
-    body = 250 + (size_t)byte(x) * 2; /* near and over gather's limit */
+    body = 250 + (size_t)fz_byte(x) * 2; /* near and over gather's limit */
   int hl = strcmp(type, "auth") == 0
                ? snprintf(head, sizeof(head), "{\"type\":\"auth\",\"mac\":\"%s\"}",
-                          byte(x) & 1 ? "ok" : "no")
+                          fz_byte(x) & 1 ? "ok" : "no")
            : body ? snprintf(head, sizeof(head), "{\"type\":\"%s\",\"id\":%lld,\"size\":%zu}", type,
                              (long long)f->next_id, body)
                   : snprintf(head, sizeof(head), "{\"type\":\"%s\",\"id\":%lld}", type,
@@ -256,7 +244,7 @@ static void read_frame(fz *f, in *x) {
     body = 0;
   size_t total = 4 + (size_t)hl + body, cut = total;
   if (pick & 0x40)
-    cut = byte(x) % (total + 1);
+    cut = fz_byte(x) % (total + 1);
   uint8_t *p = room(f, total);
   if (p == NULL)
     return;
@@ -266,7 +254,7 @@ static void read_frame(fz *f, in *x) {
   p[3] = (uint8_t)hl;
   memcpy(p + 4, head, (size_t)hl);
   for (size_t i = 0; i < body; i++)
-    p[4 + hl + i] = byte(x);
+    p[4 + hl + i] = fz_byte(x);
   f->e.rlen += cut;
   run(f);
   if (cut < total && !f->closed) {
@@ -276,25 +264,25 @@ static void read_frame(fz *f, in *x) {
   }
 }
 
-static void read_raw(fz *f, in *x) {
-  size_t n = byte(x) % 128;
+static void read_raw(fz *f, fz_in *x) {
+  size_t n = fz_byte(x) % 128;
   uint8_t *p = room(f, n);
   if (p == NULL)
     return;
   for (size_t i = 0; i < n; i++)
-    p[i] = byte(x);
+    p[i] = fz_byte(x);
   f->e.rlen += n;
   run(f);
 }
 
 /* A read into the sink's memory, when the engine lends it. */
-static void read_lent(fz *f, in *x) {
+static void read_lent(fz *f, fz_in *x) {
   uint8_t *p = NULL;
   ssize_t r = f->closed ? -1 : sk__engine_lend(&f->e, &p);
   if (r <= 0)
     return; /* -1: into the read buffer; 0: the sink paused */
   FUZZ_CHECK(p == f->lend && (size_t)r <= LEND_CAP && (uint64_t)r <= f->body_left);
-  size_t n = 1 + byte(x) % (size_t)r;
+  size_t n = 1 + fz_byte(x) % (size_t)r;
   memset(p, 0xab, n);
   f->lent = (size_t)r;
   f->e.got = n;
@@ -302,8 +290,8 @@ static void read_lent(fz *f, in *x) {
   FUZZ_CHECK(f->e.got == 0 || f->closed);
 }
 
-static void step(fz *f, in *x) {
-  uint8_t op = byte(x);
+static void step(fz *f, fz_in *x) {
+  uint8_t op = fz_byte(x);
   switch (op % 12) {
   case 0:
   case 1:
@@ -337,7 +325,7 @@ static void step(fz *f, in *x) {
     break;
   case 8: {
     uint64_t wait = 0;
-    f->now += (uint64_t)byte(x) * 1000;
+    f->now += (uint64_t)fz_byte(x) * 1000;
     switch (sk__engine_deadline(&f->e, f->now, 100000, &wait)) {
     case SK_DEADLINE_WAIT:
       FUZZ_CHECK(wait > 0);
@@ -371,8 +359,8 @@ static void step(fz *f, in *x) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static fz f;
-  in x = {data, size};
-  uint8_t mode = byte(&x);
+  fz_in x = {data, size};
+  uint8_t mode = fz_byte(&x);
   if (!fz_ready)
     fz_init_server();
   sk__engine_init(&f.e, &fz_host, (sk_conn *)&f, &fz_srv, mode & 2 ? 256 : 0);

@@ -48,19 +48,6 @@
 static char fz_dir[64], fz_root[96], fz_addr[160], fz_key[128];
 static sk_server *fz_srv;
 
-/* The input, read as a stream of choices; 0 once it is used up. */
-typedef struct fz_in {
-  const uint8_t *p;
-  size_t n;
-} fz_in;
-
-static uint8_t fz_byte(fz_in *in) {
-  if (in->n == 0)
-    return 0;
-  in->n--;
-  return *in->p++;
-}
-
 static uint64_t fz_u64(fz_in *in) {
   uint64_t v = 0;
   for (int i = 0; i < 8; i++)
