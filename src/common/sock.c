@@ -78,16 +78,14 @@ int sk__sock_connect(const struct sockaddr_storage *ss, socklen_t len, int type,
     return -errno;
   if (type == SOCK_DGRAM && ss->ss_family == AF_UNIX) { /* autobind: replies need a name */
     sa_family_t fam = AF_UNIX;
-    bind(fd, (struct sockaddr *)&fam, sizeof(fam));
+    if (bind(fd, (struct sockaddr *)&fam, sizeof(fam)) < 0)
+      rc = -errno;
   }
-  if (connect(fd, (const struct sockaddr *)ss, len) < 0) {
+  if (rc == 0 && connect(fd, (const struct sockaddr *)ss, len) < 0) {
     if (errno != EINPROGRESS && errno != EAGAIN)
       rc = -errno;
-    else if ((rc = wait(fd, POLLOUT, timeout_ms)) == 0 &&
-             getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
-      rc = -errno;
-    else if (rc == 0 && err != 0)
-      rc = -err;
+    else if ((rc = wait(fd, POLLOUT, timeout_ms)) == 0)
+      rc = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 ? -errno : -err;
   }
   if (rc < 0) {
     close(fd);
