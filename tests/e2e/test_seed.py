@@ -297,7 +297,8 @@ def test_put_claims_the_name_against_native_puts(seed):
     # the seed put holds "a.bin": a native put of it is refused, busy
     s = send_put(seed_addr, {"filepath": "", "filename": "a.bin", "filesize": 6}, b"see",
                  close=False)
-    assert wait_for(lambda: os.path.exists(part("a.bin")))
+    # its part file is its own (.a.bin.sockit-seed-XXXXXX): there once the name is claimed
+    assert wait_for(lambda: any(n.startswith(".a.bin.sockit-seed-") for n in os.listdir(root)))
     with sp.Client.connect(native) as c:
         c.hello()
         c.send({"type": "put", "name": "a.bin", "total": 3, "offset": 0}, b"nat")

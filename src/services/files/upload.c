@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -78,6 +79,7 @@ typedef struct up_disk {
   sk__hash *hash;
   char result_hash[SK_HASH_HEX_MAX];
   char saved[UP_SAVED_MAX]; /* NUMBERED: the name published */
+  bool released;            /* the name's claim was let go (by the close job) */
 } up_disk;
 
 struct sk__upload {
@@ -150,9 +152,14 @@ static int publish(sk__upload *u) {
   if (fchmod(d->fd, cfg->mode) < 0 || (cfg->has_mtime && futimens(d->fd, ts) < 0) ||
       fsync(d->fd) < 0)
     return -errno;
-  if (cfg->publish == SK_UPLOAD_NUMBERED)
+  if (cfg->publish == SK_UPLOAD_NUMBERED) {
+    /* The part file is this job's own (open_part): the name is free before
+     * the file appears, so a client that sees it may upload it again at
+     * once and get the next number. */
+    sk__files_release(u->owner.srv, cfg->name);
+    d->released = true;
     rc = rename_numbered(d);
-  else
+  } else
     rc = renameat2(d->dirfd, d->part, d->dirfd, d->base,
                    cfg->publish == SK_UPLOAD_EXCLUSIVE ? RENAME_NOREPLACE : 0) < 0
              ? -errno
@@ -181,9 +188,10 @@ static void close_work(uv_work_t *w) {
     close(d->fd);
   if (d->dirfd >= 0)
     close(d->dirfd);
-  /* The job's disk work is over: the name is free the moment the file is
-   * there (a client that sees it may upload the name again at once). */
-  sk__files_release(j->u->owner.srv, j->u->cfg.name);
+  /* The job's disk work is over: the name is free (before the answer, so
+   * a client that has it may upload the name again at once). */
+  if (!d->released)
+    sk__files_release(j->u->owner.srv, j->u->cfg.name);
 }
 
 static void close_after(uv_work_t *w, int status) {
@@ -458,8 +466,29 @@ static int open_target(const up_cfg *cfg, up_disk *d) {
   return 0;
 }
 
+/* NUMBERED: a part file no other upload uses, ".NAME.sockit-seed-XXXXXX"
+ * (created, never opened again), so that the claim can go before the
+ * rename. Returns the fd or a negative errno. */
+static int open_own_part(up_disk *d) {
+  for (int i = 0; i < 100; i++) {
+    unsigned r;
+    int fd;
+    if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+      return -EIO;
+    snprintf(d->part, sizeof(d->part), ".%.200s.sockit-seed-%06x", d->base, r & 0xffffffu);
+    fd = openat(d->dirfd, d->part, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0 || errno != EEXIST)
+      return fd >= 0 ? fd : -errno;
+  }
+  return -EEXIST;
+}
+
 static int open_part(const up_cfg *cfg, up_disk *d) {
   struct stat st;
+  if (cfg->publish == SK_UPLOAD_NUMBERED) {
+    d->fd = open_own_part(d);
+    return d->fd < 0 ? d->fd : 0;
+  }
   sk__name_part(d->base, d->part);
   d->fd = openat(d->dirfd, d->part, O_RDWR | O_CREAT | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (d->fd < 0 || fstat(d->fd, &st) < 0)

@@ -29,7 +29,9 @@ enum sk__upload_publish {
   SK_UPLOAD_REPLACE,   /* over an existing file of that name (not a folder) */
   SK_UPLOAD_EXCLUSIVE, /* never over anything: SK_EEXISTS */
   SK_UPLOAD_NUMBERED,  /* never over anything: a taken "a.txt" is saved as
-                        * "a (1).txt", "a (2).txt", ... up to (9999) */
+                        * "a (1).txt", "a (2).txt", ... up to (9999); the
+                        * part file is the job's own (no resume) and the
+                        * claim goes just before the rename */
 };
 
 /* What became of the job, handed to done. */
