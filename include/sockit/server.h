@@ -274,6 +274,14 @@ SK_API void sk_conn_close(sk_conn *c, int err);
 SK_API size_t sk_conn_queued(const sk_conn *c);
 SK_API int sk_conn_congested(sk_conn *c);
 
+/* Run fn(arg) on c's loop thread, soon and never inside this call: work
+ * done elsewhere (a worker thread, another loop) hands its result back
+ * this way, or a handler continues later on its own loop. Any thread.
+ * Hold sk_conn_ref(c) until fn has run, and check sk_conn_is_closing(c)
+ * there. Tasks posted from one thread run in order. 0, or -ENOMEM (fn
+ * will not run). */
+SK_API int sk_conn_post(sk_conn *c, void (*fn)(void *arg), void *arg);
+
 /* Keep a connection's memory alive across asynchronous work. Atomic. */
 SK_API void sk_conn_ref(sk_conn *c);
 SK_API void sk_conn_unref(sk_conn *c);

@@ -51,6 +51,10 @@ int sk__server_post(sk_server *srv, int loop, void (*fn)(void *arg), void *arg) 
   return sk__loop_post(&srv->loops[loop], fn, arg);
 }
 
+int sk_conn_post(sk_conn *c, void (*fn)(void *arg), void *arg) {
+  return sk__loop_post(sk__conn_loop(c), fn, arg);
+}
+
 void sk__server_track(sk_server *srv, int loop, sk_wire_conn *wc) {
   sk__loop_track(&srv->loops[loop], wc);
 }

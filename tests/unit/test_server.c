@@ -13,6 +13,31 @@ static int answer(sk_conn *c, const sk_request *req) {
   return 0;
 }
 
+/* later: the answer comes from a task posted to the connection's loop
+ * (sk_conn_post), after the handler has returned. */
+static void answer_later(void *arg) {
+  sk_conn *c = arg;
+  if (!sk_conn_is_closing(c)) {
+    sk_head *h = sk_head_new("later");
+    sk_conn_send(c, h, NULL, 0);
+    sk_head_free(h);
+    sk_conn_done(c);
+  }
+  sk_conn_unref(c);
+}
+
+static int handle_later(sk_conn *c, const sk_request *req) {
+  sk_conn_ref(c);
+  if (sk_conn_post(c, answer_later, c) < 0) {
+    sk_conn_unref(c);
+    return -ENOMEM;
+  }
+  return SK_ASYNC;
+}
+
+static const sk_handler later_handlers[] = {{.type = "later", .handle = handle_later}, {0}};
+static const sk_service later = {.name = "later", .handlers = later_handlers};
+
 static const sk_handler get_handlers[] = {{.type = "get", .handle = answer}, {0}};
 static const sk_handler kv_handlers[] = {{.type = "kv", .handle = answer}, {0}};
 static const sk_service my_get = {.name = "mine", .handlers = get_handlers};
@@ -116,6 +141,7 @@ static void start(running *r, const char *services) {
   unlink(r->path);
   ck_assert_int_eq(sk_server_new(&r->srv), 0);
   ck_assert_int_eq(sk_server_add_service(r->srv, &kv), 0);
+  ck_assert_int_eq(sk_server_add_service(r->srv, &later), 0);
   ck_assert_int_eq(sk_server_set(r->srv, "listen", r->addr, &why), 0);
   ck_assert_int_eq(sk_server_set(r->srv, "no-auth", NULL, &why), 0);
   ck_assert_int_eq(sk_server_set(r->srv, "threads", "1", &why), 0);
@@ -179,6 +205,27 @@ START_TEST(user_service_named_in_services_is_served) {
 }
 END_TEST
 
+START_TEST(posted_task_answers_on_the_connections_loop) {
+  running r = {0};
+  sk_client_opts o = {.no_auth = 1, .timeout_ms = 5000};
+  sk_client *c = NULL;
+  sk_head *req = sk_head_new("later"), *resp = NULL;
+  int rc = -1;
+  start(&r, NULL);
+  for (int i = 0; i < 500 && (rc = sk_client_connect(&c, r.addr, &o)) < 0; i++)
+    usleep(10000);
+  ck_assert_int_eq(rc, 0);
+  for (int i = 0; i < 3; i++) { /* in order, one after the other */
+    ck_assert_int_eq(sk_client_request(c, req, NULL, 0, &resp, NULL, NULL), 0);
+    ck_assert_str_eq(sk_head_type(resp), "later");
+    sk_head_free(resp);
+  }
+  sk_head_free(req);
+  sk_client_close(c);
+  stop(&r);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("server");
   TCase *tc = tcase_create("registration");
@@ -190,6 +237,7 @@ int main(void) {
   tcase_add_test(tc, user_service_served_by_default);
   tcase_add_test(tc, user_service_left_out_of_services_is_not_served);
   tcase_add_test(tc, user_service_named_in_services_is_served);
+  tcase_add_test(tc, posted_task_answers_on_the_connections_loop);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
