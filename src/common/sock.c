@@ -17,6 +17,8 @@ static int write_loop(int fd, const uint8_t *b, size_t n, int64_t off) {
       continue;
     if (w < 0)
       return -errno;
+    if (w == 0)
+      return -EIO; /* no progress on n > 0 bytes: never spin */
     b += w;
     n -= (size_t)w;
     off = off < 0 ? off : off + w;

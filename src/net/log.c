@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/sock.h"
 #include "common/visible.h"
 
 #define LOG_LINE_MAX 8192
@@ -132,15 +133,8 @@ static size_t text_value(char *out, size_t cap, const char *v) {
 }
 
 static void write_line(sk__log *log, const char *line, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(log->fd, line, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return; /* the log is best effort: never stop serving over it */
-    line += w;
-    n -= (size_t)w;
-  }
+  /* the log is best effort: a failed write never stops serving */
+  (void)sk__write_all(log->fd, line, n);
 }
 
 static void emit_text(sk__log *log, const char *peer, const char *event, va_list ap) {

@@ -27,6 +27,7 @@
 
 #include "services/files/files.h"
 #include "common/names.h"
+#include "common/sock.h"
 #include "sockit/error.h"
 
 #define UP_BUF (1u << 20)  /* large writes; ~4 loop wake-ups per MiB of socket reads */
@@ -235,19 +236,11 @@ static void start_close(sk__upload *u) {
 static void write_work(uv_work_t *w) {
   up_job *j = w->data;
   const up_buf *b = j->b;
-  size_t done = 0;
-  while (done < b->len) {
-    ssize_t n = pwrite(j->u->disk.fd, b->data + done, b->len - done, (off_t)(b->off + done));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      job_fail(j, SK_EIO,
-               n < 0 && (errno == ENOSPC || errno == EDQUOT) ? "the server's disk is full"
-                                                             : "cannot write the file");
-      return;
-    }
-    done += (size_t)n;
-  }
+  int rc = sk__pwrite_all(j->u->disk.fd, b->data, b->len, b->off);
+  if (rc < 0)
+    job_fail(j, SK_EIO,
+             rc == -ENOSPC || rc == -EDQUOT ? "the server's disk is full"
+                                            : "cannot write the file");
 }
 
 /* A job's after callback: its failure (if any) becomes the upload's, and
