@@ -80,7 +80,7 @@ typedef struct up_disk {
   sk__hash *hash;
   char result_hash[SK_HASH_HEX_MAX];
   char saved[UP_SAVED_MAX]; /* NUMBERED: the name published */
-  bool released;            /* the name's claim was let go (by the close job) */
+  bool released;            /* the name's claim was let go before the close job's end */
 } up_disk;
 
 struct sk__upload {
@@ -225,6 +225,12 @@ static void start_close(sk__upload *u) {
   j->how = u->err ? HOW_REMOVE : u->cancelled ? HOW_KEEP : HOW_PUBLISH;
   if (!u->opened)
     j->how = HOW_KEEP; /* refused before the part file was touched */
+  if (j->how == HOW_KEEP) {
+    /* Every write is done and the close job only closes the fds: the name
+     * is free now, for a resume that follows a dropped connection at once. */
+    sk__files_release(u->owner.srv, u->cfg.name);
+    u->disk.released = true;
+  }
   if (uv_queue_work(u->owner.loop, &j->w, close_work, close_after) < 0) {
     close_work(&j->w); /* cannot happen with a valid loop; never leak */
     close_after(&j->w, 0);
