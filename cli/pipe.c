@@ -671,7 +671,7 @@ static int listen_stream(relay *r, int *lfd) {
 }
 
 int pipe_listen(const pipe_opts *o) {
-  struct sockaddr_storage bound;
+  struct sockaddr_storage bound = {0}; /* getsockname may fail: then nothing to unlink */
   socklen_t blen;
   relay r;
   int lfd, code;
