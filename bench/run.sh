@@ -54,7 +54,9 @@ note "run $(date -u +%FT%TZ) host=$(hostname) cpus=$(nproc) $(grep -m1 'model na
 note "kernel $(uname -r); loadavg $(cut -d' ' -f1-3 /proc/loadavg); sockit $("$SOCKIT" --version)"
 
 # ---- servers -----------------------------------------------------------------
-serve_sockit() { start_server "$1" "$SOCKIT" serve -l "$ADDR" --key-file "$KEY" --root "$FROOT"; }
+# loadgen speaks plain sockit/1 only, so sockit serves --no-tls here and
+# `sockit bench` is told so (TLS against plain is bench/tls.sh's figure).
+serve_sockit() { start_server "$1" "$SOCKIT" serve -l "$ADDR" --no-tls --key-file "$KEY" --root "$FROOT" "${@:2}"; }
 serve_epoll() { start_server "$1" "$EPOLL" -l "$ADDR" --root "$FROOT"; }
 serve_seed() { start_server "$1" python3 "$SEED" --listen "$ADDR" --root "$FROOT"; }
 serve_redis() {
@@ -74,7 +76,7 @@ echo_figure() {
     # shellcheck disable=SC2046
     record "$t" "$fig" $pfx "$LOADGEN" --addr "$ADDR" $(auth_for "$t") --mode echo --conns "$c" \
       --pipeline "$p" --size 64 --duration "$DUR" --warmup 1
-    [ "$t" = seed ] || record_json "$t~bench" "$fig" $pfx "$SOCKIT" bench "$ADDR" $(auth_for "$t") \
+    [ "$t" = seed ] || record_json "$t~bench" "$fig" $pfx "$SOCKIT" bench "$ADDR" --no-tls $(auth_for "$t") \
       --mode echo --conns "$c" --pipeline "$p" --size 64 --duration "$DUR" --warmup 1 --json
     stop_all
   done
@@ -107,15 +109,15 @@ put_figures() {
       --mode put --file "$SRC" --name bench-put.bin "${lg[@]}"
     stop_all
     prefault
-    serve_sockit 0 && record_json "sockit~bench" "put_$h" "$SOCKIT" bench "$ADDR" --key-file "$KEY" \
+    serve_sockit 0 && record_json "sockit~bench" "put_$h" "$SOCKIT" bench "$ADDR" --no-tls --key-file "$KEY" \
       --mode put --file "$SRC" "${hopt[@]}" --json
     stop_all
     prefault
-    serve_sockit 0 && record_json "sockit~bench" "get_$h" "$SOCKIT" bench "$ADDR" \
+    serve_sockit 0 && record_json "sockit~bench" "get_$h" "$SOCKIT" bench "$ADDR" --no-tls \
       --key-file "$KEY" --mode get --file "$SRC" "${hopt[@]}" --json
     stop_all
   done
-  openssl speed -seconds 3 -bytes 1048576 sha256 2>/dev/null |
+  openssl speed -seconds 3 -bytes 1048576 -evp sha256 2>/dev/null |
     python3 "$ROOT_DIR/bench/targets.py" --openssl openssl put_sha256 >>"$RES"
   rm -f "$SRC"
 }
@@ -129,7 +131,7 @@ conns_figure() {
         --mode conns --conns "$n" --hold 3 --server-pid "${PIDS[-1]}"
       stop_all
     fi
-    "serve_$t" 0 && record_json "$t~bench" "conns$n" "$SOCKIT" bench "$ADDR" $(auth_for "$t") \
+    "serve_$t" 0 && record_json "$t~bench" "conns$n" "$SOCKIT" bench "$ADDR" --no-tls $(auth_for "$t") \
       --mode conns --conns "$n" --hold 3 --server-pid "${PIDS[-1]}" --json
     stop_all
   done
@@ -144,11 +146,15 @@ chat_figures() {
   for fig in chat100 chat100@2k; do
     rate=()
     [ "$fig" = chat100@2k ] && rate=(--rate 2000)
-    serve_sockit 0 && record_json "sockit~bench" "$fig" "$SOCKIT" bench "$ADDR" --key-file "$KEY" \
+    serve_sockit 0 && record_json "sockit~bench" "$fig" "$SOCKIT" bench "$ADDR" --no-tls --key-file "$KEY" \
       --mode chat --conns 100 --senders 1 --size 64 --duration "$DUR" --warmup 1 "${rate[@]}" --json
     stop_all
   done
 }
+
+# bench/round2.sh sources this file for the set-up and the figures above
+# shellcheck disable=SC2317
+[ -n "${RUN_SH_LIB:-}" ] && return 0
 
 echo "run.sh: results in $OUT" >&2
 echo_figure echo64_c50_p16 50 16 0 sockit epoll seed redis

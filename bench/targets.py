@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""targets.py - the result lines of bench/run.sh against issue 8's targets.
+"""targets.py - the result lines of bench/run.sh against issue 8's targets,
+and of bench/round2.sh against issue 20's.
 
   targets.py RESULTS                       the target table (markdown)
+  targets.py --round2 RESULTS IDLE OUT     issue 20's table; writes OUT/idle.dat, OUT/refs.gp
   targets.py --json LABEL FIG              `sockit bench --json` on stdin -> one result line
   targets.py --redis-csv LABEL FIG         redis-benchmark --csv on stdin -> one result line
   targets.py --openssl LABEL FIG           `openssl speed -bytes N sha256` on stdin -> MB/s line
@@ -127,8 +129,113 @@ def table(path):
     print("\n".join(out))
 
 
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return None if not n else xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def rounds(res, label, fig):
+    """{round: kv} of the alternating-round figures"""
+    return {kv.get("round"): kv for kv in res.get((label, fig), [])}
+
+
+def round_ratio(res, label, ref, fig, key):
+    """median over rounds of label/ref, and the medians of each side"""
+    a, b = rounds(res, label, fig), rounds(res, ref, fig)
+    pairs = [(float(a[r][key]), float(b[r][key])) for r in a if r in b and float(b[r][key]) > 0]
+    if not pairs:
+        return None, None, None
+    return (median([x / y for x, y in pairs]), median([x for x, _ in pairs]),
+            median([y for _, y in pairs]))
+
+
+def line20(out, num, what, got, ref, ratio, need, ok):
+    if ratio is None:
+        out.append("| %s | %s | not measured | | | %s | MISS |" % (num, what, need))
+    else:
+        out.append("| %s | %s | %s | %s | %.2f | %s | %s |" % (num, what, got, ref, ratio, need,
+                                                              "PASS" if ok else "**MISS**"))
+
+
+def table20(path, idle, outdir):
+    res = load(path)
+    out = ["| # | figure | sockit | reference | ratio | target | result |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+    for fig, name in (("cpu_c50_p16", "c50 p16"), ("cpu_c50_p1", "c50 p1")):
+        for lab, auth in (("sockit", "plain"), ("sockit_auth", "auth")):
+            r, s, e = round_ratio(res, lab, "epoll", fig, "cpu_us")
+            line20(out, 1, "server CPU per echo, %s, %s (median of rounds)" % (name, auth),
+                   s and "%.3f us" % s, e and "%.3f us epoll_echo" % e, r, "<= 1.10", r and r <= 1.1)
+            r, s, e = round_ratio(res, lab, "epoll", fig, "req_s")
+            line20(out, 1, "echo throughput, %s, %s" % (name, auth), s and "%.0f/s" % s,
+                   e and "%.0f/s epoll_echo" % e, r, ">= 0.90", r and r >= 0.9)
+    s, e = val(res, "sockit", "echo64_c1_p1@cpu0", "p50_us"), val(res, "epoll", "echo64_c1_p1@cpu0", "p50_us")
+    line20(out, 2, "p50 latency c1 p1, pinned to CPU 0", s and "%.1f us" % s, e and "%.1f us epoll_echo" % e,
+           s and e and s / e, "<= 1.10", s and e and s / e <= 1.1)
+    s, o = val(res, "sockit", "put_sha256", "mb_s"), val(res, "openssl", "put_sha256", "mb_s")
+    line20(out, 3, "put sha256 (loadgen --hash)", s and "%.0f MB/s" % s,
+           o and "%.0f MB/s openssl speed -evp sha256" % o, s and o and s / o, ">= 0.70", s and o and s / o >= 0.7)
+    s, e = val(res, "sockit", "put_fastest", "mb_s"), val(res, "epoll", "put", "mb_s")
+    line20(out, 3, "put, fastest hash (loadgen)", s and "%.0f MB/s" % s, e and "%.0f MB/s epoll_echo" % e,
+           s and e and s / e, ">= 0.90", s and e and s / e >= 0.9)
+    for h in ("fastest", "sha256"):
+        g, p = val(res, "sockit~bench", "get_" + h, "mb_s"), val(res, "sockit~bench", "put_" + h, "mb_s")
+        line20(out, 3, "get vs put, %s (sockit bench)" % h, g and "%.0f MB/s get" % g,
+               p and "%.0f MB/s put" % p, g and p and g / p, ">= 1.00", g and p and g >= p)
+    for fig in sorted({f for (l, f) in res if l == "tls" and f[:4] in ("put_", "get_")}):
+        t, p = val(res, "tls", fig, "mb_s"), val(res, "plain", fig, "mb_s")
+        line20(out, 4, "%s TLS vs plain (sockit put/get)" % fig.replace("_", " "), t and "%.0f MB/s" % t,
+               p and "%.0f MB/s plain" % p, t and p and t / p, ">= 0.80", t and p and t / p >= 0.8)
+    t, p = val(res, "tls", "echo64_c50_p16", "req_s"), val(res, "plain", "echo64_c50_p16", "req_s")
+    line20(out, 4, "echo c50 p16 TLS vs plain (sockit bench)", t and "%.0f/s" % t, p and "%.0f/s plain" % p,
+           t and p and t / p, ">= 0.75", t and p and t / p >= 0.75)
+    h, x = val(res, "tls", "handshakes", "per_core_s"), val(res, "openssl", "x25519", "ops_s")
+    line20(out, 4, "full handshakes per server-core second", h and "%.0f/s" % h,
+           x and "%.0f/s = X25519 %.0f ops/s / 2" % (x / 2, x), h and x and h / (x / 2), ">= 0.50",
+           h and x and h / (x / 2) >= 0.5)
+    for lab, name, lim in (("plain", "plain", 1.5), ("tls", "TLS", 16)):
+        kb, ans = val(res, lab, "conns%d" % idle, "rss_per_conn_kb"), val(res, lab, "conns%d" % idle, "answered_ping")
+        line20(out, 5, "%d idle authenticated, %s: memory per connection" % (idle, name),
+               kb is not None and "%.2f KiB" % kb, ans is not None and "%d of %d answered a ping" % (ans, idle),
+               kb, "<= %g KiB, all answer" % lim, kb is not None and kb <= lim and ans == idle)
+    r, b, lg = round_ratio(res, "bench", "loadgen", "client_cpu_c50_p16", "cpu_us")
+    line20(out, 6, "client CPU per echo c50 p16, sockit bench vs loadgen", b and "%.3f us" % b,
+           lg and "%.3f us loadgen" % lg, r, "<= 1.10", r and r <= 1.1)
+    r, b, lg = round_ratio(res, "bench", "loadgen", "client_cpu_c50_p16", "req_s")
+    line20(out, 6, "... and the req/s the two clients see", b and "%.0f/s" % b, lg and "%.0f/s loadgen" % lg,
+           r, "0.90..1.10", r and 0.9 <= r <= 1.1)
+    print("\n".join(out))
+    write_plot_data(res, idle, outdir)
+
+
+def write_plot_data(res, idle, outdir):
+    """idle.dat (server RSS growth, MiB, against idle connections) and refs.gp
+    (the reference lines of the plots: gnuplot variables)"""
+    steps = sorted({int(f[4:]) for (l, f) in res if f.startswith("idle")} | {idle})
+    with open(outdir + "/idle.dat", "w") as f:
+        f.write("# conns sockit_plain_mib sockit_tls_mib epoll_mib\n")
+        for n in steps:
+            row = [str(n)]
+            for lab, fig in (("sockit", "idle%d"), ("tls", "idle%d"), ("epoll", "idle%d")):
+                v = val(res, lab, fig % n, "server_rss_growth_kb")
+                if v is None and n == idle and lab != "epoll":
+                    v = val(res, "plain" if lab == "sockit" else "tls", "conns%d" % n, "server_rss_growth_kb")
+                row.append("NaN" if v is None else "%.2f" % (v / 1024))
+            f.write(" ".join(row) + "\n")
+    e = median([float(kv["req_s"]) for kv in res.get(("epoll", "cpu_c50_p16"), [])])
+    refs = {"epoll_c50p16": e, "openssl_sha256": val(res, "openssl", "put_sha256", "mb_s"),
+            "iperf3": val(res, "iperf3", "loopback", "mb_s"), "epoll_put": val(res, "epoll", "put", "mb_s")}
+    with open(outdir + "/refs.gp", "w") as f:
+        for k, v in refs.items():
+            f.write("%s = %s\n" % (k, "NaN" if v is None else "%.6g" % v))
+
+
 def main():
     a = sys.argv[1:]
+    if len(a) == 4 and a[0] == "--round2":
+        table20(a[1], int(a[2]), a[3])
+        return
     if len(a) == 3 and a[0] == "--json":
         from_json(a[1], a[2])
     elif len(a) == 3 and a[0] == "--redis-csv":
