@@ -71,14 +71,28 @@ prefault() {
   rm -f /dev/shm/sockit-bench-warm
 }
 
-# record LABEL FIG CMD...: run a loadgen-style command (key=value line out)
+# server_cpu: user+sys seconds of the last server started, so far
+server_cpu() {
+  [ ${#PIDS[@]} -gt 0 ] && awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' \
+    "/proc/${PIDS[-1]}/stat" 2>/dev/null
+}
+
+# cpu_since T0: " server_cpu_s=S" since server_cpu said T0 (empty if unknown)
+cpu_since() {
+  local t1
+  t1=$(server_cpu) && [ -n "$1" ] && awk -v a="$1" -v b="$t1" 'BEGIN {printf " server_cpu_s=%.2f", b - a}'
+}
+
+# record LABEL FIG CMD...: run a loadgen-style command (key=value line out),
+# with the server's CPU seconds during it
 record() {
-  local label=$1 fig=$2 out rc
+  local label=$1 fig=$2 out rc t0
   shift 2
+  t0=$(server_cpu)
   out=$(timeout -k 5 300 "$@" 2>"$OUT/last.err")
   rc=$?
   if [ $rc -eq 0 ]; then
-    echo "$label $fig $out" >>"$RES"
+    echo "$label $fig $out$(cpu_since "$t0")" >>"$RES"
   else
     echo "$label $fig FAILED rc=$rc $(tr '\n' ' ' <"$OUT/last.err" | cut -c1-200)" >>"$RES"
   fi
@@ -86,12 +100,13 @@ record() {
 
 # record_json LABEL FIG CMD...: the same for `sockit bench --json`
 record_json() {
-  local label=$1 fig=$2 out rc
+  local label=$1 fig=$2 out rc t0
   shift 2
+  t0=$(server_cpu)
   out=$(timeout -k 5 300 "$@" 2>"$OUT/last.err")
   rc=$?
   if [ $rc -eq 0 ]; then
-    echo "$out" | python3 "$ROOT_DIR/bench/targets.py" --json "$label" "$fig" >>"$RES"
+    echo "$(echo "$out" | python3 "$ROOT_DIR/bench/targets.py" --json "$label" "$fig")$(cpu_since "$t0")" >>"$RES"
   else
     echo "$label $fig FAILED rc=$rc $(tr '\n' ' ' <"$OUT/last.err" | cut -c1-200)" >>"$RES"
   fi

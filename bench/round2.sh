@@ -17,7 +17,8 @@
 # Environment (defaults in brackets; run.sh's SOCKIT, KIT, DUR, PORT apply):
 #   ROUNDS     [3]      alternating rounds of the CPU-per-request figures
 #   FILE_MB    [1024]   put/get size of the target figures (MiB)
-#   PUT_SIZES  [1 16 256 1024]  MiB, the put sweep (4096 needs ~9 GiB free in /dev/shm)
+#   PUT_SIZES  [1 16 256 1024 4096]  MiB, the put sweep (a size is skipped unless
+#              2.5 times it is free memory: source, copy and pre-fault live in /dev/shm)
 #   IDLE       [19900]  idle connections held, plain and TLS (fd limit 20,000 here)
 #   HS         [3000]   full TLS handshakes timed
 #   SWEEP_CONNS [1 10 100 1000 10000]  the echo sweep; SWEEP_DUR [2] s each
@@ -31,7 +32,7 @@
 set -u
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${ROUNDS:-3}
-PUT_SIZES=${PUT_SIZES:-"1 16 256 1024"}
+PUT_SIZES=${PUT_SIZES:-"1 16 256 1024 4096"}
 IDLE=${IDLE:-19900}
 HS=${HS:-3000}
 SWEEP_CONNS=${SWEEP_CONNS:-"1 10 100 1000 10000"}
@@ -133,6 +134,11 @@ sweep_put() {
   local mb f out name
   echo "# mib sockit_fastest_s sockit_sha256_s sockit_tls_s epoll_s" >"$OUT/put.dat"
   for mb in $PUT_SIZES; do
+    # the source, the server's copy and the pre-fault all live in memory
+    if [ $((mb * 5 / 2)) -gt $(($(awk '/MemAvailable/ {print $2}' /proc/meminfo) / 1024)) ]; then
+      note "put sweep: $mb MiB skipped, not enough memory free for it in /dev/shm"
+      continue
+    fi
     f=/dev/shm/sockit-bench-put-$$-$mb.bin
     head -c "$((mb << 20))" /dev/urandom >"$f"
     local row="$mb" secs
