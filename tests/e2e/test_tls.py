@@ -294,3 +294,34 @@ def test_cli_checks_the_certificate(cert_server, key_file, run_cli, tmp_path):
     write_key(other)
     r = run_cli("echo", "--key-file", other, "--tls-pin", cert_server.pin, cert_server.addr, "x")
     assert r.returncode == 255 and "does not accept our key" in r.stderr
+
+
+def test_certificate_flight_larger_than_the_handshake_buffer(start_server, key_file, secret,
+                                                             tmp_path):
+    """A server flight of several records (a certificate of about 12 KiB,
+    400 names) reaches a standard client whole, and the connection then
+    works: the guard for any change to the handshake's buffers."""
+    d = tmp_path / "big"
+    d.mkdir()
+    names = ",".join("DNS:host-%03d.sockit-test.example" % i for i in range(400))
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=big",
+                    "-addext", "subjectAltName=" + names, "-keyout", str(d / "key.pem"),
+                    "-out", str(d / "cert.pem")], capture_output=True, check=True)
+    os.chmod(d / "key.pem", 0o600)
+    srv = start_server("--key-file", key_file, "--tls-cert", str(d / "cert.pem"),
+                       "--tls-key", str(d / "key.pem"))
+    host, port = sp.parse_addr(srv.addr)[1][:2]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s = ctx.wrap_socket(socket.create_connection((host, port), timeout=5))
+    der = s.getpeercert(binary_form=True)
+    with open(d / "cert.pem") as f:
+        assert der == ssl.PEM_cert_to_DER_cert(f.read())
+    assert len(der) > 3 * 4096
+    with sp.Client(s) as c:
+        assert c.hello()["auth"] == "hmac-sha256"
+        c.handshake(secret)
+        assert c.echo(b"after a flight in parts") == b"after a flight in parts"
