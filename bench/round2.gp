@@ -13,7 +13,7 @@ set logscale x
 set xlabel 'connections'
 set ylabel 'requests/s'
 set yrange [0:*]
-set format y '%.0s%c'
+set format y '%.1s%c'
 plot dir.'/conns.dat' u 1:2 w lp lw 2 t 'sockit serve (auth)', \
      '' u 1:4 w lp lw 2 dt 2 t 'epoll\_echo'
 set yrange [*:*]
@@ -41,12 +41,13 @@ plot dir.'/put.dat' u 1:2 w lp lw 2 t 'sockit put, fastest hash', \
 unset logscale
 
 set output out.'/round2-chat.png'
+unset title
 set multiplot layout 1,3 title 'Chat: one room, 1 sender, 64 B, window of 16 (sockit bench --mode chat)'
 set logscale x
 set xlabel 'members in the room'
 set ylabel 'deliveries/s'
 set yrange [0:*]
-set format y '%.0s%c'
+set format y '%.1s%c'
 plot dir.'/chat.dat' u 1:2 w lp lw 2 t 'sockit deliveries/s', \
      epoll_c50p16 w l dt 2 lw 2 t 'epoll\_echo responses/s, c50 p16'
 set yrange [*:*]

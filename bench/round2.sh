@@ -16,6 +16,7 @@
 #
 # Environment (defaults in brackets; run.sh's SOCKIT, KIT, DUR, PORT apply):
 #   ROUNDS     [3]      alternating rounds of the CPU-per-request figures
+#   TLS_RUNS   [3]      rounds of bench/tls.sh's TLS/plain echo and put/get (means)
 #   FILE_MB    [1024]   put/get size of the target figures (MiB)
 #   PUT_SIZES  [1 16 256 1024 4096]  MiB, the put sweep (a size is skipped unless
 #              2.5 times it is free memory: source, copy and pre-fault live in /dev/shm)
@@ -26,13 +27,14 @@
 #              room costs N^2: 10,000 members did not form within 60 s here)
 #   IDLE_STEPS [1000 5000 10000]       the RSS sweep (IDLE is the last point)
 #   PLOTS      [docs/images]  where the PNGs go ("" skips drawing)
-# Tiny run while developing: ROUNDS=1 DUR=1 FILE_MB=16 PUT_SIZES="1 16" IDLE=500
+# Tiny run while developing: ROUNDS=1 TLS_RUNS=1 DUR=1 FILE_MB=16 PUT_SIZES="1 16" IDLE=500
 #   HS=200 SWEEP_CONNS="1 10" SWEEP_DUR=1 ROOMS="10 100" IDLE_STEPS=100 bench/round2.sh
 # Needs what run.sh needs, plus jq, gnuplot (plots), iperf3 (its put line, if
 # installed) and /usr/bin/time.
 set -u
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${ROUNDS:-3}
+TLS_RUNS=${TLS_RUNS:-3}
 PUT_SIZES=${PUT_SIZES:-"1 16 256 1024 4096"}
 IDLE=${IDLE:-19900}
 HS=${HS:-3000}
@@ -218,7 +220,7 @@ t_start=$(date +%s)
 cpu_figures
 echo_figure "echo64_c1_p1@cpu0" 1 1 1 sockit epoll
 put_figures
-PORT=$((PORT + 50)) RES=$RES RUNS=1 SIZE_MB=$FILE_MB CONNS=$IDLE HS=$HS ECHO_S=$DUR \
+PORT=$((PORT + 50)) RES=$RES RUNS=$TLS_RUNS SIZE_MB=$FILE_MB CONNS=$IDLE HS=$HS ECHO_S=$DUR \
   sh "$ROOT_DIR/bench/tls.sh" "$SOCKIT" >"$OUT/tls.txt" 2>&1 || note "tls.sh failed: $(tail -3 "$OUT/tls.txt")"
 client_cpu_figures
 sweep_conns

@@ -164,6 +164,9 @@ check_test() {
   # chat across servers: the e2e tests start their own redis-server
   have_cmd redis-server || need redis-server "redis-server (test_chat_redis)"
   have_cmd redis-benchmark || need redis-tools "redis-benchmark (bench/chat_redis.sh)"
+  # bench/round2.sh and bench/tls.sh (iperf3 is used when installed)
+  have_cmd jq || need jq "jq (bench/tls.sh, bench/round2.sh)"
+  have_cmd gnuplot || need gnuplot-nox "gnuplot (the plots of bench/round2.sh)"
 }
 
 check_all() {
