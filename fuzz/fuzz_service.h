@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "fuzz_common.h"
+#include "fuzz_server.h"
 #include "sockit/client.h"
 #include "sockit/error.h"
 #include "sockit/server.h"
@@ -194,23 +195,6 @@ static sk_head *fz_head(fz_in *in) {
   return h;
 }
 
-static void *fz_serve(void *arg) {
-  const char *why = NULL;
-  int rc = sk_server_run(fz_srv, 0, &why);
-  if (rc < 0)
-    fprintf(stderr, "fuzz: the server did not start: %s\n", why ? why : sk_strerror(rc));
-  FUZZ_CHECK(rc == 0);
-  return NULL;
-}
-
-static void fz_set(const char *name, const char *value) {
-  const char *why = NULL;
-  if (sk_server_set(fz_srv, name, value, &why) < 0) {
-    fprintf(stderr, "fuzz: --%s %s: %s\n", name, value ? value : "", why ? why : "bad value");
-    abort();
-  }
-}
-
 static sk_client *fz_connect(void) {
   sk_client_opts o = {.key_file = fz_key, .timeout_ms = FZ_WAIT_MS, .connect_timeout_ms = 5000};
   sk_client *c = NULL;
@@ -232,17 +216,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   chmod(fz_key, 0600);
   FUZZ_CHECK(sk_server_new(&fz_srv) == 0);
   sk_server_set_process(fz_srv, SK_PROCESS_SIGNALS); /* a client gone mid-answer: no SIGPIPE */
-  fz_set("listen", fz_addr);
-  fz_set("key-file", fz_key);
-  fz_set("root", fz_root);
-  fz_set("services", FZ_SERVICE);
-  fz_set("threads", "1");
-  fz_set("idle-timeout", "5");
+  fz_set(fz_srv, "listen", fz_addr);
+  fz_set(fz_srv, "key-file", fz_key);
+  fz_set(fz_srv, "root", fz_root);
+  fz_set(fz_srv, "services", FZ_SERVICE);
+  fz_set(fz_srv, "threads", "1");
+  fz_set(fz_srv, "idle-timeout", "5");
 #ifdef FZ_ALLOW_EXEC
-  fz_set("allow-exec", NULL);
-  fz_set("exec-timeout", "1");
+  fz_set(fz_srv, "allow-exec", NULL);
+  fz_set(fz_srv, "exec-timeout", "1");
 #endif
-  FUZZ_CHECK(pthread_create(&t, NULL, fz_serve, NULL) == 0);
+  FUZZ_CHECK(pthread_create(&t, NULL, fz_serve, fz_srv) == 0);
   pthread_detach(t);
   for (int i = 0; i < 500 && (c = fz_connect()) == NULL; i++)
     usleep(10000);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "fuzz_common.h"
+#include "fuzz_server.h"
 #include "sockit/client.h"
 #include "sockit/error.h"
 #include "sockit/server.h"
@@ -42,23 +43,6 @@ static void on_notice(void *ctx, sk_notice_level level, const char *text) {
   (void)ctx, (void)level;
   if (strncmp(text, "listening on 127.0.0.1:", 23) == 0 && colon != NULL)
     fz_port = atoi(colon + 1);
-}
-
-static void *fz_serve(void *arg) {
-  const char *why = NULL;
-  int rc = sk_server_run(fz_srv, 0, &why);
-  if (rc < 0)
-    fprintf(stderr, "fuzz: the server did not start: %s\n", why ? why : sk_strerror(rc));
-  FUZZ_CHECK(rc == 0);
-  return NULL;
-}
-
-static void fz_set(const char *name, const char *value) {
-  const char *why = NULL;
-  if (sk_server_set(fz_srv, name, value, &why) < 0) {
-    fprintf(stderr, "fuzz: --%s %s: %s\n", name, value ? value : "", why ? why : "bad value");
-    abort();
-  }
 }
 
 static sk_client *fz_connect(void) {
@@ -83,13 +67,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   FUZZ_CHECK(sk_server_new(&fz_srv) == 0);
   sk_server_set_process(fz_srv, SK_PROCESS_SIGNALS);
   sk_server_on_notice(fz_srv, on_notice, NULL);
-  fz_set("listen", "127.0.0.1:0");
-  fz_set("rate-limit-exempt", "127.0.0.1/32");
-  fz_set("key-file", fz_key);
-  fz_set("root", fz_dir);
-  fz_set("services", "echo");
-  fz_set("threads", "1");
-  FUZZ_CHECK(pthread_create(&t, NULL, fz_serve, NULL) == 0);
+  fz_set(fz_srv, "listen", "127.0.0.1:0");
+  fz_set(fz_srv, "rate-limit-exempt", "127.0.0.1/32");
+  fz_set(fz_srv, "key-file", fz_key);
+  fz_set(fz_srv, "root", fz_dir);
+  fz_set(fz_srv, "services", "echo");
+  fz_set(fz_srv, "threads", "1");
+  FUZZ_CHECK(pthread_create(&t, NULL, fz_serve, fz_srv) == 0);
   pthread_detach(t);
   for (int i = 0; i < 500 && fz_port == 0; i++)
     usleep(10000);
