@@ -52,15 +52,18 @@ echo "round2.sh: results in $OUT" >&2
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 kv() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p; s/^$1=\([^[:space:]]*\).*/\1/p" <<<"$2" | head -1; }
 
-# serve NAME: epoll, sockit (plain, no auth) or sockit_auth (plain, authenticated)
+# serve NAME: epoll, sockit (plain, no auth) or sockit_auth (plain, authenticated),
+# with its default loops (one per core), or with _t1 one loop as epoll_echo has
 serve() {
   case $1 in
     epoll) serve_epoll 0 ;;
     sockit) start_server 0 "$SOCKIT" serve -l "$ADDR" --no-tls --no-auth --root "$FROOT" ;;
     sockit_auth) serve_sockit 0 ;;
+    sockit_t1) start_server 0 "$SOCKIT" serve -l "$ADDR" --no-tls --no-auth --threads 1 --root "$FROOT" ;;
+    sockit_auth_t1) serve_sockit 0 --threads 1 ;;
   esac
 }
-lg_auth() { if [ "$1" = sockit_auth ]; then echo "--key-file $KEY"; else echo "--no-auth"; fi; }
+lg_auth() { case $1 in sockit_auth*) echo "--key-file $KEY" ;; *) echo "--no-auth" ;; esac; }
 
 # ---- 1. server CPU per echo request against epoll_echo (cpu.sh's method) ----------
 # One loadgen run per server, no warm-up, the server's user+sys ticks around it.
@@ -69,7 +72,7 @@ cpu_figures() {
   for cp in "50 16" "50 1"; do
     read -r c p <<<"$cp"
     for r in $(seq "$ROUNDS"); do
-      for name in epoll sockit sockit_auth; do
+      for name in epoll sockit sockit_auth sockit_t1 sockit_auth_t1; do
         serve "$name" || { note "$name cpu_c${c}_p$p: server did not start"; continue; }
         t0=$(ticks "${PIDS[-1]}")
         # shellcheck disable=SC2046

@@ -163,7 +163,8 @@ def table20(path, idle, outdir):
     out = ["| # | figure | sockit | reference | ratio | target | result |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
     for fig, name in (("cpu_c50_p16", "c50 p16"), ("cpu_c50_p1", "c50 p1")):
-        for lab, auth in (("sockit", "plain"), ("sockit_auth", "auth")):
+        for lab, auth in (("sockit", "plain"), ("sockit_auth", "auth"), ("sockit_t1", "plain, one loop"),
+                          ("sockit_auth_t1", "auth, one loop")):
             r, s, e = round_ratio(res, lab, "epoll", fig, "cpu_us")
             line20(out, 1, "server CPU per echo, %s, %s (median of rounds)" % (name, auth),
                    s and "%.3f us" % s, e and "%.3f us epoll_echo" % e, r, "<= 1.10", r and r <= 1.1)

@@ -102,7 +102,10 @@ class Output:
 
     def _read(self):
         while True:
-            chunk = os.read(self._fd, 65536)
+            try:
+                chunk = os.read(self._fd, 65536)
+            except OSError:  # the pipe was closed under us (teardown): the end
+                return
             if not chunk:
                 return
             self._chunks.append(chunk)

@@ -236,6 +236,7 @@ def test_page_over_https_in_certificate_mode(start_server, key_file, browser, tm
     browser.find_element(By.ID, "upload").click()
     wait_text(browser, "files-status", "Uploaded secure.bin", timeout=60)
     assert (root / "secure.bin").read_bytes() == data
+    wait_text(browser, "entries", "secure.bin")  # the list refreshes after the upload
     browser.find_element(By.CSS_SELECTOR, "button[data-name='secure.bin']").click()
     wait_text(browser, "files-status", "verified", timeout=60)
     got = browser.downloads / "secure.bin"
