@@ -236,8 +236,7 @@ static int parse_args(int argc, char **argv, bench_opts *o, cli_client *ccp) {
     return -1;
   }
   o->addr = cc.addr;
-  o->key_file = cc.opts.key_file;
-  o->no_auth = cc.opts.no_auth;
+  o->client = cc.opts;
   o->quiet = cc.quiet;
   *ccp = cc;
   if (!(set & 1))
@@ -414,8 +413,9 @@ static void report_table(const bench_opts *o, const bench_result *r) {
 /* One connection through the library first, as any client command makes
  * it: a server that cannot be reached, refuses the key or speaks another
  * mode (TLS or plain) is told in the same words, and the engine's
- * connections then speak what this one found. */
-static int probe(bench_opts *o, cli_client *cc) {
+ * connections then speak what this one found. The put/get modes go on
+ * over it (*out); the others close it. */
+static int probe(bench_opts *o, cli_client *cc, sk_client **out) {
   sk_client *c = NULL;
   const char *sec, *cipher;
   int rc = cli_connect("bench", cc, &c);
@@ -431,31 +431,33 @@ static int probe(bench_opts *o, cli_client *cc) {
   else
     snprintf(o->security_text, sizeof(o->security_text), "%s (%s), %s", sk_client_tls_version(c),
              o->security == BENCH_TLS_PSK ? "psk" : "certificate", cipher ? cipher : "?");
-  o->client = cc->opts;
-  o->client.on_step = NULL;
-  o->client.step_ctx = NULL;
-  sk_client_close(c);
+  if (o->mode >= BENCH_PUT)
+    *out = c;
+  else
+    sk_client_close(c);
   return EXIT_OK;
 }
 
 int cmd_bench(int argc, char **argv) {
   bench_opts o;
   cli_client cc;
+  sk_client *files = NULL;
   bench_result *r;
   progress_state ps = {0};
   int rc = parse_args(argc, argv, &o, &cc);
   if (rc != 0)
     return rc > 0 ? EXIT_OK : EXIT_USAGE;
-  if ((rc = probe(&o, &cc)) != EXIT_OK)
+  if ((rc = probe(&o, &cc, &files)) != EXIT_OK)
     return rc;
   if ((r = malloc(sizeof(*r))) == NULL) {
+    sk_client_close(files);
     cli_error("bench", "out of memory");
     return EXIT_FAIL;
   }
   int live = !o.quiet && isatty(STDERR_FILENO);
   if (o.mode >= BENCH_PUT) {
     memset(r, 0, sizeof(*r));
-    rc = bench_files(&o, r);
+    rc = bench_files(&o, r, files);
   } else {
     rc = bench_run(&o, r, live ? show_progress : NULL, &ps);
   }

@@ -17,9 +17,8 @@ enum bench_security { BENCH_PLAIN, BENCH_TLS_PSK, BENCH_TLS_CERT };
 
 typedef struct bench_opts {
   const char *addr;
-  const char *key_file; /* NULL: the default key file */
-  int no_auth, quiet, json;
-  sk_client_opts client;        /* key, TLS options: as every client command takes them */
+  int quiet, json;
+  sk_client_opts client; /* key, --no-auth, TLS options: as every client command takes them */
   enum bench_security security; /* set by the probe connection before the run */
   char security_text[96];       /* "TLS 1.3 (psk), TLS_AES_128_GCM_SHA256" or "plain" */
   enum bench_mode mode;
@@ -64,8 +63,9 @@ typedef void (*bench_progress_fn)(void *ctx, const bench_status *st);
  * ends the run early with what was measured so far (code EXIT_FAIL). */
 int bench_run(const bench_opts *o, bench_result *r, bench_progress_fn progress, void *ctx);
 
-/* put/get modes (bench_files.c): one timed transfer; fills r->seconds,
- * r->body_bytes and r->hash. Returns r->code. */
-int bench_files(const bench_opts *o, bench_result *r);
+/* put/get modes (bench_files.c): one timed transfer over c (the probe's
+ * connection; closed here); fills r->seconds, r->body_bytes and r->hash.
+ * Returns r->code. */
+int bench_files(const bench_opts *o, bench_result *r, sk_client *c);
 
 #endif

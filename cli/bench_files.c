@@ -84,14 +84,6 @@ static int fail(bench_result *r, int code, const char *what, int rc, const sk_xf
   return code;
 }
 
-static int connect_client(const bench_opts *o, bench_result *r, sk_client **c) {
-  sk_client_opts co = o->client; /* key and TLS options, as the probe used them */
-  int rc;
-  co.timeout_ms = -1;
-  rc = sk_client_connect(c, o->addr, &co);
-  return rc < 0 ? fail(r, EXIT_CONN, o->addr, rc, NULL) : EXIT_OK;
-}
-
 static int timed_put(const bench_opts *o, bench_result *r, sk_client *c, const char *src,
                      const char *name, cli_progress *bar) {
   sk_xfer_result x = {0};
@@ -134,9 +126,8 @@ static int timed_get(const bench_opts *o, bench_result *r, sk_client *c, const c
 }
 
 /* Upload (put) or upload untimed and download (get) one file. */
-int bench_files(const bench_opts *o, bench_result *r) {
+int bench_files(const bench_opts *o, bench_result *r, sk_client *c) {
   char src[4200], name[128];
-  sk_client *c = NULL;
   cli_progress bar;
   int made = o->file == NULL, code;
   snprintf(src, sizeof(src), "%s", o->file ? o->file : "");
@@ -144,10 +135,12 @@ int bench_files(const bench_opts *o, bench_result *r) {
     snprintf(src, sizeof(src), "%s/sockit-bench-src-%ld.bin", scratch_dir(), (long)getpid());
   snprintf(name, sizeof(name), "sockit-bench.bin"); /* replaced run after run */
   if (made && make_source(src, o->size) < 0) {
+    sk_client_close(c);
     snprintf(r->error, sizeof(r->error), "cannot write the source file %.400s", src);
     return r->code = EXIT_FAIL;
   }
-  code = connect_client(o, r, &c);
+  sk_client_set_timeout(c, -1); /* a transfer takes as long as it takes */
+  code = EXIT_OK;
   cli_progress_start(&bar, o->mode == BENCH_PUT ? "put" : "get", o->quiet || o->json);
   if (code == EXIT_OK && o->mode == BENCH_PUT)
     code = timed_put(o, r, c, src, name, &bar);

@@ -472,20 +472,20 @@ static void on_auth_sent(uv_write_t *req, int status) {
 static int send_head(bconn *c, sk_head *h) {
   uint8_t *buf = NULL;
   ssize_t n = sk_head_encode_alloc(h, &buf);
-  uv_write_t *req = malloc(sizeof(*req));
+  uv_write_t *req;
   uv_buf_t b;
-  if (n < 0 || req == NULL) {
-    free(buf);
-    free(req);
-    return n < 0 ? (int)n : -ENOMEM;
-  }
+  if (n < 0)
+    return (int)n;
   if (c->tls != NULL) { /* encrypted at once: the record owns the bytes */
     int rc = bench_tls_write(c->tls, buf, (size_t)n);
     free(buf);
-    free(req);
     if (rc == 0)
       tls_push(c);
     return rc;
+  }
+  if ((req = malloc(sizeof(*req))) == NULL) {
+    free(buf);
+    return -ENOMEM;
   }
   b = uv_buf_init((char *)buf, (unsigned)n);
   req->data = buf;
@@ -552,11 +552,12 @@ static void on_hello(bconn *c, const sk_head *hd) {
     conn_fail(c, EXIT_CONN, "the server's hello offers no usable authentication");
     return;
   }
-  if (g->o->no_auth || g->key_rc < 0) {
+  if (g->o->client.no_auth || g->key_rc < 0) {
     conn_fail(c, EXIT_CONN,
-              g->o->no_auth ? "%s requires authentication: drop --no-auth and give --key-file F"
-                            : "%s requires authentication and the key file is unusable: "
-                              "use --key-file F (mode 0600, 16+ bytes)",
+              g->o->client.no_auth
+                  ? "%s requires authentication: drop --no-auth and give --key-file F"
+                  : "%s requires authentication and the key file is unusable: "
+                    "use --key-file F (mode 0600, 16+ bytes)",
               g->o->addr);
     return;
   }
@@ -1120,10 +1121,10 @@ static int ctx_init(bench_ctx *g, const bench_opts *o, bench_result *r) {
   memset(g, 0, sizeof(*g));
   g->o = o;
   g->key_rc = -ENOENT;
-  if (!o->no_auth) {
-    g->key_rc = o->key_file ? 0 : sk_key_default_path(path, sizeof(path));
+  if (!o->client.no_auth) {
+    g->key_rc = o->client.key_file ? 0 : sk_key_default_path(path, sizeof(path));
     if (g->key_rc == 0)
-      g->key_rc = sk_key_load(o->key_file ? o->key_file : path, &g->key, &why);
+      g->key_rc = sk_key_load(o->client.key_file ? o->client.key_file : path, &g->key, &why);
   }
   if (sk__addr_resolve(o->addr, 0, &g->addr, 1, &why) < 1) {
     snprintf(r->error, sizeof(r->error), "bad address '%s': %s", o->addr, why ? why : "unknown");

@@ -202,18 +202,10 @@ static sk_client *fz_connect(void) {
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  pthread_t t;
-  FILE *k;
   sk_client *c = NULL;
-  snprintf(fz_dir, sizeof(fz_dir), "/tmp/sk-fuzz-svc-XXXXXX");
-  FUZZ_CHECK(mkdtemp(fz_dir) != NULL);
+  fz_workdir(fz_dir, sizeof(fz_dir), "/tmp/sk-fuzz-svc-XXXXXX", fz_key, sizeof(fz_key));
   snprintf(fz_root, sizeof(fz_root), "%s/root", fz_dir);
   snprintf(fz_addr, sizeof(fz_addr), "unix:%s/s", fz_dir);
-  snprintf(fz_key, sizeof(fz_key), "%s/key", fz_dir);
-  FUZZ_CHECK((k = fopen(fz_key, "w")) != NULL);
-  fputs("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", k);
-  fclose(k);
-  chmod(fz_key, 0600);
   FUZZ_CHECK(sk_server_new(&fz_srv) == 0);
   sk_server_set_process(fz_srv, SK_PROCESS_SIGNALS); /* a client gone mid-answer: no SIGPIPE */
   fz_set(fz_srv, "listen", fz_addr);
@@ -226,8 +218,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   fz_set(fz_srv, "allow-exec", NULL);
   fz_set(fz_srv, "exec-timeout", "1");
 #endif
-  FUZZ_CHECK(pthread_create(&t, NULL, fz_serve, fz_srv) == 0);
-  pthread_detach(t);
+  fz_start(fz_srv);
   for (int i = 0; i < 500 && (c = fz_connect()) == NULL; i++)
     usleep(10000);
   FUZZ_CHECK(c != NULL);

@@ -53,17 +53,9 @@ static sk_client *fz_connect(void) {
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  pthread_t t;
-  FILE *k;
   sk_client *c = NULL;
   (void)argc, (void)argv;
-  snprintf(fz_dir, sizeof(fz_dir), "/tmp/sk-fuzz-tls-XXXXXX");
-  FUZZ_CHECK(mkdtemp(fz_dir) != NULL);
-  snprintf(fz_key, sizeof(fz_key), "%s/key", fz_dir);
-  FUZZ_CHECK((k = fopen(fz_key, "w")) != NULL);
-  fputs("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", k);
-  fclose(k);
-  chmod(fz_key, 0600);
+  fz_workdir(fz_dir, sizeof(fz_dir), "/tmp/sk-fuzz-tls-XXXXXX", fz_key, sizeof(fz_key));
   FUZZ_CHECK(sk_server_new(&fz_srv) == 0);
   sk_server_set_process(fz_srv, SK_PROCESS_SIGNALS);
   sk_server_on_notice(fz_srv, on_notice, NULL);
@@ -73,8 +65,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   fz_set(fz_srv, "root", fz_dir);
   fz_set(fz_srv, "services", "echo");
   fz_set(fz_srv, "threads", "1");
-  FUZZ_CHECK(pthread_create(&t, NULL, fz_serve, fz_srv) == 0);
-  pthread_detach(t);
+  fz_start(fz_srv);
   for (int i = 0; i < 500 && fz_port == 0; i++)
     usleep(10000);
   FUZZ_CHECK(fz_port != 0);

@@ -32,6 +32,7 @@
 #define SK_RBUF_POOL 32              /* idle read buffers kept per loop */
 #define SK_WCHUNK (16u * 1024)       /* write coalescing buffer size */
 #define SK_WCHUNK_POOL 64            /* idle write chunks kept per loop */
+#define SK_POOL_MAX 64               /* the most any pool keeps */
 #define SK_WQ_PAUSE (1u << 20)       /* stop reading above this much unsent */
 #define SK_WQ_LOW (256u * 1024)      /* resume below this */
 #define SK_PREAUTH_HEAD 4096u        /* head limit until auth_ok */
@@ -45,6 +46,15 @@
 #include "net/metrics.h" /* needs SK_MAX_HANDLERS and SK_MAX_LISTENERS */
 
 typedef struct sk_loop sk_loop;
+
+/* Idle blocks of one size kept by a loop (only its thread touches them):
+ * allocating and freeing a buffer per read or write made glibc trim and
+ * regrow its heap (brk) over and over, 15 % of the server's CPU in a
+ * pipelined echo. Zeroed memory is an empty pool. */
+typedef struct sk__pool {
+  int n;
+  void *items[SK_POOL_MAX];
+} sk__pool;
 typedef struct sk_listener sk_listener;
 
 /* A listener: a stream socket we accept on ourselves (h.poll, accept.c), or
@@ -209,13 +219,11 @@ struct sk_loop {
   sk_task *qhead, *qtail;
   sk_listener *listeners[SK_MAX_LISTENERS * 2];
   int nlisteners;
-  void *rbuf_pool[SK_RBUF_POOL];
-  int nrbuf;
-  void *wchunk_pool[SK_WCHUNK_POOL]; /* write chunks' memory (wqueue.c) */
-  int nwchunk;
-  sk_conn *conns; /* every open connection on this loop */
-  sk_conn *dirty; /* connections with unflushed output */
-  sk_conn *runq;  /* connections whose engine can go on (sk_conn_done/resume) */
+  sk__pool rbufs;   /* read buffers, SK_RBUF_SIZE */
+  sk__pool wchunks; /* write chunks' memory (wqueue.c), SK_WCHUNK */
+  sk_conn *conns;   /* every open connection on this loop */
+  sk_conn *dirty;   /* connections with unflushed output */
+  sk_conn *runq;    /* connections whose engine can go on (sk_conn_done/resume) */
   const struct sk_loop_conn_ops *conn_ops; /* the connections, as the loop sees them */
   sk_wire_conn *wire_conns;                /* connections of other wires (seed) */
   int stopping;
@@ -245,9 +253,6 @@ void sk__loop_fini(sk_loop *l);  /* once all loops have ended */
 int sk__loop_post(sk_loop *l, void (*fn)(void *arg), void *arg);
 void *sk__rbuf_get(sk_loop *l);
 void sk__rbuf_put(sk_loop *l, void *buf);
-/* The memory of write chunks (SK_WCHUNK bytes), recycled on the loop:
- * allocating and freeing one per write made glibc trim and regrow its heap
- * (brk) over and over, 15 % of the server's CPU in a pipelined echo. */
 void *sk__wchunk_get(sk_loop *l);
 void sk__wchunk_put(sk_loop *l, void *buf);
 

@@ -21,30 +21,37 @@ double sk__now_mono(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+_Static_assert(SK_RBUF_POOL <= SK_POOL_MAX && SK_WCHUNK_POOL <= SK_POOL_MAX,
+               "a pool keeps at most SK_POOL_MAX blocks");
+
+static void *pool_get(sk__pool *p, size_t size) {
+  return p->n > 0 ? p->items[--p->n] : malloc(size);
+}
+
+/* Keep buf for the next get, up to keep blocks; free the rest. */
+static void pool_put(sk__pool *p, int keep, void *buf) {
+  if (p->n < keep)
+    p->items[p->n++] = buf;
+  else
+    free(buf);
+}
+
+static void pool_drain(sk__pool *p) {
+  while (p->n > 0)
+    free(p->items[--p->n]);
+}
+
 void *sk__rbuf_get(sk_loop *l) {
-  if (l->nrbuf > 0)
-    return l->rbuf_pool[--l->nrbuf];
-  return malloc(SK_RBUF_SIZE);
+  return pool_get(&l->rbufs, SK_RBUF_SIZE);
 }
-
 void sk__rbuf_put(sk_loop *l, void *buf) {
-  if (l->nrbuf < SK_RBUF_POOL)
-    l->rbuf_pool[l->nrbuf++] = buf;
-  else
-    free(buf);
+  pool_put(&l->rbufs, SK_RBUF_POOL, buf);
 }
-
 void *sk__wchunk_get(sk_loop *l) {
-  if (l->nwchunk > 0)
-    return l->wchunk_pool[--l->nwchunk];
-  return malloc(SK_WCHUNK);
+  return pool_get(&l->wchunks, SK_WCHUNK);
 }
-
 void sk__wchunk_put(sk_loop *l, void *buf) {
-  if (l->nwchunk < SK_WCHUNK_POOL)
-    l->wchunk_pool[l->nwchunk++] = buf;
-  else
-    free(buf);
+  pool_put(&l->wchunks, SK_WCHUNK_POOL, buf);
 }
 
 int sk__loop_post(sk_loop *l, void (*fn)(void *arg), void *arg) {
@@ -276,9 +283,7 @@ void sk__loop_close(sk_loop *l) {
 void sk__loop_fini(sk_loop *l) {
   run_tasks(l);
   l->conn_ops->turn(l); /* every connection is closed: only drops references */
-  while (l->nrbuf > 0)
-    free(l->rbuf_pool[--l->nrbuf]);
-  while (l->nwchunk > 0)
-    free(l->wchunk_pool[--l->nwchunk]);
+  pool_drain(&l->rbufs);
+  pool_drain(&l->wchunks);
   uv_mutex_destroy(&l->qlock);
 }
