@@ -577,8 +577,10 @@ int cmd_chat(int argc, char **argv) {
   if ((ch.line = malloc(LINE_MAX_ + 1)) == NULL)
     return EXIT_FAIL;
   ch.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
-  if ((code = open_transport(&ch, &cc, udp)) == EXIT_OK)
+  if ((code = open_transport(&ch, &cc, udp)) == EXIT_OK) {
+    cli_verbose(cc.verbose, cc.cmd, "joining %s as %s", cli_safe(room), cli_safe(nick));
     code = session(&ch, room, nick);
+  }
   members_clear(&ch);
   free(ch.line);
   sk_client_close(ch.tcp);

@@ -99,6 +99,11 @@ enum {
 
 #define CLI_CLIENT_HELP CLI_TIMEOUT_HELP CLI_CLIENT_COMMON_HELP
 
+/* -v: one step on stderr as "sockit CMD: ..." when on (a command's request
+ * after the connection's steps; a pipe's connection). */
+void cli_verbose(int on, const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Handle a common client option; returns 1 if it was one. */
 int cli_client_opt(cli_client *cc, int opt, const char *arg);
 
@@ -116,6 +121,13 @@ void cli_take_addr(cli_client *cc, int argc, char **argv, int *argi);
 
 /* "HOST" of "HOST:PORT" or "[HOST]:PORT", for "cannot resolve HOST". */
 void cli_host_of(const char *addr, char *buf, size_t cap);
+
+/* Route the library's connection steps (sk_client_opts.on_step) to cc:
+ * -v prints them, and a failure's step and reason are kept for its line. */
+void cli_watch_steps(const char *cmd, cli_client *cc);
+
+/* "cannot resolve HOST: the resolver's reason" (cc->failed_why); EXIT_CONN. */
+int cli_resolve_failed(const char *cmd, const cli_client *cc);
 
 /* Connect and authenticate; on failure prints one line naming the step
  * that failed and returns EXIT_CONN (EXIT_USAGE for an address that is not
@@ -140,11 +152,11 @@ int cli_print_time(int json, const sk_head *resp);
 int cli_print_echo(int json, const uint8_t *body, size_t n, int newline, double rtt_ms);
 
 /* UDP forms of echo and time (udp.c): print the answer, return the exit code. */
-int cli_udp_echo(const cli_client *cc, const char *text, size_t n, int newline);
-int cli_udp_time(const cli_client *cc, sk_head *req);
+int cli_udp_echo(cli_client *cc, const char *text, size_t n, int newline);
+int cli_udp_time(cli_client *cc, sk_head *req);
 /* A UDP socket to cc->addr authenticated as cc's options say; on failure
  * one line on stderr and the exit code, else EXIT_OK. */
-int cli_udp_open(const char *cmd, const cli_client *cc, sk_udp **out);
+int cli_udp_open(const char *cmd, cli_client *cc, sk_udp **out);
 int cmd_listen(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
 int cmd_exec(int argc, char **argv);

@@ -26,6 +26,15 @@ void cli_error(const char *cmd, const char *fmt, ...) {
   va_end(ap);
 }
 
+void cli_verbose(int on, const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  if (!on)
+    return;
+  va_start(ap, fmt);
+  vline(cmd, fmt, ap);
+  va_end(ap);
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
   char line[1024];
   va_list ap;
@@ -38,15 +47,20 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
 
 int cli_option_error(const char *cmd, int opt, char **argv) {
   char name[64];
-  const char *prev = optind > 0 ? argv[optind - 1] : "";
+  const char *prev = optind > 0 ? argv[optind - 1] : "", *what = "unknown option";
   /* A long option is the word getopt just passed (optopt is 0 for an unknown
-   * one, its value for one missing its argument); a short one is optopt. */
-  if (strncmp(prev, "--", 2) == 0 && prev[2] != '\0' && (optopt == 0 || opt == ':'))
+   * one, its value for one missing its argument or given one it does not
+   * take: --json=1); a short one is optopt. */
+  int is_long = strncmp(prev, "--", 2) == 0 && prev[2] != '\0';
+  if (is_long)
     snprintf(name, sizeof(name), "%.*s", (int)strcspn(prev, "="), prev);
   else
     snprintf(name, sizeof(name), "-%c", optopt > 32 && optopt < 127 ? optopt : '?');
-  fprintf(stderr, "sockit %s: %s %s (see: sockit %s --help)\n", cmd,
-          opt == ':' ? "missing value for option" : "unknown option", cli_safe(name), cmd);
+  if (opt == ':')
+    what = "missing value for option";
+  else if (is_long && optopt != 0 && strchr(prev, '=') != NULL)
+    what = "no value goes with option";
+  fprintf(stderr, "sockit %s: %s %s (see: sockit %s --help)\n", cmd, what, cli_safe(name), cmd);
   return EXIT_USAGE;
 }
 
@@ -283,9 +297,17 @@ void cli_host_of(const char *addr, char *buf, size_t cap) {
   snprintf(buf, cap, "%.*s", (int)n, addr);
 }
 
+int cli_resolve_failed(const char *cmd, const cli_client *cc) {
+  char host[300];
+  cli_host_of(cc->addr, host, sizeof(host));
+  cli_error(cmd, "cannot resolve %s: %s", cli_safe(host),
+            cc->failed_why[0] ? cc->failed_why : sk_strerror(SK_ERESOLVE));
+  return EXIT_CONN;
+}
+
 /* One line for a connect that failed at cc->failed_step; the exit code. */
 static int connect_failed(const char *cmd, cli_client *cc, int rc) {
-  char host[300], why[1024];
+  char why[1024];
   double s = cc->timeout_s > 0 ? cc->timeout_s : 10;
   const char *detail = cc->failed_why;
   switch (rc) {
@@ -293,9 +315,7 @@ static int connect_failed(const char *cmd, cli_client *cc, int rc) {
     return cli_usage_error(cmd, "bad address '%s': %s", cli_safe(cc->addr),
                            detail[0] ? detail : "use HOST:PORT, [IPv6]:PORT, :PORT or unix:/path");
   case SK_ERESOLVE:
-    cli_host_of(cc->addr, host, sizeof(host));
-    cli_error(cmd, "cannot resolve %s: %s", cli_safe(host), detail);
-    return EXIT_CONN;
+    return cli_resolve_failed(cmd, cc);
   case SK_ENOHELLO:
     cli_error(cmd,
               "connected, but the server sent no sockit hello within %g s: is it a sockit server "
@@ -368,12 +388,17 @@ static int connect_failed(const char *cmd, cli_client *cc, int rc) {
   return EXIT_CONN;
 }
 
-int cli_connect(const char *cmd, cli_client *cc, sk_client **out) {
-  int rc;
+void cli_watch_steps(const char *cmd, cli_client *cc) {
   cc->cmd = cmd;
   cc->opts.on_step = on_step;
   cc->opts.step_ctx = cc;
+  cc->failed_step = 0;
   cc->failed_why[0] = '\0';
+}
+
+int cli_connect(const char *cmd, cli_client *cc, sk_client **out) {
+  int rc;
+  cli_watch_steps(cmd, cc);
   rc = sk_client_connect(out, cc->addr, &cc->opts);
   return rc == 0 ? EXIT_OK : connect_failed(cmd, cc, rc);
 }

@@ -4,7 +4,8 @@
 #include "pipe.h"
 
 static const char connect_help[] =
-    "usage: sockit connect [-u] [-w S] [--keep-sending] [--idle-timeout S] [ADDR | HOST PORT]\n"
+    "usage: sockit connect [-u] [-v] [-w S] [--keep-sending] [--idle-timeout S] [ADDR | HOST "
+    "PORT]\n"
     "Connect to ADDR (default $SOCKIT_ADDR, else 127.0.0.1:8080; HOST:PORT,\n"
     "[IPv6]:PORT, :PORT, PORT or unix:/path) and pass raw bytes both ways:\n"
     "stdin's to the server, the server's to stdout. stdin's EOF half-closes the\n"
@@ -22,6 +23,7 @@ static const char connect_help[] =
     "      --idle-timeout S  give up after S seconds without a byte (exit 1)\n"
     "      --tls          TLS 1.3 keyed by the key file (the peer runs --tls too)\n"
     "      --key-file F   the key for --tls (default ~/.config/sockit/key)\n"
+    "  -v, --verbose      say each step on stderr: resolving, connecting, connected\n"
     "  -h, --help         this help\n"
     "      --version      print the version\n";
 

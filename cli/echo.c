@@ -123,6 +123,7 @@ int cmd_echo(int argc, char **argv) {
     goto out;
   req = sk_head_new("echo");
   sk_head_set_int(req, "size", (int64_t)n);
+  cli_verbose(cc.verbose, cc.cmd, "sending the echo request (%zu bytes)", n);
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   rc = req ? sk_client_request(c, req, text, n, &resp, &body, &got) : -ENOMEM;

@@ -427,6 +427,10 @@ int cmd_exec(int argc, char **argv) {
   x->forward_stdin = o.want_stdin;
   x->json = cc.json;
   catch_sigint();
+  if (o.shell != NULL)
+    cli_verbose(cc.verbose, cc.cmd, "asking to run /bin/sh -c %s", cli_safe(o.shell));
+  else
+    cli_verbose(cc.verbose, cc.cmd, "asking to run %s", cli_safe(argv[cmd_at]));
   rc = queue_frame(x, req, NULL, 0);
   if (rc == 0)
     rc = run(x, &o);

@@ -132,6 +132,7 @@ static int get_one(get_job *j, const char *name, const char *out) {
   j->opts.progress = cli_progress_update;
   j->opts.progress_ctx = &bar;
   j->opts.result = &res;
+  cli_verbose(j->cc->verbose, j->cc->cmd, "asking for %s", cli_safe(name));
   if (to_stdout) {
     fflush(stdout);
     rc = sk_client_get_fd(j->c, name, STDOUT_FILENO, &j->opts);

@@ -4,7 +4,7 @@
 #include "pipe.h"
 
 static const char listen_help[] =
-    "usage: sockit listen [-u] [-k | --keep-sending] [--idle-timeout S] [ADDR | HOST PORT]\n"
+    "usage: sockit listen [-u] [-v] [-k | --keep-sending] [--idle-timeout S] [ADDR | HOST PORT]\n"
     "Wait for a client on ADDR (default 127.0.0.1:8080; HOST:PORT, [IPv6]:PORT,\n"
     ":PORT, PORT or unix:/path) and pass raw bytes both ways: the client's to\n"
     "stdout, stdin's to the client. stdin's EOF half-closes the connection. When\n"
@@ -21,6 +21,7 @@ static const char listen_help[] =
     "      --idle-timeout S  close a client after S seconds without a byte\n"
     "      --tls          TLS 1.3 keyed by the key file (the peer runs --tls too)\n"
     "      --key-file F   the key for --tls (default ~/.config/sockit/key)\n"
+    "  -v, --verbose      say each client's address on stderr as it connects\n"
     "  -h, --help         this help\n"
     "      --version      print the version\n\n"
     "A stale Unix socket file is replaced, and removed again on exit.\n"

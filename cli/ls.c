@@ -114,6 +114,7 @@ int cmd_ls(int argc, char **argv) {
     dir[len - 1] = '\0'; /* "photos/" is the folder photos; "/" the root */
   if ((code = cli_connect("ls", &cc, &c)) != EXIT_OK)
     return code;
+  cli_verbose(cc.verbose, cc.cmd, "listing %s", dir[0] ? cli_safe(dir) : "the root");
   rc = sk_client_list(c, dir, &entries, &n);
   if (rc < 0) {
     code = list_failed(c, dir, rc);

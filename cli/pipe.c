@@ -557,7 +557,9 @@ static void relay_free(relay *r) {
 static int resolve(const pipe_opts *o, int flags, struct sockaddr_storage *ss, socklen_t *len) {
   const char *why = NULL;
   char host[300];
-  int n = sk_resolve(o->addr, flags | SK_RESOLVE_BARE_PORT, ss, len, 8, &why);
+  int n;
+  cli_verbose(o->verbose, o->cmd, "resolving %s", cli_safe(o->addr));
+  n = sk_resolve(o->addr, flags | SK_RESOLVE_BARE_PORT, ss, len, 8, &why);
   if (n == SK_ERESOLVE) {
     cli_host_of(o->addr, host, sizeof(host));
     cli_error(o->cmd, "cannot resolve %s: %s", cli_safe(host), why ? why : sk_strerror(n));
@@ -637,6 +639,16 @@ static int wait_one(int fd, short events, int timeout_ms) {
 
 /* ---- the two commands ------------------------------------------------------------- */
 
+/* -v: who came in, as nc -lv says it. */
+static void say_peer(const pipe_opts *o, int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  char text[320];
+  if (o->verbose && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+    cli_verbose(1, o->cmd, "connection from %s",
+                sk_addr_text((struct sockaddr *)&ss, len, text, sizeof(text)));
+}
+
 /* One client at a time; with -k the next one after each. Session trouble
  * under -k is reported and the listener goes on. Without -k the listening
  * socket is closed (*lfd = -1) once the client is in, so nobody else queues. */
@@ -650,6 +662,7 @@ static int listen_stream(relay *r, int *lfd) {
       cli_error(r->o->cmd, "accept: %s", strerror(-fd));
       return EXIT_FAIL;
     }
+    say_peer(r->o, fd);
     if (!r->o->keep) {
       close(*lfd);
       *lfd = -1;
@@ -697,9 +710,24 @@ int pipe_listen(const pipe_opts *o) {
   return code;
 }
 
+/* connect: the socket is in; TLS when asked, then the relay. The exit code. */
+static int relay_connected(relay *r, int fd, const char *text) {
+  int code;
+  cli_verbose(r->o->verbose, r->o->cmd, "connected to %s%s", text,
+              r->tls != NULL ? ", TLS 1.3 handshake" : "");
+  if (r->tls != NULL && (code = tls_start(r, fd)) != 0) {
+    close(fd);
+    return code;
+  }
+  code = outcome(r, relay_run(r, fd, r->o->udp));
+  close(fd);
+  return code;
+}
+
 int pipe_connect(const pipe_opts *o) {
   struct sockaddr_storage ss[8];
   socklen_t len[8];
+  char text[320] = "";
   relay r;
   int n, fd = -EINVAL, code = EXIT_FAIL;
   if (relay_init(&r, o, 0) < 0 || (o->tls && tls_setup(&r, 0) < 0))
@@ -708,9 +736,14 @@ int pipe_connect(const pipe_opts *o) {
     code = -n;
     goto out;
   }
-  for (int i = 0; i < n && fd < 0 && fd != -EINTR; i++)
+  for (int i = 0; i < n && fd < 0 && fd != -EINTR; i++) {
+    cli_verbose(o->verbose, o->cmd, "connecting to %s",
+                sk_addr_text((struct sockaddr *)&ss[i], len[i], text, sizeof(text)));
     fd = sk__sock_connect(&ss[i], len[i], o->udp ? SOCK_DGRAM : SOCK_STREAM,
                           o->connect_ms > 0 ? o->connect_ms : CONNECT_TIMEOUT_MS, wait_one);
+    if (fd < 0 && fd != -EINTR)
+      cli_verbose(o->verbose, o->cmd, "connect failed: %s", strerror(-fd));
+  }
   if (fd == -EINTR) {
     code = 128 + got_signal;
   } else if (fd == -ETIMEDOUT) {
@@ -720,11 +753,8 @@ int pipe_connect(const pipe_opts *o) {
   } else if (fd < 0) {
     cli_error(o->cmd, "cannot connect to %s: %s", o->addr, strerror(-fd));
     code = EXIT_CONN;
-  } else if (r.tls != NULL && (code = tls_start(&r, fd)) != 0) {
-    close(fd);
   } else {
-    code = outcome(&r, relay_run(&r, fd, o->udp));
-    close(fd);
+    code = relay_connected(&r, fd, text);
   }
 out:
   relay_free(&r);
@@ -760,11 +790,12 @@ int pipe_parse(pipe_opts *o, int argc, char **argv, const char *help, int allow_
                                        {"timeout", required_argument, NULL, 'w'},
                                        {"tls", no_argument, NULL, 'T'},
                                        {"key-file", required_argument, NULL, 'K'},
+                                       {"verbose", no_argument, NULL, 'v'},
                                        {"help", no_argument, NULL, 'h'},
                                        {"version", no_argument, NULL, CLI_OPT_VERSION},
                                        {0}};
   int opt;
-  while ((opt = getopt_long(argc, argv, allow_keep ? ":ukh" : ":uhw:", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, allow_keep ? ":ukhv" : ":uhvw:", opts, NULL)) != -1) {
     char *end;
     double s;
     if (opt == 'h') {
@@ -778,6 +809,8 @@ int pipe_parse(pipe_opts *o, int argc, char **argv, const char *help, int allow_
       o->keep_sending = 1;
     } else if (opt == 'T') {
       o->tls = 1;
+    } else if (opt == 'v') {
+      o->verbose = 1;
     } else if (opt == 'K') {
       o->key_file = optarg;
     } else if (opt == 'i' || (opt == 'w' && !allow_keep)) {

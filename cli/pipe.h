@@ -12,13 +12,14 @@ typedef struct pipe_opts {
   int idle_ms;          /* --idle-timeout: end after this long without a byte; 0: never */
   int connect_ms;       /* connect -w/--timeout: for the connect itself; 0: 10 s */
   int tls;              /* --tls: TLS 1.3 keyed by the key file's secret (stream only) */
+  int verbose;          /* -v: say each step (resolve, connect, a client's address) */
   const char *key_file; /* --key-file: NULL for the default key */
   char addr_buf[320];   /* `HOST PORT` joined as HOST:PORT */
 } pipe_opts;
 
 /* Parse the flags both commands share (-u, -k when allow_keep, --keep-sending,
- * --idle-timeout, -w for connect, --help, one optional ADDR or HOST PORT). Returns -1 to go on, or
- * the exit code to leave with (help printed, or a usage error). */
+ * --idle-timeout, -w for connect, -v, --help, one optional ADDR or HOST PORT). Returns -1 to go on,
+ * or the exit code to leave with (help printed, or a usage error). */
 int pipe_parse(pipe_opts *o, int argc, char **argv, const char *help, int allow_keep);
 
 /* Run the pipe. Both return the process exit code (SPEC 3, 3.1): 0 once

@@ -120,6 +120,7 @@ static int put_one(put_job *j, const char *path, const char *name) {
   j->opts.progress = cli_progress_update;
   j->opts.progress_ctx = &bar;
   j->opts.result = &res;
+  cli_verbose(j->cc->verbose, j->cc->cmd, "uploading %s as %s", cli_safe(path), cli_safe(name));
   rc = sk_client_put_file(j->c, path, name, &j->opts);
   if (rc == SK_EBUSY)
     rc = retry_busy(j, path, name, rc);

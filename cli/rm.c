@@ -14,8 +14,10 @@ static const char rm_help[] =
     "with -r, and then everything in it.\n\n"
     "  -r, --recursive    remove folders and everything in them\n" CLI_CLIENT_HELP;
 
-static int rm_one(sk_client *c, const char *name, int recursive, int json) {
-  int rc = sk_client_rm(c, name, recursive);
+static int rm_one(const cli_client *cc, sk_client *c, const char *name, int recursive) {
+  int rc, json = cc->json;
+  cli_verbose(cc->verbose, cc->cmd, "removing %s", cli_safe(name));
+  rc = sk_client_rm(c, name, recursive);
   if (rc == 0) {
     if (json) {
       sk_head *h = cli_jsonl_new();
@@ -64,7 +66,7 @@ int cmd_rm(int argc, char **argv) {
   if ((code = cli_connect("rm", &cc, &c)) != EXIT_OK)
     return code;
   for (int i = argi; i < argc; i++) {
-    int one = rm_one(c, argv[i], recursive, cc.json);
+    int one = rm_one(&cc, c, argv[i], recursive);
     if (one != EXIT_OK && code == EXIT_OK)
       code = one;
     if (one == EXIT_CONN)

@@ -35,10 +35,11 @@ typedef struct time_req {
   int has_ts;
   long long ts;
   const char *tz, *format;
-  const cli_client *udp; /* --udp: ask over UDP, no connection */
-  double every;          /* --every S, 0: once */
-  long long count;       /* --count N, -1: until Ctrl-C */
-  int json;              /* --json: one object per answer */
+  cli_client *cc;
+  cli_client *udp; /* --udp: ask over UDP (cc), no connection */
+  double every;    /* --every S, 0: once */
+  long long count; /* --count N, -1: until Ctrl-C */
+  int json;        /* --json: one object per answer */
 } time_req;
 
 int cli_print_time(int json, const sk_head *resp) {
@@ -73,8 +74,10 @@ static int ask(sk_client *c, const time_req *t, long long ts) {
     sk_head_free(req);
     return rc;
   }
-  if (rc == 0)
+  if (rc == 0) {
+    cli_verbose(t->cc->verbose, t->cc->cmd, "asking the time");
     rc = sk_client_request(c, req, NULL, 0, &resp, NULL, NULL);
+  }
   if (rc < 0 && t->json)
     cli_print_failure(rc, resp);
   if (rc < 0)
@@ -161,6 +164,7 @@ static int parse_opts(int argc, char **argv, time_req *t, cli_client *cc) {
   cli_take_addr(cc, argc, argv, &argi);
   if (argi < argc)
     return cli_usage_error("time", "unexpected argument '%s'", argv[argi]);
+  t->cc = cc;
   t->udp = udp ? cc : NULL;
   t->json = cc->json;
   return -1;

@@ -12,9 +12,11 @@
 #define UDP_TIMEOUT_MS 1000
 #define UDP_RETRIES 2 /* three tries in all */
 
-int cli_udp_open(const char *cmd, const cli_client *cc, sk_udp **out) {
+int cli_udp_open(const char *cmd, cli_client *cc, sk_udp **out) {
   char path[4096], why[1024];
-  int rc = sk_udp_open_opts(out, cc->addr, &cc->opts);
+  int rc;
+  cli_watch_steps(cmd, cc);
+  rc = sk_udp_open_opts(out, cc->addr, &cc->opts);
   switch (rc) {
   case 0:
     return EXIT_OK;
@@ -26,6 +28,8 @@ int cli_udp_open(const char *cmd, const cli_client *cc, sk_udp **out) {
     sk__key_describe(path, 0, why, sizeof(why));
     cli_error(cmd, "%s", why);
     return EXIT_CONN;
+  case SK_ERESOLVE:
+    return cli_resolve_failed(cmd, cc);
   case SK_EBADADDR:
     cli_error(cmd, "bad address '%s': use HOST:PORT or [IPv6]:PORT", cli_safe(cc->addr));
     return EXIT_USAGE;
@@ -60,7 +64,7 @@ static int udp_failed(const char *cmd, const sk_udp *u, const char *addr, int rc
   return cli_request_failed(cmd, rc, resp);
 }
 
-int cli_udp_echo(const cli_client *cc, const char *text, size_t n, int newline) {
+int cli_udp_echo(cli_client *cc, const char *text, size_t n, int newline) {
   sk_head *req = sk_head_new("echo"), *resp = NULL;
   uint8_t *body = NULL;
   size_t got = 0;
@@ -68,6 +72,7 @@ int cli_udp_echo(const cli_client *cc, const char *text, size_t n, int newline) 
   int code = req ? cli_udp_open("echo", cc, &u) : EXIT_FAIL, rc;
   if (code != EXIT_OK)
     goto out;
+  cli_verbose(cc->verbose, cc->cmd, "sending the echo request in one datagram (%zu bytes)", n);
   rc = sk_udp_call(u, req, text, n, UDP_TIMEOUT_MS, UDP_RETRIES, &resp, &body, &got);
   if (rc < 0) {
     code = udp_failed("echo", u, cc->addr, rc, resp, n);
@@ -82,7 +87,7 @@ out:
   return code;
 }
 
-int cli_udp_time(const cli_client *cc, sk_head *req) {
+int cli_udp_time(cli_client *cc, sk_head *req) {
   sk_head *resp = NULL;
   sk_udp *u = NULL;
   int code = cli_udp_open("time", cc, &u), rc;
@@ -94,6 +99,7 @@ int cli_udp_time(const cli_client *cc, sk_head *req) {
                                    "the send time): drop --udp, or use --no-auth with a "
                                    "--no-auth server");
   }
+  cli_verbose(cc->verbose, cc->cmd, "asking the time in one datagram");
   rc = sk_udp_call(u, req, NULL, 0, UDP_TIMEOUT_MS, UDP_RETRIES, &resp, NULL, NULL);
   if (rc < 0) {
     code = udp_failed("time", u, cc->addr, rc, resp, 0);

@@ -315,7 +315,8 @@ SK_API int sk_udp_open(sk_udp **out, const char *addr);
 /* The same, authenticated as opts say (NULL: as a zeroed sk_client_opts):
  * no_auth: plain datagrams; key_file: that key (SK_EBADKEY when it cannot be
  * used); else the default key file when there is one, plain datagrams when
- * there is none. timeout_ms is not used. */
+ * there is none. timeout_ms is not used; on_step hears SK_STEP_RESOLVE (and
+ * the resolver's reason when the name does not resolve). */
 SK_API int sk_udp_open_opts(sk_udp **out, const char *addr, const sk_client_opts *opts);
 
 /* 1 when the socket authenticates its datagrams with a key. */

@@ -388,7 +388,7 @@ int sk__client_load_key(const sk_client_opts *o, sk_key *key) {
   return rc < 0 ? rc : sk_key_load(path, key, &why);
 }
 
-static void step(const sk_client_opts *o, sk_client_step s, int err, const char *detail) {
+void sk__client_step(const sk_client_opts *o, sk_client_step s, int err, const char *detail) {
   if (o != NULL && o->on_step != NULL)
     o->on_step(o->step_ctx, s, err, detail);
 }
@@ -397,7 +397,7 @@ static void step(const sk_client_opts *o, sk_client_step s, int err, const char 
 static void announce_key(const sk_client_opts *o) {
   char path[4096];
   if (key_path(o, path, sizeof(path)) == 0)
-    step(o, SK_STEP_AUTH, 0, path);
+    sk__client_step(o, SK_STEP_AUTH, 0, path);
 }
 
 /* The key, with its path told to on_step (when the step starts, unless
@@ -409,16 +409,16 @@ static int load_key_as(const sk_client_opts *o, sk_key *key, int quiet) {
   const char *why;
   int rc = key_path(o, path, sizeof(path));
   if (rc < 0) {
-    step(o, SK_STEP_AUTH, rc, "no key file path ($HOME is not set)");
+    sk__client_step(o, SK_STEP_AUTH, rc, "no key file path ($HOME is not set)");
     return rc;
   }
   if (!quiet)
-    step(o, SK_STEP_AUTH, 0, path);
+    sk__client_step(o, SK_STEP_AUTH, 0, path);
   rc = sk_key_load(path, key, &why);
   if (rc == -ENOENT || rc == -EPERM)
     rc = SK_EBADKEY;
   if (rc < 0)
-    step(o, SK_STEP_AUTH, rc, path);
+    sk__client_step(o, SK_STEP_AUTH, rc, path);
   return rc;
 }
 
@@ -456,7 +456,7 @@ out:
   sk_key_clear(&key);
   rc = rc == SK_ECLOSED ? SK_EAUTHFAIL : rc;
   if (rc < 0 && rc != SK_EBADKEY)
-    step(o, SK_STEP_AUTH, rc, sk_strerror(rc));
+    sk__client_step(o, SK_STEP_AUTH, rc, sk_strerror(rc));
   return rc;
 }
 
@@ -469,13 +469,13 @@ static int read_hello(sk_client *c, const sk_client_opts *o) {
   if (rc == 0 && (rc = frame_error(c->hello)) < 0) {
     /* e.g. rate_limited or busy in place of the hello: the server's words */
     const char *msg = sk_error_message(c->hello);
-    step(o, SK_STEP_HELLO, rc, msg != NULL ? msg : sk_strerror(rc));
+    sk__client_step(o, SK_STEP_HELLO, rc, msg != NULL ? msg : sk_strerror(rc));
     return rc;
   }
   if (rc == 0 && strcmp(sk_head_type(c->hello), "hello") != 0)
     rc = SK_EPROTO;
   if (rc < 0)
-    step(o, SK_STEP_HELLO, rc, sk_strerror(rc));
+    sk__client_step(o, SK_STEP_HELLO, rc, sk_strerror(rc));
   return rc;
 }
 
@@ -601,8 +601,8 @@ static int start_tls(sk_client *c, const char *addr, const sk_client_opts *o) {
   addr_host(addr, host, sizeof(host));
   if (c->psk)
     announce_key(o);
-  step(o, SK_STEP_TLS, 0,
-       c->psk ? "keyed by the shared secret" : "checking the server's certificate");
+  sk__client_step(o, SK_STEP_TLS, 0,
+                  c->psk ? "keyed by the shared secret" : "checking the server's certificate");
   c->ssl = sk__tls_ssl(c->tls, NULL, host);
   BIO *bio = c->ssl != NULL ? sk__tls_socket_bio(c->fd) : NULL;
   if (bio == NULL)
@@ -616,7 +616,7 @@ static int start_tls(sk_client *c, const char *addr, const sk_client_opts *o) {
   if (rc == -ETIMEDOUT)
     rc = SK_ENOHELLO;
   if (rc < 0)
-    step(o, SK_STEP_HELLO, rc, sk_strerror(rc));
+    sk__client_step(o, SK_STEP_HELLO, rc, sk_strerror(rc));
   return rc;
 }
 
@@ -645,7 +645,7 @@ static int handshake(sk_client *c, const sk_client_opts *o) {
     rc = SK_EPROTO;
   else
     return authenticate(c, o);
-  step(o, SK_STEP_AUTH, rc, sk_strerror(rc));
+  sk__client_step(o, SK_STEP_AUTH, rc, sk_strerror(rc));
   return rc;
 }
 
@@ -655,15 +655,15 @@ static int connect_any(sk_client *c, const sk_addr *addrs, int n, const sk_clien
   int rc = -ECONNREFUSED;
   for (int i = 0; i < n; i++) {
     sk__addr_format((const struct sockaddr *)&addrs[i].ss, addrs[i].len, text, sizeof(text));
-    step(o, SK_STEP_CONNECT, 0, text);
+    sk__client_step(o, SK_STEP_CONNECT, 0, text);
     int fd = connect_one(&addrs[i], wait_budget(c));
     if (fd >= 0) {
       c->fd = fd;
-      step(o, SK_STEP_HELLO, 0, text);
+      sk__client_step(o, SK_STEP_HELLO, 0, text);
       return 0;
     }
     rc = fd;
-    step(o, SK_STEP_CONNECT, rc, sk_strerror(rc));
+    sk__client_step(o, SK_STEP_CONNECT, rc, sk_strerror(rc));
   }
   return rc;
 }
@@ -679,10 +679,10 @@ int sk_client_connect(sk_client **out, const char *addr, const sk_client_opts *g
           opts && opts->connect_timeout_ms ? opts->connect_timeout_ms : CLIENT_CONNECT_TIMEOUT_MS;
 
   *out = NULL;
-  step(opts, SK_STEP_RESOLVE, 0, addr);
+  sk__client_step(opts, SK_STEP_RESOLVE, 0, addr);
   n = sk__addr_resolve(addr, 0, addrs, SK_ADDR_MAX, &why);
   if (n < 0) {
-    step(opts, SK_STEP_RESOLVE, n, why != NULL ? why : sk_strerror(n));
+    sk__client_step(opts, SK_STEP_RESOLVE, n, why != NULL ? why : sk_strerror(n));
     return n;
   }
   c = calloc(1, sizeof(*c));
@@ -703,7 +703,7 @@ int sk_client_connect(sk_client **out, const char *addr, const sk_client_opts *g
       (rc = handshake(c, opts)) == 0) {
     c->deadline_ms = 0;
     server = sk_head_str(c->hello, "server");
-    step(opts, SK_STEP_READY, 0, server != NULL ? server : "");
+    sk__client_step(opts, SK_STEP_READY, 0, server != NULL ? server : "");
     *out = c;
     return 0;
   }

@@ -17,4 +17,7 @@
  * (sk_key_default_path). 0, or sk_key_load's error (-ENOENT: no such file). */
 int sk__client_load_key(const sk_client_opts *o, sk_key *key);
 
+/* Tell o->on_step (when there is one) that step s starts (err 0) or failed. */
+void sk__client_step(const sk_client_opts *o, sk_client_step s, int err, const char *detail);
+
 #endif

@@ -62,15 +62,20 @@ static int connect_first(const sk_addr *a, int n) {
 }
 
 /* The socket first, then the object: *out is set exactly when 0 is
- * returned, a shape the static analyzer can follow as well. */
-int sk_udp_open(sk_udp **out, const char *addr) {
+ * returned, a shape the static analyzer can follow as well. o (may be NULL)
+ * hears the resolve step, and the resolver's reason when it fails. */
+static int udp_open(sk_udp **out, const char *addr, const sk_client_opts *o) {
   sk_addr a[SK_ADDR_MAX];
-  int n = sk__addr_resolve(addr, SK_ADDR_BARE_PORT, a, SK_ADDR_MAX, NULL), fd;
+  const char *why = NULL;
+  int n, fd;
   sk_udp *u;
 
   *out = NULL;
-  if (n < 0)
+  sk__client_step(o, SK_STEP_RESOLVE, 0, addr);
+  if ((n = sk__addr_resolve(addr, SK_ADDR_BARE_PORT, a, SK_ADDR_MAX, &why)) < 0) {
+    sk__client_step(o, SK_STEP_RESOLVE, n, why != NULL ? why : sk_strerror(n));
     return n;
+  }
   if ((fd = connect_first(a, n)) < 0)
     return fd;
   if ((u = calloc(1, sizeof(*u))) == NULL) {
@@ -80,6 +85,10 @@ int sk_udp_open(sk_udp **out, const char *addr) {
   u->fd = fd;
   *out = u;
   return 0;
+}
+
+int sk_udp_open(sk_udp **out, const char *addr) {
+  return udp_open(out, addr, NULL);
 }
 
 /* The key the options ask for: none with no_auth; an explicit key file
@@ -102,12 +111,13 @@ static int guard_for(const sk_client_opts *o, sk__dg_guard **out) {
 
 int sk_udp_open_opts(sk_udp **out, const char *addr, const sk_client_opts *given) {
   sk_client_opts whole;
+  const sk_client_opts *o = sk__sized_copy(&whole, sizeof(whole), given, SK__CLIENT_OPTS_V1);
   sk__dg_guard *guard;
-  int rc = guard_for(sk__sized_copy(&whole, sizeof(whole), given, SK__CLIENT_OPTS_V1), &guard);
+  int rc = guard_for(o, &guard);
   *out = NULL;
   if (rc < 0)
     return rc;
-  if ((rc = sk_udp_open(out, addr)) < 0) {
+  if ((rc = udp_open(out, addr, o)) < 0) {
     sk__dg_guard_free(guard);
     return rc;
   }

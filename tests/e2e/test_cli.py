@@ -115,10 +115,10 @@ def test_no_hello_within_timeout(run_cli, silent, key_file, cmd):
     assert took < 5, took
 
 
-@pytest.mark.parametrize("cmd", ("echo", "time", "ls"))
+@pytest.mark.parametrize("cmd", tuple(c for c in CLIENT_COMMANDS if c != "exec"))
 def test_no_answer_while_connecting(run_cli, blackhole, cmd):
     t0 = time.monotonic()
-    r = run_cli(cmd, blackhole.addr, "--timeout", "0.5", *args_for(cmd), timeout=20)
+    r = run_cli(cmd, blackhole.addr, "--timeout", "0.5", *args_for(cmd), input="", timeout=20)
     took = time.monotonic() - t0
     assert r.returncode == 255, r
     assert r.stderr == "sockit %s: no answer from %s within 0.5 s while connecting\n" % (
@@ -161,6 +161,12 @@ def test_unresolvable_name_is_255_with_the_reason(run_cli):
     for cmd in ("time", "ls", "exec"):
         r = run_cli(cmd, "nosuchhost.invalid:8080", *args_for(cmd), timeout=30)
         assert r.returncode == 255 and "cannot resolve nosuchhost.invalid" in r.stderr, r
+    # over UDP too: the host and the resolver's reason, not "cannot use ... for UDP"
+    for cmd in ("echo", "time", "chat"):
+        r = run_cli(cmd, "-u", "nosuchhost.invalid:8080", *args_for(cmd), input="", timeout=30)
+        assert r.returncode == 255, r
+        assert r.stderr.startswith("sockit %s: cannot resolve nosuchhost.invalid: " % cmd), r
+        assert r.stderr.count("\n") == 1 and "for UDP" not in r.stderr, r.stderr
 
 
 def test_address_that_is_not_one_is_usage(run_cli):
@@ -262,6 +268,15 @@ def test_missing_value_is_one_line(run_cli):
     assert r.stderr == "sockit get: missing value for option -o (see: sockit get --help)\n"
 
 
+def test_value_for_an_option_that_takes_none(run_cli):
+    r = run_cli("echo", "--json=yes", "hi")
+    assert r.returncode == 2
+    assert r.stderr == "sockit echo: no value goes with option --json (see: sockit echo --help)\n"
+    r = run_cli("connect", "--tls=1")
+    assert r.stderr == ("sockit connect: no value goes with option --tls "
+                        "(see: sockit connect --help)\n")
+
+
 def test_version_forms(run_cli):
     want = run_cli("--version").stdout
     assert want.startswith("sockit ") and want.count("\n") == 1
@@ -315,9 +330,35 @@ def test_verbose_prints_the_steps(run_cli, keyed_server, key_file):
     assert lines[2] == "sockit echo: connected to %s, waiting for the server's hello" % (
         keyed_server.addr)
     assert lines[3] == "sockit echo: authenticating with the key in %s" % key_file
-    assert lines[-1].startswith("sockit echo: ready (sockit ")
+    assert lines[-2].startswith("sockit echo: ready (sockit ")
+    assert lines[-1] == "sockit echo: sending the echo request (2 bytes)"
     r = run_cli("echo", keyed_server.addr, "--key-file", key_file, "hi")
     assert r.stderr == ""
+
+
+@pytest.mark.parametrize("args,step", [
+    (("time",), "asking the time"),
+    (("ls",), "listing the root"),
+    (("ls", "photos/"), "listing photos"),
+    (("get", "nope.bin", "-o", "-"), "asking for nope.bin"),
+    (("put", "/etc/hostname", "--as", "h.txt"), "uploading /etc/hostname as h.txt"),
+    (("rm", "nope.bin"), "removing nope.bin"),
+    (("chat", "--room", "r1", "--nick", "ann"), "joining r1 as ann"),
+])
+def test_verbose_names_the_request(run_cli, keyed_server, key_file, args, step):
+    """-v goes on after the connection's steps with the request itself."""
+    r = run_cli(args[0], keyed_server.addr, "-v", "--key-file", key_file, *args[1:], input="")
+    lines = r.stderr.splitlines()
+    ready = [i for i, ln in enumerate(lines) if ln.startswith("sockit %s: ready (" % args[0])]
+    assert ready and lines[ready[0] + 1] == "sockit %s: %s" % (args[0], step), r.stderr
+
+
+def test_verbose_exec_names_the_program(run_cli, exec_server, key_file):
+    r = run_cli("exec", exec_server.addr, "-v", "--key-file", key_file, "ls", "-a")
+    assert r.returncode == 0
+    assert r.stderr.splitlines()[-1] == "sockit exec: asking to run ls", r.stderr
+    r = run_cli("exec", exec_server.addr, "-v", "--key-file", key_file, "--shell", "true")
+    assert r.stderr.splitlines()[-1] == "sockit exec: asking to run /bin/sh -c true", r.stderr
 
 
 # ---------------------------------------------------------------------------

@@ -239,3 +239,34 @@ def test_connect_timeout_and_resolver_errors(sockit_bin):
                        capture_output=True, timeout=30)
     assert r.returncode == 255
     assert r.stderr.decode().startswith("sockit connect: cannot resolve nosuchhost.invalid: ")
+
+
+def test_verbose_pipes_say_their_steps_as_nc_v(sockit_bin):
+    """nc -v's habit: connect -v says where it connects; listen -v who came."""
+    p = subprocess.Popen([sockit_bin, "listen", "-v", "127.0.0.1:0"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = Output(p.stderr)
+
+    def bound():
+        for ln in err.data().decode().splitlines():
+            m = LISTEN_RE.match(ln)
+            if m:
+                return m.group(1)
+
+    try:
+        addr = wait_for(bound)
+        assert addr, err.data()
+        r = subprocess.run([sockit_bin, "connect", "-v", addr], input=b"hi\n",
+                           capture_output=True, timeout=10)
+        assert r.returncode == 0, r
+        assert r.stderr.decode().splitlines() == [
+            "sockit connect: resolving %s" % addr, "sockit connect: connecting to %s" % addr,
+            "sockit connect: connected to %s" % addr]
+        assert p.wait(timeout=10) == 0
+        assert p.stdout.read() == b"hi\n"
+        lines = err.text().splitlines()
+        assert lines[0] == "sockit listen: resolving 127.0.0.1:0", lines
+        assert lines[2].startswith("sockit listen: connection from 127.0.0.1:"), lines
+    finally:
+        if p.poll() is None:
+            p.kill()
