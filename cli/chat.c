@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "common/zone.h"
+#include "jsonl.h"
 
 #define NAME_MAX_ 32
 #define LINE_MAX_ 65536   /* the say limit */
@@ -33,7 +34,9 @@ static const char chat_help[] =
     "usage: sockit chat [ADDR] [--room R] [--nick N] [--udp]\n"
     "Join a chat room. On a terminal: type and press Enter to say; commands\n"
     "/nick NEW, /join ROOM, /leave, /who, /quit. Piped: every stdin line is said\n"
-    "and every message printed as \"[HH:MM:SS] nick: text\".\n\n"
+    "and every message printed as \"[HH:MM:SS] nick: text\"; with --json as one\n"
+    "object per line ({\"type\":\"msg\",\"room\":R,\"from\":N,\"text\":T,\"ts\":S},\n"
+    "presence and joined alike), stdin lines said as when piped.\n\n"
     "      --room R       room (default lobby)\n"
     "      --nick N       nick (default $USER)\n"
     "  -u, --udp          talk to `serve --udp ADDR`: datagrams authenticated with\n"
@@ -45,6 +48,7 @@ typedef struct chat {
   sk_udp *udp;
   char room[NAME_MAX_ + 1], nick[NAME_MAX_ + 1];
   int in_room, tty, stdin_eof;
+  int json; /* --json: each event as a JSON object line (line mode) */
   struct termios saved;
   char *line; /* the input being typed (terminal) or read (piped) */
   size_t len;
@@ -182,6 +186,25 @@ static void on_joined(chat *ch, const sk_head *h) {
     note(ch, "joined %s", ch->room);
 }
 
+/* --json: an event of the room as one object line: the frame's type and its
+ * members that say who and where, the body as "text" (or "base64" when it
+ * is not UTF-8), and the time in unix seconds. */
+static void json_event(const sk_head *h, const uint8_t *body, size_t n, double ts) {
+  static const char *const keys[] = {"type", "room", "from", "nick", "event"};
+  sk_head *j = cli_jsonl_new();
+  if (j == NULL)
+    return;
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+    if (sk_head_str(h, keys[i]) != NULL)
+      cli_jsonl_str(j, keys[i], sk_head_str(h, keys[i]));
+  if (strcmp(sk_head_type(h), "msg") == 0 &&
+      sk_head_set_strn(j, "text", n ? (const char *)body : "", n) < 0)
+    cli_jsonl_base64(j, "base64", body, n);
+  sk_head_set_double(j, "ts", ts);
+  cli_jsonl_print(j);
+  fflush(stdout);
+}
+
 /* Returns 0, or an exit code when the session must end. */
 static int on_frame(chat *ch, const sk_head *h, const uint8_t *body, size_t n) {
   const char *type = sk_head_type(h), *room = sk_head_str(h, "room");
@@ -193,17 +216,27 @@ static int on_frame(chat *ch, const sk_head *h, const uint8_t *body, size_t n) {
       ts /= 1000; /* the datagram's own stamp, in ms, took the member (SPEC 5) */
     if (strcmp(from, ch->nick) == 0)
       ch->own_seen++;
-    show(ch, ts, from, ": ", (const char *)body, n);
+    if (ch->json)
+      json_event(h, body, n, ts);
+    else
+      show(ch, ts, from, ": ", (const char *)body, n);
   } else if (strcmp(type, "presence") == 0 && nick && room && strcmp(room, ch->room) == 0) {
     int join = sk_head_str(h, "event") && strcmp(sk_head_str(h, "event"), "join") == 0;
     char text[NAME_MAX_ * 2 + 16];
     int k = snprintf(text, sizeof(text), "%s %s", nick, join ? "joined" : "left");
     join ? member_add(ch, nick) : member_del(ch, nick);
-    show(ch, ts, "*", " ", text, (size_t)k);
+    if (ch->json)
+      json_event(h, NULL, 0, ts);
+    else
+      show(ch, ts, "*", " ", text, (size_t)k);
   } else if (strcmp(type, "joined") == 0) {
+    if (ch->json)
+      json_event(h, NULL, 0, ts);
     on_joined(ch, h);
   } else if (strcmp(type, "error") == 0) {
     const char *code = sk_head_str(h, "code"), *msg = sk_error_message(h);
+    if (ch->json)
+      cli_print_failure(code ? sk_err_from_wire(code) : SK_EPROTO, h);
     if (ch->tty)
       note(ch, "server said: %s", msg ? msg : code ? code : "error");
     else
@@ -576,7 +609,8 @@ int cmd_chat(int argc, char **argv) {
     return cli_usage_error("chat", "room and nick are at most 32 bytes");
   if ((ch.line = malloc(LINE_MAX_ + 1)) == NULL)
     return EXIT_FAIL;
-  ch.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+  ch.json = cc.json;
+  ch.tty = !ch.json && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
   if ((code = open_transport(&ch, &cc, udp)) == EXIT_OK) {
     cli_verbose(cc.verbose, cc.cmd, "joining %s as %s", cli_safe(room), cli_safe(nick));
     code = session(&ch, room, nick);

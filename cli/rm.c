@@ -14,19 +14,27 @@ static const char rm_help[] =
     "with -r, and then everything in it.\n\n"
     "  -r, --recursive    remove folders and everything in them\n" CLI_CLIENT_HELP;
 
+/* --json: one object per name, removed or not (as put and get). */
+static void json_result(const char *name, int rc) {
+  sk_head *h = cli_jsonl_new();
+  cli_jsonl_str(h, "name", name);
+  if (rc == 0) {
+    sk_head_set_bool(h, "ok", 1);
+    sk_head_set_bool(h, "removed", 1);
+  } else {
+    cli_jsonl_error(h, rc, NULL);
+  }
+  cli_jsonl_print(h);
+}
+
 static int rm_one(const cli_client *cc, sk_client *c, const char *name, int recursive) {
-  int rc, json = cc->json;
+  int rc;
   cli_verbose(cc->verbose, cc->cmd, "removing %s", cli_safe(name));
   rc = sk_client_rm(c, name, recursive);
-  if (rc == 0) {
-    if (json) {
-      sk_head *h = cli_jsonl_new();
-      cli_jsonl_str(h, "name", name);
-      sk_head_set_bool(h, "removed", 1);
-      cli_jsonl_print(h);
-    }
+  if (cc->json)
+    json_result(name, rc);
+  if (rc == 0)
     return EXIT_OK;
-  }
   if (rc == SK_ENOTFOUND)
     cli_error("rm", "%s: not found", cli_safe(name));
   else if (rc == SK_EBADREQ && !recursive)

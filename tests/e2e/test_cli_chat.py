@@ -3,6 +3,7 @@ what other members send is shown escaped, never obeyed by the terminal; a
 refused /nick or /join leaves you where you were; /who outside a room; a lost
 server on a line of its own."""
 
+import json
 import os
 import pty
 import select
@@ -142,6 +143,37 @@ def test_piped_chat_escapes_what_a_hostile_server_sends(sockit_bin):
     assert "* %s joined" % nick in out, out
     assert "%s: \\x1b[31mred\\r\\nforged" % nick in out, out
     assert "server said bad\\x1b[2J: no\\x1b]52;c;eA==\\x07pe" in err, err
+
+
+def test_chat_json_one_object_per_event(chat_server, sockit_bin):
+    """--json (issue 16 item 13): joined, presence and msg as JSON lines,
+    stdin lines said as when piped, a refusal as an error object."""
+    proc = subprocess.Popen(
+        [sockit_bin, "chat", chat_server.addr, "--no-auth", "--room", "r", "--nick", "bob",
+         "--json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    output = Output(proc.stdout)
+    try:
+        assert output.wait('"type":"joined"'), output.data()
+        ann = member(chat_server, "r", "ann")
+        assert output.wait('"nick":"ann"'), output.data()
+        ann.send({"type": "say", "room": "r"}, "caf\u00e9\n".encode())
+        assert output.wait('"from":"ann"'), output.data()
+        proc.stdin.write(b"\xff\nhello\n")
+        proc.stdin.close()
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    objs = [json.loads(ln) for ln in output.all().decode().splitlines()]
+    for o in objs:
+        assert "ok" in o or isinstance(o.pop("ts", None), float), o
+    assert objs == [
+        {"type": "joined", "room": "r", "nick": "bob"},
+        {"type": "presence", "room": "r", "nick": "ann", "event": "join"},
+        {"type": "msg", "room": "r", "from": "ann", "text": "caf\u00e9\n"},
+        {"ok": False, "error": "bad_request", "message": "a message must be UTF-8 text"},
+        {"type": "msg", "room": "r", "from": "bob", "text": "hello"},
+    ]
 
 
 # ---------------------------------------------------------------------------

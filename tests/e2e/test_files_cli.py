@@ -144,6 +144,12 @@ def test_rm_command(fsrv, root, cli):
     assert os.listdir(str(root)) == []
     r = cli("rm", "../etc/passwd")
     assert r.returncode == 1 and "forbidden" in r.stderr
+    (root / "j.txt").write_bytes(b"j")
+    r = cli("rm", "j.txt", "nope.txt", "--json")
+    assert r.returncode == 1
+    assert [json.loads(ln) for ln in r.stdout.splitlines()] == [
+        {"name": "j.txt", "ok": True, "removed": True},
+        {"name": "nope.txt", "ok": False, "error": "not_found", "message": "not found"}]
 
 
 # ---- put: several files into a folder, empty folders -------------------------
