@@ -55,8 +55,10 @@ static const char bench_help[] =
     "      --file PATH       put/get: the file to send\n"
     "      --hash NAME       put/get: sha256, xxh128, ... or none (default: the fastest\n"
     "                        both sides have)\n"
-    "      --json            one JSON object on stdout instead of the table\n" CLI_QUIET_HELP
-        CLI_KEY_HELP CLI_HELP_HELP
+    "      --json            one JSON object on stdout instead of the table\n"
+    "  -q, --quiet           no progress line\n"
+    "  -v, --verbose         the first connection's steps on stderr (resolving,\n"
+    "                        connecting, TLS, authentication)\n" CLI_KEY_HELP CLI_HELP_HELP
     "\nLatency is in microseconds, from an HDR-style log-linear histogram\n"
     "(buckets within 1.6 %); MB/s counts echo bodies one way, in 10^6 bytes.\n"
     "Exit status: 0 ok, 1 a check failed, 2 bad usage, 255 connect/auth failed.\n";
@@ -215,7 +217,7 @@ static int parse_args(int argc, char **argv, bench_opts *o, cli_client *ccp) {
                     .timeout = 60,
                     .connect_batch = 64,
                     .senders = 1};
-  while ((opt = getopt_long(argc, argv, ":hqm:c:p:s:d:w:r:t:", bench_opts_long, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":hqvm:c:p:s:d:w:r:t:", bench_opts_long, NULL)) != -1) {
     if (opt == 'h') {
       fputs(bench_help, stdout);
       return 1;

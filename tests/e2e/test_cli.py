@@ -353,6 +353,16 @@ def test_verbose_names_the_request(run_cli, keyed_server, key_file, args, step):
     assert ready and lines[ready[0] + 1] == "sockit %s: %s" % (args[0], step), r.stderr
 
 
+def test_bench_verbose_names_its_first_connections_steps(run_cli, keyed_server, key_file):
+    r = run_cli("bench", keyed_server.addr, "-v", "--key-file", key_file, "--mode", "rtt",
+                "--duration", "0.1", "-q", timeout=30)
+    assert r.returncode == 0, r
+    lines = r.stderr.splitlines()
+    assert lines[:2] == ["sockit bench: resolving %s" % keyed_server.addr,
+                         "sockit bench: connecting to %s" % keyed_server.addr], r.stderr
+    assert any(ln.startswith("sockit bench: ready (sockit ") for ln in lines), r.stderr
+
+
 def test_verbose_exec_names_the_program(run_cli, exec_server, key_file):
     r = run_cli("exec", exec_server.addr, "-v", "--key-file", key_file, "ls", "-a")
     assert r.returncode == 0
