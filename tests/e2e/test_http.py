@@ -133,11 +133,87 @@ def test_metrics_count_known_traffic_exactly(hsrv, secret):
     assert d("sockit_connections_total", listener=hsrv.addr) == 2
     assert d("sockit_bytes_total", direction="in") >= k + sum(range(1, n + 1))
     assert d("sockit_bytes_total", direction="out") >= sum(range(1, n + 1))
+    assert_only_grew(before, after)
     c.close()
     assert wait_for(lambda: val(scrape(hsrv.http), "sockit_chat_members") == 0)
     last = scrape(hsrv.http)
     assert val(last, "sockit_chat_rooms") == 0
     assert val(last, "sockit_connections_open", listener=hsrv.addr) == 0
+
+
+GROWING = ("_total", "_bucket", "_count", "_sum")  # counters and histogram parts
+
+
+def assert_only_grew(before, after):
+    """Every counter sample of before is in after, no smaller; histogram
+    buckets are cumulative (each le no smaller than the one below it)."""
+    for (name, labels), v in before.items():
+        if name.endswith(GROWING):
+            assert (name, labels) in after and after[(name, labels)] >= v, (name, labels)
+    buckets = {}
+    for (name, labels), v in after.items():
+        if name == "sockit_request_duration_seconds_bucket":
+            d = dict(labels)
+            buckets.setdefault(d["type"], []).append((float(d["le"]), v))
+    assert buckets
+    for t, bs in buckets.items():
+        counts = [v for _, v in sorted(bs)]
+        assert counts == sorted(counts) and len(counts) == 8, (t, bs)
+        assert counts[-1] == val(after, "sockit_request_duration_seconds_count", type=t)
+
+
+@pytest.mark.no_tls
+def test_metrics_count_gets_exec_classes_and_http_exactly(start_server, key_file, secret,
+                                                           tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    k = 54321
+    data = os.urandom(k)
+    (root / "g.bin").write_bytes(data)
+    srv = start_server("--key-file", key_file, "--root", str(root), "--allow-exec",
+                       "--http", "127.0.0.1:0")
+    http = ws_proto.http_addr(srv, wait_for)
+    before = scrape(http)
+    c = authed(srv, secret)
+    head, body = c.request({"type": "get", "name": "g.bin", "offset": 0, "hash": "sha256"})
+    assert head["type"] == "file" and body == data
+    c.expect("file_end")
+    exits = []
+    for req in ({"argv": ["true"]}, {"shell": "exit 3"}, {"shell": "kill -9 $$"},
+                {"argv": ["sleep", "30"], "timeout": 1}):
+        c.send(dict({"type": "exec"}, **req))
+        while True:
+            h, _ = c.recv_frame(10)
+            if h["type"] == "exit":
+                exits.append(h)
+                break
+    assert [e.get("code", e.get("signal")) for e in exits] == [0, 3, 9, 15], exits
+    for _ in range(3):
+        assert get(http, "/nope")[0] == 404
+    ws = ws_proto.WSSocket(http)
+    w = sp.Client(ws)
+    w.handshake(secret)
+    assert w.echo(b"over ws") == b"over ws"
+    after = scrape(http)
+
+    def d(name, **labels):
+        return val(after, name, **labels) - val(before, name, **labels)
+
+    assert d("sockit_files_total", direction="get") == 1
+    assert d("sockit_file_bytes_total", direction="get") == k
+    assert d("sockit_files_total", direction="put") == 0
+    assert d("sockit_requests_total", type="get", code="ok") == 1
+    for cls in ("ok", "error", "signal", "timeout"):
+        assert d("sockit_exec_runs_total", **{"class": cls}) == 1, cls
+    assert d("sockit_requests_total", type="exec", code="ok") == 4
+    # the first scrape's answer, three 404s and the upgrade (this scrape counts later)
+    assert d("sockit_http_requests_total") == 5
+    assert d("sockit_websocket_connections_total") == 1
+    assert d("sockit_requests_total", type="echo", code="ok") == 1
+    assert d("sockit_tls_handshakes_total") == 0
+    assert_only_grew(before, after)
+    w.close()
+    c.close()
 
 
 @pytest.mark.no_tls
@@ -480,7 +556,9 @@ def test_https_and_wss_in_certificate_mode(start_server, key_file, secret, tmp_p
     c.auth(secret)
     assert c.echo(b"over wss") == b"over wss"
     after = scrape_tls(addr, cert)
-    assert val(after, "sockit_tls_handshakes_total") >= 3
+    # three handshakes (two scrapes, the wss), one failure (the plain request)
+    assert val(after, "sockit_tls_handshakes_total") == 3
+    assert val(after, "sockit_tls_handshake_failures_total") == 1
     assert val(after, "sockit_websocket_connections_total") == 1
 
 
