@@ -1,6 +1,7 @@
 """The web page of `sockit serve --http ADDR`, in a real browser: Debian's
 headless Chromium driven by selenium. Only the keyboard is used to log in,
-join and talk. SOCKIT_SCREENSHOT=PATH saves a screenshot of the page."""
+join, talk, upload (once selenium has put the path in the file input) and
+download. SOCKIT_SCREENSHOT=PATH saves a screenshot of the page."""
 
 import hashlib
 import os
@@ -16,6 +17,7 @@ import ws_proto
 from conftest import SOCKIT_BIN, wait_for
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -82,6 +84,17 @@ def log_in(drv, srv, key, scheme="http"):
     drv.switch_to.active_element.send_keys(key.strip() + Keys.ENTER)
 
 
+def tab_to(drv, what, css, limit=30):
+    """Press Tab until the element matching css has the focus (the keyboard's
+    way to a control: it must be in the tab order), then return it."""
+    want = drv.find_element(By.CSS_SELECTOR, css)
+    for _ in range(limit):
+        if drv.switch_to.active_element == want:
+            return want
+        ActionChains(drv).send_keys(Keys.TAB).perform()  # a key press, whatever has the focus
+    raise AssertionError("%s cannot be reached with Tab" % what)
+
+
 def join(drv, room, nick):
     assert wait_for(lambda: drv.switch_to.active_element.get_attribute("id") == "room",
                     timeout=15), text_of(drv, "status")
@@ -138,11 +151,22 @@ class ChatCli:
 
 
 def test_page_chats_with_sockit_chat(wsrv, browser, key_file, env):
-    log_in(browser, wsrv, key_text(key_file))
-    join(browser, "web", "browser")
-    cli = ChatCli(env, wsrv.addr, key_file, "web", "terminal")
+    """History on joining, presence both ways, and messages both ways."""
+    early = ChatCli(env, wsrv.addr, key_file, "web", "early")
+    cli = None
     try:
-        wait_text(browser, "members", "terminal")  # presence reached the page
+        early.say("said before the page came")
+        early.wait_line("early: said before the page came")  # it is in the room's history
+        log_in(browser, wsrv, key_text(key_file))
+        join(browser, "web", "browser")
+        wait_text(browser, "log", "early: said before the page came")  # history
+        wait_text(browser, "members", "early")  # the members joined announced
+        cli = ChatCli(env, wsrv.addr, key_file, "web", "terminal")
+        wait_text(browser, "members", "terminal")  # presence: a join
+        wait_text(browser, "log", "terminal joined")
+        early.stop()
+        assert wait_for(lambda: "early" not in text_of(browser, "members"))  # presence: a leave
+        wait_text(browser, "log", "early left")
         browser.switch_to.active_element.send_keys("hello from the page" + Keys.ENTER)
         cli.wait_line("browser: hello from the page")
         cli.say("hello from the terminal")
@@ -151,12 +175,17 @@ def test_page_chats_with_sockit_chat(wsrv, browser, key_file, env):
         members = text_of(browser, "members").split("\n")
         assert sorted(members) == ["browser", "terminal"]
         shot = os.environ.get("SOCKIT_SCREENSHOT")
-        if shot:
+        if shot:  # the README's picture: a file in the list, the whole page in view
+            wsrv.root.mkdir(exist_ok=True)
+            (wsrv.root / "notes.txt").write_text("a file in the server's root\n")
+            browser.set_window_size(1100, 1150)
             browser.find_element(By.ID, "refresh").click()
-            time.sleep(0.5)  # let the list render for the picture (not a synchronisation)
+            wait_text(browser, "entries", "notes.txt")
             browser.save_screenshot(shot)
     finally:
-        cli.stop()
+        early.stop()
+        if cli is not None:
+            cli.stop()
 
 
 def test_page_upload_lands_in_the_root(wsrv, browser, key_file, tmp_path):
@@ -165,8 +194,10 @@ def test_page_upload_lands_in_the_root(wsrv, browser, key_file, tmp_path):
     src.write_bytes(data)
     log_in(browser, wsrv, key_text(key_file))
     wait_text(browser, "status", "Connected")
+    # a file input takes its path from selenium (no dialog headless); the rest is keys
     browser.find_element(By.ID, "file").send_keys(str(src))
-    browser.find_element(By.ID, "upload").click()
+    tab_to(browser, "the upload button", "#upload")
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
     wait_text(browser, "files-status", "Uploaded from-browser.bin", timeout=60)
     want = "sha256:" + hashlib.sha256(data).hexdigest()
     assert want in text_of(browser, "files-status")
@@ -183,7 +214,8 @@ def test_page_downloads_a_put_file_byte_exact(wsrv, browser, key_file, tmp_path,
     assert r.returncode == 0, r.stderr
     log_in(browser, wsrv, key_text(key_file))
     wait_text(browser, "entries", "put-by-cli.bin")
-    browser.find_element(By.CSS_SELECTOR, "button[data-name='put-by-cli.bin']").click()
+    tab_to(browser, "the file's download button", "button[data-name='put-by-cli.bin']")
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
     wait_text(browser, "files-status", "verified", timeout=60)
     assert "sha256:" + hashlib.sha256(data).hexdigest() in text_of(browser, "files-status")
     got = browser.downloads / "put-by-cli.bin"
