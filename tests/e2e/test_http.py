@@ -3,6 +3,7 @@ format, parsed with prometheus_client's own parser; the loopback-or-token
 rule; HTTP errors and limits; the WebSocket at /ws carrying sockit/1."""
 
 import os
+import re
 import socket
 import struct
 import time
@@ -457,6 +458,67 @@ def test_ws_ping_close_handshake(hsrv, secret):
     ws.send_frame(ws_proto.encode_frame(8, struct.pack("!H", 1000)))
     op, payload = ws.recv_message()
     assert op == 8 and payload[:2] == struct.pack("!H", 1000)
+
+
+@pytest.mark.no_tls
+def test_ws_has_the_native_rules_and_log_lines(start_server, key_file, secret, tmp_path):
+    """The same log line for the same request over TCP and over /ws, and a
+    native framing error over /ws ends the way it does on TCP: bad_frame,
+    then (the WebSocket's part) close code 1008."""
+    log = tmp_path / "conn.log"
+    srv = start_server("--key-file", key_file, "--root", str(tmp_path), "--allow-exec",
+                       "--log", str(log), "--http", "127.0.0.1:0")
+    srv.http = ws_proto.http_addr(srv, wait_for)
+    tcp = authed(srv, secret)
+    ws, w = ws_client(srv, secret)
+    for cl, arg in ((tcp, "over-tcp"), (w, "over-ws")):
+        cl.send({"type": "exec", "argv": ["true", arg]})
+        while cl.recv_frame()[0]["type"] != "exit":
+            pass
+
+    def exec_lines():
+        return [l for l in log.read_text().splitlines() if " exec argv=" in l]
+    assert wait_for(lambda: len(exec_lines()) == 2)
+
+    def fields(line):  # after the time and the peer, with the values that differ as _
+        return re.sub(r'argv="[^"]*"|duration=[0-9.]+', "_", line.split(" ", 2)[2])
+    lines = sorted(exec_lines(), key=lambda l: "over-ws" in l)
+    assert "over-tcp" in lines[0] and "over-ws" in lines[1]
+    assert fields(lines[0]) == fields(lines[1]) == "exec _ code=0 signal=0 result=ok _ bytes_out=0"
+    # a head_len over 65536: the native framing error, then the close
+    w.sock.sendall(ws_proto.encode_frame(2, struct.pack("!I", 70000) + b"{" * 16))
+    head, _ = w.recv_frame(5)
+    assert head["type"] == "error" and head["code"] == "bad_frame"
+    assert w.is_closed() and ws.close_code == 1008
+    assert tcp.echo(b"undisturbed") == b"undisturbed"
+    tcp.close()
+
+
+@pytest.mark.no_tls
+def test_ws_member_that_never_reads_is_dropped_as_slow_consumer(hsrv, secret):
+    """The chat's 8 MiB rule holds for a member on /ws exactly as on TCP."""
+    ws = ws_proto.WSSocket(hsrv.http, rcvbuf=4096)
+    slow = sp.Client(ws)
+    slow.handshake(secret)
+    slow.request({"type": "join", "room": "s", "nick": "slow"})
+    a = authed(hsrv, secret)
+    a.request({"type": "join", "room": "s", "nick": "alice"})
+    big = os.urandom(32 * 1024).hex().encode()  # 64 KiB of text
+    left = None
+    for _ in range(15):  # ~19 MiB: well past 8 MiB for the member that never reads
+        for _ in range(20):
+            a.send({"type": "say", "room": "s"}, big)
+        got = 0
+        while got < 20:  # alice reads her own messages: only `slow` falls behind
+            head, _ = a.recv_frame(20)
+            got += head["type"] == "msg"
+            if head["type"] == "presence" and head["event"] == "leave":
+                left = head["nick"]
+    assert left == "slow"
+    frames = slow.frames_until_close(30)
+    assert frames[-1][0]["type"] == "error" and frames[-1][0]["code"] == "slow_consumer"
+    assert ws.close_code == 1008
+    a.close()
 
 
 @pytest.mark.no_tls

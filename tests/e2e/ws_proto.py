@@ -37,8 +37,18 @@ def self_signed_cert(directory):
     return cert, key
 
 
-def dial(host, port, timeout, tls_ca=None):
-    s = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+def dial(host, port, timeout, tls_ca=None, rcvbuf=None):
+    """A connected socket (TLS with tls_ca); rcvbuf is set before connecting,
+    so that the window the peer sees is small from the start."""
+    if rcvbuf is None:
+        s = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+    else:
+        fam, _, _, _, sa = socket.getaddrinfo(host.strip("[]"), int(port),
+                                              type=socket.SOCK_STREAM)[0]
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(timeout)
+        s.connect(sa)
     if tls_ca is None:
         return s
     ctx = ssl.create_default_context(cafile=tls_ca)
@@ -93,9 +103,10 @@ def _xor_fast(data, key):
 class WSSocket:
     """The client side of one /ws connection."""
 
-    def __init__(self, addr, path="/ws", timeout=5.0, extra_headers=b"", tls_ca=None):
+    def __init__(self, addr, path="/ws", timeout=5.0, extra_headers=b"", tls_ca=None,
+                 rcvbuf=None):
         host, port = addr.rsplit(":", 1)
-        self.sock = dial(host, port, timeout, tls_ca)
+        self.sock = dial(host, port, timeout, tls_ca, rcvbuf)
         self.family = self.sock.family
         key = base64.b64encode(os.urandom(16))
         self.sock.sendall(
