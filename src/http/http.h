@@ -26,10 +26,11 @@
  * whole native frame of the largest echo fits, and a larger body can always
  * be sent as several messages, since their bytes form one stream. */
 #define SK_WS_FRAME_MAX ((16u << 20) + 65540u)
-/* Native frames up to this size go out as one WebSocket message; a longer
- * one's head and each piece of its body are messages of their own, so that
- * a browser never holds a whole large download in one message. */
-#define SK_WS_MSG_MAX (1u << 20)
+/* Native frames up to this size go out as one WebSocket message, as the
+ * client's may come in; a longer one (by default only a file's body) goes as its
+ * head's message and then one message per piece of its body, so that a
+ * browser never holds a whole large download in one message. */
+#define SK_WS_MSG_MAX SK_WS_FRAME_MAX
 
 /* The metrics text (prom.c): malloc'd, *len set; NULL without memory. */
 char *sk__prom_render(const sk_server *srv, size_t *len);

@@ -399,7 +399,7 @@ def test_ws_carries_the_native_protocol(hsrv, secret):
 
 
 @pytest.mark.no_tls
-def test_ws_large_body_split_into_messages(hsrv, secret):
+def test_ws_one_frame_per_message_and_file_bodies_over_the_limit_in_pieces(hsrv, secret):
     ws, c = ws_client(hsrv, secret)
     body = os.urandom(3 << 20)
     # sent as several binary messages: their bytes form one stream
@@ -408,9 +408,22 @@ def test_ws_large_body_split_into_messages(hsrv, secret):
         ws.sendall(frame[i:i + (1 << 20)])
     head, got = c.recv_frame(timeout=30)
     assert got == body
-    # over 1 MiB: the head is a message of its own, then the body's piece
-    assert ws.messages[-2:] == [4 + len(sp.encode_head({"type": "echo", "size": len(body)})),
-                                len(body)]
+    # the answer, 3 MiB and more, is one message
+    assert ws.messages[-1] == len(sp.frame({"type": "echo", "size": len(body)}, body))
+    # a frame over 16 MiB + 64 KiB (only a file's body can be that long): the
+    # head is a message of its own, then each piece of the body
+    data = os.urandom((17 << 20) + 5)
+    hsrv.root.mkdir(exist_ok=True)
+    (hsrv.root / "big.bin").write_bytes(data)
+    seen = len(ws.messages)
+    c.send({"type": "get", "name": "big.bin", "offset": 0})
+    head, got = c.recv_frame(timeout=30)
+    assert head["type"] == "file" and got == data
+    end, _ = c.expect("file_end")
+    pieces = ws.messages[seen:-1]
+    assert pieces[0] == 4 + len(sp.encode_head(head)) and sum(pieces[1:]) == len(data)
+    assert len(pieces) > 2 and max(pieces[1:]) <= (16 << 20) + 65540
+    assert ws.messages[-1] == 4 + len(sp.encode_head(end))
     c.close()
 
 
