@@ -263,17 +263,21 @@ export class Conn {
 
   // Upload file as name: the put's head, then the body in pieces read from
   // the file one at a time (never the whole file in memory), then put_end.
+  // A file of one piece goes whole in the head's message: one frame, one
+  // message.
   async upload(file, name, onProgress) {
     const total = file.size;
+    const whole = total <= CHUNK ? await file.arrayBuffer() : null;
     let failed = null;
     let endId = 0;
     const done = this.request({ type: "put", name, total, offset: 0, size: total, hash: "sha256" },
-                              null, {
+                              whole, {
       alias: (conn) => (endId = conn.nextId++),
       onFrame: (h, b, resolve) => { if (h.type === "put_ok") { resolve(h); return true; } return false; },
     });
     done.catch((e) => { failed = e; });
-    for (let off = 0; off < total && failed === null && !this.closed; ) {
+    if (whole !== null) onProgress(total, total);
+    for (let off = whole !== null ? total : 0; off < total && failed === null && !this.closed; ) {
       const buf = await file.slice(off, off + CHUNK).arrayBuffer();
       while (this.ws.bufferedAmount > HIGH_WATER && failed === null && !this.closed) await sleep(5);
       this.ws.send(buf);

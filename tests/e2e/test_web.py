@@ -204,6 +204,15 @@ def test_page_upload_lands_in_the_root(wsrv, browser, key_file, tmp_path):
     assert (wsrv.root / "from-browser.bin").read_bytes() == data
     assert browser.find_element(By.ID, "progress").get_attribute("value") == "1"
     wait_text(browser, "entries", "from-browser.bin")
+    # a small file goes whole in the put's message
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"x" * 1000)
+    browser.find_element(By.ID, "file").send_keys(str(small))
+    tab_to(browser, "the upload button", "#upload")
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    wait_text(browser, "files-status", "Uploaded small.txt: 1000 bytes, sha256:" +
+              hashlib.sha256(b"x" * 1000).hexdigest())
+    assert (wsrv.root / "small.txt").read_bytes() == b"x" * 1000
 
 
 def test_page_downloads_a_put_file_byte_exact(wsrv, browser, key_file, tmp_path, run_cli):
