@@ -821,6 +821,10 @@ int pipe_parse(pipe_opts *o, int argc, char **argv, const char *help, int allow_
       *(opt == 'i' ? &o->idle_ms : &o->connect_ms) = s * 1000 < 1 ? 1 : (int)(s * 1000);
     } else if (opt == CLI_OPT_VERSION) {
       return cli_print_version();
+    } else if (opt == 'w') { /* --timeout given to listen */
+      return cli_usage_error(o->cmd, "--timeout is how long connect tries to connect; listen "
+                                     "waits for a client as long as it takes (--idle-timeout S "
+                                     "closes a silent one)");
     } else {
       return cli_option_error(o->cmd, opt, argv);
     }

@@ -270,3 +270,13 @@ def test_verbose_pipes_say_their_steps_as_nc_v(sockit_bin):
     finally:
         if p.poll() is None:
             p.kill()
+
+
+def test_listen_timeout_is_explained_not_unknown(sockit_bin):
+    """listen knows --timeout only to say what it is for (it used to answer
+    'unknown option -?', naming neither the option nor the alternative)."""
+    r = subprocess.run([sockit_bin, "listen", "--timeout", "3", "127.0.0.1:0"],
+                       capture_output=True, timeout=10)
+    assert r.returncode == 2
+    assert r.stderr.decode().startswith("sockit listen: --timeout is how long connect tries"), r
+    assert b"--idle-timeout S" in r.stderr and r.stderr.count(b"\n") == 1
