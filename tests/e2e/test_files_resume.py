@@ -6,11 +6,13 @@ a resume right after a killed client is not refused with `busy`."""
 import os
 import shlex
 import signal
+import socket
+import struct
 import subprocess
 
 
 import conftest
-from test_files import file_sha256, fsrv, root, write_random  # noqa: F401 (fixtures)
+from test_files import file_sha256, fsrv, raw, root, write_random  # noqa: F401 (fixtures)
 
 MiB = 1 << 20
 BIG = 128 * MiB
@@ -120,6 +122,36 @@ def test_resume_right_after_a_killed_client_is_not_busy(fsrv, root, tmp_path, so
     assert resume.returncode == 0, err
     assert "busy" not in err
     assert file_sha256(root / "big.bin") == file_sha256(src)
+
+
+def test_resume_waits_for_the_name_a_dead_upload_still_holds(fsrv, root, tmp_path, sockit_bin,
+                                                              env):
+    """The server still holds the name for an upload whose client is gone
+    but whose connection it has not seen end: the resume says it waits, and
+    succeeds as soon as the name is let go (it failed at once with busy).
+    Deterministic where the test above depends on timing."""
+    src = write_random(tmp_path / "held.bin", MiB)
+    with open(str(src), "rb") as f:
+        head = f.read(1000)
+    holder = raw(fsrv)
+    holder.send({"type": "put", "name": "held.bin", "total": MiB, "offset": 0, "size": MiB},
+                head, set_size=False)
+    assert conftest.wait_for(lambda: size_of(root / ".held.bin.sockit-part") >= 0)
+    proc = subprocess.Popen([sockit_bin, "put", fsrv.addr, str(src), "--no-auth", "--resume"],
+                            env=env.make(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = conftest.Output(proc.stderr)
+    try:
+        assert err.wait("still open on the server", 10), err.data()
+        assert proc.poll() is None, err.data()
+        # the holder's end comes now, as a killed client's kernel resets it
+        holder.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        holder.close()
+        assert proc.wait(30) == 0, err.data()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert b"busy" not in err.all()
+    assert file_sha256(root / "held.bin") == file_sha256(src)
 
 
 def test_ctrl_c_during_get_prints_the_resume_command(fsrv, root, tmp_path, sockit_bin, env):
