@@ -241,9 +241,25 @@ def test_page_wrong_key_says_so(wsrv, browser):
     assert browser.execute_script("return sessionStorage.getItem('sockit.key')") is None
 
 
+# Every control's accessible name (a label, aria-label or its text), and the
+# live regions that announce what happens.
+UNNAMED_CONTROLS = """
+return [...document.querySelectorAll("input, button, progress, select, textarea")]
+  .filter((el) => !((el.labels && el.labels.length) || el.getAttribute("aria-label") ||
+                    el.textContent.trim()))
+  .map((el) => el.id || el.outerHTML);
+"""
+
+
 def test_page_keeps_the_key_for_the_session(wsrv, browser, key_file):
     log_in(browser, wsrv, key_text(key_file))
     wait_text(browser, "status", "Connected")
+    # accessible: every control has a name, the status lines are live regions
+    assert browser.execute_script(UNNAMED_CONTROLS) == []
+    for id_ in ("status", "files-status", "log"):
+        assert browser.find_element(By.ID, id_).get_attribute("aria-live") == "polite", id_
+    assert browser.find_element(By.ID, "login-error").get_attribute("role") == "alert"
+    assert browser.execute_script("return document.documentElement.lang") == "en"
     browser.refresh()  # no prompt again: the key is in sessionStorage
     wait_text(browser, "status", "Connected")
     assert browser.find_element(By.ID, "login").is_displayed() is False
