@@ -12,6 +12,7 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 const CHUNK = 256 * 1024;      // upload pieces
 const HIGH_WATER = 1 << 20;    // wait while this much is unsent
+const BLOB_FOLD = 16 << 20;    // a download's pieces go into a Blob this often
 
 export class AuthError extends Error {}
 
@@ -28,6 +29,82 @@ async function hmacHex(secret, text) {
   const key = await crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" },
                                             false, ["sign"]);
   return hex(await crypto.subtle.sign("HMAC", key, enc.encode(text)));
+}
+
+// SHA-256 (FIPS 180-4) fed piece by piece: Web Crypto's digest takes only
+// the whole input at once, which a large download would have to be held as.
+const K256 = new Uint32Array([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+]);
+
+export class Sha256 {
+  constructor() {
+    this.h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                              0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+    this.w = new Uint32Array(64);
+    this.block = new Uint8Array(64);
+    this.fill = 0;  // bytes in block
+    this.length = 0; // bytes hashed in all
+  }
+
+  compress(p, off) {
+    const w = this.w, h = this.h;
+    for (let i = 0; i < 16; i++, off += 4)
+      w[i] = (p[off] << 24) | (p[off + 1] << 16) | (p[off + 2] << 8) | p[off + 3];
+    for (let i = 16; i < 64; i++) {
+      const a = w[i - 15], b = w[i - 2];
+      const s0 = ((a >>> 7) | (a << 25)) ^ ((a >>> 18) | (a << 14)) ^ (a >>> 3);
+      const s1 = ((b >>> 17) | (b << 15)) ^ ((b >>> 19) | (b << 13)) ^ (b >>> 10);
+      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
+    }
+    let [a, b, c, d, e, f, g, k] = h;
+    for (let i = 0; i < 64; i++) {
+      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+      const t1 = (k + S1 + ((e & f) ^ (~e & g)) + K256[i] + w[i]) | 0;
+      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+      const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+      k = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+  }
+
+  update(bytes) {
+    let i = 0;
+    this.length += bytes.length;
+    if (this.fill > 0) {
+      const k = Math.min(64 - this.fill, bytes.length);
+      this.block.set(bytes.subarray(0, k), this.fill);
+      this.fill += k;
+      i = k;
+      if (this.fill < 64) return;
+      this.compress(this.block, 0);
+      this.fill = 0;
+    }
+    for (; i + 64 <= bytes.length; i += 64) this.compress(bytes, i);
+    this.block.set(bytes.subarray(i), 0);
+    this.fill = bytes.length - i;
+  }
+
+  digest() { // the 32-byte hash; the object is spent
+    const bits = this.length * 8;
+    const pad = new Uint8Array((this.fill < 56 ? 64 : 128) - this.fill);
+    pad[0] = 0x80;
+    const view = new DataView(pad.buffer);
+    view.setUint32(pad.length - 8, Math.floor(bits / 0x100000000));
+    view.setUint32(pad.length - 4, bits >>> 0);
+    this.update(pad);
+    const out = new Uint8Array(32);
+    const v = new DataView(out.buffer);
+    this.h.forEach((x, i) => v.setUint32(4 * i, x));
+    return out;
+  }
 }
 
 function sleep(ms) {
@@ -240,22 +317,29 @@ export class Conn {
     return this.call({ type: "list", name: name || "" }).then(([h]) => h.entries);
   }
 
-  // Download name: the body arrives in pieces (kept as a Blob's parts), and
-  // its SHA-256 is checked against the server's file_end.
+  // Download name: the body arrives in pieces, each hashed as it comes (so
+  // the file is never needed in one piece to check it) and gathered in
+  // Blobs, which the browser may keep on disk; the SHA-256 is checked
+  // against the server's file_end before the caller saves anything.
   download(name) {
-    const parts = [];
-    let info = null;
+    const blobs = [];
+    let parts = [], held = 0, info = null;
+    const sha = new Sha256();
+    const take = (piece) => {
+      sha.update(piece);
+      parts.push(piece.slice());
+      held += piece.length;
+      if (held >= BLOB_FOLD) { blobs.push(new Blob(parts)); parts = []; held = 0; }
+    };
     return this.request({ type: "get", name, offset: 0, hash: "sha256" }, null, {
-      onBody: (piece) => parts.push(piece.slice()),
+      onBody: take,
       onFrame: (h, b, resolve, reject) => {
-        if (h.type === "file") { info = h; if (b) parts.push(b.slice()); return false; }
+        if (h.type === "file") { info = h; if (b) take(b); return false; }
         if (h.type !== "file_end") return false;
-        const blob = new Blob(parts, { type: "application/octet-stream" });
-        blob.arrayBuffer().then((buf) => crypto.subtle.digest("SHA-256", buf)).then((d) => {
-          const got = "sha256:" + hex(d);
-          if (h.hash !== got) reject(new Error("hash mismatch: the server said " + h.hash));
-          else resolve({ blob, hash: got, total: info ? info.total : blob.size });
-        }, reject);
+        const blob = new Blob(blobs.concat(parts), { type: "application/octet-stream" });
+        const got = "sha256:" + hex(sha.digest());
+        if (h.hash !== got) reject(new Error("hash mismatch: the server said " + h.hash));
+        else resolve({ blob, hash: got, total: info ? info.total : blob.size });
         return true;
       },
     });
