@@ -251,12 +251,16 @@ def test_metrics_need_the_token_off_loopback(start_server, key_file, tmp_path):
     token = tmp_path / "token"
     token.write_text("s3cret-token-0123456789\n")
     os.chmod(token, 0o600)
+    log = tmp_path / "conn.log"
     srv = start_server("--key-file", key_file, "--http", "0.0.0.0:0",
-                       "--http-metrics-token-file", str(token))
+                       "--http-metrics-token-file", str(token), "--log", str(log))
     port = ws_proto.http_addr(srv, wait_for).rsplit(":", 1)[1]
     outside = "%s:%s" % (ip, port)
     status, head, _ = get(outside, "/metrics")
     assert status == 401 and "WWW-Authenticate: Bearer" in head
+    # the server saw the machine's own non-loopback address as the peer
+    assert wait_for(lambda: any(l.split(" ")[1].startswith(ip + ":") and "status=401" in l
+                                for l in log.read_text().splitlines()))
     assert get(outside, "/metrics", b"Authorization: Bearer wrong-token-0123456789\r\n")[0] == 401
     assert get(outside, "/metrics", b"Authorization: Bearer s3cret-token-0123456789\r\n")[0] == 200
     assert get("127.0.0.1:%s" % port, "/metrics")[0] == 200
