@@ -12,6 +12,11 @@
  *                       Redis's clock). A server past it is dead: any
  *                       server's script removes its members and announces
  *                       them as left.
+ *   sockit:{R}:reaped   sorted set: SERVER -> when it was taken for dead.
+ *                       A server that was only cut off from Redis finds
+ *                       itself here when it is heard from again, and puts
+ *                       its members back announced as joined (the others
+ *                       saw them leave). Kept a day.
  * Each key expires 10 minutes after the last heartbeat of any server with
  * members in the room: an empty room's history goes as SPEC 5 says.
  *
@@ -88,17 +93,22 @@ struct rb {
 
 /* ---- scripts ------------------------------------------------------------ */
 
-/* KEYS: members, log, servers. */
+/* KEYS: members, log, servers, reaped. A reaped server is remembered for a
+ * day (86400000 ms): one cut off longer comes back unannounced. */
 #define LUA_COMMON                                                                                 \
   "local function now_ms()\n"                                                                      \
   "  local t = redis.call('TIME')\n"                                                               \
   "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                           \
   "end\n"                                                                                          \
   "local function reap(now, maxlen)\n"                                                             \
+  "  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 86400000)\n"                            \
   "  local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)\n"                             \
   "  if #dead == 0 then return end\n"                                                              \
   "  local gone = {}\n"                                                                            \
-  "  for _, s in ipairs(dead) do gone[s] = true end\n"                                             \
+  "  for _, s in ipairs(dead) do\n"                                                                \
+  "    gone[s] = true\n"                                                                           \
+  "    redis.call('ZADD', KEYS[4], now, s)\n"                                                      \
+  "  end\n"                                                                                        \
   "  local all = redis.call('HGETALL', KEYS[1])\n"                                                 \
   "  for i = 1, #all, 2 do\n"                                                                      \
   "    local sid, nick = string.match(all[i + 1], '^([^:]*):%S* (.*)$')\n"                         \
@@ -110,7 +120,7 @@ struct rb {
   "  redis.call('ZREM', KEYS[3], unpack(dead))\n"                                                  \
   "end\n"                                                                                          \
   "local function touch(ttl)\n"                                                                    \
-  "  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end\n"                                    \
+  "  for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ttl) end\n"                                    \
   "end\n"
 
 /* ARGV: sid, value, skel, nick, want, maxlen, server_ttl, hist_bytes,
@@ -159,13 +169,21 @@ static const char leave_lua[] =
     "return 1\n";
 
 /* ARGV: sid, server_ttl, maxlen, key_ttl, then skel, value per member
- * here: the heartbeat, the dead reaped, our members put back (after a
- * Redis restart lost them). */
+ * here: the heartbeat, the dead reaped, our members put back. Put back
+ * silently after a Redis restart lost them (nobody saw them leave), but
+ * announced as joined when this server had been taken for dead (everybody
+ * saw them leave). */
 static const char sync_lua[] =
     LUA_COMMON "local now = now_ms()\n"
+               "local back = redis.call('ZREM', KEYS[4], ARGV[1]) == 1\n"
                "redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])\n"
                "reap(now, ARGV[3])\n"
-               "for i = 5, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end\n"
+               "for i = 5, #ARGV, 2 do\n"
+               "  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 and back then\n"
+               "    local nick = string.match(ARGV[i + 1], ' (.*)$')\n"
+               "    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 't', 'j', 'n', nick)\n"
+               "  end\n"
+               "end\n"
                "touch(tonumber(ARGV[4]))\n"
                "return 1\n";
 
@@ -460,7 +478,7 @@ typedef struct sync_set {
 static void collect_sync(chat_room *r, void *arg) {
   sync_set *ss = arg;
   rb *b = ss->b;
-  char kmem[KEY_MAX], klog[KEY_MAX], ksrv[KEY_MAX], value[VALUE_MAX];
+  char kmem[KEY_MAX], klog[KEY_MAX], ksrv[KEY_MAX], kreap[KEY_MAX], value[VALUE_MAX];
   args *a;
   int err = 0;
   if (chat_room_nmembers(r) == 0)
@@ -478,8 +496,9 @@ static void collect_sync(chat_room *r, void *arg) {
   room_key(kmem, chat_room_name(r), "members");
   room_key(klog, chat_room_name(r), "log");
   room_key(ksrv, chat_room_name(r), "servers");
-  err |= args_str(a, "EVAL") | args_str(a, sync_lua) | args_str(a, "3") | args_str(a, kmem) |
-         args_str(a, klog) | args_str(a, ksrv) | args_str(a, b->sid);
+  room_key(kreap, chat_room_name(r), "reaped");
+  err |= args_str(a, "EVAL") | args_str(a, sync_lua) | args_str(a, "4") | args_str(a, kmem) |
+         args_str(a, klog) | args_str(a, ksrv) | args_str(a, kreap) | args_str(a, b->sid);
   err |= args_str(a, XSTR(SERVER_TTL_MS)) | args_str(a, b->maxlen) | args_str(a, b->key_ttl);
   for (chat_member *m = chat_room_members(r); m != NULL; m = m->rnext)
     if (m->live) {
@@ -742,22 +761,11 @@ static int redis_join(chat_member *m, const char *room, size_t want_hist, size_t
                       chat_join_out *out) {
   rb *b = backend(m);
   redis_link *l = &b->nodes[m->owner->loop].link;
-  char kmem[KEY_MAX], klog[KEY_MAX], ksrv[KEY_MAX], value[VALUE_MAX], want[24];
-  const char *argv[] = {"EVAL",
-                        join_lua,
-                        "3",
-                        kmem,
-                        klog,
-                        ksrv,
-                        b->sid,
-                        value,
-                        m->skel,
-                        m->nick,
-                        want,
-                        b->maxlen,
-                        XSTR(SERVER_TTL_MS),
-                        b->hist_bytes,
-                        b->key_ttl};
+  char kmem[KEY_MAX], klog[KEY_MAX], ksrv[KEY_MAX], kreap[KEY_MAX], value[VALUE_MAX], want[24];
+  const char *argv[] = {
+      "EVAL",        join_lua,  "4",     kmem,    klog, ksrv,      kreap,
+      b->sid,        value,     m->skel, m->nick, want, b->maxlen, XSTR(SERVER_TTL_MS),
+      b->hist_bytes, b->key_ttl};
   join_op *op;
   int rc;
 
@@ -774,6 +782,7 @@ static int redis_join(chat_member *m, const char *room, size_t want_hist, size_t
   room_key(kmem, room, "members");
   room_key(klog, room, "log");
   room_key(ksrv, room, "servers");
+  room_key(kreap, room, "reaped");
   snprintf(want, sizeof(want), "%zu", want_hist);
   *op = (join_op){m, b, members_max};
   if ((rc = redis_link_cmd(l, on_joined, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL)) <

@@ -27,14 +27,21 @@ pytestmark = [pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not 
 
 def redis_cmd(port, *args, timeout=2.0):
     """One command over RESP; the reply as bytes/int/list/None (errors raise)."""
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return redis_cmds(port, args, timeout=timeout)[-1]
+
+
+def redis_cmds(port, *cmds, timeout=2.0):
+    """Commands in turn on one connection (AUTH, SELECT, ...): their replies."""
+    out = b""
+    for args in cmds:
+        out += b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(out)
         f = s.makefile("rb")
-        return _resp(f)
+        return [_resp(f) for _ in cmds]
 
 
 def _resp(f):
@@ -344,6 +351,43 @@ def test_sigkilled_server_leaves_its_rooms_within_30s(shared):
     assert sorted(joined["members"]) == ["alice", "bob"]
 
 
+@pytest.mark.no_tls
+def test_server_taken_for_dead_comes_back_announced(shared, redis):
+    """A server cut off from Redis past its heartbeat deadline is taken for
+    dead and its members are announced as left; when it is heard from
+    again it puts them back announced as joined, so every member's view of
+    the room matches the room again (without waiting 15 s: the test moves
+    the server's deadline into the past)."""
+    a, b = shared(2)
+    alice, _ = member(a, "z", "alice")
+    bob, _ = member(b, "z", "bob")
+    presence_of(alice, "bob", "join")
+    values = redis.cmd("HVALS", "sockit:{z}:members")
+    sid_a = [v for v in values if v.endswith(b" alice")][0].split(b":")[0]
+    assert redis.cmd("ZADD", "sockit:{z}:servers", "XX", "CH", 1, sid_a) == 1
+    carol, _ = member(b, "z", "carol")  # her join reaps the "dead" server
+    seen = []
+    while ("alice", "join") not in seen:  # a's next heartbeat (5 s) brings her back
+        head, _ = next_of(bob, ("presence",), 10)
+        seen.append((head["nick"], head["event"]))
+    assert seen == [("alice", "leave"), ("carol", "join"), ("alice", "join")]
+    names = sorted(v.split(b" ", 1)[1] for v in redis.cmd("HVALS", "sockit:{z}:members"))
+    assert names == [b"alice", b"bob", b"carol"]
+    say(alice, "z", "still here")
+    assert msgs_until(bob, 1) == [("alice", "still here")]
+    c = b.connect()  # and her nick is hers again
+    c.hello()
+    c.send({"type": "join", "room": "z", "nick": "alice"})
+    assert c.recv_frame(5)[0]["code"] == "nick_taken"
+
+
+def as_seen(head, body):
+    """A msg as (from, text); any other frame as (type, its head)."""
+    if head["type"] == "msg":
+        return (head["from"], body.decode())
+    return (head["type"], json.dumps(head, sort_keys=True))
+
+
 def log_count(srv, event):
     return srv.stderr_text().count(event)
 
@@ -372,18 +416,20 @@ def test_redis_restart_mid_conversation_no_loss_no_duplicate(shared, redis):
         c, who = (alice, "alice") if i % 2 == 0 else (bob, "bob")
         say(c, "r", "after %d" % i)
         sent.append((who, "after %d" % i))
-    for c in (alice, bob):  # msgs and errors, so that an error would show
+    # msgs, errors and presences, so that an error or a member announced
+    # again (nobody left: Redis only lost its copy) would show
+    kinds = ("msg", "error", "presence")
+    for c in (alice, bob):
         deadline = time.monotonic() + 15
         n = 0
         while n < 10 and time.monotonic() < deadline:
             try:
-                h, body = next_of(c, ("msg", "error"), max(0.01, deadline - time.monotonic()))
+                h, body = next_of(c, kinds, max(0.01, deadline - time.monotonic()))
             except sp.Timeout:
                 break
             n += 1
-            got[c].append((h["from"], body.decode()) if h["type"] == "msg" else h)
-        got[c] += [(h["from"], body.decode()) if h["type"] == "msg" else h
-                   for h, body in drain(c, ("msg", "error"), quiet=0.5)]
+            got[c].append(as_seen(h, body))
+        got[c] += [as_seen(h, body) for h, body in drain(c, kinds, quiet=0.5)]
     # both saw every message once, in one order, each sender's in its order
     assert got[alice] == got[bob], (got, a.stderr_text(), b.stderr_text())
     assert sorted(got[alice]) == sorted(sent)
@@ -502,6 +548,10 @@ def test_password_file_and_a_wrong_password(start_server, tmp_path):
         alice, _ = member(srv, "p", "alice")
         say(alice, "p", "x")
         assert msgs_until(alice, 1) == [("alice", "x")]
+        # the room is in DB 3, as the URL says, and nowhere else
+        auth = ("AUTH", "s3cret word")
+        assert redis_cmds(r.port, auth, ("SELECT", 3), ("XLEN", "sockit:{p}:log"))[-1] == 2
+        assert redis_cmds(r.port, auth, ("DBSIZE",))[-1] == 0
         srv2 = start_server("--no-auth", "--threads", "1", "--chat-redis", r.url,
                             "--chat-redis-password-file", str(bad), "--log", "-")
         assert wait_for(lambda: "redis_down" in srv2.stderr_text(), timeout=10)
