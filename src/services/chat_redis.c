@@ -783,7 +783,10 @@ static int redis_join(chat_member *m, const char *room, size_t want_hist, size_t
   room_key(klog, room, "log");
   room_key(ksrv, room, "servers");
   room_key(kreap, room, "reaped");
-  snprintf(want, sizeof(want), "%zu", want_hist);
+  /* the stream keeps more entries than --chat-history; a join gets no
+   * more than a server without Redis keeps */
+  snprintf(want, sizeof(want), "%zu",
+           want_hist < b->ch->limits.hist_msgs ? want_hist : b->ch->limits.hist_msgs);
   *op = (join_op){m, b, members_max};
   if ((rc = redis_link_cmd(l, on_joined, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL)) <
       0) {

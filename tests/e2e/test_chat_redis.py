@@ -250,6 +250,19 @@ def test_history_across_servers(shared):
 
 
 @pytest.mark.no_tls
+def test_history_is_bounded_by_chat_history_as_on_one_server(shared):
+    """--chat-history N keeps N messages a room, shared or not: a join
+    asking for more gets the newest N (the stream keeps more entries)."""
+    a, b = shared(2, "--chat-history", "2")
+    alice, _ = member(a, "cap", "alice")
+    for i in range(4):
+        say(alice, "cap", "m%d" % i)
+    assert msgs_until(alice, 4)[-1] == ("alice", "m3")
+    bob, _ = member(b, "cap", "bob", history=50)
+    assert [b.decode() for _, b in drain(bob, ("msg",))] == ["m2", "m3"]
+
+
+@pytest.mark.no_tls
 def test_one_order_under_concurrent_sayers_three_servers(shared):
     servers = shared(3)
     n = 150
