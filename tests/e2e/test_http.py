@@ -304,6 +304,9 @@ def test_http_errors_are_clean(hsrv, secret):
     assert status_of(r) == 405 and b"Allow: GET, HEAD" in r
     assert status_of(ws_proto.http_request(a, b"GET / HTTP/1.1\r\nHost: x\r\n"
                                               b"Content-Length: 100000000\r\n\r\n")) == 413
+    assert status_of(ws_proto.http_request(a, b"GET / HTTP/1.1\r\nHost: x\r\n"
+                                              b"Transfer-Encoding: chunked\r\n\r\n"
+                                              b"ffffff\r\n")) == 413
     huge = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n"
     assert status_of(ws_proto.http_request(a, huge)) == 431
     many = b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(100)) + b"\r\n"
