@@ -32,7 +32,9 @@ enum hdr { H_OTHER, H_UPGRADE, H_CONNECTION, H_WS_KEY, H_WS_VERSION, H_AUTHORIZA
 static const char *const hdr_names[H_COUNT] = {
     "", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "authorization",
 };
-#define HDR_VALUE_MAX 256
+/* Room for the values we keep: "Bearer " and the longest token (255 bytes)
+ * with some spaces; longer is 431. */
+#define HDR_VALUE_MAX 320
 
 typedef struct http_conn {
   sk_conn *c;

@@ -267,6 +267,23 @@ def test_metrics_need_the_token_off_loopback(start_server, key_file, tmp_path):
 
 
 @pytest.mark.no_tls
+def test_metrics_token_of_the_longest_length_is_accepted(start_server, key_file, tmp_path):
+    ip = non_loopback_ip()
+    if ip is None:
+        pytest.skip("no non-loopback IPv4 address here")
+    secret_token = ("t0k3n-" * 50)[:255]  # the longest the token file may hold
+    token = tmp_path / "token"
+    token.write_text(secret_token + "\n")
+    os.chmod(token, 0o600)
+    srv = start_server("--key-file", key_file, "--http", "0.0.0.0:0",
+                       "--http-metrics-token-file", str(token))
+    outside = "%s:%s" % (ip, ws_proto.http_addr(srv, wait_for).rsplit(":", 1)[1])
+    auth = b"Authorization: Bearer " + secret_token.encode() + b"\r\n"
+    assert get(outside, "/metrics", auth)[0] == 200
+    assert get(outside, "/metrics", auth.replace(b"t0k", b"x0k"))[0] == 401
+
+
+@pytest.mark.no_tls
 def test_metrics_off_loopback_without_a_token_file_is_refused(start_server, key_file):
     ip = non_loopback_ip()
     if ip is None:
