@@ -272,8 +272,7 @@ static void on_step(void *ctx, sk_client_step step, int err, const char *detail)
     fprintf(stderr, "sockit %s: connecting to %s\n", cc->cmd, detail);
     break;
   case SK_STEP_HELLO:
-    fprintf(stderr, "sockit %s: connected to %s, waiting for the server's hello\n", cc->cmd,
-            detail);
+    fprintf(stderr, "sockit %s: connected to %s\n", cc->cmd, detail);
     break;
   case SK_STEP_AUTH:
     fprintf(stderr, "sockit %s: authenticating with the key in %s\n", cc->cmd, cli_safe(detail));

@@ -599,10 +599,11 @@ static int start_tls(sk_client *c, const char *addr, const sk_client_opts *o) {
   if (c->tls == NULL)
     return 0;
   addr_host(addr, host, sizeof(host));
-  if (c->psk)
-    announce_key(o);
+  /* the handshake first, then the key it proves (the order -v shows) */
   sk__client_step(o, SK_STEP_TLS, 0,
                   c->psk ? "keyed by the shared secret" : "checking the server's certificate");
+  if (c->psk)
+    announce_key(o);
   c->ssl = sk__tls_ssl(c->tls, NULL, host);
   BIO *bio = c->ssl != NULL ? sk__tls_socket_bio(c->fd) : NULL;
   if (bio == NULL)
