@@ -217,7 +217,7 @@ static int parse_args(int argc, char **argv, bench_opts *o, cli_client *ccp) {
                     .timeout = 60,
                     .connect_batch = 64,
                     .senders = 1};
-  while ((opt = getopt_long(argc, argv, ":hqvm:c:p:s:d:w:r:t:", bench_opts_long, NULL)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":hqvm:c:p:s:d:w:r:t:", bench_opts_long, NULL)) != -1) {
     if (opt == 'h') {
       fputs(bench_help, stdout);
       return 1;

@@ -587,7 +587,7 @@ int cmd_chat(int argc, char **argv) {
   chat ch = {0};
   int opt, argi, udp = 0, code;
 
-  while ((opt = getopt_long(argc, argv, ":u" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":u" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
     if (opt == 'h')
       return fputs(chat_help, stdout), EXIT_OK;
     if (opt == 'r')

@@ -16,9 +16,15 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 /* Usage mistake: prints the line and a pointer to --help; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* getopt_long, with the table kept for cli_option_error's words. */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+               int *longindex);
+
 /* Option errors (getopt's ':' and '?'): one line naming the option and the
- * command's --help; returns EXIT_USAGE. Commands pass the optstring with a
- * leading ':' so that a missing value is told apart from an unknown option. */
+ * command's --help: unknown, ambiguous (the options it could be), missing
+ * its value, or given one it does not take; returns EXIT_USAGE. Commands
+ * pass the optstring with a leading ':' so that a missing value is told
+ * apart from an unknown option. */
 int cli_option_error(const char *cmd, int opt, char **argv);
 
 /* `CMD --version`, `sockit -V`, `sockit version`. */

@@ -45,22 +45,61 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
   return EXIT_USAGE;
 }
 
+static const struct option *getopt_table; /* the last cli_getopt's */
+
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+               int *longindex) {
+  getopt_table = longopts;
+  return getopt_long(argc, argv, shortopts, longopts, longindex);
+}
+
+/* The long options of the last cli_getopt table that word (n bytes)
+ * abbreviates, "--a, --b" into buf: how many (a name listed twice counts
+ * once), or -1 when it is one of them exactly. */
+static int long_matches(const char *word, size_t n, char *buf, size_t cap) {
+  int count = 0;
+  size_t used = 0;
+  buf[0] = '\0';
+  for (const struct option *o = getopt_table; o != NULL && o->name != NULL; o++) {
+    const struct option *first = getopt_table;
+    while (first < o && strcmp(first->name, o->name) != 0)
+      first++;
+    if (first < o || strncmp(o->name, word, n) != 0)
+      continue;
+    if (o->name[n] == '\0') {
+      snprintf(buf, cap, "--%s", o->name);
+      return -1;
+    }
+    if (used < cap)
+      used += (size_t)snprintf(buf + used, cap - used, "%s--%s", count ? ", " : "", o->name);
+    count++;
+  }
+  return count;
+}
+
 int cli_option_error(const char *cmd, int opt, char **argv) {
-  char name[64];
-  const char *prev = optind > 0 ? argv[optind - 1] : "", *what = "unknown option";
-  /* A long option is the word getopt just passed (optopt is 0 for an unknown
-   * one, its value for one missing its argument or given one it does not
-   * take: --json=1); a short one is optopt. */
-  int is_long = strncmp(prev, "--", 2) == 0 && prev[2] != '\0';
-  if (is_long)
-    snprintf(name, sizeof(name), "%.*s", (int)strcspn(prev, "="), prev);
-  else
+  char name[64], which[256] = "", line[512];
+  const char *prev = optind > 0 ? argv[optind - 1] : "";
+  /* A long option is the word getopt just passed; a short one is optopt. */
+  int is_long = strncmp(prev, "--", 2) == 0 && prev[2] != '\0', found = 0;
+  size_t n = strcspn(prev, "=");
+  if (is_long) {
+    snprintf(name, sizeof(name), "%.*s", (int)n, prev);
+    found = long_matches(prev + 2, n - 2, which, sizeof(which));
+  } else {
     snprintf(name, sizeof(name), "-%c", optopt > 32 && optopt < 127 ? optopt : '?');
+  }
   if (opt == ':')
-    what = "missing value for option";
-  else if (is_long && optopt != 0 && strchr(prev, '=') != NULL)
-    what = "no value goes with option";
-  fprintf(stderr, "sockit %s: %s %s (see: sockit %s --help)\n", cmd, what, cli_safe(name), cmd);
+    snprintf(line, sizeof(line), "missing value for option %s", cli_safe(name));
+  else if (found < 0 && prev[n] == '=') /* --json=1 */
+    snprintf(line, sizeof(line), "no value goes with option %s", cli_safe(name));
+  else if (found == 1) /* getopt saw one name in two entries (bench's own --timeout) */
+    snprintf(line, sizeof(line), "option %s: write it out, %s", cli_safe(name), which);
+  else if (found > 1)
+    snprintf(line, sizeof(line), "ambiguous option %s: %s?", cli_safe(name), which);
+  else
+    snprintf(line, sizeof(line), "unknown option %s", cli_safe(name));
+  fprintf(stderr, "sockit %s: %s (see: sockit %s --help)\n", cmd, line, cmd);
   return EXIT_USAGE;
 }
 

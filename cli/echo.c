@@ -95,7 +95,7 @@ int cmd_echo(int argc, char **argv) {
   size_t n = 0, got = 0;
   int opt, argi, rc, code;
 
-  while ((opt = getopt_long(argc, argv, ":u" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":u" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
     if (opt == 'h') {
       fputs(echo_help, stdout);
       return EXIT_OK;

@@ -381,7 +381,7 @@ static int parse_opts(int argc, char **argv, exec_opts *o, cli_client *cc, int *
                                        {0}};
   int opt;
   for (;;) {
-    while ((opt = getopt_long(argc, argv, "+:" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
+    while ((opt = cli_getopt(argc, argv, "+:" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
       int rc = take_opt(opt, argv, o, cc);
       if (rc >= 0)
         return rc;

@@ -246,7 +246,7 @@ int cmd_get(int argc, char **argv) {
   get_job j = {0};
   int opt, argi, code, rc;
 
-  while ((opt = getopt_long(argc, argv, ":qro:" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":qro:" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
     if (opt == 'h') {
       fputs(get_help, stdout);
       return EXIT_OK;

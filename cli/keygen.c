@@ -86,7 +86,7 @@ int cmd_keygen(int argc, char **argv) {
   const char *out = NULL, *key_file = NULL;
   int opt, rc, show_psk = 0, cert = 0;
 
-  while ((opt = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":o:h", opts, NULL)) != -1) {
     switch (opt) {
     case 'h':
       fputs(keygen_help, stdout);

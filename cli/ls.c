@@ -92,7 +92,7 @@ int cmd_ls(int argc, char **argv) {
   char dir[4097];
   int opt, argi, code, rc;
 
-  while ((opt = getopt_long(argc, argv, ":l" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":l" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
     if (opt == 'h') {
       fputs(ls_help, stdout);
       return EXIT_OK;

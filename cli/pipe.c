@@ -795,7 +795,7 @@ int pipe_parse(pipe_opts *o, int argc, char **argv, const char *help, int allow_
                                        {"version", no_argument, NULL, CLI_OPT_VERSION},
                                        {0}};
   int opt;
-  while ((opt = getopt_long(argc, argv, allow_keep ? ":ukhv" : ":uhvw:", opts, NULL)) != -1) {
+  while ((opt = cli_getopt(argc, argv, allow_keep ? ":ukhv" : ":uhvw:", opts, NULL)) != -1) {
     char *end;
     double s;
     if (opt == 'h') {

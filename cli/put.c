@@ -280,7 +280,7 @@ int cmd_put(int argc, char **argv) {
   char name[NAME_CAP];
   int opt, argi, code, recursive = 0, rc;
 
-  while ((opt = getopt_long(argc, argv, ":qr" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":qr" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
     if (opt == 'h') {
       fputs(put_help, stdout);
       return EXIT_OK;

@@ -57,7 +57,7 @@ int cmd_rm(int argc, char **argv) {
   sk_client *c = NULL;
   int opt, argi, code, recursive = 0;
 
-  while ((opt = getopt_long(argc, argv, ":r" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":r" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
     if (opt == 'h') {
       fputs(rm_help, stdout);
       return EXIT_OK;

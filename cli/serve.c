@@ -95,15 +95,25 @@ static const struct option serve_opts[] = {
 #define SERVE_OPTS_MAX 96
 #define HELP_COLUMN 25 /* where the help texts begin */
 
-/* The core's options and, after them, the services' own flags. */
+/* The core's options and, after them, the services' own flags. Each gets
+ * a value of its own (OPT_BASE + its index): getopt takes an abbreviation
+ * that several options share for the first of them when they look alike
+ * (same argument, same value), so `--max 5` would have been --max-conns. */
+#define OPT_BASE 256
 static void serve_options(const sk_server *srv, struct option *out, size_t cap) {
   const char *name, *arg, *help;
   size_t n = 0;
-  for (; serve_opts[n].name != NULL && n + 1 < cap; n++)
+  for (; serve_opts[n].name != NULL && n + 1 < cap; n++) {
     out[n] = serve_opts[n];
+    if (out[n].val == 0)
+      out[n].val = OPT_BASE + (int)n;
+  }
   for (int i = 0; (name = sk_server_option(srv, i, &arg, &help)) != NULL; i++)
-    if (help != NULL && n + 1 < cap) /* no help: not a command-line flag */
-      out[n++] = (struct option){name, arg ? required_argument : no_argument, NULL, 0};
+    if (help != NULL && n + 1 < cap) { /* no help: not a command-line flag */
+      out[n] =
+          (struct option){name, arg ? required_argument : no_argument, NULL, OPT_BASE + (int)n};
+      n++;
+    }
   out[n] = (struct option){0};
 }
 
@@ -163,7 +173,7 @@ int cmd_serve(int argc, char **argv) {
     return EXIT_FAIL;
   }
   serve_options(srv, opts, SERVE_OPTS_MAX);
-  while ((opt = getopt_long(argc, argv, ":l:h", opts, &idx)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":l:h", opts, &idx)) != -1) {
     const char *name;
     if (opt == 'h') {
       print_help(srv);

@@ -133,7 +133,7 @@ static int parse_opts(int argc, char **argv, time_req *t, cli_client *cc) {
                                        {0}};
   int opt, udp = 0, argi;
   char *end;
-  while ((opt = getopt_long(argc, argv, ":u" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":u" CLI_CLIENT_SHORTOPTS, opts, NULL)) != -1) {
     if (opt == 'h') {
       fputs(time_help, stdout);
       return EXIT_OK;

@@ -277,6 +277,21 @@ def test_value_for_an_option_that_takes_none(run_cli):
                         "(see: sockit connect --help)\n")
 
 
+def test_ambiguous_option_names_what_it_could_be(run_cli):
+    r = run_cli("echo", "--ver", "hi")
+    assert r.returncode == 2
+    assert r.stderr == ("sockit echo: ambiguous option --ver: --verbose, --version? "
+                        "(see: sockit echo --help)\n")
+    # serve's options all looked alike to getopt: --max took --max-conns
+    r = run_cli("serve", "-l", "127.0.0.1:0", "--max", "5", "--no-auth")
+    assert r.returncode == 2
+    assert r.stderr == ("sockit serve: ambiguous option --max: --max-conns, --max-buffered, "
+                        "--max-message, --max-execs, --max-file? (see: sockit serve --help)\n")
+    r = run_cli("serve", "-l", "127.0.0.1:0", "--no-auth=yes")
+    assert r.stderr == ("sockit serve: no value goes with option --no-auth "
+                        "(see: sockit serve --help)\n")
+
+
 def test_version_forms(run_cli):
     want = run_cli("--version").stdout
     assert want.startswith("sockit ") and want.count("\n") == 1
