@@ -9,6 +9,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "common/visible.h"
 
 static const char bench_help[] =
     "usage: sockit bench [ADDR] [--mode echo|rtt|conns|chat|put|get] [--conns N] [--pipeline P]\n"
@@ -284,18 +285,18 @@ static double us(const bench_result *r, double p) {
   return (double)sk__hist_percentile(&r->hist, p) / 1000.0;
 }
 
+/* A JSON string literal of s: the address, the hash and the error, which
+ * may quote a server's words, escaped as the log escapes peers' text (no
+ * C1 CSI or bidi override reaches a terminal showing the JSON). */
 static void json_string(const char *s) {
-  putchar('"');
-  for (; *s; s++) {
-    unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\')
-      printf("\\%c", ch);
-    else if (ch < 0x20)
-      printf("\\u%04x", ch);
-    else
-      putchar(ch);
+  size_t n = strlen(s), cap = 6 * n + 3; /* every byte may become \ufffd */
+  char *q = malloc(cap);
+  if (q == NULL) {
+    fputs("\"\"", stdout);
+    return;
   }
-  putchar('"');
+  fwrite(q, 1, sk__quote_visible(q, cap, s, n), stdout);
+  free(q);
 }
 
 static const char *mode_name(enum bench_mode m) {
@@ -466,14 +467,14 @@ int cmd_bench(int argc, char **argv) {
   if (ps.drawn)
     fputs("\r\033[K", stderr);
   if (rc == EXIT_USAGE) {
-    cli_usage_error("bench", "%s", r->error);
+    cli_usage_error("bench", "%s", cli_safe(r->error));
   } else {
     if (o.json)
       report_json(&o, r);
     else if (rc == EXIT_OK || o.mode == BENCH_CONNS || (r->interrupted && r->seconds > 0))
       report_table(&o, r);
     if (rc != EXIT_OK)
-      cli_error("bench", "%s", r->error);
+      cli_error("bench", "%s", cli_safe(r->error)); /* may quote the server */
   }
   fflush(stdout);
   free(r);

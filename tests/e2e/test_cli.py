@@ -99,6 +99,74 @@ def args_for(cmd):
             "put": ["/etc/hostname"]}.get(cmd, [])
 
 
+class ErrorServer:
+    """A hostile server (no auth, plain): a proper hello, then an error frame
+    whose code and message hold terminal sequences for every request."""
+
+    CODE = "busy\x1b[2J"
+    MESSAGE = "no\x1b]52;c;eA==\x07 \u202eevil\u009b31m\nsockit: all good"
+
+    def __init__(self):
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.addr = "127.0.0.1:%d" % self.lsock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import sockit_proto as sp
+        while True:
+            try:
+                s, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(sp.Client(s, timeout=10),),
+                             daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            c.send({"type": "hello", "proto": "sockit/1", "server": "evil 1", "auth": "none",
+                    "services": ["echo", "time", "exec", "files"]})
+            while True:
+                head, _ = c.recv_frame()
+                err = {"type": "error", "code": self.CODE, "message": self.MESSAGE}
+                if "id" in head:
+                    err["id"] = head["id"]
+                c.send(err)
+        except Exception:  # the client went: this connection is done
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.lsock.close()
+
+
+# issue 15 item 5: an error line that echoes the server's words showed them
+# raw (sockit bench did; the others through cli_request_failed do not).
+@pytest.mark.parametrize("cmd", ["echo", "time", "exec", "get", "bench"])
+def test_a_hostile_servers_error_text_is_shown_escaped(run_cli, tmp_path, cmd):
+    srv = ErrorServer()
+    try:
+        extra = {"bench": ["-d", "0.3", "--timeout", "5"],
+                 "get": ["x", "-o", str(tmp_path / "o")]}.get(cmd, args_for(cmd))
+        r = run_cli(cmd, "--no-tls", "--no-auth", srv.addr, *extra, as_is=True, timeout=20)
+        if cmd == "bench":  # its JSON escapes them too, and still parses to the words
+            j = run_cli(cmd, "--no-tls", "--no-auth", "--json", srv.addr, *extra, as_is=True,
+                        timeout=20)
+            assert "\u202e" not in j.stdout and "\u009b" not in j.stdout, j.stdout
+            assert ErrorServer.MESSAGE in json.loads(j.stdout)["error"], j.stdout
+    finally:
+        srv.close()
+    assert r.returncode != 0, r
+    for raw in ("\x1b", "\x07", "\u202e", "\u009b"):
+        assert raw not in r.stderr + r.stdout, (raw, r.stderr)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, lines  # the newline did not forge a second line
+    assert ("no\\x1b]52;c;eA==\\x07 \\u202eevil\\u009b31m\\nsockit: all good"
+            in lines[0]), lines
+
+
 # ---------------------------------------------------------------------------
 # 16.6 timeouts that name their step
 
