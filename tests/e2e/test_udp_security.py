@@ -404,7 +404,7 @@ def time_server_addrs(start_server):
     return found()[1:3]
 
 
-def test_an_empty_datagram_to_daytime_or_rfc868_gets_nothing(time_server_addrs):
+def test_an_empty_datagram_to_daytime_or_rfc868_gets_nothing(time_server_addrs, open_srv):
     assert len(time_server_addrs) == 2
     for addr in time_server_addrs:
         s = up.sock_for(addr)
@@ -413,6 +413,11 @@ def test_an_empty_datagram_to_daytime_or_rfc868_gets_nothing(time_server_addrs):
         s.send(b"\n")  # one byte is a request
         assert up.recv_or_none(s) is not None
         s.close()
+    s = up.sock_for(open_srv.uaddr)  # the native UDP port: an empty datagram is not a frame
+    s.send(b"")
+    assert up.recv_or_none(s) is None
+    plain(s, up.pad({"type": "ping"}))
+    assert up.parse_frame(s.recv(70000))[0]["type"] == "pong"
 
 
 def test_the_clients_do_the_cookie_round_trip(open_srv, run_cli):
