@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include "cli.h"
+#include "common/visible.h"
 #include "jsonl.h"
 
 sk_head *cli_jsonl_new(void) {
@@ -17,13 +18,19 @@ void cli_jsonl_str(sk_head *h, const char *key, const char *s) {
     sk_head_set_str(h, key, cli_safe(s));
 }
 
+/* The encoder leaves DEL, C1 and bidi characters raw inside strings (names
+ * and messages from the server): they are spelled \uXXXX, as in the log, so
+ * a result line shown on a terminal cannot drive it. */
 void cli_jsonl_print(sk_head *h) {
   uint8_t *text = NULL;
   ssize_t n = h != NULL ? sk_head_encode_alloc(h, &text) : -1;
-  if (n > 4) { /* after the frame's 4-byte length prefix */
-    fwrite(text + 4, 1, (size_t)n - 4, stdout);
+  char *shown = n > 4 ? malloc(6 * (size_t)n + 2) : NULL;
+  if (shown != NULL) { /* after the frame's 4-byte length prefix */
+    fwrite(shown, 1, sk__json_visible(shown, 6 * (size_t)n + 2, (char *)text + 4, (size_t)n - 4),
+           stdout);
     fputc('\n', stdout);
   }
+  free(shown);
   free(text);
   sk_head_free(h);
 }

@@ -69,3 +69,28 @@ size_t sk__quote_visible(char *out, size_t cap, const char *s, size_t n) {
   out[w] = '\0';
   return w;
 }
+
+size_t sk__json_visible(char *out, size_t cap, const char *json, size_t n) {
+  int32_t i = 0, len = n > INT32_MAX ? INT32_MAX : (int32_t)n;
+  size_t w = 0;
+  if (cap == 0)
+    return 0;
+  while (i < len) {
+    int32_t start = i;
+    UChar32 c;
+    int ok;
+    U8_NEXT((const uint8_t *)json, i, len, c);
+    /* outside its strings JSON text is printable ASCII, so whatever is
+     * escaped here is inside a string, where \uXXXX means the same */
+    if (c < 0)
+      ok = put_u(out, cap, &w, 0xfffd);
+    else if (c >= 0x7f && sk__cp_is_unsafe((uint32_t)c))
+      ok = put_escaped(out, cap, &w, c);
+    else
+      ok = put(out, cap, &w, json + start, (size_t)(i - start));
+    if (!ok)
+      break;
+  }
+  out[w] = '\0';
+  return w;
+}

@@ -15,5 +15,12 @@
  * NUL (when cap > 0), never cutting an escape. Returns the bytes written,
  * without the NUL. */
 size_t sk__quote_visible(char *out, size_t cap, const char *s, size_t n);
+/* A JSON text (json, n bytes, as an encoder wrote it: C0 controls already
+ * escaped) with every other code point sk__cp_is_unsafe names, DEL, C1,
+ * format and bidi characters, spelled \uXXXX, and bytes that are not UTF-8
+ * as \ufffd: it parses to the same value and shows nothing a terminal obeys.
+ * Writes at most cap - 2 bytes and a NUL, never cutting an escape (6 * n + 2
+ * always fits); returns the bytes written. */
+size_t sk__json_visible(char *out, size_t cap, const char *json, size_t n);
 
 #endif

@@ -283,10 +283,15 @@ def test_ls_escapes_hostile_names(fsrv, root, cli):
     assert "\x1b" not in r.stdout and "\x07" not in r.stdout and "\u202e" not in r.stdout
     assert "evil\\x1b]0;pwned\\x07\\u202e.txt" in r.stdout
     assert len(r.stdout.splitlines()) == 2 and "line\\nforged" in r.stdout
-    # --json carries the real names
+    # --json carries the real names, with DEL, C1 and bidi spelled \uXXXX
+    # (the JSON encoder left U+202E and U+009B raw for the terminal)
+    (root / "c1\u009b2J\x7f").write_bytes(b"x")
     r = cli("ls", "--json")
+    for raw in ("\x1b", "\x07", "\u202e", "\u009b", "\x7f"):
+        assert raw not in r.stdout, (raw, r.stdout)
+    assert "\\u202e" in r.stdout and "\\u009b" in r.stdout and "\\u007f" in r.stdout
     names = sorted(json.loads(l)["name"] for l in r.stdout.splitlines())
-    assert names == sorted([evil, "line\nforged"])
+    assert names == sorted([evil, "line\nforged", "c1\u009b2J\x7f"])
 
 
 # ---- --json on ls, put, get ----------------------------------------------------

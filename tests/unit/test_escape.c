@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/escape.h"
+#include "common/visible.h"
 
 static const char *esc(const char *s) {
   static char buf[1024];
@@ -90,6 +91,22 @@ START_TEST(unsafe_code_points) {
 }
 END_TEST
 
+/* --json lines (cli_jsonl_print): the encoder's text with DEL, C1, bidi and
+ * format characters inside its strings spelled \uXXXX; the rest as it was */
+START_TEST(json_text_made_visible) {
+  static const char in[] = "{\"name\":\"a\x7f\xc2\x9b\xe2\x80\xae\xf3\xa0\x80\x81\xff b\","
+                           "\"ok\":\"caf\xc3\xa9 \\\"q\\\" \\u001b\",\"n\":1}";
+  static const char want[] = "{\"name\":\"a\\u007f\\u009b\\u202e\\udb40\\udc01\\ufffd b\","
+                             "\"ok\":\"caf\xc3\xa9 \\\"q\\\" \\u001b\",\"n\":1}";
+  char out[256], small[16];
+  ck_assert_uint_eq(sk__json_visible(out, sizeof out, in, strlen(in)), strlen(want));
+  ck_assert_str_eq(out, want);
+  /* cut short, never inside an escape: "{"name":"a" and no part of \u007f */
+  ck_assert_uint_eq(sk__json_visible(small, sizeof small, in, strlen(in)), 10);
+  ck_assert_str_eq(small, "{\"name\":\"a");
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("escape");
   TCase *tc = tcase_create("core");
@@ -100,6 +117,7 @@ int main(void) {
   tcase_add_test(tc, bad_utf8_as_bytes);
   tcase_add_test(tc, cut_at_whole_escapes);
   tcase_add_test(tc, unsafe_code_points);
+  tcase_add_test(tc, json_text_made_visible);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
