@@ -96,6 +96,16 @@ static int report(const char *name, const char *where, int rc, const sk_xfer_res
   return is_conn_error(rc) ? EXIT_CONN : EXIT_FAIL;
 }
 
+/* A get the server refused as a bad request: is the name a folder (it
+ * lists)? Then what to do is get -r, as put says for a folder without -r. */
+static int is_remote_folder(sk_client *c, const char *name) {
+  sk_dir_entry *e = NULL;
+  size_t n = 0;
+  int rc = sk_client_list(c, name, &e, &n);
+  sk_dir_entries_free(e, n);
+  return rc == 0;
+}
+
 /* --json: one object per file, fetched or not. */
 static void json_result(const char *name, const char *where, int rc, const sk_xfer_result *res) {
   sk_head *h = cli_jsonl_new();
@@ -142,6 +152,10 @@ static int get_one(get_job *j, const char *name, const char *out) {
   cli_progress_end(&bar);
   if (j->json && !to_stdout)
     json_result(name, res.local && res.path[0] ? res.path : out, rc, &res);
+  if (rc == SK_EBADREQ && !res.local && is_remote_folder(j->c, name)) {
+    cli_error("get", "%s is a folder: add -r to fetch it with everything in it", cli_safe(name));
+    return EXIT_FAIL;
+  }
   if (rc < 0)
     return report(name, res.local && res.path[0] ? res.path : out, rc, &res);
   if (res.unchanged && !j->quiet)

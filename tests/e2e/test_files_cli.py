@@ -197,6 +197,11 @@ def test_get_r_mirrors_put_r(fsrv, root, tmp_path, cli):
     assert tree_of(work / "tree") == tree_of(src)
     r = cli("get", "-r", "nope", "-o", work / "n")
     assert r.returncode == 1 and "nope: not found" in r.stderr
+    # a folder without -r: said as put says it (it was the server's "use list")
+    r = cli("get", "tree", "-o", work / "plain")
+    assert r.returncode == 1
+    assert r.stderr == "sockit get: tree is a folder: add -r to fetch it with everything in it\n"
+    assert not (work / "plain").exists()
 
 
 class ListingLiar(FakeFilesServer):
