@@ -3,20 +3,32 @@
 # share the room through Redis (issue 18), in one run, plus redis-benchmark's
 # XADD/XREAD figures as the line Redis itself draws (docs/PERFORMANCE.md).
 #
-#   bench/chat_redis.sh [OUT_DIR]
+#   bench/chat_redis.sh [SOCKIT] [OUT_DIR]
 #
 # Environment (defaults in brackets):
 #   SOCKIT   [build-perf/sockit, else build/sockit]  the binary under test
+#            (or the first argument, when it is an executable file)
 #   MEMBERS  [100]    members of the one room (spread over the servers)
 #   DUR      [10]     seconds per figure
 #   WINDOW   [16]     messages the sender may have unanswered
-#   RATE     [10000]  messages per second for the latency figure
+#   RATES    [10000 100]  says per second for the paced latency figures
+#            (x MEMBERS deliveries per second each)
+#   THREADS2 [CPUs/2] --threads of each of the two servers, so that the two
+#            together run as many loops as the one server (which runs one
+#            per CPU); 0 is their default (one per CPU each); a list
+#            ("1 0") runs the two-server figures once per setting
 #   PORT     [18700]  first port; everything listens on 127.0.0.1 only
 #
-# Every process is started here, tracked by PID and stopped by PID. Needs cc,
+# Each figure's line says the load average before it and the CPU seconds
+# each process used during it (the driver shares the machine). Every
+# process is started here, tracked by PID and stopped by PID. Needs cc,
 # redis-server and redis-benchmark (Debian redis-server, redis-tools).
 set -u
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
+if [ $# -gt 0 ] && [ -f "$1" ] && [ -x "$1" ]; then
+  SOCKIT=$1
+  shift
+fi
 OUT=${1:-$(mktemp -d /tmp/sockit-chat-redis.XXXXXX)}
 mkdir -p "$OUT"
 SOCKIT=${SOCKIT:-$ROOT_DIR/build-perf/sockit}
@@ -24,12 +36,14 @@ SOCKIT=${SOCKIT:-$ROOT_DIR/build-perf/sockit}
 MEMBERS=${MEMBERS:-100}
 DUR=${DUR:-10}
 WINDOW=${WINDOW:-16}
-RATE=${RATE:-10000}
+RATES=${RATES:-${RATE:-10000 100}}
+THREADS2=${THREADS2:-$(($(nproc) / 2 > 0 ? $(nproc) / 2 : 1))}
 PORT=${PORT:-18700}
 RPORT=$PORT
 P1=$((PORT + 1))
 P2=$((PORT + 2))
 PIDS=()
+SERVERS=() # the sockit and redis processes whose CPU each figure reports
 
 stop_all() {
   local pid n
@@ -41,6 +55,7 @@ stop_all() {
     wait "$pid" 2>/dev/null
   done
   PIDS=()
+  SERVERS=()
 }
 trap stop_all EXIT
 
@@ -60,14 +75,41 @@ serve() { # serve PORT [ARGS...]
   shift
   "$SOCKIT" serve --no-auth -l "127.0.0.1:$port" "$@" >>"$OUT/servers.log" 2>&1 &
   PIDS+=($!)
+  SERVERS+=("sockit:$port=$!")
   wait_port "$port"
 }
 
-fanout() { # fanout LABEL ADDRS [RATE]: paced runs get a deep window (the rate limits)
-  local label=$1 addrs=$2 rate=${3:-0} window=$WINDOW line
+# cpu_of PID: its user+system CPU seconds so far
+cpu_of() {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null ||
+    echo 0
+}
+
+# cpu_all: "name=seconds ..." for every server process
+cpu_all() {
+  local s out=""
+  for s in "${SERVERS[@]}"; do out+="${s%%=*}=$(cpu_of "${s#*=}") "; done
+  echo "$out"
+}
+
+# fanout LABEL ADDRS [RATE]: paced runs get a deep window (the rate limits).
+# Appends the load average before the run and each process's CPU seconds
+# during it (driver= is the driver's user+system).
+fanout() {
+  local label=$1 addrs=$2 rate=${3:-0} window=$WINDOW line load before after s t
   ((rate > 0)) && window=4096
-  line=$("$OUT/chat_fanout" "$addrs" "$MEMBERS" "$DUR" "$window" "$rate" 2>&1 | tr '\n' ' ')
-  echo "$label rate=$rate window=$window $line" | tee -a "$OUT/results.txt"
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  before=$(cpu_all)
+  line=$( { TIMEFORMAT='driver_cpu=%U+%S'; time "$OUT/chat_fanout" "$addrs" "$MEMBERS" "$DUR" \
+    "$window" "$rate"; } 2>&1 | tr '\n' ' ')
+  after=$(cpu_all)
+  s=""
+  for t in $after; do
+    local name=${t%%=*} b
+    b=$(echo "$before" | tr ' ' '\n' | grep "^$name=" | cut -d= -f2)
+    s+="$name=$(awk -v a="${t#*=}" -v b="${b:-0}" 'BEGIN { printf "%.2f", a - b }') "
+  done
+  echo "$label rate=$rate window=$window load=$load $line cpu_s: $s" | tee -a "$OUT/results.txt"
 }
 
 # bench_redis ARGS...: one redis-benchmark figure (its last line, not the progress)
@@ -79,7 +121,8 @@ command -v redis-server >/dev/null || { echo "chat_redis.sh: needs redis-server"
 cc -O2 -pthread "$ROOT_DIR/bench/chat_fanout.c" -o "$OUT/chat_fanout" || exit 2
 : >"$OUT/results.txt"
 echo "# sockit $("$SOCKIT" --version 2>/dev/null | head -1); $(nproc) CPUs; members $MEMBERS," \
-  "64-byte messages, window $WINDOW, $DUR s each" | tee -a "$OUT/results.txt"
+  "64-byte messages, window $WINDOW, $DUR s each; $(date -u +%Y-%m-%dT%H:%MZ), load average" \
+  "$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/results.txt"
 
 redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$OUT" \
   --logfile "$OUT/redis.log" &
@@ -88,18 +131,28 @@ wait_port "$RPORT" || exit 1
 
 serve "$P1"
 fanout "single-server" "127.0.0.1:$P1"
-fanout "single-server" "127.0.0.1:$P1" "$RATE"
+for rate in $RATES; do fanout "single-server" "127.0.0.1:$P1" "$rate"; done
 stop_all
 
-redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$OUT" \
-  --logfile "$OUT/redis.log" &
-PIDS+=($!)
-wait_port "$RPORT" || exit 1
-serve "$P1" --chat-redis "redis://127.0.0.1:$RPORT"
-serve "$P2" --chat-redis "redis://127.0.0.1:$RPORT"
-sleep 0.5 # the Redis links come up
-fanout "two-servers-redis" "127.0.0.1:$P1,127.0.0.1:$P2"
-fanout "two-servers-redis" "127.0.0.1:$P1,127.0.0.1:$P2" "$RATE"
+for t2 in $THREADS2; do
+  stop_all # a fresh Redis and two fresh servers for each setting
+  redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$OUT" \
+    --logfile "$OUT/redis.log" &
+  PIDS+=($!)
+  SERVERS+=("redis=$!")
+  wait_port "$RPORT" || exit 1
+  threads=()
+  label=two-servers-redis-threads=default
+  if ((t2 > 0)); then
+    threads=(--threads "$t2")
+    label=two-servers-redis-threads=$t2
+  fi
+  serve "$P1" --chat-redis "redis://127.0.0.1:$RPORT" "${threads[@]}"
+  serve "$P2" --chat-redis "redis://127.0.0.1:$RPORT" "${threads[@]}"
+  sleep 0.5 # the Redis links come up
+  fanout "$label" "127.0.0.1:$P1,127.0.0.1:$P2"
+  for rate in $RATES; do fanout "$label" "127.0.0.1:$P1,127.0.0.1:$P2" "$rate"; done
+done
 
 if command -v redis-benchmark >/dev/null; then
   body=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') # 64 bytes of text
