@@ -394,6 +394,28 @@ def test_server_taken_for_dead_comes_back_announced(shared, redis):
     assert c.recv_frame(5)[0]["code"] == "nick_taken"
 
 
+@pytest.mark.no_tls
+def test_sigterm_server_announces_its_members_left_at_once(shared, redis):
+    """A server stopped with SIGTERM takes its members out of the room
+    before its Redis links close: the others see them leave at once, not
+    after the 15 s a dead server's heartbeat takes."""
+    a, b = shared(2)
+    alice, _ = member(a, "t", "alice")
+    amy, _ = member(a, "t", "amy")
+    bob, _ = member(b, "t", "bob")
+    presence_of(alice, "bob", "join")
+    t0 = time.monotonic()
+    a.proc.send_signal(signal.SIGTERM)
+    left = set()
+    while left != {"alice", "amy"}:
+        head, _ = next_of(bob, ("presence",), 5)
+        assert head["event"] == "leave"
+        left.add(head["nick"])
+    assert time.monotonic() - t0 < 5
+    assert a.proc.wait(10) == 0
+    assert [v.split(b" ", 1)[1] for v in redis.cmd("HVALS", "sockit:{t}:members")] == [b"bob"]
+
+
 def as_seen(head, body):
     """A msg as (from, text); any other frame as (type, its head)."""
     if head["type"] == "msg":
