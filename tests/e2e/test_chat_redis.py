@@ -562,6 +562,45 @@ def test_link_state_in_the_json_log(start_server, redis):
     assert wait_for(lambda: len(events("redis_up")) >= 4, timeout=15)
 
 
+def test_reconnects_back_off(start_server):
+    """A Redis that takes connections and drops them at once: each link
+    tries again after 0.1 s, 0.2 s, 0.4 s ... (up to 2 s), not in a loop,
+    and says it is down once, not once per try."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(64)
+    lsock.settimeout(0.1)
+    accepted = []
+    stop = threading.Event()
+
+    def drop_all():
+        while not stop.is_set():
+            try:
+                conn, _ = lsock.accept()
+            except socket.timeout:
+                continue
+            accepted.append(time.monotonic())
+            conn.close()
+
+    t = threading.Thread(target=drop_all)
+    t.start()
+    try:
+        srv = start_server("--no-auth", "--threads", "1", "--chat-redis",
+                           "redis://127.0.0.1:%d" % lsock.getsockname()[1], "--log", "-")
+        # two links (loop0, reader), each at 0, 0.1, 0.3, 0.7 s: the 8th
+        # try comes 0.7 s after the first (at a steady 0.1 s it would be
+        # 0.3 s, with no backoff at once)
+        assert wait_for(lambda: len(accepted) >= 8, timeout=10)
+        first, eighth = accepted[0], accepted[7]
+    finally:
+        stop.set()
+        t.join()
+        lsock.close()
+    assert eighth - first >= 0.6, accepted
+    assert log_count(srv, "redis_down") == 2, srv.stderr_text()
+    assert log_count(srv, "redis_up") == 0
+
+
 @pytest.mark.no_tls
 def test_password_file_and_a_wrong_password(start_server, tmp_path):
     r = Redis.__new__(Redis)
