@@ -8,7 +8,10 @@
  * dropped as a slow consumer), or at most R messages per second. Prints
  * deliveries per second (all members) and the p50/p99 time from say to
  * delivery at the member that joined last (on the last server given).
- * Plain sockets, no libsockit.
+ * With IDLE_ROOMS=N in the environment, N more connections to the last
+ * server first join a room each and then stay quiet: rooms that server
+ * holds but nobody speaks in (past 64 rooms from one address the servers
+ * need --rate-limit-exempt for it). Plain sockets, no libsockit.
  *
  *   cc -O2 -pthread bench/chat_fanout.c -o build-chat/chat_fanout
  *   build-chat/chat_fanout 127.0.0.1:PORT[,127.0.0.1:PORT2...] [members] [seconds] [window]
@@ -138,17 +141,32 @@ static int dial(const char *host, int port) {
 }
 
 /* Wait for one frame containing want (the hello, then joined). */
-static void await(int i, const char *want) {
+static void await_on(mem *x, const char *want) {
   for (;;) {
-    ssize_t r = read(m[i].fd, m[i].buf + m[i].len, RBUF - m[i].len);
+    ssize_t r = read(x->fd, x->buf + x->len, RBUF - x->len);
     if (r <= 0)
       exit(1);
-    m[i].len += (size_t)r;
-    if (memmem(m[i].buf, m[i].len, want, strlen(want))) {
-      m[i].len = 0; /* a joiner's buffer holds nothing else yet */
+    x->len += (size_t)r;
+    if (memmem(x->buf, x->len, want, strlen(want))) {
+      x->len = 0; /* a joiner's buffer holds nothing else yet */
       return;
     }
   }
+}
+
+static void await(int i, const char *want) {
+  await_on(&m[i], want);
+}
+
+/* A member alone in room "idleK", on a connection kept open and never read
+ * again. */
+static void join_idle(const char *host, int port, int k, uint8_t *buf) {
+  char head[128];
+  mem x = {dial(host, port), buf, 0};
+  await_on(&x, "\"hello\"");
+  snprintf(head, sizeof(head), "{\"type\":\"join\",\"room\":\"idle%d\",\"nick\":\"i%d\"}", k, k);
+  send_frame(x.fd, head, "", 0);
+  await_on(&x, "\"joined\"");
 }
 
 static int cmp(const void *a, const void *b) {
@@ -190,6 +208,12 @@ int main(int argc, char **argv) {
     snprintf(head, sizeof(head), "{\"type\":\"join\",\"room\":\"fan\",\"nick\":\"m%d\"}", i);
     send_frame(m[i].fd, head, "", 0);
     await(i, "\"joined\"");
+  }
+  if (getenv("IDLE_ROOMS") != NULL) {
+    uint8_t *buf = malloc(RBUF);
+    for (int k = 0, n = atoi(getenv("IDLE_ROOMS")); k < n; k++)
+      join_idle(host[naddr - 1], port[naddr - 1], k, buf);
+    free(buf);
   }
   usleep(200000); /* presence frames settle; readers skip them anyway */
   pthread_t th[4];

@@ -17,6 +17,10 @@
 #            together run as many loops as the one server (which runs one
 #            per CPU); 0 is their default (one per CPU each); a list
 #            ("1 0") runs the two-server figures once per setting
+#   IDLE_ROOMS [0]    rooms the (last) server also holds, one quiet member
+#            each, joined before each figure (the cost of rooms nobody
+#            speaks in; the servers then exempt 127.0.0.0/8 from the
+#            per-address room limit)
 #   PORT     [18700]  first port; everything listens on 127.0.0.1 only
 #
 # Each figure's line says the load average before it and the CPU seconds
@@ -39,6 +43,10 @@ WINDOW=${WINDOW:-16}
 RATES=${RATES:-${RATE:-10000 100}}
 THREADS2=${THREADS2:-$(($(nproc) / 2 > 0 ? $(nproc) / 2 : 1))}
 PORT=${PORT:-18700}
+IDLE_ROOMS=${IDLE_ROOMS:-0}
+export IDLE_ROOMS
+EXEMPT=()
+((IDLE_ROOMS > 0)) && EXEMPT=(--rate-limit-exempt 127.0.0.0/8)
 RPORT=$PORT
 P1=$((PORT + 1))
 P2=$((PORT + 2))
@@ -73,7 +81,7 @@ wait_port() {
 serve() { # serve PORT [ARGS...]
   local port=$1
   shift
-  "$SOCKIT" serve --no-auth -l "127.0.0.1:$port" "$@" >>"$OUT/servers.log" 2>&1 &
+  "$SOCKIT" serve --no-auth -l "127.0.0.1:$port" "${EXEMPT[@]}" "$@" >>"$OUT/servers.log" 2>&1 &
   PIDS+=($!)
   SERVERS+=("sockit:$port=$!")
   wait_port "$port"
@@ -109,7 +117,8 @@ fanout() {
     b=$(echo "$before" | tr ' ' '\n' | grep "^$name=" | cut -d= -f2)
     s+="$name=$(awk -v a="${t#*=}" -v b="${b:-0}" 'BEGIN { printf "%.2f", a - b }') "
   done
-  echo "$label rate=$rate window=$window load=$load $line cpu_s: $s" | tee -a "$OUT/results.txt"
+  echo "$label rate=$rate window=$window idle_rooms=$IDLE_ROOMS load=$load $line cpu_s: $s" |
+    tee -a "$OUT/results.txt"
 }
 
 # bench_redis ARGS...: one redis-benchmark figure (its last line, not the progress)
