@@ -205,6 +205,32 @@ def test_cross_server_delivery_members_and_presence(shared):
 
 
 @pytest.mark.no_tls
+def test_reader_waits_on_the_bell_not_on_every_room(shared, redis):
+    """A server in many rooms waits on one key, the bell (sockit:bell: an
+    entry per entry of any room's log), not on the logs of all its rooms:
+    then rooms nobody speaks in cost a busy room nothing (a read of 1000
+    logs per message made Redis the bottleneck). Each read's keys show in
+    CLIENT LIST as the argv-mem of the blocked XREAD."""
+    (a,) = shared(1)
+    members = [member(a, "q%d" % i, "n%d" % i)[0] for i in range(40)]
+    say(members[7], "q7", "hi")
+    assert msgs_until(members[7], 1) == [("n7", "hi")]
+
+    def blocked_reads():
+        out = []
+        for line in redis.cmd("CLIENT", "LIST").decode().splitlines():
+            f = dict(kv.split("=", 1) for kv in line.split(" ") if "=" in kv)
+            if f["cmd"] == "xread" and "b" in f["flags"]:
+                out.append(int(f["argv-mem"]))
+        return out
+    assert wait_for(lambda: len(blocked_reads()) == 1, timeout=5)
+    assert blocked_reads()[0] < 100  # 40 logs would be ~900 bytes
+    assert redis.cmd("XLEN", "sockit:bell") == 41  # 40 joins and a say
+    say(members[39], "q39", "still read")
+    assert msgs_until(members[39], 1) == [("n39", "still read")]
+
+
+@pytest.mark.no_tls
 def test_nick_taken_across_servers(shared):
     a, b = shared(2)
     alice, _ = member(a, "room1", "alice")
