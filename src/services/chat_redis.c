@@ -52,7 +52,8 @@
 #define SYNC_MS 5000        /* heartbeat, re-assertion and owed leaves */
 #define SERVER_TTL_MS 15000 /* a server silent this long is dead */
 #define STREAM_MIN_LEN 1000 /* entries a stream keeps, at least */
-#define XREAD_COUNT "512"   /* entries per stream per read */
+#define XREAD_BATCH 512     /* entries per stream per read */
+#define XREAD_COUNT XSTR(XREAD_BATCH)
 #define XREAD_BLOCK_MS "5000"
 #define BELL_KEY "sockit:bell" /* a stream: one entry per entry of any room's log */
 #define BELL_MAXLEN "100000"
@@ -466,7 +467,7 @@ static void on_rooms(redis_link *l, redisReply *reply, void *priv) {
       fan_stream(b, st);
       if (st->type == REDIS_REPLY_ARRAY && st->elements == 2 &&
           st->element[0]->type == REDIS_REPLY_STRING && st->element[1]->type == REDIS_REPLY_ARRAY &&
-          st->element[1]->elements >= (size_t)atoi(XREAD_COUNT))
+          st->element[1]->elements >= XREAD_BATCH)
         collect_key(b, &again, st->element[0]->str, st->element[0]->len);
     }
   if (again.err == 0 && again.keys.argc > 0) {
