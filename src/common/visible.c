@@ -42,8 +42,39 @@ static int put_escaped(char *out, size_t cap, size_t *w, UChar32 c) {
   return put_u(out, cap, w, (unsigned)c);
 }
 
-size_t sk__quote_visible(char *out, size_t cap, const char *s, size_t n) {
+/* Which code points a walk spells as \uXXXX: in a log value every unsafe
+ * one and JSON's own quote and backslash; in JSON text already written only
+ * the unsafe ones past ASCII (its ASCII controls are escaped already). */
+static int must_escape_value(UChar32 c) {
+  return c == '"' || c == '\\' || sk__cp_is_unsafe((uint32_t)c);
+}
+
+static int must_escape_json(UChar32 c) {
+  return c >= 0x7f && sk__cp_is_unsafe((uint32_t)c);
+}
+
+/* Copy the n bytes at s into out from *w, escaping what must_escape says,
+ * a bad UTF-8 sequence as U+FFFD; stops where out is full. */
+static void walk(char *out, size_t cap, size_t *w, const char *s, size_t n,
+                 int (*must_escape)(UChar32)) {
   int32_t i = 0, len = n > INT32_MAX ? INT32_MAX : (int32_t)n;
+  while (i < len) {
+    int32_t start = i;
+    UChar32 c;
+    int ok;
+    U8_NEXT((const uint8_t *)s, i, len, c);
+    if (c < 0)
+      ok = put_u(out, cap, w, 0xfffd);
+    else if (must_escape(c))
+      ok = put_escaped(out, cap, w, c);
+    else
+      ok = put(out, cap, w, s + start, (size_t)(i - start));
+    if (!ok)
+      return;
+  }
+}
+
+size_t sk__quote_visible(char *out, size_t cap, const char *s, size_t n) {
   size_t w = 0;
   if (cap == 0)
     return 0;
@@ -51,46 +82,19 @@ size_t sk__quote_visible(char *out, size_t cap, const char *s, size_t n) {
     out[0] = '\0';
     return 0;
   }
-  while (i < len) {
-    int32_t start = i;
-    UChar32 c;
-    int ok;
-    U8_NEXT((const uint8_t *)s, i, len, c);
-    if (c < 0)
-      ok = put_u(out, cap, &w, 0xfffd);
-    else if (c == '"' || c == '\\' || sk__cp_is_unsafe((uint32_t)c))
-      ok = put_escaped(out, cap, &w, c);
-    else
-      ok = put(out, cap, &w, s + start, (size_t)(i - start));
-    if (!ok)
-      break;
-  }
+  walk(out, cap, &w, s, n, must_escape_value);
   out[w++] = '"'; /* put() kept room for it and the NUL */
   out[w] = '\0';
   return w;
 }
 
+/* Outside its strings JSON text is printable ASCII, so whatever is escaped
+ * here is inside a string, where \uXXXX means the same. */
 size_t sk__json_visible(char *out, size_t cap, const char *json, size_t n) {
-  int32_t i = 0, len = n > INT32_MAX ? INT32_MAX : (int32_t)n;
   size_t w = 0;
   if (cap == 0)
     return 0;
-  while (i < len) {
-    int32_t start = i;
-    UChar32 c;
-    int ok;
-    U8_NEXT((const uint8_t *)json, i, len, c);
-    /* outside its strings JSON text is printable ASCII, so whatever is
-     * escaped here is inside a string, where \uXXXX means the same */
-    if (c < 0)
-      ok = put_u(out, cap, &w, 0xfffd);
-    else if (c >= 0x7f && sk__cp_is_unsafe((uint32_t)c))
-      ok = put_escaped(out, cap, &w, c);
-    else
-      ok = put(out, cap, &w, json + start, (size_t)(i - start));
-    if (!ok)
-      break;
-  }
+  walk(out, cap, &w, json, n, must_escape_json);
   out[w] = '\0';
   return w;
 }
