@@ -64,6 +64,19 @@
 
 typedef struct rb rb;
 
+/* A growing argument vector whose strings it owns. */
+typedef struct args {
+  int argc, cap;
+  char **v;
+  size_t *len;
+} args;
+
+/* Rooms to read: their log keys, and (in the same order) their positions. */
+typedef struct read_set {
+  args keys, ids;
+  int err;
+} read_set;
+
 /* One loop's command connection. */
 typedef struct node {
   redis_link link;
@@ -92,8 +105,10 @@ struct rb {
   node *nodes;         /* node i lives on loop i */
   redis_link reader;   /* loop 0: the blocking XREAD */
   long long reader_id; /* its CLIENT ID, for CLIENT UNBLOCK (loop 0) */
-  int reading;         /* a command of the reader is in flight (loop 0) */
+  int reading;         /* the reader's commands in flight (loop 0) */
   int blocked;         /* ... and it is the blocking read of the bell */
+  int read_lost;       /* a read of the batch in flight got no answer */
+  read_set again;      /* rooms of the batch in flight that gave a full one */
   int want_all;        /* read every room before the bell again */
   int want_fresh;      /* read the rooms just begun before the bell */
   int bell_known;      /* bell_pos is set */
@@ -108,16 +123,17 @@ struct rb {
 
 /* ---- scripts ------------------------------------------------------------ */
 
-/* Every script's KEYS[2] is the room's log and its last key the bell:
- * post() appends to the log and rings (one bell entry naming the log). */
+/* Every script's KEYS are its room's alone (one slot); KEYS[2] is the
+ * room's log, which post() appends to. The bell is rung by a command of
+ * its own after the script (ring()). */
 #define LUA_POST                                                                                   \
+  "local posted = false\n"                                                                         \
   "local function post(maxlen, ...)\n"                                                             \
-  "  local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', ...)\n"                    \
-  "  redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', " BELL_MAXLEN ", '*', 'k', KEYS[2])\n"         \
-  "  return id\n"                                                                                  \
+  "  posted = true\n"                                                                              \
+  "  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', ...)\n"                        \
   "end\n"
 
-/* KEYS: members, log, servers, reaped, bell. A reaped server is remembered
+/* KEYS: members, log, servers, reaped. A reaped server is remembered
  * for a day (86400000 ms): one cut off longer comes back unannounced. */
 #define LUA_COMMON                                                                                 \
   LUA_POST                                                                                         \
@@ -184,23 +200,24 @@ static const char join_lua[] = LUA_COMMON
     "end\n"
     "return {1, id, members, hist}\n";
 
-/* KEYS: members, log, bell. ARGV: skel, value, nick, maxlen. Only this
- * very membership goes (a later one with the same nick has another value). */
+/* KEYS: members, log. ARGV: skel, value, nick, maxlen. Only this very
+ * membership goes (a later one with the same nick has another value). */
 static const char leave_lua[] = LUA_POST "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then\n"
                                          "  redis.call('HDEL', KEYS[1], ARGV[1])\n"
                                          "  post(ARGV[4], 't', 'l', 'n', ARGV[3])\n"
                                          "end\n"
                                          "return 1\n";
 
-/* KEYS: members, log, bell. ARGV: maxlen, nick, text. Returns the id. */
+/* KEYS: members, log. ARGV: maxlen, nick, text. Returns the id. */
 static const char say_lua[] =
     LUA_POST "return post(ARGV[1], 't', 'm', 'n', ARGV[2], 'b', ARGV[3])\n";
 
-/* ARGV: sid, server_ttl, maxlen, key_ttl, then skel, value per member
- * here: the heartbeat, the dead reaped, our members put back. Put back
- * silently after a Redis restart lost them (nobody saw them leave), but
- * announced as joined when this server had been taken for dead (everybody
- * saw them leave). */
+/* KEYS: members, log, servers, reaped. ARGV: sid, server_ttl, maxlen,
+ * key_ttl, then skel, value per member here: the heartbeat, the dead
+ * reaped, our members put back. Put back silently after a Redis restart
+ * lost them (nobody saw them leave), but announced as joined when this
+ * server had been taken for dead (everybody saw them leave). Returns the
+ * log's key if it appended to it (the bell is rung then), else 0. */
 static const char sync_lua[] =
     LUA_COMMON "local now = now_ms()\n"
                "local back = redis.call('ZREM', KEYS[4], ARGV[1]) == 1\n"
@@ -213,7 +230,8 @@ static const char sync_lua[] =
                "  end\n"
                "end\n"
                "touch(tonumber(ARGV[4]))\n"
-               "return 1\n";
+               "if posted then return KEYS[2] end\n"
+               "return 0\n";
 
 /* ---- keys, ids and arguments -------------------------------------------- */
 
@@ -248,13 +266,6 @@ static int parse_pos(const char *s, chat_pos *p) {
 static void member_value(const rb *b, const chat_member *m, char *out) {
   snprintf(out, VALUE_MAX, "%s:%llu %s", b->sid, (unsigned long long)m->tag, m->nick);
 }
-
-/* A growing argument vector whose strings it owns. */
-typedef struct args {
-  int argc, cap;
-  char **v;
-  size_t *len;
-} args;
 
 static int args_add(args *a, const char *s, size_t n) {
   if (a->argc == a->cap) {
@@ -294,6 +305,24 @@ static int args_send(redis_link *l, args *a, redis_reply_fn fn, void *priv) {
 
 static rb *backend(const chat_member *m) {
   return m->owner->chat->be;
+}
+
+/* Ring the bell for a room's log: XADD to sockit:bell, its own command
+ * (a script naming it beside the room's keys would span two Cluster slots).
+ * Sent on the link of the script that appended to the log, after it, so
+ * the entry is in the log when a reader sees the bell. A bell lost (the
+ * link fell between the two) delays the room until the reader's next
+ * read of every room (every sync tick, every reconnect); a bell for
+ * nothing (the script failed) costs a read that finds nothing. Nobody is
+ * handed an entry until it is read from the log, so order never depends
+ * on the bell. */
+static void ring(redis_link *l, const char *klog, size_t n) {
+  const char *argv[] = {"XADD", BELL_KEY, "MAXLEN", "~", BELL_MAXLEN, "*", "k", klog};
+  size_t lens[8];
+  for (int i = 0; i < 7; i++)
+    lens[i] = strlen(argv[i]);
+  lens[7] = n;
+  redis_link_cmd(l, NULL, NULL, 8, argv, lens); /* down: see above */
 }
 
 /* ---- the reader (loop 0) ------------------------------------------------ */
@@ -354,12 +383,6 @@ static void fan_stream(rb *b, const redisReply *s) {
   chat_room_unlock(r);
 }
 
-/* Every room being read: its key, then (after all keys) its position. */
-typedef struct read_set {
-  args keys, ids;
-  int err;
-} read_set;
-
 static void add_room(read_set *rs, chat_room *r) {
   char key[KEY_MAX], id[48];
   chat_pos *p = chat_room_read_pos(r);
@@ -403,36 +426,53 @@ static void collect_key(rb *b, read_set *rs, const char *key, size_t n) {
   chat_room_unlock(r);
 }
 
-static void on_rooms(redis_link *l, redisReply *reply, void *priv);
+static void on_room(redis_link *l, redisReply *reply, void *priv);
 static void on_bell(redis_link *l, redisReply *reply, void *priv);
 
-/* XREAD [BLOCK] of the streams in rs from their positions; 0 if sent. */
-static int send_read(rb *b, read_set *rs, int block, redis_reply_fn fn) {
-  args cmd = {0};
-  int err = rs->err;
-  err |= args_str(&cmd, "XREAD") | args_str(&cmd, "COUNT") | args_str(&cmd, XREAD_COUNT);
-  if (block)
-    err |= args_str(&cmd, "BLOCK") | args_str(&cmd, XREAD_BLOCK_MS);
-  err |= args_str(&cmd, "STREAMS");
-  for (int i = 0; i < rs->keys.argc; i++)
-    err |= args_add(&cmd, rs->keys.v[i], rs->keys.len[i]);
-  for (int i = 0; i < rs->ids.argc; i++)
-    err |= args_add(&cmd, rs->ids.v[i], rs->ids.len[i]);
-  if (err == 0 && (err = args_send(&b->reader, &cmd, fn, b)) == 0) {
-    b->reading = 1;
-    b->blocked = block;
+/* An XREAD [BLOCK] of one stream from a position: one key a command, so
+ * that each stays in its room's Cluster slot. */
+static int send_xread(rb *b, const char *key, size_t klen, const char *id, size_t idlen, int block,
+                      redis_reply_fn fn) {
+  const char *argv[8];
+  size_t lens[8];
+  int n = 0;
+  argv[n++] = "XREAD";
+  argv[n++] = "COUNT";
+  argv[n++] = XREAD_COUNT;
+  if (block) {
+    argv[n++] = "BLOCK";
+    argv[n++] = XREAD_BLOCK_MS;
   }
-  args_free(&cmd);
-  args_free(&rs->keys);
-  args_free(&rs->ids);
-  return err;
+  argv[n++] = "STREAMS";
+  for (int i = 0; i < n; i++)
+    lens[i] = strlen(argv[i]);
+  argv[n] = key;
+  lens[n++] = klen;
+  argv[n] = id;
+  lens[n++] = idlen;
+  return redis_link_cmd(&b->reader, fn, b, n, argv, lens);
 }
 
-/* The reader's next step, one command at a time on its own connection:
- * every room being read (after a reconnect, each sync tick), or the rooms
- * that have just begun to be read, else a blocking read of the bell. A room
- * is read from its position when the bell names it, so a read costs the
- * rooms that spoke, not every room this server holds. */
+/* The rooms in rs, each read from its position by an XREAD of its own,
+ * pipelined on the reader (their answers come in order: on_room); 0 if
+ * any was sent. rs is emptied. */
+static int send_rooms(rb *b, read_set *rs) {
+  int err = rs->err;
+  for (int i = 0; err == 0 && i < rs->keys.argc; i++)
+    if ((err = send_xread(b, rs->keys.v[i], rs->keys.len[i], rs->ids.v[i], rs->ids.len[i], 0,
+                          on_room)) == 0)
+      b->reading++;
+  args_free(&rs->keys);
+  args_free(&rs->ids);
+  rs->err = 0;
+  return b->reading > 0 ? 0 : err < 0 ? err : -EINVAL;
+}
+
+/* The reader's next step, on its own connection: every room being read
+ * (after a reconnect, each sync tick), or the rooms that have just begun
+ * to be read, else a blocking read of the bell. A room is read from its
+ * position when the bell names it, so a read costs the rooms that spoke,
+ * not every room this server holds. */
 static void read_next(rb *b) {
   read_set rs = {0};
   if (b->reading || !b->reader.up || b->reader.closing || !b->bell_known)
@@ -440,40 +480,47 @@ static void read_next(rb *b) {
   if (b->want_all || b->want_fresh) {
     chat_rooms_each(b->ch, b->want_all ? collect_room : collect_fresh, &rs);
     b->want_all = b->want_fresh = 0;
-    if (rs.err == 0 && rs.keys.argc > 0) {
-      send_read(b, &rs, 0, on_rooms);
+    if (rs.err == 0 && rs.keys.argc > 0 && send_rooms(b, &rs) == 0)
       return;
-    }
     args_free(&rs.keys);
     args_free(&rs.ids);
-    rs = (read_set){0};
   }
-  if (args_str(&rs.keys, BELL_KEY) < 0 || args_str(&rs.ids, b->bell_pos) < 0)
-    rs.err = -ENOMEM;
-  send_read(b, &rs, 1, on_bell);
+  if (send_xread(b, BELL_KEY, strlen(BELL_KEY), b->bell_pos, strlen(b->bell_pos), 1, on_bell) ==
+      0) {
+    b->reading = 1;
+    b->blocked = 1;
+  }
 }
 
-/* Rooms' new entries: handed out; a room that gave a full batch may have
- * more, so it is read again before the bell. */
-static void on_rooms(redis_link *l, redisReply *reply, void *priv) {
+/* One room's new entries (a batch's reads answer in turn): handed out; a
+ * room that gave a full batch may have more, so it is read again before
+ * the bell, once every read of the batch is answered. */
+static void on_room(redis_link *l, redisReply *reply, void *priv) {
   rb *b = priv;
-  read_set again = {0};
-  b->reading = 0;
-  if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
-    return; /* the link is going down, or the sync tick tries again */
-  if (reply->type == REDIS_REPLY_ARRAY)
-    for (size_t i = 0; i < reply->elements; i++) {
-      const redisReply *st = reply->element[i];
-      fan_stream(b, st);
-      if (st->type == REDIS_REPLY_ARRAY && st->elements == 2 &&
-          st->element[0]->type == REDIS_REPLY_STRING && st->element[1]->type == REDIS_REPLY_ARRAY &&
-          st->element[1]->elements >= XREAD_BATCH)
-        collect_key(b, &again, st->element[0]->str, st->element[0]->len);
-    }
-  if (again.err == 0 && again.keys.argc > 0) {
-    send_read(b, &again, 0, on_rooms);
+  read_set again;
+  b->reading--;
+  if (reply == NULL)
+    b->read_lost = 1; /* the link is going down: reader_up reads every room */
+  else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1) {
+    const redisReply *st = reply->element[0]; /* nil: nothing new; an error: the next tick */
+    fan_stream(b, st);
+    if (st->type == REDIS_REPLY_ARRAY && st->elements == 2 &&
+        st->element[0]->type == REDIS_REPLY_STRING && st->element[1]->type == REDIS_REPLY_ARRAY &&
+        st->element[1]->elements >= XREAD_BATCH)
+      collect_key(b, &b->again, st->element[0]->str, st->element[0]->len);
+  }
+  if (b->reading > 0)
+    return;
+  again = b->again;
+  b->again = (read_set){0};
+  if (b->read_lost) {
+    b->read_lost = 0;
+    args_free(&again.keys);
+    args_free(&again.ids);
     return;
   }
+  if (again.err == 0 && again.keys.argc > 0 && send_rooms(b, &again) == 0)
+    return;
   args_free(&again.keys);
   args_free(&again.ids);
   read_next(b);
@@ -504,10 +551,8 @@ static void on_bell(redis_link *l, redisReply *reply, void *priv) {
         collect_key(b, &rs, f->element[1]->str, f->element[1]->len);
     }
   }
-  if (rs.err == 0 && rs.keys.argc > 0) {
-    send_read(b, &rs, 0, on_rooms);
+  if (rs.err == 0 && rs.keys.argc > 0 && send_rooms(b, &rs) == 0)
     return;
-  }
   args_free(&rs.keys);
   args_free(&rs.ids);
   read_next(b); /* a nil reply: timed out or unblocked */
@@ -590,7 +635,7 @@ static void reader_up(redis_link *l) {
 
 static void reader_down(redis_link *l) {
   rb *b = l->data;
-  b->reading = 0;
+  b->reading = 0; /* every read was answered (NULL) before: nothing is owed */
   b->blocked = 0;
   b->reader_id = 0;
 }
@@ -614,11 +659,15 @@ static void on_left(redis_link *l, redisReply *reply, void *priv) {
 
 static int send_leave(redis_link *l, owed *o) {
   char kmem[KEY_MAX], klog[KEY_MAX];
-  const char *argv[] = {"EVAL",   leave_lua, "3",      kmem,    klog,
-                        BELL_KEY, o->skel,   o->value, o->nick, o->b->maxlen};
+  const char *argv[] = {"EVAL",  leave_lua, "2",     kmem,        klog,
+                        o->skel, o->value,  o->nick, o->b->maxlen};
+  int rc;
   room_key(kmem, o->room, "members");
   room_key(klog, o->room, "log");
-  return redis_link_cmd(l, on_left, o, 10, argv, NULL);
+  /* a leave appends to the log unless the membership was gone already */
+  if ((rc = redis_link_cmd(l, on_left, o, 9, argv, NULL)) == 0)
+    ring(l, klog, strlen(klog));
+  return rc;
 }
 
 static void pay_owed(rb *b) {
@@ -665,9 +714,8 @@ static void collect_sync(chat_room *r, void *arg) {
   room_key(klog, chat_room_name(r), "log");
   room_key(ksrv, chat_room_name(r), "servers");
   room_key(kreap, chat_room_name(r), "reaped");
-  err |= args_str(a, "EVAL") | args_str(a, sync_lua) | args_str(a, "5") | args_str(a, kmem) |
-         args_str(a, klog) | args_str(a, ksrv) | args_str(a, kreap) | args_str(a, BELL_KEY) |
-         args_str(a, b->sid);
+  err |= args_str(a, "EVAL") | args_str(a, sync_lua) | args_str(a, "4") | args_str(a, kmem) |
+         args_str(a, klog) | args_str(a, ksrv) | args_str(a, kreap) | args_str(a, b->sid);
   err |= args_str(a, XSTR(SERVER_TTL_MS)) | args_str(a, b->maxlen) | args_str(a, b->key_ttl);
   for (chat_member *m = chat_room_members(r); m != NULL; m = m->rnext)
     if (m->live) {
@@ -680,11 +728,20 @@ static void collect_sync(chat_room *r, void *arg) {
   }
 }
 
+/* A heartbeat's answer: the room's log key if it appended to the log (it
+ * seldom does: a dead server reaped, members put back), to ring for. A
+ * bell per heartbeat would have every server read every room it holds
+ * every tick. */
+static void on_synced(redis_link *l, redisReply *reply, void *priv) {
+  if (reply != NULL && reply->type == REDIS_REPLY_STRING)
+    ring(l, reply->str, reply->len);
+}
+
 static void sync_rooms(rb *b) {
   sync_set ss = {.b = b};
   chat_rooms_each(b->ch, collect_sync, &ss);
   for (int i = 0; i < ss.n; i++) {
-    args_send(&b->nodes[0].link, &ss.rooms[i], NULL, NULL); /* down: next tick */
+    args_send(&b->nodes[0].link, &ss.rooms[i], on_synced, NULL); /* down: next tick */
     args_free(&ss.rooms[i]);
   }
   free(ss.rooms);
@@ -800,6 +857,8 @@ static void redis_stop(chat_srv *ch) {
     b->owed = o->next;
     free(o);
   }
+  args_free(&b->again.keys);
+  args_free(&b->again.ids);
   uv_mutex_destroy(&b->owed_lock);
   free(b->nodes);
   free(b);
@@ -934,10 +993,10 @@ static int redis_join(chat_member *m, const char *room, size_t want_hist, size_t
   rb *b = backend(m);
   redis_link *l = &b->nodes[m->owner->loop].link;
   char kmem[KEY_MAX], klog[KEY_MAX], ksrv[KEY_MAX], kreap[KEY_MAX], value[VALUE_MAX], want[24];
-  const char *argv[] = {"EVAL",        join_lua,  "5",      kmem,      klog,
-                        ksrv,          kreap,     BELL_KEY, b->sid,    value,
-                        m->skel,       m->nick,   want,     b->maxlen, XSTR(SERVER_TTL_MS),
-                        b->hist_bytes, b->key_ttl};
+  const char *argv[] = {
+      "EVAL",        join_lua,  "4",     kmem,    klog, ksrv,      kreap,
+      b->sid,        value,     m->skel, m->nick, want, b->maxlen, XSTR(SERVER_TTL_MS),
+      b->hist_bytes, b->key_ttl};
   join_op *op;
   int rc;
 
@@ -966,6 +1025,7 @@ static int redis_join(chat_member *m, const char *room, size_t want_hist, size_t
     free(op);
     return rc;
   }
+  ring(l, klog, strlen(klog)); /* a join appends to the log (or reaps: a nick taken) */
   m->be = op;
   return SK_ASYNC;
 }
@@ -983,16 +1043,17 @@ static void on_said(redis_link *l, redisReply *reply, void *priv) {
 static int redis_say(chat_member *m, const uint8_t *text, size_t n, chat_say_req *req) {
   rb *b = backend(m);
   char kmem[KEY_MAX], klog[KEY_MAX];
-  const char *argv[] = {"EVAL",  say_lua,           "3", kmem, klog, BELL_KEY, b->maxlen,
-                        m->nick, (const char *)text};
-  size_t lens[9];
+  redis_link *l = &b->nodes[m->owner->loop].link;
+  const char *argv[] = {"EVAL", say_lua, "2", kmem, klog, b->maxlen, m->nick, (const char *)text};
+  size_t lens[8];
   room_key(kmem, chat_room_name(m->room), "members");
   room_key(klog, chat_room_name(m->room), "log");
-  for (int i = 0; i < 8; i++)
+  for (int i = 0; i < 7; i++)
     lens[i] = strlen(argv[i]);
-  lens[8] = n; /* the text is not NUL-terminated */
-  if (redis_link_cmd(&b->nodes[m->owner->loop].link, on_said, req, 9, argv, lens) < 0)
+  lens[7] = n; /* the text is not NUL-terminated */
+  if (redis_link_cmd(l, on_said, req, 8, argv, lens) < 0)
     return SK_EUNAVAILABLE;
+  ring(l, klog, strlen(klog));
   return SK_ASYNC;
 }
 

@@ -68,12 +68,17 @@ def _resp(f):
 
 
 class Redis:
-    """A private redis-server: loopback, a free port, no persistence."""
+    """A private redis-server: loopback, a free port, no persistence. With
+    cluster=True a one-node Redis Cluster that holds every slot: no MOVED
+    redirects, but a command or script naming keys of two slots is refused
+    (CROSSSLOT), so sockit's commands must each keep to one slot."""
 
-    def __init__(self, base):
+    def __init__(self, base, cluster=False):
         self.dir = os.path.join(base, "redis")
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
+        self.cluster = cluster
+        self.bus_port = free_port() if cluster else None  # not port + 10000: it may pass 65535
         self.proc = None
         self.start()
 
@@ -85,10 +90,31 @@ class Redis:
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
-             "--logfile", os.path.join(self.dir, "redis.log")],
+             "--logfile", os.path.join(self.dir, "redis.log")] + self.cluster_args(),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         assert wait_for(self.ping, timeout=10), "redis-server did not come up"
+        if self.cluster:
+            self.cluster_up()
+
+    def cluster_args(self):
+        # a short node timeout: a restarted node serves again after 0.5 s,
+        # not 5 s (it would wait that long for peers it does not have)
+        if not self.cluster:
+            return []
+        return ["--cluster-enabled", "yes", "--cluster-node-timeout", "500",
+                "--cluster-port", str(self.bus_port),
+                "--cluster-config-file", os.path.join(self.dir, "nodes.conf")]
+
+    def cluster_up(self):
+        """Every slot on this node (kept in nodes.conf across a restart),
+        then wait until the cluster serves."""
+        def info():
+            text = self.cmd("CLUSTER", "INFO").decode()
+            return dict(l.split(":", 1) for l in text.split("\r\n") if ":" in l)
+        if info()["cluster_slots_assigned"] == "0":
+            self.cmd("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        assert wait_for(lambda: info()["cluster_state"] == "ok", timeout=10), info()
 
     def ping(self):
         try:
@@ -112,11 +138,38 @@ class Redis:
         return redis_cmd(self.port, *args)
 
 
+@pytest.fixture(scope="session")
+def cluster_node(tmp_path_factory):
+    """One cluster node for all the tests of a worker: a node takes 2 s to
+    serve after it starts (Redis waits that long before a master without
+    peers says cluster_state:ok)."""
+    r = Redis(str(tmp_path_factory.mktemp("cluster")), cluster=True)
+    yield r
+    r.stop()
+
+
 @pytest.fixture
-def redis(tmp_path):
+def redis(request, tmp_path):
+    if getattr(request, "param", "plain") == "cluster":
+        r = request.getfixturevalue("cluster_node")
+        if r.proc is None:  # a test before stopped it
+            r.start()
+        r.cmd("FLUSHALL")  # the servers of the test before are gone by now
+        r.cmd("CONFIG", "RESETSTAT")
+        yield r
+        # and no command was refused for naming keys of two slots, even
+        # one whose failure the test would not see (a bell)
+        if r.proc is not None:
+            assert "CROSSSLOT" not in r.cmd("INFO", "errorstats").decode()
+        return
     r = Redis(str(tmp_path))
     yield r
     r.stop()
+
+
+# A test run on plain Redis and again on a one-node Redis Cluster: proves
+# that every command it makes sockit send keeps to one slot.
+on_cluster_too = pytest.mark.parametrize("redis", ["plain", "cluster"], indirect=True)
 
 
 @pytest.fixture
@@ -183,6 +236,7 @@ def presence_of(c, nick, event, timeout=10):
 
 
 @pytest.mark.no_tls
+@on_cluster_too
 def test_cross_server_delivery_members_and_presence(shared):
     a, b = shared(2)
     alice, joined = member(a, "lobby", "alice")
@@ -205,6 +259,7 @@ def test_cross_server_delivery_members_and_presence(shared):
 
 
 @pytest.mark.no_tls
+@on_cluster_too
 def test_reader_waits_on_the_bell_not_on_every_room(shared, redis):
     """A server in many rooms waits on one key, the bell (sockit:bell: an
     entry per entry of any room's log), not on the logs of all its rooms:
@@ -231,6 +286,25 @@ def test_reader_waits_on_the_bell_not_on_every_room(shared, redis):
 
 
 @pytest.mark.no_tls
+@on_cluster_too
+def test_a_full_read_is_followed_by_another_at_once(shared, redis):
+    """The reader reads each room named by the bell with an XREAD of its own
+    (one key: one Cluster slot), up to 512 entries; a room that gave 512 is
+    read again before the bell, not at the next read of every room (5 s).
+    600 entries appended behind sockit's back, then one bell entry."""
+    (a,) = shared(1)
+    alice, _ = member(a, "full", "alice")
+    say(alice, "full", "first")
+    assert msgs_until(alice, 1) == [("alice", "first")]
+    redis_cmds(redis.port, *[("XADD", "sockit:{full}:log", "*", "t", "m", "n", "bob", "b",
+                              "m%d" % i) for i in range(600)],
+               ("XADD", "sockit:bell", "*", "k", "sockit:{full}:log"))
+    assert msgs_until(alice, 600, timeout=4) == [("bob", "m%d" % i) for i in range(600)]
+    assert drain(alice, ("msg",), quiet=0.2) == []
+
+
+@pytest.mark.no_tls
+@on_cluster_too
 def test_nick_taken_across_servers(shared):
     a, b = shared(2)
     alice, _ = member(a, "room1", "alice")
@@ -255,6 +329,7 @@ def test_nick_taken_across_servers(shared):
 
 
 @pytest.mark.no_tls
+@on_cluster_too
 def test_history_across_servers(shared):
     a, b = shared(2)
     alice, _ = member(a, "hist", "alice")
@@ -289,6 +364,7 @@ def test_history_is_bounded_by_chat_history_as_on_one_server(shared):
 
 
 @pytest.mark.no_tls
+@on_cluster_too
 def test_one_order_under_concurrent_sayers_three_servers(shared):
     servers = shared(3)
     n = 150
@@ -391,6 +467,7 @@ def test_sigkilled_server_leaves_its_rooms_within_30s(shared):
 
 
 @pytest.mark.no_tls
+@on_cluster_too
 def test_server_taken_for_dead_comes_back_announced(shared, redis):
     """A server cut off from Redis past its heartbeat deadline is taken for
     dead and its members are announced as left; when it is heard from
