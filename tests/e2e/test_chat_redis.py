@@ -262,7 +262,8 @@ def test_cross_server_delivery_members_and_presence(shared):
 @on_cluster_too
 def test_reader_waits_on_the_bell_not_on_every_room(shared, redis):
     """A server in many rooms waits on one key, the bell (sockit:bell: an
-    entry per entry of any room's log), not on the logs of all its rooms:
+    entry after each script that appended to a room's log), not on the logs
+    of all its rooms:
     then rooms nobody speaks in cost a busy room nothing (a read of 1000
     logs per message made Redis the bottleneck). Each read's keys show in
     CLIENT LIST as the argv-mem of the blocked XREAD."""
