@@ -14,7 +14,8 @@ static const char echo_help[] =
     "Send TEXT (words joined by spaces, then a newline is printed) or, without\n"
     "TEXT, all of stdin; print what the server echoes back.\n\n"
     "  -u, --udp          one datagram to `serve --udp ADDR` (at most 65507\n"
-    "                     bytes), authenticated with the key but not encrypted\n" CLI_CLIENT_HELP;
+    "                     bytes), authenticated with the key but not encrypted;\n"
+    "                     asked again each second for 3 s, or for -w S seconds\n" CLI_CLIENT_HELP;
 
 #define ECHO_STDIN_MAX (16u << 20) /* the server's default --max-message */
 

@@ -22,9 +22,9 @@ static const char time_help[] =
     "      --every S      ask again every S seconds with the current time, like the\n"
     "                     tutorial's periodic client; Ctrl-C ends it\n"
     "      --count N      with --every: stop after N answers\n"
-    "  -u, --udp          ask `serve --udp ADDR` in one datagram (retried on\n"
-    "                     timeout), authenticated with the key but not encrypted;\n"
-    "                     --ts needs --no-auth there\n" CLI_CLIENT_HELP;
+    "  -u, --udp          ask `serve --udp ADDR` in one datagram (asked again each\n"
+    "                     second for 3 s, or for -w S seconds), authenticated with\n"
+    "                     the key but not encrypted; --ts needs --no-auth there\n" CLI_CLIENT_HELP;
 
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) {

@@ -10,7 +10,27 @@
 #include "cli.h"
 
 #define UDP_TIMEOUT_MS 1000
-#define UDP_RETRIES 2 /* three tries in all */
+#define UDP_RETRIES 2 /* three tries in all, unless -w says how long to wait */
+
+/* How long each try waits and how many more follow: by default three tries
+ * of a second; with -w S, S seconds in tries of about a second each (one
+ * try for S under a second and a half), as nc -u -w bounds its wait. */
+typedef struct udp_plan {
+  int try_ms, retries;
+} udp_plan;
+
+static udp_plan udp_plan_of(const cli_client *cc) {
+  udp_plan p = {UDP_TIMEOUT_MS, UDP_RETRIES};
+  if (cc->timeout_s > 0) {
+    double ms = cc->timeout_s * 1000;
+    int tries = (int)(ms / UDP_TIMEOUT_MS + 0.5);
+    if (tries < 1)
+      tries = 1;
+    p.try_ms = (int)(ms / tries + 0.5);
+    p.retries = tries - 1;
+  }
+  return p;
+}
 
 int cli_udp_open(const char *cmd, cli_client *cc, sk_udp **out) {
   char path[4096], why[1024];
@@ -39,8 +59,10 @@ int cli_udp_open(const char *cmd, cli_client *cc, sk_udp **out) {
 }
 
 /* A failed UDP request as one clear line; returns the exit code. */
-static int udp_failed(const char *cmd, const sk_udp *u, const char *addr, int rc,
+static int udp_failed(const char *cmd, const sk_udp *u, const cli_client *cc, int rc,
                       const sk_head *resp, size_t n) {
+  const char *addr = cc->addr;
+  udp_plan p = udp_plan_of(cc);
   switch (resp != NULL ? 0 : rc) {
   case SK_ETOOLARGE:
     cli_error(cmd,
@@ -51,9 +73,9 @@ static int udp_failed(const char *cmd, const sk_udp *u, const char *addr, int rc
   case -ETIMEDOUT:
     /* a server with a key says nothing to a datagram it cannot verify */
     cli_error(cmd,
-              "no answer from %s over UDP after %d tries; is `sockit serve --udp %s` "
+              "no answer from %s over UDP within %g s (%d tries); is `sockit serve --udp %s` "
               "running there%s?",
-              addr, UDP_RETRIES + 1, addr,
+              addr, (double)p.try_ms * (p.retries + 1) / 1000, p.retries + 1, addr,
               sk_udp_authenticated(u) ? " with this key (for a --no-auth server add --no-auth)"
                                       : " with --no-auth (else give its --key-file)");
     return EXIT_CONN;
@@ -69,13 +91,15 @@ int cli_udp_echo(cli_client *cc, const char *text, size_t n, int newline) {
   uint8_t *body = NULL;
   size_t got = 0;
   sk_udp *u = NULL;
+  udp_plan plan;
   int code = req ? cli_udp_open("echo", cc, &u) : EXIT_FAIL, rc;
   if (code != EXIT_OK)
     goto out;
   cli_verbose(cc->verbose, cc->cmd, "sending the echo request in one datagram (%zu bytes)", n);
-  rc = sk_udp_call(u, req, text, n, UDP_TIMEOUT_MS, UDP_RETRIES, &resp, &body, &got);
+  plan = udp_plan_of(cc);
+  rc = sk_udp_call(u, req, text, n, plan.try_ms, plan.retries, &resp, &body, &got);
   if (rc < 0) {
-    code = udp_failed("echo", u, cc->addr, rc, resp, n);
+    code = udp_failed("echo", u, cc, rc, resp, n);
   } else {
     code = cli_print_echo(cc->json, body, got, newline, -1);
   }
@@ -90,6 +114,7 @@ out:
 int cli_udp_time(cli_client *cc, sk_head *req) {
   sk_head *resp = NULL;
   sk_udp *u = NULL;
+  udp_plan plan;
   int code = cli_udp_open("time", cc, &u), rc;
   if (code != EXIT_OK)
     return code;
@@ -100,9 +125,10 @@ int cli_udp_time(cli_client *cc, sk_head *req) {
                                    "--no-auth server");
   }
   cli_verbose(cc->verbose, cc->cmd, "asking the time in one datagram");
-  rc = sk_udp_call(u, req, NULL, 0, UDP_TIMEOUT_MS, UDP_RETRIES, &resp, NULL, NULL);
+  plan = udp_plan_of(cc);
+  rc = sk_udp_call(u, req, NULL, 0, plan.try_ms, plan.retries, &resp, NULL, NULL);
   if (rc < 0) {
-    code = udp_failed("time", u, cc->addr, rc, resp, 0);
+    code = udp_failed("time", u, cc, rc, resp, 0);
   } else {
     code = cli_print_time(cc->json, resp);
   }

@@ -211,6 +211,34 @@ def test_default_timeout_is_ten_seconds(run_cli, silent):
     assert 9 < took < 15, took
 
 
+@pytest.mark.parametrize("cmd,flags,tries,within", [
+    ("echo", (), 3, "3"),                # three tries of a second by default
+    ("echo", ("-w", "2"), 2, "2"),       # -w S: S seconds, a try a second
+    ("time", ("-w", "0.4"), 1, "0.4"),   # under a second and a half: one try
+])
+def test_udp_waits_as_long_as_w_says(run_cli, cmd, flags, tries, within):
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    addr = "127.0.0.1:%d" % silent.getsockname()[1]
+    try:
+        args = ("hi",) if cmd == "echo" else ()
+        r = run_cli(cmd, "--udp", "--no-auth", *flags, addr, *args, timeout=30)
+        assert r.returncode == 255, r
+        assert r.stderr.startswith("sockit %s: no answer from %s over UDP within %s s (%d tries)"
+                                   % (cmd, addr, within, tries)), r.stderr
+        silent.setblocking(False)
+        got = 0
+        while True:
+            try:
+                silent.recv(2048)
+            except BlockingIOError:
+                break
+            got += 1
+        assert got == tries
+    finally:
+        silent.close()
+
+
 def test_bad_timeout_value(run_cli):
     r = run_cli("echo", "-w", "soon", "hi")
     assert r.returncode == 2
