@@ -45,11 +45,12 @@ static const struct command *find(const char *name) {
   return NULL;
 }
 
-/* `sockit help CMD` is `sockit CMD --help`. */
+/* `sockit help CMD` is `sockit CMD --help`; `sockit help` and `sockit help
+ * help` the list of commands. */
 static int help(int argc, char **argv) {
   const struct command *c;
   char *args[] = {argv[1], "--help", NULL};
-  if (argc < 2)
+  if (argc < 2 || strcmp(argv[1], "help") == 0)
     return usage(stdout);
   if ((c = find(argv[1])) == NULL) {
     fprintf(stderr, "sockit: unknown command '%s' (see: sockit --help)\n", argv[1]);

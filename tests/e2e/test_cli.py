@@ -403,6 +403,8 @@ def test_help_cmd(run_cli):
     r = run_cli("help", "nope")
     assert r.returncode == 2 and "unknown command 'nope'" in r.stderr
     assert run_cli("help").stdout == run_cli("--help").stdout
+    r = run_cli("help", "help")
+    assert r.returncode == 0 and r.stdout == run_cli("--help").stdout
 
 
 def test_quiet_only_where_there_is_a_progress_bar(run_cli):
