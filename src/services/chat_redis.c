@@ -435,6 +435,16 @@ static void collect_key(rb *b, read_set *rs, const char *key, size_t n) {
   chat_room_unlock(r);
 }
 
+/* The rooms of the last batch that gave a full read, into rs (their
+ * positions as they are now). */
+static void take_again(rb *b, read_set *rs) {
+  for (int i = 0; i < b->again.keys.argc; i++)
+    collect_key(b, rs, b->again.keys.v[i], b->again.keys.len[i]);
+  args_free(&b->again.keys);
+  args_free(&b->again.ids);
+  b->again.err = 0;
+}
+
 static void on_room(redis_link *l, redisReply *reply, void *priv);
 static void on_bell(redis_link *l, redisReply *reply, void *priv);
 
@@ -479,34 +489,40 @@ static int send_rooms(rb *b, read_set *rs) {
 
 /* The reader's next step, on its own connection: every room being read
  * (after a reconnect, each sync tick), or the rooms that have just begun
- * to be read, else a blocking read of the bell. A room is read from its
- * position when the bell names it, so a read costs the rooms that spoke,
- * not every room this server holds. */
+ * to be read, else a read of the bell. A room is read from its position
+ * when the bell names it, so a read costs the rooms that spoke, not every
+ * room this server holds. Rooms that gave a full read go along with the
+ * next batch, and the bell is then read without blocking: a room that
+ * always has 512 more must not keep the bell, and every other room, from
+ * being read. */
 static void read_next(rb *b) {
   read_set rs = {0};
+  int block;
   if (b->reading || !b->reader.up || b->reader.closing || !b->bell_known)
     return;
   if (b->want_all || b->want_fresh) {
     chat_rooms_each(b->ch, b->want_all ? collect_room : collect_fresh, &rs);
     b->want_all = b->want_fresh = 0;
+    take_again(b, &rs);
     if (rs.err == 0 && rs.keys.argc > 0 && send_rooms(b, &rs) == 0)
       return;
     args_free(&rs.keys);
     args_free(&rs.ids);
   }
-  if (send_xread(b, BELL_KEY, strlen(BELL_KEY), b->bell_pos, strlen(b->bell_pos), 1, on_bell) ==
+  block = b->again.keys.argc == 0;
+  if (send_xread(b, BELL_KEY, strlen(BELL_KEY), b->bell_pos, strlen(b->bell_pos), block, on_bell) ==
       0) {
     b->reading = 1;
-    b->blocked = 1;
+    b->blocked = block;
   }
 }
 
 /* One room's new entries (a batch's reads answer in turn): handed out; a
- * room that gave a full batch may have more, so it is read again before
- * the bell, once every read of the batch is answered. */
+ * room that gave a full batch may have more, so it is read again in the
+ * next batch (with the rooms the bell names meanwhile), once every read of
+ * this one is answered. */
 static void on_room(redis_link *l, redisReply *reply, void *priv) {
   rb *b = priv;
-  read_set again;
   b->reading--;
   if (reply == NULL)
     b->read_lost = 1; /* the link is going down: reader_up reads every room */
@@ -520,19 +536,14 @@ static void on_room(redis_link *l, redisReply *reply, void *priv) {
   }
   if (b->reading > 0)
     return;
-  again = b->again;
-  b->again = (read_set){0};
   if (b->read_lost) {
     b->read_lost = 0;
-    args_free(&again.keys);
-    args_free(&again.ids);
+    args_free(&b->again.keys); /* reader_up reads every room */
+    args_free(&b->again.ids);
+    b->again.err = 0;
     return;
   }
-  if (again.err == 0 && again.keys.argc > 0 && send_rooms(b, &again) == 0)
-    return;
-  args_free(&again.keys);
-  args_free(&again.ids);
-  read_next(b);
+  read_next(b); /* the bell, and the rooms in b->again with what it names */
 }
 
 /* The bell: each entry names a room's log that got an entry. The rooms read
@@ -544,7 +555,8 @@ static void on_bell(redis_link *l, redisReply *reply, void *priv) {
   b->reading = 0;
   b->blocked = 0;
   if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
-    return;
+    return; /* b->again waits for the next read of every room */
+  take_again(b, &rs);
   if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
       reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2 &&
       (entries = reply->element[0]->element[1])->type == REDIS_REPLY_ARRAY) {

@@ -305,6 +305,27 @@ def test_a_full_read_is_followed_by_another_at_once(shared, redis):
 
 
 @pytest.mark.no_tls
+def test_a_room_with_a_long_backlog_does_not_starve_the_others(shared, redis):
+    """A room that gives full reads again and again (a backlog of 100000
+    entries here, appended behind sockit's back) is read beside the bell,
+    not instead of it: another room's message is handed out while the
+    backlog is still being read, not after all of it. One connection in
+    both rooms sees the order in which the reader handed them out."""
+    (a,) = shared(1)
+    c, _ = member(a, "busy", "alice")
+    c.send({"type": "join", "room": "quiet", "nick": "alice"})
+    next_of(c, ("joined",))
+    fill = ("redis.call('XADD', KEYS[1], '*', 't', 'm', 'n', 'bob', 'b', 'start')\n"
+            "for i = 1, 100000 do redis.call('XADD', KEYS[1], '*', 't', 'x', 'n', 'z') end\n"
+            "redis.call('XADD', KEYS[1], '*', 't', 'm', 'n', 'bob', 'b', 'end')\n")
+    redis_cmds(redis.port, ("EVAL", fill, 1, "sockit:{busy}:log"),
+               ("XADD", "sockit:bell", "*", "k", "sockit:{busy}:log"), timeout=10)
+    assert msgs_until(c, 1) == [("bob", "start")]  # the backlog is being read
+    say(c, "quiet", "hi")
+    assert msgs_until(c, 2) == [("alice", "hi"), ("bob", "end")]
+
+
+@pytest.mark.no_tls
 @on_cluster_too
 def test_nick_taken_across_servers(shared):
     a, b = shared(2)
