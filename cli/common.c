@@ -79,9 +79,13 @@ static int long_matches(const char *word, size_t n, char *buf, size_t cap) {
 
 int cli_option_error(const char *cmd, int opt, char **argv) {
   char name[64], which[256] = "", line[512];
-  const char *prev = optind > 0 ? argv[optind - 1] : "";
-  /* A long option is the word getopt just passed; a short one is optopt. */
-  int is_long = strncmp(prev, "--", 2) == 0 && prev[2] != '\0', found = 0;
+  const char *prev = optind > 0 ? argv[optind - 1] : "", *cur = argv[optind];
+  /* A long option is the word getopt just passed; a short one is optopt.
+   * getopt stays on a cluster it has not finished (-zv): the word before
+   * it may be a long option that was right. */
+  int in_cluster = opt == '?' && optopt > 32 && optopt < 127 && cur != NULL && cur[0] == '-' &&
+                   cur[1] != '-' && strchr(cur + 1, optopt) != NULL;
+  int is_long = !in_cluster && strncmp(prev, "--", 2) == 0 && prev[2] != '\0', found = 0;
   size_t n = strcspn(prev, "=");
   if (is_long) {
     snprintf(name, sizeof(name), "%.*s", (int)n, prev);

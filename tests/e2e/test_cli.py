@@ -373,6 +373,14 @@ def test_value_for_an_option_that_takes_none(run_cli):
                         "(see: sockit connect --help)\n")
 
 
+def test_unknown_short_option_in_a_cluster_after_a_long_one(run_cli):
+    # getopt stays on the cluster "-zv" it has not finished: the word
+    # before it is --json, which is not the option that was wrong
+    r = run_cli("echo", "--json", "-zv", "hi")
+    assert r.returncode == 2
+    assert r.stderr == "sockit echo: unknown option -z (see: sockit echo --help)\n"
+
+
 def test_ambiguous_option_names_what_it_could_be(run_cli):
     r = run_cli("echo", "--ver", "hi")
     assert r.returncode == 2
