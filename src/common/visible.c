@@ -35,7 +35,9 @@ static int put_escaped(char *out, size_t cap, size_t *w, UChar32 c) {
     return put(out, cap, w, "\\n", 2);
   if (c == '\t')
     return put(out, cap, w, "\\t", 2);
-  if (c > 0xffff) { /* JSON spells it as a surrogate pair */
+  if (c > 0xffff) { /* JSON spells it as a surrogate pair: both or neither */
+    if (cap < 2 || *w + 12 > cap - 2)
+      return 0;
     return put_u(out, cap, w, 0xd800u + (((unsigned)c - 0x10000u) >> 10)) &&
            put_u(out, cap, w, 0xdc00u + (((unsigned)c - 0x10000u) & 0x3ffu));
   }

@@ -107,6 +107,21 @@ START_TEST(json_text_made_visible) {
 }
 END_TEST
 
+/* A code point past U+FFFF is two escapes (a surrogate pair): cut short,
+ * both go or neither, never a lone high surrogate. */
+START_TEST(surrogate_pair_never_cut) {
+  static const char tag[] = "\xf3\xa0\x80\x81"; /* U+E0001, a format character */
+  char out[16];
+  /* room for the quote and one escape, not two */
+  ck_assert_uint_eq(sk__quote_visible(out, 10, tag, 4), 2);
+  ck_assert_str_eq(out, "\"\"");
+  ck_assert_uint_eq(sk__quote_visible(out, 16, tag, 4), 14);
+  ck_assert_str_eq(out, "\"\\udb40\\udc01\"");
+  ck_assert_uint_eq(sk__json_visible(out, 9, tag, 4), 0);
+  ck_assert_str_eq(out, "");
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("escape");
   TCase *tc = tcase_create("core");
@@ -118,6 +133,7 @@ int main(void) {
   tcase_add_test(tc, cut_at_whole_escapes);
   tcase_add_test(tc, unsafe_code_points);
   tcase_add_test(tc, json_text_made_visible);
+  tcase_add_test(tc, surrogate_pair_never_cut);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
