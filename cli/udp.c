@@ -26,7 +26,7 @@ static udp_plan udp_plan_of(const cli_client *cc) {
     int tries = (int)(ms / UDP_TIMEOUT_MS + 0.5);
     if (tries < 1)
       tries = 1;
-    p.try_ms = (int)(ms / tries + 0.5);
+    p.try_ms = ms < tries ? 1 : (int)(ms / tries + 0.5); /* 0 ms would not wait at all */
     p.retries = tries - 1;
   }
   return p;
