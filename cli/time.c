@@ -35,11 +35,10 @@ typedef struct time_req {
   int has_ts;
   long long ts;
   const char *tz, *format;
-  cli_client *cc;
-  cli_client *udp; /* --udp: ask over UDP (cc), no connection */
+  cli_client *cc;  /* the client options (--json: one object per answer) */
+  int udp;         /* --udp: ask over UDP, no connection */
   double every;    /* --every S, 0: once */
   long long count; /* --count N, -1: until Ctrl-C */
-  int json;        /* --json: one object per answer */
 } time_req;
 
 int cli_print_time(int json, const sk_head *resp) {
@@ -63,14 +62,14 @@ static int ask(sk_client *c, const time_req *t, long long ts) {
   int rc = req ? 0 : -ENOMEM;
   /* over UDP "now" is the default: an authenticated datagram's "ts" is its
    * send time already */
-  if (rc == 0 && (t->has_ts || (ts >= 0 && t->udp == NULL)))
+  if (rc == 0 && (t->has_ts || (ts >= 0 && !t->udp)))
     sk_head_set_int(req, "ts", t->has_ts ? t->ts : ts);
   if (rc == 0 && t->tz)
     sk_head_set_str(req, "tz", t->tz);
   if (rc == 0 && t->format)
     sk_head_set_str(req, "format", t->format);
-  if (rc == 0 && t->udp != NULL) {
-    rc = cli_udp_time(t->udp, req);
+  if (rc == 0 && t->udp) {
+    rc = cli_udp_time(t->cc, req);
     sk_head_free(req);
     return rc;
   }
@@ -78,12 +77,12 @@ static int ask(sk_client *c, const time_req *t, long long ts) {
     cli_verbose(t->cc->verbose, t->cc->cmd, "asking the time");
     rc = sk_client_request(c, req, NULL, 0, &resp, NULL, NULL);
   }
-  if (rc < 0 && t->json)
+  if (rc < 0 && t->cc->json)
     cli_print_failure(rc, resp);
   if (rc < 0)
     rc = cli_request_failed("time", rc, resp);
   else
-    rc = cli_print_time(t->json, resp);
+    rc = cli_print_time(t->cc->json, resp);
   sk_head_free(req);
   sk_head_free(resp);
   return rc;
@@ -165,8 +164,7 @@ static int parse_opts(int argc, char **argv, time_req *t, cli_client *cc) {
   if (argi < argc)
     return cli_usage_error("time", "unexpected argument '%s'", argv[argi]);
   t->cc = cc;
-  t->udp = udp ? cc : NULL;
-  t->json = cc->json;
+  t->udp = udp;
   return -1;
 }
 
@@ -193,7 +191,7 @@ int cmd_time(int argc, char **argv) {
 
   if (code >= 0)
     return code;
-  if (t.udp == NULL && (code = cli_connect("time", &cc, &c)) != EXIT_OK)
+  if (!t.udp && (code = cli_connect("time", &cc, &c)) != EXIT_OK)
     return code;
   code = t.every > 0 ? ask_every(c, &t) : ask(c, &t, -1);
   sk_client_close(c);

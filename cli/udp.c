@@ -59,10 +59,8 @@ int cli_udp_open(const char *cmd, cli_client *cc, sk_udp **out) {
 }
 
 /* A failed UDP request as one clear line; returns the exit code. */
-static int udp_failed(const char *cmd, const sk_udp *u, const cli_client *cc, int rc,
+static int udp_failed(const char *cmd, const sk_udp *u, const char *addr, udp_plan p, int rc,
                       const sk_head *resp, size_t n) {
-  const char *addr = cc->addr;
-  udp_plan p = udp_plan_of(cc);
   switch (resp != NULL ? 0 : rc) {
   case SK_ETOOLARGE:
     cli_error(cmd,
@@ -99,7 +97,7 @@ int cli_udp_echo(cli_client *cc, const char *text, size_t n, int newline) {
   plan = udp_plan_of(cc);
   rc = sk_udp_call(u, req, text, n, plan.try_ms, plan.retries, &resp, &body, &got);
   if (rc < 0) {
-    code = udp_failed("echo", u, cc, rc, resp, n);
+    code = udp_failed("echo", u, cc->addr, plan, rc, resp, n);
   } else {
     code = cli_print_echo(cc->json, body, got, newline, -1);
   }
@@ -128,7 +126,7 @@ int cli_udp_time(cli_client *cc, sk_head *req) {
   plan = udp_plan_of(cc);
   rc = sk_udp_call(u, req, NULL, 0, plan.try_ms, plan.retries, &resp, NULL, NULL);
   if (rc < 0) {
-    code = udp_failed("time", u, cc, rc, resp, 0);
+    code = udp_failed("time", u, cc->addr, plan, rc, resp, 0);
   } else {
     code = cli_print_time(cc->json, resp);
   }
