@@ -29,6 +29,7 @@
 # redis-server and redis-benchmark (Debian redis-server, redis-tools).
 set -u
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT_DIR/bench/lib.sh"
 if [ $# -gt 0 ] && [ -f "$1" ] && [ -x "$1" ]; then
   SOCKIT=$1
   shift
@@ -53,16 +54,9 @@ P2=$((PORT + 2))
 PIDS=()
 SERVERS=() # the sockit and redis processes whose CPU each figure reports
 
+# every sockit and redis process started here, by PID (lib.sh's stop_pids)
 stop_all() {
-  local pid n
-  for pid in "${PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || continue
-    n=100
-    while ((n-- > 0)) && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
-  PIDS=()
+  stop_pids
   SERVERS=()
 }
 trap stop_all EXIT

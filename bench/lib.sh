@@ -1,4 +1,4 @@
-# bench/lib.sh - helpers for bench/run.sh (source it). Every process started
+# bench/lib.sh - helpers for bench/run.sh and chat_redis.sh (source it). Every process started
 # here is tracked by PID in PIDS and stopped by PID, never by name.
 
 note() { echo "# $*" >>"$RES"; }
@@ -50,8 +50,8 @@ start_server() {
   wait_listen "$!"
 }
 
-# stop_all: TERM each started server, KILL after 5 s; empty the file root
-stop_all() {
+# stop_pids: TERM each process in PIDS, KILL after 5 s; PIDS emptied
+stop_pids() {
   local pid n
   for pid in "${PIDS[@]}"; do
     kill -TERM "$pid" 2>/dev/null || continue
@@ -61,6 +61,11 @@ stop_all() {
     wait "$pid" 2>/dev/null
   done
   PIDS=()
+}
+
+# stop_all: stop every started server; empty the file root
+stop_all() {
+  stop_pids
   rm -rf "$FROOT"
 }
 
